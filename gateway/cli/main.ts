@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+/**
+ * The `sluice` command. Each subcommand lives in its own file; this one only dispatches
+ * and turns errors into messages and exit codes.
+ */
+// Spool writes and fsyncs run on libuv's pool: give it room before the first fs call.
+process.env['UV_THREADPOOL_SIZE'] ??= '16';
+
+import { SluiceError } from '../errors.js';
+import { ConfigError } from '../config/load.js';
+import { formatIssue } from '../config/issues.js';
+
+const USAGE = `sluice — clustered SMTP relay
+
+Usage: sluice <command> [options]
+
+Commands:
+  start           --config FILE   run a node
+  check-config    --config FILE   validate a config; lists every problem, exit 1 if any
+  hash-password                   read a password on stdin, print a hash for [[users]] password_hash
+  suppress        add|remove|check|list|import|export --config FILE ...   manage the suppression list
+  dkim keygen     --domain D --selector S [--algorithm rsa|ed25519] [--bits N] [--dir DIR]
+
+
+Run "sluice <command> --help" for a command's options.
+`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  start: async () => (await import('./start.js')).startCommand,
+  'check-config': async () => (await import('./check-config.js')).checkConfigCommand,
+  'hash-password': async () => (await import('./hash-password.js')).hashPasswordCommand,
+  suppress: async () => (await import('./suppress.js')).suppressCommand,
+  dkim: async () => (await import('./dkim.js')).dkimCommand,
+  route: async () => (await import('./route-explain.js')).routeCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return name ? 0 : 1;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`sluice: unknown command "${name}"\n\n${USAGE}`);
+    return 2;
+  }
+  return (await load())(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== -1) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`config errors:\n${err.issues.map((i) => `  ${formatIssue(i)}`).join('\n')}\n`);
+      process.exitCode = 1;
+    } else if (err instanceof SluiceError) {
+      process.stderr.write(`sluice: ${err.message}\n`);
+      process.exitCode = err.code === 'USAGE' ? 2 : 1;
+    } else {
+      process.stderr.write(`sluice: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

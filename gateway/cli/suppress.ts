@@ -1,0 +1,111 @@
+/**
+ * `sluice suppress add|remove|check|list|import|export --config FILE`: the suppression
+ * list through the same state backend the node uses, so it works before the first start
+ * and, through the shared store, while nodes run.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { loadConfig } from '../config/load.js';
+import { createState } from '../state/create.js';
+import { systemClock, type SuppressionEntry, type SuppressionReason } from '../state/types.js';
+import { SluiceError } from '../errors.js';
+import { parse, required } from './args.js';
+
+const USAGE = `Usage: sluice suppress <action> --config FILE [options]
+
+  add ADDRESS...  [--reason unsubscribe|hard-bounce|complaint|manual]   (an address, or @domain for a whole domain)
+  remove ADDRESS...
+  check ADDRESS...          prints the entry that suppresses each address; exit 1 if any is not suppressed
+  list                      one line per entry: address, reason, source, time (tab-separated)
+  import FILE [--reason R]  one address per line, or address,reason[,source] CSV; # comments ignored
+  export [FILE]             the list as CSV (address,reason,source,time) to FILE or stdout
+`;
+
+const REASONS: readonly SuppressionReason[] = ['unsubscribe', 'hard-bounce', 'complaint', 'manual'];
+
+export async function suppressCommand(argv: string[]): Promise<number> {
+  const args = parse(argv, { config: { type: 'string', short: 'c' }, reason: { type: 'string', default: 'manual' } }, USAGE);
+  if (!args) return 0;
+  const [action, ...rest] = args.positionals;
+  const reason = args.values.reason as SuppressionReason;
+  if (!REASONS.includes(reason)) throw new SluiceError('USAGE', `--reason must be one of ${REASONS.join(', ')}`);
+  const loaded = loadConfig(required(args.values.config, '--config', USAGE));
+  const c = loaded.config;
+  const dataDir = isAbsolute(c.node.data_dir) ? c.node.data_dir : resolve(loaded.baseDir, c.node.data_dir);
+  const state = await createState({ dataDir: join(dataDir, 'state'), clock: systemClock, ...(c.cluster ? { redis: { url: c.cluster.redis_url, prefix: c.cluster.key_prefix, commandTimeoutMs: Math.max(c.cluster.command_timeout, 2_000) } } : {}) });
+  try {
+    const now = Date.now();
+    const entry = (address: string, r: SuppressionReason = reason, source = 'cli'): SuppressionEntry => ({ address: normalise(address), reason: r, source, at: now });
+    switch (action) {
+      case 'add': {
+        if (rest.length === 0) throw new SluiceError('USAGE', `suppress add needs at least one address\n\n${USAGE}`);
+        const added = await state.suppression.add(rest.map((a) => entry(a)));
+        process.stdout.write(`added ${added} (${rest.length - added} already listed)\n`);
+        return 0;
+      }
+      case 'remove': {
+        const removed = await state.suppression.remove(rest.map(normalise));
+        process.stdout.write(`removed ${removed}\n`);
+        return 0;
+      }
+      case 'check': {
+        let missing = 0;
+        for (const a of rest) {
+          const e = await state.suppression.check(normalise(a));
+          if (e) process.stdout.write(`${a}\tsuppressed\t${e.address}\t${e.reason}\t${e.source}\t${new Date(e.at).toISOString()}\n`);
+          else {
+            missing++;
+            process.stdout.write(`${a}\tnot suppressed\n`);
+          }
+        }
+        return missing > 0 ? 1 : 0;
+      }
+      case 'list':
+        for await (const e of state.suppression.list()) process.stdout.write(`${e.address}\t${e.reason}\t${e.source}\t${new Date(e.at).toISOString()}\n`);
+        return 0;
+      case 'import': {
+        const file = required(rest[0], 'FILE', USAGE);
+        const entries = parseImport(await readFile(file, 'utf8'), reason, `import ${file}`, now);
+        let added = 0;
+        for (let i = 0; i < entries.length; i += 10_000) added += await state.suppression.add(entries.slice(i, i + 10_000));
+        process.stdout.write(`imported ${entries.length} (${added} new)\n`);
+        return 0;
+      }
+      case 'export': {
+        const lines: string[] = ['address,reason,source,time'];
+        for await (const e of state.suppression.list()) lines.push([e.address, e.reason, csv(e.source), new Date(e.at).toISOString()].join(','));
+        const text = `${lines.join('\n')}\n`;
+        if (rest[0]) await writeFile(rest[0], text);
+        else process.stdout.write(text);
+        return 0;
+      }
+      default:
+        throw new SluiceError('USAGE', `unknown suppress action "${action ?? ''}"\n\n${USAGE}`);
+    }
+  } finally {
+    await state.close();
+  }
+}
+
+function normalise(address: string): string {
+  const a = address.trim().toLowerCase();
+  if (!a.includes('@')) throw new SluiceError('USAGE', `"${address}" is not an address (user@example.com) or a domain (@example.com)`);
+  return a;
+}
+
+function parseImport(text: string, reason: SuppressionReason, source: string, at: number): SuppressionEntry[] {
+  const out: SuppressionEntry[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    const t = line.trim();
+    if (!t || t.startsWith('#') || /^address\s*,/i.test(t)) return;
+    const [addr, r, src] = t.split(',').map((x) => x.trim());
+    const rr = (r && (REASONS as readonly string[]).includes(r) ? r : reason) as SuppressionReason;
+    if (!addr || !addr.includes('@')) throw new SluiceError('USAGE', `line ${i + 1}: "${t}" is not an address`);
+    out.push({ address: addr.toLowerCase(), reason: rr, source: src || source, at });
+  });
+  return out;
+}
+
+function csv(v: string): string {
+  return /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+}

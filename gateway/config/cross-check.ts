@@ -1,0 +1,68 @@
+/** Checks between sections that a schema cannot express: names that must exist, networks that must parse. */
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import type { Config } from './schema.js';
+import { closest } from './suggest.js';
+import { parseNetwork } from '../ingress/networks.js';
+
+export interface CrossIssue {
+  readonly file: string;
+  readonly line: null;
+  readonly key: string;
+  readonly message: string;
+}
+
+export function crossCheck(config: Config, baseDir: string): CrossIssue[] {
+  const out: CrossIssue[] = [];
+  const add = (key: string, message: string) => out.push({ file: '', line: null, key, message });
+  const sources = Object.keys(config.sources);
+  const pools = Object.keys(config.pools);
+  const warmups = Object.keys(config.warmup);
+  const unknown = (kind: string, value: string, known: string[]) => {
+    const guess = closest(value, known);
+    return `no ${kind} named "${value}"${guess ? ` (did you mean "${guess}"?)` : known.length ? ` (defined: ${known.join(', ')})` : ` (define [${kind}s.${value}])`}`;
+  };
+
+  for (const [name, pool] of Object.entries(config.pools)) {
+    pool.sources.forEach((m, i) => {
+      const s = typeof m === 'string' ? m : m.source;
+      if (!config.sources[s]) add(`pools.${name}.sources[${i}]`, unknown('source', s, sources));
+    });
+    if (pool.overflow !== undefined) {
+      if (!config.pools[pool.overflow]) add(`pools.${name}.overflow`, unknown('pool', pool.overflow, pools));
+      else if (pool.overflow === name) add(`pools.${name}.overflow`, 'a pool cannot overflow into itself');
+    }
+  }
+  for (const [name, src] of Object.entries(config.sources)) {
+    if (src.warmup !== undefined && !config.warmup[src.warmup]) add(`sources.${name}.warmup`, unknown('warmup', src.warmup, warmups).replace('[warmups.', '[warmup.'));
+    if (!/^[0-9.]+$|:/.test(src.ip)) add(`sources.${name}.ip`, `"${src.ip}" is not an IP address`);
+  }
+  config.routes.forEach((r, i) => {
+    if (!config.pools[r.pool]) add(`routes[${i}].pool`, unknown('pool', r.pool, pools));
+    if (r.provider !== undefined && r.provider !== 'default' && !config.providers[r.provider]) add(`routes[${i}].provider`, `no provider named "${r.provider}"`);
+  });
+  config.relay.networks.forEach((n, i) => {
+    if (!parseNetwork(n)) add(`relay.networks[${i}]`, `"${n}" is not an IPv4 or IPv6 network; write e.g. "10.0.0.0/8" or "2001:db8::/32"`);
+  });
+  const seen = new Map<string, number>();
+  config.listen.forEach((l, i) => {
+    const id = `${l.host}:${l.port}`;
+    if (seen.has(id) && l.port !== 0) add(`listen[${i}].port`, `${id} is already used by listen[${seen.get(id)}]`);
+    seen.set(id, i);
+    if (l.mode === 'submission' && l.tls === 'none') add(`listen[${i}].tls`, 'submission needs TLS before AUTH: use "starttls" or "implicit"');
+    if (l.mode === 'submission' && config.users.length === 0) add(`listen[${i}].mode`, 'submission requires AUTH but no [[users]] are configured; add one (sluice hash-password makes password_hash)');
+  });
+  const names = new Set<string>();
+  config.users.forEach((u, i) => {
+    if (names.has(u.name)) add(`users[${i}].name`, `user "${u.name}" is defined twice`);
+    names.add(u.name);
+  });
+  if (config.tls) {
+    for (const k of ['cert', 'key'] as const) {
+      const p = isAbsolute(config.tls[k]) ? config.tls[k] : resolve(baseDir, config.tls[k]);
+      if (!existsSync(p)) add(`tls.${k}`, `file not found: ${p}`);
+    }
+  }
+  if (config.admin && !config.admin.token && !config.admin.token_file) add('admin', 'set token or token_file: the admin API is never open without one');
+  return out;
+}

@@ -1,0 +1,192 @@
+/**
+ * Loads the TOML config (with includes), validates it against the schema and the
+ * cross-references between sections, and returns a frozen Config or every problem found.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse, TomlError } from 'smol-toml';
+import { configSchema, PLUGIN_TABLES, type Config } from './schema.js';
+import { closest } from './suggest.js';
+import { formatIssue, keyPath, type ConfigIssue } from './issues.js';
+import { knownKeysAt } from './known-keys.js';
+import { crossCheck } from './cross-check.js';
+import { locateKey } from './locate.js';
+import { SluiceError } from '../errors.js';
+
+export interface SourceFile {
+  readonly path: string;
+  readonly text: string;
+}
+
+export interface LoadedConfig {
+  readonly config: Config;
+  /** Tables of user plugins named in [plugins] order, by table name. */
+  readonly pluginTables: Readonly<Record<string, unknown>>;
+  readonly files: readonly SourceFile[];
+  /** The directory relative paths in the config resolve against (the main file's). */
+  readonly baseDir: string;
+  /** Which file each top-level key came from. */
+  readonly origin: Readonly<Record<string, string>>;
+}
+
+export class ConfigError extends SluiceError {
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: readonly ConfigIssue[]) {
+    super('CONFIG_INVALID', issues.map(formatIssue).join('\n'));
+    this.issues = issues;
+  }
+}
+
+const MERGEABLE_ARRAYS = new Set(['listen', 'users', 'routes', 'alerts', 'include']);
+
+export function loadConfig(file: string): LoadedConfig {
+  const mainPath = resolve(file);
+  const files: SourceFile[] = [];
+  const issues: ConfigIssue[] = [];
+  const origin: Record<string, string> = {};
+  const merged: Record<string, unknown> = {};
+
+  const readToml = (path: string): Record<string, unknown> | null => {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      issues.push({ file: path, line: null, key: '', message: `cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})` });
+      return null;
+    }
+    files.push({ path, text });
+    try {
+      return parse(text) as Record<string, unknown>;
+    } catch (err) {
+      const line = err instanceof TomlError ? err.line : null;
+      const first = String((err as Error).message).split('\n')[0] ?? 'invalid TOML';
+      issues.push({ file: path, line, key: '', message: `TOML syntax: ${first}` });
+      return null;
+    }
+  };
+
+  const mergeInto = (data: Record<string, unknown>, path: string) => {
+    for (const [key, value] of Object.entries(data)) {
+      const prior = merged[key];
+      if (prior === undefined) {
+        merged[key] = value;
+        origin[key] = path;
+      } else if (MERGEABLE_ARRAYS.has(key) && Array.isArray(prior) && Array.isArray(value)) {
+        merged[key] = [...prior, ...value];
+      } else if (isTable(prior) && isTable(value) && ['sources', 'pools', 'providers', 'warmup'].includes(key)) {
+        for (const [name, v] of Object.entries(value)) {
+          if (name in prior) issues.push({ file: path, line: null, key: `${key}.${name}`, message: `already defined in ${origin[key]}` });
+          else prior[name] = v;
+        }
+      } else {
+        issues.push({ file: path, line: null, key, message: `already set in ${origin[key]}; set it in one file only` });
+      }
+    }
+  };
+
+  const main = readToml(mainPath);
+  if (main) {
+    mergeInto(main, mainPath);
+    const includes = Array.isArray(main['include']) ? main['include'] : [];
+    for (const inc of includes) {
+      if (typeof inc !== 'string') continue;
+      const incPath = isAbsolute(inc) ? inc : resolve(dirname(mainPath), inc);
+      const data = readToml(incPath);
+      if (data) {
+        if ('include' in data) issues.push({ file: incPath, line: null, key: 'include', message: 'included files may not include others' });
+        delete data['include'];
+        mergeInto(data, incPath);
+      }
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues.map((i) => withLine(i, files)));
+
+  const pluginTables = takeUserPluginTables(merged);
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    for (const issue of result.error.issues) issues.push(...explain(issue, merged, origin, mainPath));
+    throw new ConfigError(issues.map((i) => withLine(i, files)));
+  }
+  const config = result.data;
+  const baseDir = dirname(mainPath);
+  for (const issue of crossCheck(config, baseDir)) issues.push({ ...issue, file: origin[issue.key.split(/[.[]/)[0] ?? ''] ?? mainPath });
+  if (issues.length > 0) throw new ConfigError(issues.map((i) => withLine(i, files)));
+  return deepFreeze({ config, pluginTables, files, baseDir, origin });
+}
+
+/** Lifts `[name]` tables of user plugins out of the document before the strict schema sees it. */
+function takeUserPluginTables(doc: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const plugins = doc['plugins'];
+  const order = isTable(plugins) && Array.isArray(plugins['order']) ? plugins['order'] : [];
+  for (const entry of order) {
+    if (typeof entry !== 'string') continue;
+    const name = pluginTableName(entry);
+    if ((PLUGIN_TABLES as readonly string[]).includes(name)) continue;
+    if (name in doc && !(name in configSchema.shape)) {
+      out[name] = doc[name];
+      delete doc[name];
+    }
+  }
+  return out;
+}
+
+/** `plugins/rate-guard/index.js` and `./rate-guard.mjs` both own the table `[rate-guard]`. */
+export function pluginTableName(entry: string): string {
+  const parts = entry.replace(/\\/g, '/').split('/').filter(Boolean);
+  let last = parts[parts.length - 1] ?? entry;
+  if (/^index\.[cm]?[jt]s$/.test(last) && parts.length > 1) last = parts[parts.length - 2] ?? last;
+  return last.replace(/\.[cm]?[jt]s$/, '');
+}
+
+interface ZodIssueLike {
+  readonly code: string;
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  readonly keys?: readonly string[];
+}
+
+function explain(issue: ZodIssueLike, doc: Record<string, unknown>, origin: Record<string, string>, mainPath: string): ConfigIssue[] {
+  const top = String(issue.path[0] ?? (issue.keys?.[0] ?? ''));
+  const file = origin[top] ?? mainPath;
+  if (issue.code === 'unrecognized_keys' && issue.keys) {
+    const known = knownKeysAt(configSchema, issue.path);
+    return issue.keys.map((k) => {
+      const guess = closest(k, known);
+      const hint = guess ? ` (did you mean "${guess}"?)` : known.length ? ` (known keys: ${known.join(', ')})` : '';
+      return { file: origin[issue.path.length === 0 ? k : top] ?? file, line: null, key: keyPath([...issue.path, k]), message: `unknown key${hint}` };
+    });
+  }
+  let message = issue.message;
+  if (issue.code === 'invalid_type' && valueAt(doc, issue.path) === undefined) message = 'required key is missing';
+  return [{ file, line: null, key: keyPath(issue.path), message }];
+}
+
+function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = doc;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[String(p)];
+  }
+  return v;
+}
+
+function withLine(issue: ConfigIssue, files: readonly SourceFile[]): ConfigIssue {
+  if (issue.line !== null || issue.key === '') return issue;
+  const src = files.find((f) => f.path === issue.file);
+  if (!src) return issue;
+  const path = issue.key.split(/\.|\[(\d+)\]/).filter((p) => p !== undefined && p !== '').map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  return { ...issue, line: locateKey(src.text, path) };
+}
+
+function isTable(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value) && !Buffer.isBuffer(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,26 @@
+/** One base error with a literal code (STYLE.md: errors carry `code` and `cause`). */
+export type SluiceErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_UNREADABLE'
+  | 'STATE_UNAVAILABLE'
+  | 'SPOOL_WRITE_FAILED'
+  | 'SPOOL_CORRUPT'
+  | 'PLUGIN_LOAD_FAILED'
+  | 'PLUGIN_FAILED'
+  | 'DKIM_KEY_INVALID'
+  | 'LISTEN_FAILED'
+  | 'DNS_FAILED'
+  | 'USAGE';
+
+export class SluiceError extends Error {
+  readonly code: SluiceErrorCode;
+  constructor(code: SluiceErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'SluiceError';
+  }
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,271 @@
+/**
+ * One SMTP listener (smtp-server): relay (clients from relay.networks) or submission
+ * (STARTTLS, then AUTH). Runs the plugin chain at each step, reads DATA with the size
+ * limit and line-ending rules, and hands a finished transaction to the accept sink,
+ * which replies 250 only once the message is durable.
+ */
+import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { Config, ListenConfig } from '../config/schema.js';
+import type { Clock } from '../state/types.js';
+import type { ConnectionInfo, Verdict } from '../plugin-host/public.js';
+import type { PluginHost } from '../plugin-host/host.js';
+import { HeaderBlock } from '../plugin-host/headers.js';
+import { NetworkList } from './networks.js';
+import { AuthLimiter } from './auth-limiter.js';
+import { DUMMY_HASH, verifyPassword } from './passwords.js';
+import { readMessage } from './message-reader.js';
+import { replies, replyError, type SmtpReply } from './replies.js';
+import { isValidMailbox } from './addresses.js';
+import { applySmtpGuards } from './smtp-guards.js';
+import { buildTransaction, type AcceptSink } from './transaction.js';
+
+export interface IngressLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ListenerDeps {
+  readonly config: Config;
+  readonly listen: ListenConfig;
+  readonly hostname: string;
+  readonly tls: { key: Buffer; cert: Buffer };
+  readonly plugins: PluginHost;
+  readonly sink: AcceptSink;
+  readonly clock: Clock;
+  readonly log: IngressLogger;
+  readonly authLimiter: AuthLimiter;
+  /** Null when the node can take mail; else the reply for MAIL FROM (low disk…). */
+  readonly admission: () => Promise<SmtpReply | null>;
+}
+
+interface SessionNotes {
+  authFailures: number;
+  heloChecked: boolean;
+  dropped: Set<string>;
+}
+
+type Callback = (err?: Error | null) => void;
+
+export class Listener {
+  readonly server: SMTPServer;
+  private readonly networks: NetworkList;
+  private readonly notes = new Map<string, SessionNotes>();
+  private stopping = false;
+  private inflight = 0;
+
+  constructor(private readonly deps: ListenerDeps) {
+    applySmtpGuards();
+    const { listen, config } = deps;
+    this.networks = new NetworkList(config.relay.networks);
+    const submission = listen.mode === 'submission';
+    this.server = new SMTPServer({
+      name: deps.hostname,
+      banner: 'Sluice ESMTP',
+      secure: listen.tls === 'implicit',
+      key: deps.tls.key,
+      cert: deps.tls.cert,
+      hideSTARTTLS: listen.tls === 'none',
+      size: config.relay.max_message_size,
+      maxRecipients: config.relay.max_recipients,
+      maxClients: listen.max_connections,
+      socketTimeout: listen.socket_timeout,
+      closeTimeout: config.node.drain_timeout,
+      useProxy: listen.proxy,
+      authMethods: ['PLAIN', 'LOGIN'],
+      authOptional: !submission,
+      allowInsecureAuth: false,
+      disabledCommands: submission ? [] : ['AUTH'],
+      hideENHANCEDSTATUSCODES: false,
+      hideSMTPUTF8: false,
+      hide8BITMIME: false,
+      hidePIPELINING: false,
+      hideDSN: true,
+      logger: false,
+      onConnect: (s, cb) => void this.onConnect(s, cb),
+      onAuth: (a, s, cb) => void this.onAuth(a, s, cb),
+      onMailFrom: (a, s, cb) => void this.onMailFrom(a, s, cb),
+      onRcptTo: (a, s, cb) => void this.onRcptTo(a, s, cb),
+      onData: (stream, s, cb) => void this.onData(stream, s, cb),
+      onClose: (s) => this.notes.delete(s.id),
+    } as ConstructorParameters<typeof SMTPServer>[0]);
+    this.server.on('error', (err) => deps.log.warn({ err, listener: this.name }, 'listener error'));
+  }
+
+  get name(): string {
+    return `${this.deps.listen.host}:${this.deps.listen.port}`;
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(this.deps.listen.port, this.deps.listen.host, () => {
+        this.server.removeListener('error', onError);
+        const addr = (this.server as unknown as { server: { address(): { port: number } } }).server.address();
+        resolve(addr.port);
+      });
+    });
+  }
+
+  /** Stops accepting; transactions in flight finish; resolves when they did or at the deadline. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    const deadline = Date.now() + timeoutMs;
+    while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private connection(session: SMTPServerSession): ConnectionInfo {
+    return {
+      id: session.id,
+      remoteAddress: session.remoteAddress,
+      remotePort: session.remotePort,
+      helo: session.hostNameAppearsAs || null,
+      authUser: (session.user as string | undefined) ?? null,
+      tls: Boolean(session.secure),
+      mode: this.deps.listen.mode,
+      listener: this.name,
+    };
+  }
+
+  private note(session: SMTPServerSession): SessionNotes {
+    let n = this.notes.get(session.id);
+    if (!n) {
+      n = { authFailures: 0, heloChecked: false, dropped: new Set() };
+      this.notes.set(session.id, n);
+    }
+    return n;
+  }
+
+  private async onConnect(session: SMTPServerSession, cb: Callback): Promise<void> {
+    if (this.stopping) return cb(replyError(replies.shuttingDown));
+    this.guard(cb, async () => {
+      const v = await this.deps.plugins.run('connect', { connection: this.connection(session) });
+      cb(verdictError(v));
+    });
+  }
+
+  private async onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, res?: { user: string }) => void): Promise<void> {
+    const notes = this.note(session);
+    const addr = session.remoteAddress;
+    const delay = this.deps.authLimiter.delayFor(addr);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    const user = this.deps.config.users.find((u) => u.name === auth.username);
+    let ok = false;
+    try {
+      ok = await verifyPassword(auth.password ?? '', user?.password_hash ?? DUMMY_HASH);
+    } catch {
+      ok = false;
+    }
+    if (ok && user) {
+      this.deps.authLimiter.succeed(addr);
+      this.deps.log.info({ event: 'auth_ok', session: session.id, user: user.name, client: addr }, 'authenticated');
+      return cb(null, { user: user.name });
+    }
+    notes.authFailures++;
+    this.deps.authLimiter.fail(addr);
+    this.deps.log.warn({ event: 'auth_failed', session: session.id, user: auth.username, client: addr, failures: notes.authFailures }, 'authentication failed');
+    if (notes.authFailures >= this.deps.config.relay.max_auth_failures) {
+      cb(replyError(replies.tooManyAuthFailures));
+      return;
+    }
+    cb(replyError(replies.authFailed));
+  }
+
+  private async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): Promise<void> {
+    if (this.stopping) return cb(replyError(replies.shuttingDown));
+    this.guard(cb, async () => {
+      if (address.address !== '' && !isValidMailbox(address.address)) return cb(replyError(replies.badAddress('sender')));
+      const full = await this.deps.admission();
+      if (full) return cb(replyError(full));
+      const conn = this.connection(session);
+      const notes = this.note(session);
+      notes.dropped.clear();
+      if (!notes.heloChecked) {
+        // smtp-server has no EHLO callback: the helo hook runs before the first MAIL.
+        notes.heloChecked = true;
+        const hv = await this.deps.plugins.run('helo', { connection: conn, helo: conn.helo ?? '' });
+        if (hv.kind !== 'next' && hv.kind !== 'accept') return cb(verdictError(hv));
+      }
+      const v = await this.deps.plugins.run('mail', { connection: conn, mailFrom: address.address });
+      cb(verdictError(v));
+    });
+  }
+
+  private async onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): Promise<void> {
+    this.guard(cb, async () => {
+      if (!isValidMailbox(address.address)) return cb(replyError(replies.badAddress('recipient')));
+      if (this.deps.listen.mode === 'relay' && !this.networks.contains(session.remoteAddress)) {
+        this.deps.log.warn({ event: 'relay_denied', session: session.id, client: session.remoteAddress, rcpt: address.address }, 'relay denied');
+        return cb(replyError(replies.relayDenied));
+      }
+      const tx = { mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcpts: session.envelope.rcptTo.map((r) => r.address), class: '', pool: null, priority: null, campaign: null };
+      const v = await this.deps.plugins.run('rcpt', { connection: this.connection(session), transaction: tx, rcpt: address.address });
+      if (v.kind === 'drop') {
+        this.note(session).dropped.add(address.address.toLowerCase());
+        return cb();
+      }
+      cb(verdictError(v));
+    });
+  }
+
+  private async onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): Promise<void> {
+    this.inflight++;
+    try {
+      const read = await readMessage(stream, this.deps.config.relay.max_message_size, this.deps.config.relay.bare_line_endings);
+      switch (read.kind) {
+        case 'aborted':
+          return cb(replyError(replies.localError));
+        case 'too-big':
+          return cb(replyError(replies.tooBig(this.deps.config.relay.max_message_size)));
+        case 'bad-line-endings':
+          return cb(replyError(replies.badLineEndings));
+        case 'ok':
+          break;
+      }
+      const { headers, body } = HeaderBlock.split(read.data);
+      const result = await buildTransaction({
+        session,
+        connection: this.connection(session),
+        dropped: this.note(session).dropped,
+        headers,
+        body,
+        hostname: this.deps.hostname,
+        plugins: this.deps.plugins,
+        sink: this.deps.sink,
+        clock: this.deps.clock,
+        log: this.deps.log,
+        normalised: read.normalised,
+      });
+      if (result.kind === 'queued') cb(null, `2.0.0 Ok: queued as ${result.id}`);
+      else cb(result.kind === 'dropped' ? null : replyError(result.reply), result.kind === 'dropped' ? `2.0.0 Ok: ${result.reply.text}` : undefined);
+    } catch (err) {
+      this.deps.log.error({ err, session: session.id }, 'DATA failed');
+      cb(replyError(replies.localError));
+    } finally {
+      this.inflight--;
+    }
+  }
+
+  /** Runs a handler so that nothing it throws escapes into the process (fails closed). */
+  private guard(cb: Callback, fn: () => Promise<void>): void {
+    fn().catch((err) => {
+      this.deps.log.error({ err }, 'session handler failed');
+      cb(replyError(replies.localError));
+    });
+  }
+}
+
+export function verdictError(v: Verdict): Error | null {
+  switch (v.kind) {
+    case 'next':
+    case 'accept':
+      return null;
+    case 'reject':
+    case 'defer':
+      return replyError({ code: v.code, enhanced: v.enhanced, text: v.text });
+    case 'drop':
+      return null;
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The end of DATA: the data hook over the plugin chain, the Received header, the
+ * envelope, then the accept sink (spool commit: durable before the 250) and the queued
+ * hook. Recipients a plugin dropped are accepted and never delivered.
+ */
+import type { SMTPServerSession } from 'smtp-server';
+import type { Clock } from '../state/types.js';
+import type { ConnectionInfo, TransactionInfo } from '../plugin-host/public.js';
+import type { PluginHost } from '../plugin-host/host.js';
+import type { HeaderBlock } from '../plugin-host/headers.js';
+import type { Envelope } from '../spool/types.js';
+import { replies, type SmtpReply } from './replies.js';
+import { newQueueId } from '../spool/queue-id.js';
+import type { IngressLogger } from './listener.js';
+
+export interface AcceptSink {
+  /** Header names (lower case) whose values routing rules need later. */
+  readonly routeHeaders: readonly string[];
+  /** Headers that never leave the node (removed after the data hook). */
+  readonly privateHeaders: readonly string[];
+  /** Resolves once the message is durable and queued. */
+  accept(envelope: Envelope, message: Buffer): Promise<void>;
+  /** Recipients a plugin dropped: reported as suppressed, never delivered. */
+  dropped(envelope: Envelope, rcpts: readonly string[], reason: string): void;
+}
+
+export type TransactionResult =
+  | { readonly kind: 'queued'; readonly id: string }
+  | { readonly kind: 'refused'; readonly reply: SmtpReply }
+  | { readonly kind: 'dropped'; readonly reply: SmtpReply };
+
+export interface TransactionInput {
+  readonly session: SMTPServerSession;
+  readonly connection: ConnectionInfo;
+  readonly dropped: ReadonlySet<string>;
+  readonly headers: HeaderBlock;
+  readonly body: Buffer;
+  readonly hostname: string;
+  readonly plugins: PluginHost;
+  readonly sink: AcceptSink;
+  readonly clock: Clock;
+  readonly log: IngressLogger;
+  readonly normalised: boolean;
+}
+
+export async function buildTransaction(input: TransactionInput): Promise<TransactionResult> {
+  const { session, headers, body } = input;
+  const id = newQueueId(input.clock);
+  const allRcpts = session.envelope.rcptTo.map((r) => r.address);
+  const rcpts = allRcpts.filter((r) => !input.dropped.has(r.toLowerCase()));
+  const tx: TransactionInfo = {
+    mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+    rcpts,
+    class: 'transactional',
+    pool: null,
+    priority: null,
+    campaign: headers.get('x-campaign-id'),
+  };
+  const message = { headers, body, size: body.length };
+  const v = await input.plugins.run('data', { connection: input.connection, transaction: tx, message });
+  if (v.kind === 'reject' || v.kind === 'defer') return { kind: 'refused', reply: { code: v.code, enhanced: v.enhanced, text: v.text } };
+  const messageId = headers.get('message-id');
+  const envelope: Envelope = {
+    id,
+    mailFrom: tx.mailFrom,
+    rcpts,
+    receivedAt: input.clock.now(),
+    class: tx.class || 'transactional',
+    pool: tx.pool,
+    priority: tx.priority,
+    campaign: tx.campaign,
+    messageId,
+    authUser: input.connection.authUser,
+    clientAddress: input.connection.remoteAddress,
+    routeHeaders: Object.fromEntries(input.sink.routeHeaders.map((h) => [h, headers.get(h)]).filter((e): e is [string, string] => e[1] !== null)),
+    isDsn: tx.mailFrom === '',
+  };
+  const droppedRcpts = allRcpts.filter((r) => input.dropped.has(r.toLowerCase()));
+  if (v.kind === 'drop') {
+    input.sink.dropped(envelope, allRcpts, v.reason);
+    input.log.info({ event: 'dropped', queue_id: id, reason: v.reason }, 'message dropped by plugin');
+    return { kind: 'dropped', reply: { code: 250, enhanced: '2.0.0', text: `queued as ${id}` } };
+  }
+  if (droppedRcpts.length > 0) input.sink.dropped(envelope, droppedRcpts, 'dropped by a plugin at RCPT');
+  if (rcpts.length === 0) return { kind: 'dropped', reply: { code: 250, enhanced: '2.0.0', text: `queued as ${id}` } };
+  for (const h of input.sink.privateHeaders) headers.remove(h);
+  headers.add('Received', received(input, id));
+  try {
+    await input.sink.accept(envelope, headers.assemble(body));
+  } catch (err) {
+    input.log.error({ err, queue_id: id }, 'spool commit failed');
+    return { kind: 'refused', reply: replies.localError };
+  }
+  input.log.info({ event: 'queued', queue_id: id, message_id: messageId, from: tx.mailFrom, rcpts: rcpts.length, size: body.length, class: envelope.class, client: input.connection.remoteAddress, normalised: input.normalised || undefined }, 'queued');
+  // After the commit the message is ours: the queued hook can observe, not refuse.
+  void input.plugins.run('queued', { connection: input.connection, transaction: tx, message, queueId: id }).catch(() => undefined);
+  return { kind: 'queued', id };
+}
+
+/** RFC 5321 §4.4 trace field; the protocol names are RFC 3848's. */
+function received(input: TransactionInput, id: string): string {
+  const c = input.connection;
+  const proto = `ESMTP${c.tls ? 'S' : ''}${c.authUser ? 'A' : ''}`;
+  const helo = (c.helo ?? 'unknown').replace(/[^\x21-\x7e]/g, '');
+  const for1 = input.session.envelope.rcptTo.length === 1 ? ` for <${input.session.envelope.rcptTo[0]?.address}>` : '';
+  return `from ${helo} ([${c.remoteAddress}]) by ${input.hostname} (Sluice) with ${proto} id ${id}${for1}; ${new Date(input.clock.now()).toUTCString().replace('GMT', '+0000')}`;
+}

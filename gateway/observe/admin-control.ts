@@ -1,0 +1,155 @@
+/**
+ * The seam between the admin HTTP API and the node: the admin server validates a
+ * request, then asks an `AdminControl` to read or act. The composition root provides
+ * the real one (queue, routing, state, cluster); tests use an in-memory fake.
+ *
+ * The data types are the JSON the API returns, so they keep the API's snake_case:
+ * no renaming layer between what the core answers and what ops read.
+ */
+import type { SuppressionEntry, SuppressionReason } from '../state/types.js';
+
+/** Who asked, for holds and logs: `admin-api <remote address> token:<fingerprint>`. */
+export type Actor = string;
+
+export interface NodeStatus {
+  readonly id: string;
+  readonly address: string;
+  readonly live: boolean;
+  /** This is the node answering the request. */
+  readonly self: boolean;
+  readonly version: string;
+  /** Milliseconds since the epoch; null when unknown (a node that is down). */
+  readonly started_at: number | null;
+  readonly draining: boolean;
+}
+
+export interface QueueStatusRow {
+  readonly pool: string;
+  readonly provider: string;
+  readonly depth: number;
+  readonly oldest_seconds: number;
+}
+
+export interface PoolStatus {
+  readonly name: string;
+  readonly sources: readonly string[];
+  readonly paused: HoldView | null;
+}
+
+export interface ClusterStatus {
+  /** The node answering. */
+  readonly node: string;
+  readonly version: string;
+  readonly started_at: number;
+  readonly state_backend: 'embedded' | 'redis';
+  /** False while the shared state does not answer (the node runs on its own share). */
+  readonly state_healthy: boolean;
+  readonly draining: boolean;
+  readonly nodes: readonly NodeStatus[];
+  readonly pools: readonly PoolStatus[];
+  /** Per ready queue, across the cluster when the node can see it, else this node's. */
+  readonly queue: readonly QueueStatusRow[];
+}
+
+/** A pause or suspension as the API shows it (state `Hold`, with ISO times). */
+export interface HoldView {
+  readonly reason: string;
+  readonly by: string;
+  /** ISO time the hold lapses; null: until resumed. */
+  readonly until: string | null;
+}
+
+export interface SuspensionView extends HoldView {
+  readonly provider: string;
+}
+
+export interface SourceStatus {
+  readonly name: string;
+  readonly ip: string;
+  readonly ehlo: string;
+  /** The node that holds the IP (null: any node, single-node setups). */
+  readonly node: string | null;
+  readonly node_live: boolean;
+  readonly pools: readonly string[];
+  readonly paused: HoldView | null;
+  readonly suspended: readonly SuspensionView[];
+  /** Today's warm-up budget; null when the source is not warming up. */
+  readonly warmup: { readonly schedule: string; readonly day: string; readonly used: number; readonly cap: number } | null;
+  readonly connections: number;
+}
+
+export interface ProviderStatus {
+  readonly name: string;
+  readonly max_connections: number;
+  /** As configured, e.g. "50/s". */
+  readonly max_message_rate: string;
+  readonly connections: number;
+  readonly queue_depth: number;
+  readonly oldest_seconds: number;
+  /** Sources suspended toward this provider. */
+  readonly suspended: ReadonlyArray<{ readonly source: string } & HoldView>;
+}
+
+export interface FlushResult {
+  /** Recipients made due now. */
+  readonly flushed: number;
+}
+
+export interface ReloadResult {
+  /** The config files read. */
+  readonly files: readonly string[];
+  /** Short descriptions of what changed ("sources.tx3 added"). */
+  readonly changes: readonly string[];
+}
+
+export interface DrainResult {
+  /** Recipients that will move to peers. */
+  readonly queued: number;
+  readonly peers: readonly string[];
+}
+
+type Answer<T> = T | Promise<T>;
+
+export interface AdminControl {
+  status(): Answer<ClusterStatus>;
+  sources(): Answer<readonly SourceStatus[]>;
+  providers(): Answer<readonly ProviderStatus[]>;
+  /** Unknown name: throw AdminError('NOT_FOUND'). */
+  pauseSource(name: string, reason: string, by: Actor): Answer<void>;
+  resumeSource(name: string, by: Actor): Answer<void>;
+  pausePool(name: string, reason: string, by: Actor): Answer<void>;
+  resumePool(name: string, by: Actor): Answer<void>;
+  /** Holds `source` toward `provider` for `ms` (a `source-provider:` hold). */
+  suspendSource(name: string, provider: string, ms: number, by: Actor): Answer<void>;
+  /** Makes every deferred recipient due now. */
+  flushQueue(by: Actor): Answer<FlushResult>;
+  /** Resolves to whether the entry was new. */
+  addSuppression(address: string, reason: SuppressionReason, by: Actor): Answer<boolean>;
+  /** Resolves to whether an entry existed. */
+  removeSuppression(address: string, by: Actor): Answer<boolean>;
+  checkSuppression(address: string): Answer<SuppressionEntry | null>;
+  /** Invalid config: throw AdminError('INVALID', the explained errors); the old config stays. */
+  reload(by: Actor): Answer<ReloadResult>;
+  /** Starts moving this node's queue to its peers; no live peer: AdminError('CONFLICT'). */
+  drain(by: Actor): Answer<DrainResult>;
+}
+
+export type AdminErrorCode = 'NOT_FOUND' | 'INVALID' | 'CONFLICT' | 'UNAVAILABLE';
+
+/**
+ * What an AdminControl throws for the API to map: NOT_FOUND → 404, INVALID → 400,
+ * CONFLICT → 409, UNAVAILABLE → 503. Anything else is a 500 with a bland message; the
+ * details go to the log only.
+ */
+export class AdminError extends Error {
+  readonly code: AdminErrorCode;
+  constructor(code: AdminErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'AdminError';
+  }
+
+  static notFound(what: 'source' | 'pool' | 'provider' | 'suppression', name: string): AdminError {
+    return new AdminError('NOT_FOUND', `unknown ${what} "${name}"`);
+  }
+}

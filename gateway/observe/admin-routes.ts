@@ -1,0 +1,196 @@
+/**
+ * The admin API's routes: each validates its input with zod, asks the AdminControl (or
+ * the metrics registry, stats, alerts), and answers a JSON body. The server
+ * (admin-server.ts) owns HTTP, auth, body limits, error mapping and logging.
+ */
+import type { Registry } from 'prom-client';
+import { z } from 'zod';
+import type { AlertView } from './event-types.js';
+import type { Actor, AdminControl } from './admin-control.js';
+import type { StatsReader } from './stats.js';
+
+export interface RouteDeps {
+  readonly control: AdminControl;
+  readonly registry: Registry;
+  readonly stats: StatsReader;
+  /** The longest /api/stats window the stats can answer, in ms. */
+  readonly statsSpanMs: number;
+  readonly alerts: { active(): readonly AlertView[]; recent(): readonly AlertView[] };
+}
+
+export interface RouteCtx {
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: URLSearchParams;
+  /** The parsed JSON body; undefined when there was none. */
+  readonly body: unknown;
+  readonly by: Actor;
+}
+
+export type Reply =
+  | { readonly status?: number; readonly json: unknown }
+  | { readonly status?: number; readonly text: string; readonly type: string };
+
+export interface Route {
+  readonly method: 'GET' | 'POST' | 'DELETE';
+  readonly pattern: string;
+  readonly regex: RegExp;
+  readonly params: readonly string[];
+  /** Changes something: logged at info with who asked. */
+  readonly mutates: boolean;
+  readonly handle: (ctx: RouteCtx, deps: RouteDeps) => Promise<Reply>;
+}
+
+/** A request the server answers with 400 and this message. */
+export class BadRequest extends Error {
+  override readonly name = 'BadRequest';
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "30s", "10m", "1h", "2d" (as in the config) to milliseconds; null when malformed. */
+export function parseDuration(text: string): number | null {
+  const m = DURATION.exec(text.trim());
+  if (m === null || m[1] === undefined || m[2] === undefined) return null;
+  return Math.round(Number(m[1]) * (UNIT_MS[m[2]] ?? 0));
+}
+
+const duration = (max: number, what: string) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const ms = typeof v === 'number' ? v * 1000 : parseDuration(v);
+    if (ms === null || !(ms > 0) || ms > max) {
+      ctx.addIssue({ code: 'custom', message: `${what}: a duration such as "30m" or seconds, at most ${max / 1000}s` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** A lower-cased address or `@domain` (as the suppression list keeps them). */
+const address = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .max(254)
+  .regex(/^[^\s@<>]*@[^\s@<>]+$/, 'expected user@domain or @domain');
+
+const name = z.string().min(1).max(128);
+const reason = z.string().trim().min(1).max(200);
+
+const bodies = {
+  pause: z.object({ reason: reason.optional() }).strict(),
+  none: z.object({}).strict(),
+  suspend: z.object({ provider: name, duration: duration(7 * 86_400_000, 'duration') }).strict(),
+  suppress: z
+    .object({
+      address,
+      reason: z.enum(['unsubscribe', 'hard-bounce', 'complaint', 'manual']).default('manual'),
+    })
+    .strict(),
+  unsuppress: z.object({ address }).strict(),
+};
+
+function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
+  const result = schema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message));
+  throw new BadRequest(`${what}: ${issues.join('; ')}`);
+}
+
+const json = (body: unknown, status = 200): Reply => ({ status, json: body });
+
+function route(
+  method: Route['method'],
+  pattern: string,
+  handle: Route['handle'],
+  mutates = method !== 'GET',
+): Route {
+  const params: string[] = [];
+  const source = pattern.replace(/:([a-z]+)/g, (_, p: string) => {
+    params.push(p);
+    return '([^/]+)';
+  });
+  return { method, pattern, regex: new RegExp(`^${source}$`), params, mutates, handle };
+}
+
+export const ROUTES: readonly Route[] = [
+  route('GET', '/metrics', async (_, d) => ({ text: await d.registry.metrics(), type: d.registry.contentType })),
+  route('GET', '/api/status', async (_, d) => json(await d.control.status())),
+  route('GET', '/api/sources', async (_, d) => json({ sources: await d.control.sources() })),
+  route('GET', '/api/providers', async (_, d) => json({ providers: await d.control.providers() })),
+  route('GET', '/api/stats', async (ctx, d) => {
+    const q = parse(
+      z.object({ window: duration(d.statsSpanMs, 'window').default(300_000) }).strict(),
+      Object.fromEntries(ctx.query),
+      'query',
+    );
+    return json(await d.stats.snapshot(q.window));
+  }),
+  route('GET', '/api/alerts', async (_, d) => json({ active: d.alerts.active(), recent: d.alerts.recent() })),
+  route('POST', '/api/sources/:name/pause', async (ctx, d) => {
+    const b = parse(bodies.pause, ctx.body, 'body');
+    const source = param(ctx, 'name');
+    await d.control.pauseSource(source, b.reason ?? 'admin', ctx.by);
+    return json({ ok: true, source, paused: true });
+  }),
+  route('POST', '/api/sources/:name/resume', async (ctx, d) => {
+    parse(bodies.none, ctx.body, 'body');
+    const source = param(ctx, 'name');
+    await d.control.resumeSource(source, ctx.by);
+    return json({ ok: true, source, paused: false });
+  }),
+  route('POST', '/api/pools/:name/pause', async (ctx, d) => {
+    const b = parse(bodies.pause, ctx.body, 'body');
+    const pool = param(ctx, 'name');
+    await d.control.pausePool(pool, b.reason ?? 'admin', ctx.by);
+    return json({ ok: true, pool, paused: true });
+  }),
+  route('POST', '/api/pools/:name/resume', async (ctx, d) => {
+    parse(bodies.none, ctx.body, 'body');
+    const pool = param(ctx, 'name');
+    await d.control.resumePool(pool, ctx.by);
+    return json({ ok: true, pool, paused: false });
+  }),
+  route('POST', '/api/sources/:name/suspend', async (ctx, d) => {
+    const b = parse(bodies.suspend, ctx.body, 'body');
+    const source = param(ctx, 'name');
+    await d.control.suspendSource(source, b.provider, b.duration, ctx.by);
+    return json({ ok: true, source, provider: b.provider, duration_s: b.duration / 1000 });
+  }),
+  route('POST', '/api/queue/flush', async (ctx, d) => {
+    parse(bodies.none, ctx.body, 'body');
+    return json({ ok: true, ...(await d.control.flushQueue(ctx.by)) });
+  }),
+  route('POST', '/api/suppression', async (ctx, d) => {
+    const b = parse(bodies.suppress, ctx.body, 'body');
+    const added = await d.control.addSuppression(b.address, b.reason, ctx.by);
+    return json({ ok: true, address: b.address, reason: b.reason, added });
+  }),
+  route('POST', '/api/suppression/remove', unsuppress),
+  route('DELETE', '/api/suppression/remove', unsuppress),
+  route('DELETE', '/api/suppression/:address', (ctx, d) => unsuppress({ ...ctx, body: { address: param(ctx, 'address') } }, d)),
+  route('GET', '/api/suppression/:address', async (ctx, d) => {
+    const addr = parse(address, param(ctx, 'address'), 'address');
+    const entry = await d.control.checkSuppression(addr);
+    return json({ address: addr, suppressed: entry !== null, entry });
+  }),
+  route('POST', '/api/reload', async (ctx, d) => {
+    parse(bodies.none, ctx.body, 'body');
+    return json({ ok: true, ...(await d.control.reload(ctx.by)) });
+  }),
+  route('POST', '/api/drain', async (ctx, d) => {
+    parse(bodies.none, ctx.body, 'body');
+    return json({ ok: true, ...(await d.control.drain(ctx.by)) });
+  }),
+];
+
+async function unsuppress(ctx: RouteCtx, d: RouteDeps): Promise<Reply> {
+  const b = parse(bodies.unsuppress, ctx.body, 'body');
+  const removed = await d.control.removeSuppression(b.address, ctx.by);
+  return json({ ok: true, address: b.address, removed });
+}
+
+function param(ctx: RouteCtx, key: string): string {
+  const value = ctx.params[key];
+  if (value === undefined || value === '' || value.length > 254) throw new BadRequest(`bad ${key} in the path`);
+  return value;
+}

@@ -1,0 +1,146 @@
+/**
+ * The records the observe module writes: one shape for the event log, the webhooks and
+ * the alert ring (docs/OBSERVABILITY.md "Event log"). Field names are snake_case because
+ * these records leave the process as JSON; `event` is a stable name in the past tense.
+ */
+import type { OutcomeEvent } from '../plugin-host/public.js';
+
+export type OutcomeKind = 'queued' | 'delivered' | 'deferred' | 'bounced' | 'expired' | 'complained' | 'suppressed';
+
+export const OUTCOME_KINDS: readonly OutcomeKind[] = [
+  'queued',
+  'delivered',
+  'deferred',
+  'bounced',
+  'expired',
+  'complained',
+  'suppressed',
+];
+
+export interface OutcomeRecord {
+  readonly event: OutcomeKind;
+  /** ISO 8601, UTC, milliseconds. */
+  readonly at: string;
+  readonly node: string;
+  readonly queue_id: string;
+  readonly message_id: string | null;
+  readonly recipient: string;
+  readonly mail_from: string;
+  readonly class: string;
+  readonly pool: string;
+  readonly source: string | null;
+  readonly provider: string | null;
+  readonly mx: string | null;
+  readonly reply: string | null;
+  readonly enhanced: string | null;
+  readonly attempt: number;
+  readonly campaign: string | null;
+}
+
+/** A source (or one source toward one provider) stopped or started sending. */
+export interface SourceHoldRecord {
+  readonly event: 'source_paused' | 'source_resumed';
+  readonly at: string;
+  readonly node: string;
+  readonly source: string;
+  /** Set when only this provider is held for the source (a suspension). */
+  readonly provider: string | null;
+  readonly reason: string;
+  readonly by: string;
+  /** ISO time the hold lapses on its own; null: until lifted. */
+  readonly until: string | null;
+}
+
+export interface WarmupExhaustedRecord {
+  readonly event: 'warmup_exhausted';
+  readonly at: string;
+  readonly node: string;
+  readonly source: string;
+  /** UTC day, `YYYY-MM-DD`. */
+  readonly day: string;
+  readonly cap: number;
+}
+
+export type AlertMetric = 'bounce_rate' | 'complaint_rate' | 'deferral_rate' | 'queue_age' | 'node_down';
+export type AlertScope = 'source' | 'pool' | 'provider' | 'node';
+
+/** One alert as the event log, the webhooks and /api/alerts show it. */
+export interface AlertView {
+  /** `<rule>:<key>`, stable while the condition lasts. */
+  readonly id: string;
+  readonly rule: string;
+  readonly metric: AlertMetric;
+  readonly scope: AlertScope;
+  /** The scope's value: a source, pool, provider or node name. */
+  readonly key: string;
+  /** A ratio (0..1) for the rates, seconds for queue_age, seconds down for node_down. */
+  readonly value: number;
+  readonly threshold: number;
+  readonly window_s: number;
+  readonly message: string;
+  readonly raised_at: string;
+  readonly cleared_at: string | null;
+}
+
+export interface AlertRecord {
+  readonly event: 'alert' | 'alert_cleared';
+  readonly at: string;
+  readonly node: string;
+  readonly alert: AlertView;
+}
+
+export type EventRecord = OutcomeRecord | SourceHoldRecord | WarmupExhaustedRecord | AlertRecord;
+export type EventName = EventRecord['event'];
+
+export const EVENT_NAMES: readonly EventName[] = [
+  ...OUTCOME_KINDS,
+  'source_paused',
+  'source_resumed',
+  'warmup_exhausted',
+  'alert',
+  'alert_cleared',
+];
+
+/** Where records go; `publish` is synchronous, cheap, and never throws. */
+export interface EventSink {
+  publish(record: EventRecord): void;
+}
+
+export function fanOut(sinks: ReadonlyArray<EventSink | null>): EventSink {
+  const live = sinks.filter((s): s is EventSink => s !== null);
+  return {
+    publish(record) {
+      for (const sink of live) sink.publish(record);
+    },
+  };
+}
+
+export function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export function outcomeRecord(
+  kind: OutcomeKind,
+  e: OutcomeEvent,
+  node: string,
+  campaign: string | null,
+): OutcomeRecord {
+  return {
+    event: kind,
+    at: isoTime(e.at),
+    node,
+    queue_id: e.queueId,
+    message_id: e.messageId,
+    recipient: e.recipient,
+    mail_from: e.mailFrom,
+    class: e.class,
+    pool: e.pool,
+    source: e.source,
+    provider: e.provider,
+    mx: e.mx,
+    reply: e.reply,
+    enhanced: e.enhanced,
+    attempt: e.attempt,
+    campaign,
+  };
+}

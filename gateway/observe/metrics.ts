@@ -1,0 +1,399 @@
+/**
+ * Every Sluice metric, declared in one place (STYLE.md "Observability habits"). The
+ * composition root builds one `Metrics` per node with the registry /metrics serves;
+ * nothing here is a module-level singleton, so tests build as many as they like.
+ *
+ * Counters and histograms move through the methods below. Gauges that mirror state
+ * owned elsewhere (queue, connections, warm-up, webhooks, state backend) are read at
+ * scrape time from snapshot functions the core installs with the `set…Snapshot`
+ * methods; a snapshot that throws keeps the previous values.
+ */
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import { BoundedLabel, CampaignLabeler, type CampaignLabelerOptions } from './bounded-labels.js';
+import type { OutcomeKind } from './event-types.js';
+
+export interface MetricsOptions {
+  readonly registry: Registry;
+  readonly node: string;
+  /** Campaign label bounds (`top`, default 20). */
+  readonly campaigns?: CampaignLabelerOptions;
+  /** Distinct values kept per source/pool/provider/class label before "other" (default 200). */
+  readonly max_label_values?: number;
+  /** Process metrics (CPU, memory, event loop lag, GC); default true. */
+  readonly default_metrics?: boolean;
+}
+
+export interface OutcomeLabels {
+  readonly source: string | null;
+  readonly pool: string;
+  readonly provider: string | null;
+  readonly class: string;
+  /** The raw X-Campaign-ID (or null); the metrics bound it themselves. */
+  readonly campaign: string | null;
+}
+
+export type SessionOutcome = 'completed' | 'rejected' | 'auth_failed' | 'tls_failed' | 'timeout' | 'error';
+export type PluginFailureReason = 'threw' | 'timeout' | 'invalid_verdict';
+
+export interface QueueRow {
+  readonly pool: string;
+  readonly provider: string;
+  readonly depth: number;
+  readonly oldestSeconds: number;
+}
+export interface ConnectionRow {
+  readonly source: string;
+  readonly provider: string;
+  readonly open: number;
+}
+export interface WarmupRow {
+  readonly source: string;
+  readonly used: number;
+  /** Today's cap; null when the source is not warming up (no cap gauge then). */
+  readonly cap: number | null;
+}
+export interface WebhookBacklogRow {
+  readonly url: string;
+  readonly backlog: number;
+}
+export interface AlertCountRow {
+  readonly metric: string;
+  readonly scope: string;
+  readonly active: number;
+}
+
+type Rows<R> = readonly R[] | Promise<readonly R[]>;
+type Snapshot<R> = () => Rows<R>;
+
+const OUTCOME_LABELS = ['node', 'source', 'pool', 'provider', 'class', 'campaign'] as const;
+type OutcomeLabelName = (typeof OUTCOME_LABELS)[number];
+
+const COUNTER_NAME: Record<OutcomeKind, string> = {
+  queued: 'sluice_messages_accepted_total',
+  delivered: 'sluice_messages_delivered_total',
+  deferred: 'sluice_messages_deferred_total',
+  bounced: 'sluice_messages_bounced_total',
+  complained: 'sluice_messages_complained_total',
+  suppressed: 'sluice_messages_suppressed_total',
+  expired: 'sluice_messages_expired_total',
+};
+
+const COUNTER_HELP: Record<OutcomeKind, string> = {
+  queued: 'Recipients accepted and spooled (250 to DATA).',
+  delivered: 'Recipients the remote MX accepted.',
+  deferred: 'Delivery attempts that failed temporarily (re-queued).',
+  bounced: 'Recipients that failed for good (DSN sent to the sender).',
+  complained: 'Feedback-loop complaints (ARF) received.',
+  suppressed: 'Recipients refused or dropped because they are on the suppression list.',
+  expired: 'Recipients that reached queue max_age undelivered.',
+};
+
+export class Metrics {
+  readonly node: string;
+  readonly campaigns: CampaignLabeler;
+  readonly #outcomes: Record<OutcomeKind, Counter<OutcomeLabelName>>;
+  readonly #labels: { source: BoundedLabel; pool: BoundedLabel; provider: BoundedLabel; class: BoundedLabel };
+  readonly #seriesByCampaign = new Map<string, Map<string, Record<OutcomeLabelName, string>>>();
+  readonly #sessions: Counter<'listener' | 'outcome'>;
+  readonly #pluginFailures: Counter<'plugin' | 'hook' | 'reason'>;
+  readonly #warmupExhausted: Counter<'source'>;
+  readonly #sourcePaused: Counter<'source' | 'reason'>;
+  readonly #pauseReason = new BoundedLabel(32);
+  readonly #webhookDropped: Counter<'url'>;
+  readonly #eventLogDropped: Counter;
+  readonly #acceptLatency: Histogram<'listener'>;
+  readonly #deliveryLatency: Histogram<'provider'>;
+  readonly #queueTime: Histogram<'class'>;
+  #stateHealthy: () => boolean = () => true;
+  #queue: Snapshot<QueueRow> = () => [];
+  #connections: Snapshot<ConnectionRow> = () => [];
+  #warmup: Snapshot<WarmupRow> = () => [];
+  #webhooks: Snapshot<WebhookBacklogRow> = () => [];
+  #alerts: Snapshot<AlertCountRow> = () => [];
+
+  constructor(options: MetricsOptions) {
+    const registers = [options.registry];
+    this.node = options.node;
+    this.campaigns = new CampaignLabeler(options.campaigns);
+    this.campaigns.onEvict = (campaign) => this.#dropCampaign(campaign);
+    const max = options.max_label_values ?? 200;
+    this.#labels = {
+      source: new BoundedLabel(max),
+      pool: new BoundedLabel(max),
+      provider: new BoundedLabel(max),
+      class: new BoundedLabel(max),
+    };
+    const outcomes = {} as Record<OutcomeKind, Counter<OutcomeLabelName>>;
+    for (const kind of Object.keys(COUNTER_NAME) as OutcomeKind[]) {
+      outcomes[kind] = new Counter({
+        name: COUNTER_NAME[kind],
+        help: COUNTER_HELP[kind],
+        labelNames: OUTCOME_LABELS,
+        registers,
+      });
+    }
+    this.#outcomes = outcomes;
+    this.#sessions = new Counter({
+      name: 'sluice_sessions_total',
+      help: 'SMTP sessions by listener and how they ended.',
+      labelNames: ['listener', 'outcome'],
+      registers,
+    });
+    this.#pluginFailures = new Counter({
+      name: 'sluice_plugin_failures_total',
+      help: 'Plugin hooks that threw or timed out (the transaction failed closed, 451 4.3.0).',
+      labelNames: ['plugin', 'hook', 'reason'],
+      registers,
+    });
+    this.#warmupExhausted = new Counter({
+      name: 'sluice_warmup_exhausted_total',
+      help: "Times a source's daily warm-up budget ran out.",
+      labelNames: ['source'],
+      registers,
+    });
+    this.#sourcePaused = new Counter({
+      name: 'sluice_source_paused_total',
+      help: 'Times a source was paused or suspended, by reason.',
+      labelNames: ['source', 'reason'],
+      registers,
+    });
+    this.#webhookDropped = new Counter({
+      name: 'sluice_webhook_dropped_total',
+      help: 'Events a webhook dropped (backlog full or rejected by the endpoint).',
+      labelNames: ['url'],
+      registers,
+    });
+    this.#eventLogDropped = new Counter({
+      name: 'sluice_event_log_dropped_total',
+      help: 'Event log lines dropped because the disk could not keep up or failed.',
+      registers,
+    });
+    this.#acceptLatency = new Histogram({
+      name: 'sluice_accept_latency_seconds',
+      help: 'From the end of DATA to the 250 reply (plugins, spool fsync).',
+      labelNames: ['listener'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.#deliveryLatency = new Histogram({
+      name: 'sluice_delivery_latency_seconds',
+      help: 'One delivery attempt: connect (or reuse) to the final reply.',
+      labelNames: ['provider'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    });
+    this.#queueTime = new Histogram({
+      name: 'sluice_queue_time_seconds',
+      help: 'From spooling to the final outcome (delivered, bounced or expired).',
+      labelNames: ['class'],
+      buckets: [1, 5, 15, 60, 300, 900, 3600, 14_400, 43_200, 86_400, 259_200, 432_000],
+      registers,
+    });
+    this.#declareGauges(registers);
+    if (options.default_metrics ?? true) collectDefaultMetrics({ register: options.registry });
+  }
+
+  /** Counts one recipient outcome (`queued` feeds sluice_messages_accepted_total). */
+  outcome(kind: OutcomeKind, labels: OutcomeLabels): void {
+    const set: Record<OutcomeLabelName, string> = {
+      node: this.node,
+      source: this.#labels.source.value(labels.source),
+      pool: this.#labels.pool.value(labels.pool),
+      provider: this.#labels.provider.value(labels.provider),
+      class: this.#labels.class.value(labels.class),
+      campaign: this.campaigns.label(labels.campaign),
+    };
+    this.#remember(set);
+    this.#outcomes[kind].inc(set);
+  }
+
+  session(listener: string, outcome: SessionOutcome): void {
+    this.#sessions.inc({ listener, outcome });
+  }
+
+  pluginFailure(plugin: string, hook: string, reason: PluginFailureReason): void {
+    this.#pluginFailures.inc({ plugin, hook, reason });
+  }
+
+  warmupExhausted(source: string): void {
+    this.#warmupExhausted.inc({ source: this.#labels.source.value(source) });
+  }
+
+  /** `reason` is a short code ("admin", "bounce_rate", "provider_rule"…), not free text. */
+  sourcePaused(source: string, reason: string): void {
+    this.#sourcePaused.inc({ source: this.#labels.source.value(source), reason: this.#pauseReason.value(reason) });
+  }
+
+  webhookDropped(url: string, count = 1): void {
+    if (count > 0) this.#webhookDropped.inc({ url }, count);
+  }
+
+  eventLogDropped(count = 1): void {
+    if (count > 0) this.#eventLogDropped.inc(count);
+  }
+
+  acceptLatency(listener: string, seconds: number): void {
+    this.#acceptLatency.observe({ listener }, seconds);
+  }
+
+  deliveryLatency(provider: string | null, seconds: number): void {
+    this.#deliveryLatency.observe({ provider: this.#labels.provider.value(provider) }, seconds);
+  }
+
+  queueTime(klass: string, seconds: number): void {
+    this.#queueTime.observe({ class: this.#labels.class.value(klass) }, seconds);
+  }
+
+  /** sluice_state_degraded reads 1 while `healthy()` answers false (e.g. `() => state.healthy()`). */
+  setStateHealth(healthy: () => boolean): void {
+    this.#stateHealthy = healthy;
+  }
+  /** sluice_queue_depth and sluice_queue_oldest_age_seconds, per (pool, provider). */
+  setQueueSnapshot(fn: Snapshot<QueueRow>): void {
+    this.#queue = memoize(fn);
+  }
+  /** sluice_connections_open per (source, provider). */
+  setConnectionsSnapshot(fn: Snapshot<ConnectionRow>): void {
+    this.#connections = fn;
+  }
+  /** sluice_warmup_used and sluice_warmup_cap per source (today, UTC). */
+  setWarmupSnapshot(fn: Snapshot<WarmupRow>): void {
+    this.#warmup = memoize(fn);
+  }
+  /** sluice_webhook_backlog per webhook (the Webhooks module offers `backlog()`). */
+  setWebhookBacklog(fn: Snapshot<WebhookBacklogRow>): void {
+    this.#webhooks = fn;
+  }
+  /** sluice_alerts_active per (metric, scope). */
+  setAlertsSnapshot(fn: Snapshot<AlertCountRow>): void {
+    this.#alerts = fn;
+  }
+
+  #remember(set: Record<OutcomeLabelName, string>): void {
+    let series = this.#seriesByCampaign.get(set.campaign);
+    if (series === undefined) {
+      series = new Map();
+      this.#seriesByCampaign.set(set.campaign, series);
+    }
+    const key = `${set.source}\0${set.pool}\0${set.provider}\0${set.class}`;
+    if (!series.has(key)) series.set(key, set);
+  }
+
+  /** A campaign lost its label: drop its series so their number stays bounded. */
+  #dropCampaign(campaign: string): void {
+    const series = this.#seriesByCampaign.get(campaign);
+    if (series === undefined) return;
+    this.#seriesByCampaign.delete(campaign);
+    for (const set of series.values()) {
+      for (const counter of Object.values(this.#outcomes)) counter.remove(set);
+    }
+  }
+
+  #declareGauges(registers: Registry[]): void {
+    const self = this;
+    new Gauge({
+      name: 'sluice_state_degraded',
+      help: '1 while the shared state backend (Redis) does not answer and the node runs on its own share.',
+      registers,
+      collect() {
+        this.set(self.#stateHealthy() ? 0 : 1);
+      },
+    });
+    new Gauge({
+      name: 'sluice_queue_depth',
+      help: 'Recipients waiting, per ready queue (pool, provider).',
+      labelNames: ['pool', 'provider'],
+      registers,
+      collect(): Promise<void> {
+        return refresh(this, self.#queue, (r) => [{ pool: r.pool, provider: r.provider }, r.depth]);
+      },
+    });
+    new Gauge({
+      name: 'sluice_queue_oldest_age_seconds',
+      help: 'Age of the oldest recipient waiting, per ready queue (pool, provider).',
+      labelNames: ['pool', 'provider'],
+      registers,
+      collect(): Promise<void> {
+        return refresh(this, self.#queue, (r) => [{ pool: r.pool, provider: r.provider }, r.oldestSeconds]);
+      },
+    });
+    new Gauge({
+      name: 'sluice_connections_open',
+      help: 'Open outbound SMTP connections, per (source, provider).',
+      labelNames: ['source', 'provider'],
+      registers,
+      collect(): Promise<void> {
+        return refresh(this, self.#connections, (r) => [{ source: r.source, provider: r.provider }, r.open]);
+      },
+    });
+    new Gauge({
+      name: 'sluice_warmup_used',
+      help: "Messages sent today from a source's warm-up budget.",
+      labelNames: ['source'],
+      registers,
+      collect(): Promise<void> {
+        return refresh(this, self.#warmup, (r) => [{ source: r.source }, r.used]);
+      },
+    });
+    new Gauge({
+      name: 'sluice_warmup_cap',
+      help: "Today's warm-up budget of a source (absent when the source is not warming up).",
+      labelNames: ['source'],
+      registers,
+      collect(): Promise<void> {
+        return refresh(this, self.#warmup, (r) => (r.cap === null ? null : [{ source: r.source }, r.cap]));
+      },
+    });
+    new Gauge({
+      name: 'sluice_webhook_backlog',
+      help: 'Events waiting to be posted, per webhook (its name or index, never its address).',
+      labelNames: ['url'],
+      registers,
+      collect(): Promise<void> {
+        return refresh(this, self.#webhooks, (r) => [{ url: r.url }, r.backlog]);
+      },
+    });
+    new Gauge({
+      name: 'sluice_alerts_active',
+      help: 'Alerts raised and not cleared, per (metric, scope).',
+      labelNames: ['metric', 'scope'],
+      registers,
+      collect(): Promise<void> {
+        return refresh(this, self.#alerts, (r) => [{ metric: r.metric, scope: r.scope }, r.active]);
+      },
+    });
+  }
+}
+
+/**
+ * Replaces a gauge's series with the snapshot's rows (vanished rows vanish from the
+ * scrape too). A snapshot that fails leaves the last values: one slow Redis call must
+ * not fail the whole scrape.
+ */
+async function refresh<L extends string, R>(
+  gauge: Gauge<L>,
+  snapshot: Snapshot<R>,
+  point: (row: R) => readonly [Partial<Record<L, string>>, number] | null,
+): Promise<void> {
+  let rows: readonly R[];
+  try {
+    rows = await snapshot();
+  } catch {
+    return;
+  }
+  gauge.reset();
+  for (const row of rows) {
+    const p = point(row);
+    if (p !== null) gauge.set(p[0], p[1]);
+  }
+}
+
+/** Two gauges read one snapshot per scrape: share the answer for a second. */
+function memoize<R>(fn: Snapshot<R>): Snapshot<R> {
+  let cached: { at: number; rows: Rows<R> } | null = null;
+  return () => {
+    const now = performance.now();
+    if (cached === null || now - cached.at > 1000) cached = { at: now, rows: Promise.resolve(fn()) };
+    return cached.rows;
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * What happens after each outcome: the log line, the plugins' outcome observers, the
+ * suppression of hard-bounced addresses, and DSNs to the sender for bounced and expired
+ * recipients (one DSN per message per batch of outcomes).
+ */
+import type { Envelope } from './spool/types.js';
+import type { Outcome } from './queue/types.js';
+import type { OutcomeEvent } from './plugin-host/public.js';
+import { buildDsn, type FailedRecipient } from './bounce/dsn.js';
+import { formatResponse, localResponse } from './delivery/response.js';
+import { isHardBounce } from './bounce/categories.js';
+import type { Logger } from './observe/logger.js';
+import type { SluiceNode } from './node.js';
+import { newQueueId } from './spool/queue-id.js';
+
+export interface OutcomeRouterDeps {
+  readonly node: SluiceNode;
+  readonly log: Logger;
+  readonly observers?: readonly ((o: Outcome, e: OutcomeEvent) => void)[];
+}
+
+export class OutcomeRouter {
+  private readonly pendingDsn = new Map<string, { envelope: Envelope; failed: FailedRecipient[] }>();
+  private flushScheduled = false;
+
+  constructor(private readonly deps: OutcomeRouterDeps) {}
+
+  handle(o: Outcome): void {
+    const node = this.deps.node;
+    const event = toEvent(o, node.clock.now());
+    const line = {
+      event: o.kind,
+      queue_id: o.envelope.id,
+      message_id: o.envelope.messageId,
+      rcpt: o.rcpt,
+      class: o.envelope.class,
+      pool: o.pool,
+      source: o.source,
+      source_ip: o.sourceIp,
+      provider: o.provider,
+      mx: o.mx,
+      reply: o.response ? formatResponse(o.response) : null,
+      attempt: o.attempt,
+      ...(o.nextAt ? { next_attempt: new Date(o.nextAt).toISOString() } : {}),
+    };
+    if (o.kind === 'delivered') this.deps.log.info(line, 'delivered');
+    else this.deps.log.warn(line, o.kind);
+    if (o.kind !== 'expired') node.plugins.emit(o.kind, event);
+    for (const obs of this.deps.observers ?? []) obs(o, event);
+    if (o.kind === 'bounced' && o.response && isHardBounce(o.response) && node.plugins.names().includes('suppression')) {
+      node.state.suppression
+        .add([{ address: o.rcpt.toLowerCase(), reason: 'hard-bounce', source: `delivery ${o.envelope.id}: ${formatResponse(o.response).slice(0, 200)}`, at: node.clock.now() }])
+        .catch((err: unknown) => this.deps.log.warn({ err, rcpt: o.rcpt }, 'could not add hard bounce to suppression'));
+    }
+    if ((o.kind === 'bounced' || o.kind === 'expired') && !o.envelope.isDsn && o.envelope.mailFrom !== '') {
+      const entry = this.pendingDsn.get(o.envelope.id) ?? { envelope: o.envelope, failed: [] };
+      const response = o.kind === 'expired' ? localResponse(o.response?.code && o.response.code >= 500 ? o.response.code : 550, '4.4.7', `message expired after ${Math.round((node.clock.now() - o.envelope.receivedAt) / 3_600_000)} h in the queue; last reply: ${o.response ? formatResponse(o.response) : 'none'}`) : o.response;
+      entry.failed.push({ rcpt: o.rcpt, response, action: 'failed', remoteMta: o.mx });
+      this.pendingDsn.set(o.envelope.id, entry);
+      this.scheduleFlush();
+    }
+  }
+
+  /** Recipients a plugin dropped at accept time: reported as suppressed, never queued. */
+  dropped(envelope: Envelope, rcpts: readonly string[], reason: string): void {
+    for (const rcpt of rcpts) {
+      this.handle({ kind: 'suppressed', envelope, rcpt, response: localResponse(550, '5.7.1', reason), attempt: 0, pool: null, source: null, sourceIp: null, provider: null, mx: null, nextAt: null });
+    }
+  }
+
+  /** Called before a finished message leaves the spool: its DSN goes out now. */
+  async beforeRemove(envelope: Envelope): Promise<void> {
+    await this.flushOne(envelope.id);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      for (const id of [...this.pendingDsn.keys()]) void this.flushOne(id);
+    });
+  }
+
+  private async flushOne(id: string): Promise<void> {
+    const entry = this.pendingDsn.get(id);
+    if (!entry) return;
+    this.pendingDsn.delete(id);
+    const node = this.deps.node;
+    const original = await node.spool.readBody(id).catch(() => null);
+    const dsn = buildDsn({ original: entry.envelope, originalMessage: original, failed: entry.failed, hostname: node.hostname, now: new Date(node.clock.now()) });
+    if (!dsn) return;
+    const dsnId = newQueueId(node.clock);
+    const envelope: Envelope = {
+      id: dsnId,
+      mailFrom: '',
+      rcpts: [entry.envelope.mailFrom],
+      receivedAt: node.clock.now(),
+      class: entry.envelope.class,
+      pool: null,
+      priority: null,
+      campaign: null,
+      messageId: null,
+      authUser: null,
+      clientAddress: '127.0.0.1',
+      routeHeaders: {},
+      isDsn: true,
+    };
+    try {
+      await node.inject(envelope, dsn);
+      this.deps.log.info({ event: 'dsn_queued', queue_id: dsnId, original: id, to: entry.envelope.mailFrom, recipients: entry.failed.length }, 'DSN queued');
+    } catch (err) {
+      this.deps.log.error({ err, original: id }, 'could not queue DSN');
+    }
+  }
+}
+
+function toEvent(o: Outcome, at: number): OutcomeEvent {
+  return {
+    queueId: o.envelope.id,
+    messageId: o.envelope.messageId,
+    recipient: o.rcpt,
+    mailFrom: o.envelope.mailFrom,
+    class: o.envelope.class,
+    pool: o.pool ?? '',
+    source: o.source,
+    provider: o.provider,
+    mx: o.mx,
+    reply: o.response ? formatResponse(o.response) : null,
+    enhanced: o.response?.enhanced ?? null,
+    attempt: o.attempt,
+    at,
+  };
+}

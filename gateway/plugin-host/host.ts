@@ -1,0 +1,189 @@
+/**
+ * The plugin host (DESIGN.md "Plugin API"): loads plugins in `[plugins] order`, runs
+ * verdict hooks in that order with a per-hook timeout (the first answer that is not
+ * `next` decides), and fans outcome notifications out on a typed emitter, never
+ * awaited. A hook that throws or times out fails closed: 451 4.3.0.
+ */
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { TypedEmitter } from 'tiny-typed-emitter';
+import type { Registry } from 'prom-client';
+import type { StateBackend } from '../state/types.js';
+import { SluiceError } from '../errors.js';
+import { ConfigError, pluginTableName } from '../config/load.js';
+import type { ConfigIssue } from '../config/issues.js';
+import { keyPath } from '../config/issues.js';
+import type { OutcomeEvent, OutcomeEvents, Plugin, PluginLogger, Verdict, VerdictHelpers } from './public.js';
+
+export type VerdictHook = 'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'queued';
+const OUTCOME_HOOKS = ['delivered', 'deferred', 'bounced', 'complained', 'suppressed'] as const;
+
+export interface LoadedPlugin {
+  readonly plugin: Plugin<unknown>;
+  readonly config: unknown;
+  readonly log: PluginLogger;
+}
+
+export interface PluginHostOptions {
+  readonly order: readonly string[];
+  readonly timeoutMs: number;
+  /** Raw tables by name: built-ins' and user plugins'. */
+  readonly tables: Readonly<Record<string, unknown>>;
+  readonly configFile: string;
+  readonly baseDir: string;
+  readonly state: StateBackend;
+  readonly metrics: Registry;
+  readonly logger: (plugin: string) => PluginLogger;
+  readonly onFailure?: (plugin: string, hook: string, reason: 'threw' | 'timeout') => void;
+}
+
+export const helpers: VerdictHelpers = {
+  next: () => NEXT,
+  accept: () => ({ kind: 'accept' }),
+  reject: (code, enhanced, text) => ({ kind: 'reject', code, enhanced, text }),
+  defer: (code, enhanced, text) => ({ kind: 'defer', code, enhanced, text }),
+  drop: (reason) => ({ kind: 'drop', reason }),
+};
+const NEXT: Verdict = { kind: 'next' };
+export const FAIL_CLOSED: Verdict = { kind: 'defer', code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' };
+
+/** The plugins folder next to gateway/ in both the source tree and dist/. */
+function builtinDir(): string {
+  return fileURLToPath(new URL('../../plugins/', import.meta.url));
+}
+
+export async function importPlugin(entry: string, baseDir: string): Promise<Plugin<unknown>> {
+  const builtin = /^[a-z][a-z0-9-]*$/.test(entry);
+  const path = builtin ? resolve(builtinDir(), entry, 'index.js') : isAbsolute(entry) ? entry : resolve(baseDir, entry);
+  if (!existsSync(path)) {
+    throw new SluiceError('PLUGIN_LOAD_FAILED', builtin ? `no built-in plugin "${entry}" (looked in ${path}); built-ins: suppression, classify, dkim — or give a path to an ES module` : `plugin file not found: ${path}`);
+  }
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+  } catch (err) {
+    throw new SluiceError('PLUGIN_LOAD_FAILED', `plugin ${entry} failed to load: ${(err as Error).message}`, { cause: err });
+  }
+  const p = mod.default as Plugin<unknown> | undefined;
+  if (!p || typeof p !== 'object' || typeof p.name !== 'string' || typeof p.hooks !== 'object') {
+    throw new SluiceError('PLUGIN_LOAD_FAILED', `${path}: the default export must be { name, setup?, hooks } (see definePlugin in sluice/plugin)`);
+  }
+  return p;
+}
+
+/** Validates each plugin's table against its configSchema; returns issues for check-config. */
+export function pluginConfigIssues(plugin: Plugin<unknown>, table: unknown, file: string): ConfigIssue[] {
+  if (!plugin.configSchema) return [];
+  const r = plugin.configSchema.safeParse(table ?? {});
+  if (r.success) return [];
+  const tableName = plugin.name;
+  return r.error.issues.map((i) => ({ file, line: null, key: keyPath([tableName, ...i.path]), message: i.message }));
+}
+
+export class PluginHost {
+  readonly outcomes = new TypedEmitter<OutcomeEvents>();
+  private constructor(
+    private readonly plugins: readonly LoadedPlugin[],
+    private readonly opts: PluginHostOptions,
+  ) {
+    for (const lp of plugins) {
+      for (const hook of OUTCOME_HOOKS) {
+        const fn = lp.plugin.hooks[hook];
+        if (!fn) continue;
+        this.outcomes.on(hook, (e: OutcomeEvent) => {
+          try {
+            fn(e, { log: lp.log, config: lp.config });
+          } catch (err) {
+            lp.log.error({ err, hook }, 'outcome observer threw');
+            opts.onFailure?.(lp.plugin.name, hook, 'threw');
+          }
+        });
+      }
+    }
+  }
+
+  static async load(opts: PluginHostOptions): Promise<PluginHost> {
+    const loaded: LoadedPlugin[] = [];
+    const issues: ConfigIssue[] = [];
+    for (const entry of opts.order) {
+      const plugin = await importPlugin(entry, opts.baseDir);
+      const table = opts.tables[plugin.name] ?? opts.tables[pluginTableName(entry)];
+      const found = pluginConfigIssues(plugin, table, opts.configFile);
+      if (found.length > 0) {
+        issues.push(...found);
+        continue;
+      }
+      const parsed = plugin.configSchema ? (plugin.configSchema.safeParse(table ?? {}) as { data: unknown }).data : (table ?? {});
+      const log = opts.logger(plugin.name);
+      let config: unknown = parsed;
+      if (plugin.setup) {
+        const out = await plugin.setup({ config: parsed, configFile: opts.configFile, baseDir: opts.baseDir, log, state: opts.state, metrics: opts.metrics });
+        if (out !== undefined) config = out;
+      }
+      loaded.push({ plugin, config, log });
+    }
+    if (issues.length > 0) throw new ConfigError(issues);
+    return new PluginHost(loaded, opts);
+  }
+
+  names(): string[] {
+    return this.plugins.map((p) => p.plugin.name);
+  }
+
+  has(hook: VerdictHook): boolean {
+    return this.plugins.some((p) => p.plugin.hooks[hook] !== undefined);
+  }
+
+  /** Runs one verdict hook over the chain; `extra` is the hook-specific part of ctx. */
+  async run(hook: VerdictHook, base: object): Promise<Verdict> {
+    for (const lp of this.plugins) {
+      const fn = lp.plugin.hooks[hook] as ((ctx: unknown) => Verdict | Promise<Verdict>) | undefined;
+      if (!fn) continue;
+      const ctx = { ...base, ...helpers, log: lp.log, config: lp.config };
+      let verdict: Verdict;
+      try {
+        verdict = await withTimeout(Promise.resolve().then(() => fn(ctx)), this.opts.timeoutMs);
+      } catch (err) {
+        const reason = err instanceof HookTimeout ? 'timeout' : 'threw';
+        lp.log.error({ err: reason === 'threw' ? err : undefined, hook, plugin: lp.plugin.name }, reason === 'timeout' ? `hook ${hook} timed out` : `hook ${hook} threw`);
+        this.opts.onFailure?.(lp.plugin.name, hook, reason);
+        return FAIL_CLOSED;
+      }
+      if (!isVerdict(verdict)) {
+        lp.log.error({ hook, plugin: lp.plugin.name }, `hook ${hook} returned something that is not a verdict (use ctx.next() and friends)`);
+        this.opts.onFailure?.(lp.plugin.name, hook, 'threw');
+        return FAIL_CLOSED;
+      }
+      if (verdict.kind !== 'next') return verdict;
+    }
+    return NEXT;
+  }
+
+  emit(kind: keyof OutcomeEvents, event: OutcomeEvent): void {
+    this.outcomes.emit(kind, event);
+  }
+}
+
+class HookTimeout extends Error {}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new HookTimeout(`timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
+
+function isVerdict(v: unknown): v is Verdict {
+  const k = (v as { kind?: unknown } | null)?.kind;
+  return k === 'next' || k === 'accept' || k === 'reject' || k === 'defer' || k === 'drop';
+}

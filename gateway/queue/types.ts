@@ -1,0 +1,37 @@
+import type { Envelope, RecipientState } from '../spool/types.js';
+import type { Response } from '../delivery/response.js';
+
+/** One message's recipients at one domain: the unit the scheduler moves around. */
+export interface QueueItem {
+  readonly envelope: Envelope;
+  readonly domain: string;
+  rcpts: string[];
+  attempts: number;
+  nextAt: number;
+  /** When it entered its current ready queue, for ageing. */
+  readyAt: number;
+  lastResponse: Response | null;
+}
+
+export type OutcomeKind = 'delivered' | 'deferred' | 'bounced' | 'expired' | 'suppressed';
+
+export interface Outcome {
+  readonly kind: OutcomeKind;
+  readonly envelope: Envelope;
+  readonly rcpt: string;
+  readonly response: Response | null;
+  readonly attempt: number;
+  readonly pool: string | null;
+  readonly source: string | null;
+  readonly sourceIp: string | null;
+  readonly provider: string | null;
+  readonly mx: string | null;
+  /** Set when `kind` is deferred: when the next attempt is due. */
+  readonly nextAt: number | null;
+}
+
+export interface OutcomeSink {
+  (outcome: Outcome): void;
+}
+
+export type FinalState = RecipientState;

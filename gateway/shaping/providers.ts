@@ -1,0 +1,66 @@
+/**
+ * Which provider a destination belongs to: the first [providers.X] whose mx_suffixes
+ * all MX hosts end with, or whose domains list names the domain; else none, and the
+ * destination is throttled per site (its MX host set), as DESIGN.md says.
+ */
+import type { Config, ProviderConfig } from '../config/schema.js';
+import type { Rate } from '../state/types.js';
+
+export interface ProviderLimits {
+  /** The throttle key: a provider name, or `site:<mx hosts>` for unmatched destinations. */
+  readonly key: string;
+  /** The provider name as configured ("default" when none matched). */
+  readonly name: string;
+  readonly maxConnections: number;
+  readonly maxMessageRate: Rate | null;
+  readonly maxMessagesPerConnection: number;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly totalMaxConnections: number | null;
+  readonly totalMaxMessageRate: Rate | null;
+  readonly rules: ProviderConfig['rules'];
+}
+
+export class ProviderTable {
+  private readonly named: [string, ProviderConfig][];
+  constructor(private readonly config: Config) {
+    this.named = Object.entries(config.providers).filter(([name]) => name !== 'default');
+  }
+
+  match(domain: string, mxNames: readonly string[]): string | null {
+    const d = domain.toLowerCase();
+    for (const [name, p] of this.named) {
+      if (p.domains.some((x) => x.toLowerCase() === d)) return name;
+      if (p.mx_suffixes.length > 0 && mxNames.length > 0 && mxNames.every((mx) => p.mx_suffixes.some((s) => endsWithLabel(mx, s)))) return name;
+    }
+    return null;
+  }
+
+  limits(domain: string, mxNames: readonly string[], site: string): ProviderLimits {
+    const name = this.match(domain, mxNames);
+    const p = name ? this.config.providers[name] : undefined;
+    const fallback = this.config.providers['default'];
+    const d = this.config.delivery;
+    const pick = <K extends keyof ProviderConfig>(k: K): ProviderConfig[K] | undefined => p?.[k] ?? fallback?.[k];
+    return {
+      key: name ?? `site:${site}`,
+      name: name ?? 'default',
+      maxConnections: pick('max_connections') ?? d.max_connections_per_destination,
+      maxMessageRate: pick('max_message_rate') ?? null,
+      maxMessagesPerConnection: pick('max_messages_per_connection') ?? d.max_messages_per_connection,
+      connectTimeoutMs: pick('connect_timeout') ?? d.connect_timeout,
+      idleTimeoutMs: pick('idle_timeout') ?? d.idle_timeout,
+      // Fleet totals are per named provider; a site of the default provider has none.
+      totalMaxConnections: p?.total?.max_connections ?? null,
+      totalMaxMessageRate: p?.total?.max_message_rate ?? null,
+      rules: p ? [...p.rules, ...(fallback?.rules ?? [])] : (fallback?.rules ?? []),
+    };
+  }
+}
+
+function endsWithLabel(host: string, suffix: string): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  const s = suffix.toLowerCase().replace(/\.$/, '');
+  if (s.startsWith('.')) return h.endsWith(s) || h === s.slice(1);
+  return h === s || h.endsWith(`.${s}`);
+}

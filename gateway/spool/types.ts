@@ -1,0 +1,42 @@
+/** What the spool keeps for one message besides its bytes. */
+export interface Envelope {
+  readonly id: string;
+  readonly mailFrom: string;
+  readonly rcpts: readonly string[];
+  readonly receivedAt: number;
+  readonly class: string;
+  /** A pool chosen at accept time by a plugin; null lets routing decide per recipient. */
+  readonly pool: string | null;
+  readonly priority: number | null;
+  readonly campaign: string | null;
+  readonly messageId: string | null;
+  readonly authUser: string | null;
+  readonly clientAddress: string;
+  /** Header values that [[routes]] rules match on, by lower-cased name. */
+  readonly routeHeaders: Readonly<Record<string, string>>;
+  /** True for a DSN we generated (never bounce a bounce). */
+  readonly isDsn: boolean;
+}
+
+export type RecipientState = 'delivered' | 'bounced' | 'expired' | 'suppressed';
+
+/** A message found in the spool at start, with what is already known of its recipients. */
+export interface RecoveredMessage {
+  readonly envelope: Envelope;
+  readonly done: ReadonlyMap<string, RecipientState>;
+  readonly attempts: ReadonlyMap<string, number>;
+}
+
+export interface Spool {
+  /** Resolves only once message and envelope are on stable storage (DESIGN.md "Durability contract"). */
+  commit(envelope: Envelope, body: Buffer): Promise<void>;
+  readBody(id: string): Promise<Buffer>;
+  /** Records final states or attempt counts; not fsync'd: a lost record means a resend (at-least-once). */
+  record(id: string, rcpt: string, state: RecipientState | { attempts: number }): void;
+  remove(id: string): Promise<void>;
+  /** Loads every message left from before; corrupt entries go to quarantine and are reported. */
+  recover(onCorrupt: (file: string, reason: string) => void): Promise<RecoveredMessage[]>;
+  /** Free bytes on the spool's filesystem. */
+  freeBytes(): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock, Lease, LeaseClaim, RateClaim, ThrottleStore, TokenResult } from '../types.js';
+import { checkTtl, mergeLeaseClaims } from '../embedded/checks.js';
+import { shareLimit, shareRate } from '../embedded/fleet-share.js';
+import { LeaseLedger } from '../embedded/lease-ledger.js';
+import type { FallbackMode } from './fallback-mode.js';
+import type { RedisThrottle } from './throttle-store.js';
+
+const SWEEP_EVERY = 1_024;
+
+/**
+ * Shared leases and rates through Redis; while Redis is away, this node's share of
+ * each limit (fleet-share.ts), counted against every lease the node holds, including
+ * those Redis granted before it went away. When Redis is back, a lease granted locally
+ * joins the shared count at its next renew if the shared limit has room, and is
+ * refused (the caller closes that connection) if not: the overshoot after recovery
+ * lasts at most one renew interval.
+ */
+export class FallbackThrottle implements ThrottleStore {
+  readonly #shared: RedisThrottle;
+  readonly #mode: FallbackMode;
+  readonly #clock: Clock;
+  readonly #newId: () => string;
+  readonly #ledger = new LeaseLedger();
+  #calls = 0;
+
+  constructor(shared: RedisThrottle, mode: FallbackMode, clock: Clock, newId: () => string = randomUUID) {
+    this.#shared = shared;
+    this.#mode = mode;
+    this.#clock = clock;
+    this.#newId = newId;
+  }
+
+  async acquire(claims: readonly LeaseClaim[], ttlMs: number): Promise<Lease | null> {
+    checkTtl(ttlMs);
+    const merged = mergeLeaseClaims(claims);
+    const keys = merged.map((claim) => claim.key);
+    const id = this.#newId();
+    return this.#mode.attempt(
+      async () => {
+        const lease = await this.#shared.acquireWithId(id, merged, ttlMs);
+        if (lease !== null) this.#ledger.record(id, merged, 'shared', this.#clock.now() + ttlMs);
+        return lease;
+      },
+      () => {
+        const now = this.#tick();
+        const nodes = this.#mode.nodes();
+        const granted = this.#ledger.tryLocal(id, merged, (c) => shareLimit(c.limit, nodes), now + ttlMs, now);
+        return granted ? { id, keys } : null;
+      },
+    );
+  }
+
+  async renew(lease: Lease, ttlMs: number): Promise<boolean> {
+    checkTtl(ttlMs);
+    const held = this.#ledger.get(lease.id, this.#tick());
+    return this.#mode.attempt(
+      async () => {
+        let ok = (held === undefined || held.origin === 'shared') && (await this.#shared.renew(lease, ttlMs));
+        if (!ok && held !== undefined) {
+          ok = (await this.#shared.acquireWithId(lease.id, held.claims, ttlMs)) !== null;
+        }
+        if (ok && held !== undefined) {
+          held.origin = 'shared';
+          this.#ledger.extend(lease.id, this.#clock.now() + ttlMs);
+        } else if (!ok) {
+          this.#ledger.remove(lease.id);
+        }
+        return ok;
+      },
+      () => {
+        if (held === undefined) return false;
+        this.#ledger.extend(lease.id, this.#clock.now() + ttlMs);
+        return true;
+      },
+    );
+  }
+
+  async release(lease: Lease): Promise<void> {
+    const held = this.#ledger.get(lease.id, this.#tick());
+    this.#ledger.remove(lease.id);
+    if (held?.origin === 'local') return;
+    // Unreleased in Redis, a lease still lapses with its TTL: waiting is the safe side.
+    await this.#mode.attempt(
+      () => this.#shared.release(lease),
+      () => undefined,
+    );
+  }
+
+  async leaseCount(key: string): Promise<number> {
+    return this.#mode.attempt(
+      () => this.#shared.leaseCount(key),
+      () => this.#ledger.count(key, this.#tick()),
+    );
+  }
+
+  async take(claims: readonly RateClaim[]): Promise<TokenResult> {
+    return this.#mode.attempt(
+      () => this.#shared.take(claims),
+      () => {
+        const nodes = this.#mode.nodes();
+        const shares = claims.map((claim) => ({ key: claim.key, rate: shareRate(claim.rate, nodes) }));
+        return this.#mode.localRates().take(shares, this.#tick());
+      },
+    );
+  }
+
+  #tick(): number {
+    const now = this.#clock.now();
+    if (++this.#calls % SWEEP_EVERY === 0) this.#ledger.sweep(now);
+    return now;
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Every Redis key the state uses, built in one place from one prefix.
+ * A hash tag `{…}` right after the prefix puts the keys one script touches into one
+ * slot, so the scripts also run on Redis Cluster: every throttle key shares `{t}` (an
+ * acquire may combine a per-source key with a provider-wide one), and the two keys of
+ * a warm-up take share their (source, day).
+ */
+export interface StateKeys {
+  readonly prefix: string;
+  suppressionAddresses(): string;
+  suppressionDomains(): string;
+  lease(key: string): string;
+  rate(key: string): string;
+  warmup(source: string, day: string): string;
+  warmupOps(source: string, day: string): string;
+  health(source: string, provider: string): string;
+  holds(): string;
+  nodes(): string;
+  nodeInfo(): string;
+}
+
+export const DEFAULT_PREFIX = 'sluice:';
+
+export function stateKeys(prefix: string = DEFAULT_PREFIX): StateKeys {
+  return {
+    prefix,
+    suppressionAddresses: () => `${prefix}{suppression}:addresses`,
+    suppressionDomains: () => `${prefix}{suppression}:domains`,
+    lease: (key) => `${prefix}{t}:lease:${key}`,
+    rate: (key) => `${prefix}{t}:rate:${key}`,
+    warmup: (source, day) => `${prefix}{warmup:${source}:${day}}:used`,
+    warmupOps: (source, day) => `${prefix}{warmup:${source}:${day}}:ops`,
+    health: (source, provider) => `${prefix}health:${source}:${provider}`,
+    holds: () => `${prefix}holds`,
+    nodes: () => `${prefix}{nodes}:expiry`,
+    nodeInfo: () => `${prefix}{nodes}:info`,
+  };
+}

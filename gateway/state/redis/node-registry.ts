@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import type { NodeInfo, NodeRegistry } from '../types.js';
+import type { RedisConnection } from './connection.js';
+import type { StateKeys } from './keys.js';
+import { asArray, badReply, parseJson } from './replies.js';
+import { heartbeatNode } from './scripts/heartbeat-node-2.js';
+import { liveNodes } from './scripts/live-nodes-2.js';
+
+const nodeInfoSchema = z.object({
+  id: z.string(),
+  address: z.string(),
+  startedAt: z.number(),
+  version: z.string(),
+});
+
+/** Nodes by heartbeat: a sorted set of ids scored by expiry (Redis clock) + a hash of info. */
+export class RedisNodeRegistry implements NodeRegistry {
+  readonly #conn: RedisConnection;
+  readonly #keys: StateKeys;
+
+  constructor(conn: RedisConnection, keys: StateKeys) {
+    this.#conn = conn;
+    this.#keys = keys;
+  }
+
+  async heartbeat(info: NodeInfo, ttlMs: number): Promise<void> {
+    const json = JSON.stringify(nodeInfoSchema.parse(info));
+    await this.#conn.script(heartbeatNode, this.#registryKeys(), [info.id, Math.ceil(ttlMs), json]);
+  }
+
+  async live(): Promise<readonly NodeInfo[]> {
+    const reply = asArray('live nodes', await this.#conn.script(liveNodes, this.#registryKeys(), []));
+    const nodes: NodeInfo[] = [];
+    for (const item of reply) {
+      if (item === null) continue; // an id without info (a half-done leave): not usable
+      if (typeof item !== 'string') throw badReply('live nodes', reply);
+      const parsed = nodeInfoSchema.safeParse(parseJson('live nodes', item));
+      if (!parsed.success) throw badReply('live nodes', item);
+      nodes.push(parsed.data);
+    }
+    return nodes;
+  }
+
+  async leave(id: string): Promise<void> {
+    await this.#conn.run('node leave', (redis) =>
+      redis.multi().zrem(this.#keys.nodes(), id).hdel(this.#keys.nodeInfo(), id).exec(),
+    );
+  }
+
+  #registryKeys(): string[] {
+    return [this.#keys.nodes(), this.#keys.nodeInfo()];
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The shared-state seam (DESIGN.md "State: one interface, two backends").
+ * Everything that several nodes must agree on goes through these interfaces; the
+ * composition root picks `embedded` or `redis`, nothing else knows which one runs.
+ * Every method may reject with a StateUnavailableError when the backend cannot answer
+ * (Redis down or slow); callers degrade, they never hang.
+ */
+
+export type SuppressionReason = 'unsubscribe' | 'hard-bounce' | 'complaint' | 'manual';
+
+export interface SuppressionEntry {
+  /** A lower-cased address (`user@example.com`) or a whole domain (`@example.com`). */
+  readonly address: string;
+  readonly reason: SuppressionReason;
+  /** Who added it: "cli", "admin-api", "delivery", a plugin name… */
+  readonly source: string;
+  /** Milliseconds since the epoch. */
+  readonly at: number;
+}
+
+export interface SuppressionStore {
+  /** Adds or replaces entries; resolves to how many were new. */
+  add(entries: readonly SuppressionEntry[]): Promise<number>;
+  /** Removes addresses or `@domain` entries; resolves to how many existed. */
+  remove(addresses: readonly string[]): Promise<number>;
+  /** The entry that suppresses `address`: the address itself first, then its domain. */
+  check(address: string): Promise<SuppressionEntry | null>;
+  /** Every entry, in no promised order, in pages. */
+  list(): AsyncIterable<SuppressionEntry>;
+  count(): Promise<number>;
+}
+
+/** One counter a lease is taken against: `limit` concurrent holders of `key`. */
+export interface LeaseClaim {
+  readonly key: string;
+  readonly limit: number;
+}
+
+export interface Lease {
+  readonly id: string;
+  readonly keys: readonly string[];
+}
+
+/** A rate as the config writes it: `count` per `periodMs`. */
+export interface Rate {
+  readonly count: number;
+  readonly periodMs: number;
+}
+
+export interface RateClaim {
+  readonly key: string;
+  readonly rate: Rate;
+}
+
+export type TokenResult = { readonly ok: true } | { readonly ok: false; readonly retryAfterMs: number };
+
+export interface ThrottleStore {
+  /**
+   * Takes one lease on every claim or on none (all-or-nothing, atomic). A lease lapses
+   * `ttlMs` after it was taken or last renewed, so a dead node's leases free themselves.
+   */
+  acquire(claims: readonly LeaseClaim[], ttlMs: number): Promise<Lease | null>;
+  renew(lease: Lease, ttlMs: number): Promise<boolean>;
+  release(lease: Lease): Promise<void>;
+  /** Current holders of a lease key (for status and metrics). */
+  leaseCount(key: string): Promise<number>;
+  /**
+   * Takes one token from every bucket or from none (GCRA; a bucket allows a burst of
+   * one period's count). Time comes from the backend (Redis TIME), not from the caller.
+   */
+  take(claims: readonly RateClaim[]): Promise<TokenResult>;
+}
+
+export interface WarmupStore {
+  /** Takes one message from `source`'s budget for `day` (UTC `YYYY-MM-DD`) when used < cap. */
+  take(source: string, day: string, cap: number): Promise<boolean>;
+  /** Gives one back (the message did not leave after all). */
+  giveBack(source: string, day: string): Promise<void>;
+  used(source: string, day: string): Promise<number>;
+}
+
+export type HealthOutcome = 'delivered' | 'deferred' | 'bounced' | 'complained';
+
+export interface HealthCounts {
+  readonly delivered: number;
+  readonly deferred: number;
+  readonly bounced: number;
+  readonly complained: number;
+}
+
+export interface HealthStore {
+  /** Counts one outcome for (source, provider) in the rolling window. */
+  record(source: string, provider: string, outcome: HealthOutcome): Promise<void>;
+  /** Sums over the last `windowMs`. */
+  counts(source: string, provider: string, windowMs: number): Promise<HealthCounts>;
+}
+
+/** A pause or suspension: `scope` is e.g. `source:tx1`, `pool:promo`, `source-provider:tx1:gmail`, `provider:gmail`. */
+export interface Hold {
+  readonly scope: string;
+  readonly reason: string;
+  /** Milliseconds since the epoch; null: until lifted. */
+  readonly until: number | null;
+  readonly by: string;
+}
+
+export interface HoldStore {
+  set(hold: Hold): Promise<void>;
+  lift(scope: string): Promise<boolean>;
+  /** Holds in force now (expired ones are not returned). */
+  all(): Promise<readonly Hold[]>;
+}
+
+export interface NodeInfo {
+  readonly id: string;
+  readonly address: string;
+  readonly startedAt: number;
+  readonly version: string;
+}
+
+export interface NodeRegistry {
+  heartbeat(info: NodeInfo, ttlMs: number): Promise<void>;
+  /** Nodes whose last heartbeat is younger than their ttl. */
+  live(): Promise<readonly NodeInfo[]>;
+  leave(id: string): Promise<void>;
+}
+
+export interface StateBackend {
+  readonly kind: 'embedded' | 'redis';
+  readonly suppression: SuppressionStore;
+  readonly throttle: ThrottleStore;
+  readonly warmup: WarmupStore;
+  readonly health: HealthStore;
+  readonly holds: HoldStore;
+  readonly nodes: NodeRegistry;
+  /** True while the backend answers; the redis backend flips this on errors and timeouts. */
+  healthy(): boolean;
+  close(): Promise<void>;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
