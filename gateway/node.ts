@@ -68,7 +68,7 @@ export class SluiceNode {
   async start(): Promise<void> {
     const { config, log, clock } = this;
     await mkdir(this.dataDir, { recursive: true });
-    this.state = await createState({ dataDir: join(this.dataDir, 'state'), clock, ...(config.cluster ? { redis: { url: config.cluster.redis_url, prefix: config.cluster.key_prefix, commandTimeoutMs: config.cluster.command_timeout } } : {}) });
+    this.state = await createState({ dataDir: join(this.dataDir, 'state'), clock, ...(config.cluster ? { redisUrl: config.cluster.redis_url, redisPrefix: config.cluster.key_prefix, commandTimeoutMs: config.cluster.command_timeout } : {}) });
     this.spool = await DiskSpool.open(join(this.dataDir, 'spool'));
     this.plugins = await PluginHost.load({
       order: config.plugins.order,

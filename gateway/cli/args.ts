@@ -1,15 +1,28 @@
 /** Shared option parsing for the subcommands (node:util parseArgs, strict). */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { SluiceError } from '../errors.js';
 
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, usage: string) {
-  let parsed;
+export interface OptionSpec {
+  readonly type: 'string' | 'boolean';
+  readonly short?: string;
+  readonly default?: string | boolean;
+  readonly multiple?: boolean;
+}
+
+export interface ParsedArgs {
+  readonly values: Readonly<Record<string, string | boolean | (string | boolean)[] | undefined>>;
+  readonly positionals: string[];
+}
+
+/** Parses argv; prints `usage` and returns null for --help; throws a USAGE error on bad options. */
+export function parse(argv: string[], options: Record<string, OptionSpec>, usage: string): ParsedArgs | null {
+  let parsed: ParsedArgs;
   try {
-    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } } as never, allowPositionals: true, strict: true }) as ParsedArgs;
   } catch (err) {
     throw new SluiceError('USAGE', `${(err as Error).message}\n\n${usage}`);
   }
-  if ((parsed.values as Record<string, unknown>)['help']) {
+  if (parsed.values['help']) {
     process.stdout.write(usage);
     return null;
   }

@@ -42,7 +42,7 @@ export async function routeCommand(argv: string[]): Promise<number> {
   const classTable = (config.classify ?? {}) as { default?: string };
   const klass = (args.values.class as string | undefined) ?? classTable.default ?? 'transactional';
   const dataDir = isAbsolute(config.node.data_dir) ? config.node.data_dir : resolve(loaded.baseDir, config.node.data_dir);
-  const state = await createState({ dataDir: join(dataDir, 'state'), clock: systemClock, ...(config.cluster ? { redis: { url: config.cluster.redis_url, prefix: config.cluster.key_prefix, commandTimeoutMs: Math.max(2000, config.cluster.command_timeout) } } : {}) });
+  const state = await createState({ dataDir: join(dataDir, 'state'), clock: systemClock, ...(config.cluster ? { redisUrl: config.cluster.redis_url, redisPrefix: config.cluster.key_prefix, commandTimeoutMs: Math.max(2000, config.cluster.command_timeout) } : {}) });
   const out: string[] = [];
   try {
     const domain = domainOf(to);

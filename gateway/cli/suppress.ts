@@ -32,7 +32,7 @@ export async function suppressCommand(argv: string[]): Promise<number> {
   const loaded = loadConfig(required(args.values.config, '--config', USAGE));
   const c = loaded.config;
   const dataDir = isAbsolute(c.node.data_dir) ? c.node.data_dir : resolve(loaded.baseDir, c.node.data_dir);
-  const state = await createState({ dataDir: join(dataDir, 'state'), clock: systemClock, ...(c.cluster ? { redis: { url: c.cluster.redis_url, prefix: c.cluster.key_prefix, commandTimeoutMs: Math.max(c.cluster.command_timeout, 2_000) } } : {}) });
+  const state = await createState({ dataDir: join(dataDir, 'state'), clock: systemClock, ...(c.cluster ? { redisUrl: c.cluster.redis_url, redisPrefix: c.cluster.key_prefix, commandTimeoutMs: Math.max(c.cluster.command_timeout, 2_000) } : {}) });
   try {
     const now = Date.now();
     const entry = (address: string, r: SuppressionReason = reason, source = 'cli'): SuppressionEntry => ({ address: normalise(address), reason: r, source, at: now });

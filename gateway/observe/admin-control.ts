@@ -116,6 +116,7 @@ export interface AdminControl {
   providers(): Answer<readonly ProviderStatus[]>;
   /** Unknown name: throw AdminError('NOT_FOUND'). */
   pauseSource(name: string, reason: string, by: Actor): Answer<void>;
+  /** Lifts the source's pause and its suspensions (the dashboard's Resume button). */
   resumeSource(name: string, by: Actor): Answer<void>;
   pausePool(name: string, reason: string, by: Actor): Answer<void>;
   resumePool(name: string, by: Actor): Answer<void>;

@@ -43,23 +43,23 @@ export const DASHBOARD_HTML = `<!doctype html>
       </section>
       <section class="card">
         <h2>Sources <small>per source IP, over the window</small></h2>
-        <table id="sources" class="tbl">
+        <div class="scroll"><table id="sources" class="tbl">
           <thead><tr>
-            <th>Source</th><th>IP</th><th>Node</th><th>Pools</th><th>Status</th><th class="warm">Warm-up today</th>
+            <th>Source</th><th>IP · node</th><th>Pools</th><th>Status</th><th class="warm">Warm-up today</th>
             <th class="num">Sent</th><th class="num">Delivered</th><th class="num">Deferred</th><th class="num">Bounced</th><th class="num">Complaints</th><th></th>
           </tr></thead>
           <tbody></tbody>
-        </table>
+        </table></div>
       </section>
       <section class="card">
         <h2>Providers <small>over the window</small></h2>
-        <table id="providers" class="tbl">
+        <div class="scroll"><table id="providers" class="tbl">
           <thead><tr>
             <th>Provider</th><th class="num">Connections</th><th class="num">Rate limit</th><th class="num">Queued</th><th class="num">Oldest</th>
             <th class="num">Sent</th><th class="num">Delivered</th><th class="num">Deferred</th><th class="num">Bounced</th><th class="num">Complaints</th><th>Suspended sources</th>
           </tr></thead>
           <tbody></tbody>
-        </table>
+        </table></div>
       </section>
     </div>
     <aside class="col-side">
@@ -68,19 +68,19 @@ export const DASHBOARD_HTML = `<!doctype html>
         <ul id="nodes" class="list"></ul>
       </section>
       <section class="card">
-        <h2>Queue <small>by pool and provider</small></h2>
-        <table id="queue" class="tbl compact">
-          <thead><tr><th>Pool</th><th>Provider</th><th class="num">Waiting</th><th class="num">Oldest</th></tr></thead>
-          <tbody></tbody>
-        </table>
+        <h2>Alerts</h2>
+        <ul id="alerts" class="list"></ul>
       </section>
       <section class="card">
         <h2>Paused and suspended</h2>
         <ul id="holds" class="list"></ul>
       </section>
       <section class="card">
-        <h2>Alerts</h2>
-        <ul id="alerts" class="list"></ul>
+        <h2>Queue <small>by pool and provider</small></h2>
+        <table id="queue" class="tbl compact">
+          <thead><tr><th>Pool</th><th>Provider</th><th class="num">Waiting</th><th class="num">Oldest</th></tr></thead>
+          <tbody></tbody>
+        </table>
       </section>
     </aside>
   </div>
@@ -151,7 +151,7 @@ main { padding: 14px 20px 24px; }
 .kpi .sub { color: var(--muted); font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .kpi.ok .value { color: var(--ok); } .kpi.warn .value { color: var(--warn); } .kpi.bad .value { color: var(--bad); }
 
-.grid { display: grid; grid-template-columns: minmax(0, 1fr) 360px; gap: 14px; align-items: start; }
+.grid { display: grid; grid-template-columns: minmax(0, 1fr) 330px; gap: 14px; align-items: start; }
 .col-main, .col-side { display: flex; flex-direction: column; gap: 14px; min-width: 0; }
 .card { background: var(--panel); border: 1px solid var(--border); border-radius: 10px; padding: 12px 14px; min-width: 0; }
 .card h2 { margin: 0 0 8px; font-size: 13px; font-weight: 650; letter-spacing: 0.2px; }
@@ -161,13 +161,16 @@ main { padding: 14px 20px 24px; }
 
 .tbl { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
 .tbl th { text-align: left; color: var(--muted); font-weight: 500; font-size: 11px; text-transform: uppercase; letter-spacing: 0.5px;
-  padding: 6px 8px; border-bottom: 1px solid var(--border); white-space: nowrap; }
-.tbl td { padding: 7px 8px; border-bottom: 1px solid #1e2733; vertical-align: middle; white-space: nowrap; }
+  padding: 6px 7px; border-bottom: 1px solid var(--border); white-space: nowrap; }
+.tbl td { padding: 7px 7px; border-bottom: 1px solid #1e2733; vertical-align: middle; white-space: nowrap; }
 .tbl tr:last-child td { border-bottom: none; }
 .tbl tbody tr:hover td { background: rgba(255, 255, 255, 0.02); }
 .tbl .num { text-align: right; }
 .tbl.compact td { padding: 5px 6px; } .tbl.compact th { padding: 5px 6px; }
-.tbl .warm { width: 150px; }
+.tbl .warm { width: 120px; }
+.tbl td.wrap { white-space: normal; max-width: 120px; }
+.tbl td.wrap .tag { margin: 1px 4px 1px 0; }
+.scroll { overflow-x: auto; }
 .name { font-weight: 600; }
 .sub-line { display: block; color: var(--muted); font-size: 11px; font-weight: 400; }
 .ip { font-family: var(--mono); font-size: 12px; color: #b8c7d9; }
@@ -175,7 +178,7 @@ main { padding: 14px 20px 24px; }
 .tag { display: inline-block; padding: 1px 7px; border-radius: 999px; font-size: 11px; margin-right: 4px; background: var(--panel-2); border: 1px solid var(--border); color: var(--muted); }
 .status { display: inline-flex; align-items: center; gap: 6px; font-size: 12px; }
 
-.bar { position: relative; height: 8px; background: #222c39; border-radius: 4px; overflow: hidden; width: 100%; min-width: 90px; }
+.bar { position: relative; height: 8px; background: #222c39; border-radius: 4px; overflow: hidden; width: 100%; min-width: 80px; }
 .bar > span { position: absolute; left: 0; top: 0; bottom: 0; background: linear-gradient(90deg, #2d7dd2, #4aa3ff); border-radius: 4px; }
 .bar.full > span { background: linear-gradient(90deg, #b07d12, #e3b341); }
 .bar-label { display: flex; justify-content: space-between; font-size: 11px; color: var(--muted); margin-top: 3px; }
@@ -185,6 +188,7 @@ main { padding: 14px 20px 24px; }
 .list li:last-child { border-bottom: none; }
 .list .grow { flex: 1; min-width: 0; }
 .list .title { font-weight: 600; }
+.list .title .tag { margin-left: 6px; font-weight: 400; }
 .list .meta { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
 .list .dot { margin-top: 5px; }
 .alert-active .title { color: #ffb4ae; }

@@ -296,7 +296,13 @@ export class Metrics {
       help: '1 while the shared state backend (Redis) does not answer and the node runs on its own share.',
       registers,
       collect() {
-        this.set(self.#stateHealthy() ? 0 : 1);
+        let healthy = false;
+        try {
+          healthy = self.#stateHealthy();
+        } catch {
+          // A health check that throws is as good as an unhealthy backend.
+        }
+        this.set(healthy ? 0 : 1);
       },
     });
     new Gauge({

@@ -44,7 +44,10 @@ export interface StatsSnapshot {
   readonly by_source: readonly StatsRow[];
   readonly by_provider: readonly StatsRow[];
   readonly by_pool: readonly StatsRow[];
-  /** Per-second rates averaged over each step, oldest first; `t` in Unix seconds. */
+  /**
+   * Per-second rates averaged over each step, oldest first, ending with the last whole
+   * second; `t` is each step's first second (Unix time).
+   */
   readonly series: { readonly step_s: number; readonly t: readonly number[] } & Record<OutcomeKind, readonly number[]>;
 }
 
@@ -159,8 +162,10 @@ export class OutcomeStats implements StatsReader {
   #series(windowS: number): StatsSnapshot['series'] {
     const step = Math.max(1, Math.ceil(windowS / 300));
     const points = Math.ceil(windowS / step);
-    const nowSec = Math.floor(this.#clock.now() / 1000);
-    const first = nowSec - points * step + 1;
+    // The series ends with the last whole second: the current one is still filling up and
+    // would show as a dip at the right edge of every chart.
+    const lastSec = Math.floor(this.#clock.now() / 1000) - 1;
+    const first = lastSec - points * step + 1;
     const t: number[] = [];
     const values = OUTCOME_KINDS.map(() => new Array<number>(points).fill(0));
     for (let p = 0; p < points; p++) {

@@ -80,7 +80,6 @@ interface Batch {
   readonly id: string;
   readonly firstSeq: number;
   readonly lastSeq: number;
-  readonly count: number;
   readonly body: string;
 }
 
@@ -193,8 +192,9 @@ class WebhookTarget {
       if (res.ok) return this.#done(batch);
       if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
         // The endpoint refuses this batch for good: retrying would stall the rest behind it.
-        this.#deps.log?.warn({ webhook: this.name, status: res.status, events: batch.count }, 'webhook rejected a batch; dropped');
-        this.#deps.metrics?.webhookDropped(this.name, batch.count);
+        const dropped = this.#ring.dropThrough(batch.lastSeq);
+        this.#deps.log?.warn({ webhook: this.name, status: res.status, events: dropped }, 'webhook rejected a batch; dropped');
+        this.#deps.metrics?.webhookDropped(this.name, dropped);
         return this.#done(batch);
       }
       this.#fail(`HTTP ${res.status}`, retryAfterMs(res.headers.get('retry-after')));
@@ -219,7 +219,6 @@ class WebhookTarget {
       id: randomUUID(),
       firstSeq: first.seq,
       lastSeq: last.seq,
-      count: head.length,
       body: `[${head.map((e) => e.json).join(',')}]`,
     };
     return this.#batch;
@@ -284,15 +283,18 @@ class Ring {
     return out;
   }
 
-  /** Removes entries from the head up to and including `seq`. */
-  dropThrough(seq: number): void {
+  /** Removes entries from the head up to and including `seq`; answers how many went. */
+  dropThrough(seq: number): number {
+    let removed = 0;
     while (this.#length > 0) {
       const e = this.#slots[this.#head];
-      if (e === undefined || e.seq > seq) return;
+      if (e === undefined || e.seq > seq) break;
       this.#slots[this.#head] = undefined;
       this.#head = (this.#head + 1) % this.#slots.length;
       this.#length--;
+      removed++;
     }
+    return removed;
   }
 }
 

@@ -38,7 +38,13 @@ export class LeaseLedger {
   }
 
   /** Grants a local lease when every claim is under `limitOf(claim)`; all or nothing. */
-  tryLocal(id: string, claims: readonly LeaseClaim[], limitOf: (claim: LeaseClaim) => number, expiresAt: number, now: number): boolean {
+  tryLocal(
+    id: string,
+    claims: readonly LeaseClaim[],
+    limitOf: (claim: LeaseClaim) => number,
+    expiresAt: number,
+    now: number,
+  ): boolean {
     if (claims.some((claim) => this.count(claim.key, now) >= limitOf(claim))) return false;
     this.record(id, claims, 'local', expiresAt);
     return true;

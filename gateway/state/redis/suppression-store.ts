@@ -1,5 +1,11 @@
 import type { SuppressionEntry, SuppressionStore } from '../types.js';
-import { SUPPRESSION_REASONS, domainKeyOf, reasonAt, reasonIndex, suppressionKey } from '../embedded/suppression-key.js';
+import {
+  SUPPRESSION_REASONS,
+  domainKeyOf,
+  reasonAt,
+  reasonIndex,
+  suppressionKey,
+} from '../embedded/suppression-key.js';
 import { normaliseEntry } from '../embedded/suppression-store.js';
 import type { RedisConnection } from './connection.js';
 import type { StateKeys } from './keys.js';
@@ -19,9 +25,8 @@ function decode(address: string, value: string): SuppressionEntry {
   const [reason, at, ...source] = value.split('\t');
   const reasonIdx = Number(reason);
   const ms = Number(at);
-  if (!Number.isInteger(reasonIdx) || reasonIdx < 0 || reasonIdx >= SUPPRESSION_REASONS.length || !Number.isFinite(ms)) {
-    throw badReply('suppression entry', value);
-  }
+  const knownReason = Number.isInteger(reasonIdx) && reasonIdx >= 0 && reasonIdx < SUPPRESSION_REASONS.length;
+  if (!knownReason || !Number.isFinite(ms)) throw badReply('suppression entry', value);
   return { address, reason: reasonAt(reasonIdx), at: ms, source: source.join('\t') };
 }
 

@@ -1,0 +1,62 @@
+// check-config: exit 1 listing every problem as file:line key: problem, with a did-you-mean.
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { expect, test } from 'vitest';
+import { CLI, tempDir } from '../support/gateway.js';
+
+const run = promisify(execFile);
+
+async function check(toml: string, extra: Record<string, string> = {}): Promise<{ code: number; out: string; file: string }> {
+  const dir = tempDir();
+  const file = join(dir, 'sluice.toml');
+  writeFileSync(file, toml);
+  for (const [name, text] of Object.entries(extra)) writeFileSync(join(dir, name), text);
+  try {
+    const r = await run(process.execPath, [CLI, 'check-config', '--config', file]);
+    return { code: 0, out: r.stdout + r.stderr, file };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, out: e.stdout + e.stderr, file };
+  }
+}
+
+test('a typo in a key names file, line and key and suggests the right one', async () => {
+  const { code, out, file } = await check(['[node]', 'id = "gw-1"', '', '[relay]', 'networks = ["10.0.0.0/8"]', 'max_recipents = 50', ''].join('\n'));
+  expect(code).toBe(1);
+  expect(out).toContain(`${file}:6 relay.max_recipents: unknown key (did you mean "max_recipients"?)`);
+});
+
+test('every problem is listed, not only the first', async () => {
+  const { code, out, file } = await check(
+    ['[relay]', 'max_message_size = "lots"', '', '[[listen]]', 'port = 2525', 'mode = "relayy"', '', '[pools.tx]', 'sources = ["nope"]', '[sources.a]', 'ip = "127.0.0.2"', 'ehlo = "a.test"'].join('\n'),
+  );
+  expect(code).toBe(1);
+  expect(out).toContain(`${file}:2 relay.max_message_size: "lots" is not a size`);
+  expect(out).toMatch(new RegExp(`${file}:6 listen\\[0\\]\\.mode: `));
+  expect(out).toContain('2 problems found');
+});
+
+test('cross references are checked after the schema: unknown source in a pool', async () => {
+  const { code, out, file } = await check(['[sources.tx1]', 'ip = "127.0.0.2"', 'ehlo = "a.test"', '[pools.transactional]', 'sources = ["tx2"]'].join('\n'));
+  expect(code).toBe(1);
+  expect(out).toContain(`${file}:5 pools.transactional.sources[0]: no source named "tx2" (did you mean "tx1"?)`);
+});
+
+test('an included file is checked and named in its own errors', async () => {
+  const { code, out } = await check(['include = ["shaping.toml"]'].join('\n'), { 'shaping.toml': '[providers.gmail]\nmax_conections = 3\n' });
+  expect(code).toBe(1);
+  expect(out).toMatch(/shaping\.toml:2 providers\.gmail\.max_conections: unknown key \(did you mean "max_connections"\?\)/);
+});
+
+test('a TOML syntax error names the line', async () => {
+  const { code, out, file } = await check('[node]\nid = "x\n');
+  expect(code).toBe(1);
+  expect(out).toContain(`${file}:2`);
+});
+
+test('the shipped config is valid', async () => {
+  const r = await run(process.execPath, [CLI, 'check-config', '--config', 'config/sluice.toml']);
+  expect(r.stdout).toMatch(/^OK: /);
+});

@@ -1,0 +1,162 @@
+/**
+ * The dashboard in headless Chromium (Debian's /usr/bin/chromium, driven by
+ * playwright-core): it shows the sources with their IPs and non-zero rates, pauses a
+ * source on a click (through the AdminControl), and leaves a screenshot in
+ * test-artifacts/dashboard.png.
+ */
+import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { OutcomeKind } from '../../gateway/observe/event-types.js';
+import { outcomeEvent, startHarness, TOKEN, type Harness } from './admin-harness.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const run = promisify(execFile);
+const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
+
+let browser: Browser;
+let h: Harness;
+let offset = 0;
+let feeder: NodeJS.Timeout | undefined;
+
+/** Five minutes of synthetic traffic, written through a clock the test moves back in time. */
+function backfill(harness: Harness): void {
+  const now = Date.now();
+  let seed = 7;
+  const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  /** A whole number of events with the given mean. */
+  const draw = (mean: number) => Math.floor(mean + random());
+  const mix: Array<[string, string, string, number, number, number, number]> = [
+    // source, provider, pool, delivered/s, deferred/s, bounced/s, complaints/s
+    ['a', 'gmail', 'transactional', 4, 0.1, 0.01, 0],
+    ['a', 'yahoo', 'transactional', 1, 0, 0, 0],
+    ['b', 'outlook', 'promotional', 2, 0.6, 0.2, 0.02],
+    ['c', 'gmail', 'promotional', 1, 0, 0.1, 0],
+  ];
+  for (let s = 300; s >= 0; s--) {
+    offset = -s * 1000;
+    const wave = 1 + 0.35 * Math.sin(s / 40) + 0.15 * Math.sin(s / 9);
+    for (const [source, provider, pool, delivered, deferred, bounced, complained] of mix) {
+      const e = outcomeEvent({ source, provider, pool, class: pool, at: now - s * 1000 });
+      const emit = (kind: OutcomeKind, n: number) => {
+        for (let i = 0; i < n; i++) harness.observer.outcome(kind, e, pool === 'promotional' ? 'autumn-sale' : null);
+      };
+      emit('queued', draw((delivered + deferred / 3) * wave * 1.05));
+      emit('delivered', draw(delivered * wave));
+      emit('deferred', draw(deferred * wave));
+      emit('bounced', draw(bounced));
+      emit('complained', draw(complained));
+    }
+  }
+  offset = 0;
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  h = await startHarness({
+    observer: {
+      clock: { now: () => Date.now() + offset },
+      alerts: [{ metric: 'bounce_rate', scope: 'source', threshold: 0.02, window: 300_000, min_volume: 20 }],
+    },
+  });
+  backfill(h);
+  await h.observer.alerts.evaluate();
+  // Live traffic while the page is open, so the chart keeps moving.
+  let tick = 0;
+  feeder = setInterval(() => {
+    const e = outcomeEvent({ source: ['a', 'b', 'c'][tick++ % 3] ?? 'a', at: Date.now() });
+    for (let i = 0; i < 2; i++) h.observer.outcome('queued', e, null);
+    for (let i = 0; i < 2; i++) h.observer.outcome('delivered', e, null);
+  }, 250);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+});
+
+afterAll(async () => {
+  clearInterval(feeder);
+  await browser?.close();
+  await h?.close();
+});
+
+describe('dashboard', () => {
+  it('shows sources and rates, pauses a source on a click, and renders cleanly at 1400×900', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const problems: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(m.text());
+    });
+    page.on('pageerror', (err) => problems.push(err.message));
+
+    await page.goto(`${h.url}/?token=${TOKEN}`);
+    await page.waitForSelector('tr[data-source="a"]');
+    expect(new URL(page.url()).search).toBe(''); // the token left the address bar
+
+    const rows = page.locator('#sources tbody tr');
+    await expect.poll(() => rows.count()).toBe(3);
+    const text = await page.locator('#sources').innerText();
+    for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) expect(text).toContain(ip);
+    expect(await page.content()).toContain('127.0.0.2');
+
+    const sentA = await page.locator('tr[data-source="a"] td[data-col="sent"]').innerText();
+    expect(Number(sentA.split('\n')[0]?.replace(/[^0-9.]/g, ''))).toBeGreaterThan(0);
+    const bounceB = await page.locator('tr[data-source="b"] td[data-col="bounce_rate"]').innerText();
+    expect(bounceB).toMatch(/^[1-9][0-9.]*%/);
+    await expect.poll(() => page.locator('.kpi .value').first().innerText()).not.toBe('0/s');
+    expect(await page.locator('#providers').innerText()).toContain('outlook');
+    expect(await page.locator('#alerts').innerText()).toMatch(/bounce_rate of source b/);
+    expect(await page.locator('#nodes').innerText()).toContain('gw-2');
+    expect(await page.locator('#holds').innerText()).toContain('outlook'); // b is suspended toward outlook
+    await page.waitForSelector('#chart .uplot canvas');
+
+    await page.click('tr[data-source="a"] button.pause');
+    await vi.waitFor(() => expect(h.control.callsTo('pauseSource')).toHaveLength(1));
+    expect(h.control.callsTo('pauseSource')[0]?.args.slice(0, 2)).toEqual(['a', 'paused from the dashboard']);
+    await page.waitForSelector('tr[data-source="a"] button.resume');
+    expect(await page.locator('tr[data-source="a"]').innerText()).toContain('paused');
+    expect(await page.locator('#holds').innerText()).toContain('source a (127.0.0.2)');
+
+    await page.waitForTimeout(2500); // one more refresh tick, so the chart has scrolled once
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png') });
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('asks for the token when there is none, and again when it is refused', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${h.url}/`);
+    await page.waitForSelector('#login:not([hidden])');
+    await page.fill('#token', 'wrong-token');
+    await page.click('#login-form button');
+    await page.waitForSelector('#login-error:not([hidden])');
+    await page.fill('#token', TOKEN);
+    await page.click('#login-form button');
+    await page.waitForSelector('tr[data-source="c"]');
+    expect(await page.locator('#login').isHidden()).toBe(true);
+    expect(await page.locator('tr[data-source="c"] .bar-label').innerText()).toMatch(/320 \/ 500/);
+    await page.close();
+  });
+
+  it('renders the source IPs in the DOM Chromium dumps with a token in the address', async () => {
+    const { stdout } = await run(CHROMIUM, [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      `--user-data-dir=${await mkdtemp(join(tmpdir(), 'sluice-chrome-'))}`,
+      '--virtual-time-budget=8000',
+      '--dump-dom',
+      `${h.url}/?token=${TOKEN}`,
+    ]);
+    for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) expect(stdout).toContain(ip);
+  });
+});

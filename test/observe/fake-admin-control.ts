@@ -1,0 +1,192 @@
+/**
+ * An in-memory AdminControl for the observe tests: three sources, two pools, three
+ * providers, two nodes. It records every call so a test can assert what the API (or a
+ * click on the dashboard) asked for.
+ */
+import {
+  AdminError,
+  type AdminControl,
+  type Actor,
+  type ClusterStatus,
+  type HoldView,
+  type ProviderStatus,
+  type SourceStatus,
+  type SuspensionView,
+} from '../../gateway/observe/admin-control.js';
+import type { SuppressionEntry, SuppressionReason } from '../../gateway/state/types.js';
+
+export type Call = { readonly method: string; readonly args: readonly unknown[] };
+
+interface FakeSource {
+  readonly name: string;
+  readonly ip: string;
+  readonly ehlo: string;
+  readonly pools: string[];
+  paused: HoldView | null;
+  suspended: SuspensionView[];
+  readonly warmup: SourceStatus['warmup'];
+  readonly connections: number;
+}
+
+export class FakeAdminControl implements AdminControl {
+  readonly calls: Call[] = [];
+  readonly suppressed = new Map<string, SuppressionEntry>();
+  readonly sourceList: FakeSource[] = [
+    { name: 'a', ip: '127.0.0.2', ehlo: 'a.mta.example.test', pools: ['transactional'], paused: null, suspended: [], warmup: null, connections: 3 },
+    {
+      name: 'b',
+      ip: '127.0.0.3',
+      ehlo: 'b.mta.example.test',
+      pools: ['transactional', 'promotional'],
+      paused: null,
+      suspended: [{ provider: 'outlook', reason: '4.7.650 throttled', by: 'shaping', until: '2026-11-01T13:30:00.000Z' }],
+      warmup: null,
+      connections: 2,
+    },
+    {
+      name: 'c',
+      ip: '127.0.0.4',
+      ehlo: 'c.mta.example.test',
+      pools: ['promotional'],
+      paused: null,
+      suspended: [],
+      warmup: { schedule: 'standard', day: '2026-11-01', used: 320, cap: 500 },
+      connections: 1,
+    },
+  ];
+  readonly pools = new Map<string, HoldView | null>([
+    ['transactional', null],
+    ['promotional', null],
+  ]);
+
+  #call(method: string, ...args: unknown[]): void {
+    this.calls.push({ method, args });
+  }
+
+  callsTo(method: string): Call[] {
+    return this.calls.filter((c) => c.method === method);
+  }
+
+  #source(name: string): FakeSource {
+    const s = this.sourceList.find((x) => x.name === name);
+    if (s === undefined) throw AdminError.notFound('source', name);
+    return s;
+  }
+
+  status(): ClusterStatus {
+    return {
+      node: 'gw-1',
+      version: '0.1.0',
+      started_at: Date.now() - 3_600_000,
+      state_backend: 'redis',
+      state_healthy: true,
+      draining: false,
+      nodes: [
+        { id: 'gw-1', address: '127.0.0.1', live: true, self: true, version: '0.1.0', started_at: Date.now() - 3_600_000, draining: false },
+        { id: 'gw-2', address: '127.0.0.5', live: true, self: false, version: '0.1.0', started_at: Date.now() - 7_200_000, draining: false },
+      ],
+      pools: [...this.pools].map(([name, paused]) => ({
+        name,
+        paused,
+        sources: this.sourceList.filter((s) => s.pools.includes(name)).map((s) => s.name),
+      })),
+      queue: [
+        { pool: 'transactional', provider: 'gmail', depth: 42, oldest_seconds: 12 },
+        { pool: 'promotional', provider: 'outlook', depth: 1280, oldest_seconds: 905 },
+        { pool: 'promotional', provider: 'yahoo', depth: 7, oldest_seconds: 3 },
+      ],
+    };
+  }
+
+  sources(): SourceStatus[] {
+    return this.sourceList.map((s) => ({
+      name: s.name,
+      ip: s.ip,
+      ehlo: s.ehlo,
+      node: 'gw-1',
+      node_live: true,
+      pools: s.pools,
+      paused: s.paused,
+      suspended: s.suspended,
+      warmup: s.warmup,
+      connections: s.connections,
+    }));
+  }
+
+  providers(): ProviderStatus[] {
+    return [
+      { name: 'gmail', max_connections: 10, max_message_rate: '50/s', connections: 4, queue_depth: 42, oldest_seconds: 12, suspended: [] },
+      {
+        name: 'outlook',
+        max_connections: 8,
+        max_message_rate: '20/s',
+        connections: 2,
+        queue_depth: 1280,
+        oldest_seconds: 905,
+        suspended: [{ source: 'b', reason: '4.7.650 throttled', by: 'shaping', until: '2026-11-01T13:30:00.000Z' }],
+      },
+      { name: 'yahoo', max_connections: 5, max_message_rate: '10/s', connections: 0, queue_depth: 7, oldest_seconds: 3, suspended: [] },
+    ];
+  }
+
+  pauseSource(name: string, reason: string, by: Actor): void {
+    this.#call('pauseSource', name, reason, by);
+    this.#source(name).paused = { reason, by, until: null };
+  }
+
+  resumeSource(name: string, by: Actor): void {
+    this.#call('resumeSource', name, by);
+    const s = this.#source(name);
+    s.paused = null;
+    s.suspended = [];
+  }
+
+  pausePool(name: string, reason: string, by: Actor): void {
+    this.#call('pausePool', name, reason, by);
+    if (!this.pools.has(name)) throw AdminError.notFound('pool', name);
+    this.pools.set(name, { reason, by, until: null });
+  }
+
+  resumePool(name: string, by: Actor): void {
+    this.#call('resumePool', name, by);
+    if (!this.pools.has(name)) throw AdminError.notFound('pool', name);
+    this.pools.set(name, null);
+  }
+
+  suspendSource(name: string, provider: string, ms: number, by: Actor): void {
+    this.#call('suspendSource', name, provider, ms, by);
+    this.#source(name).suspended.push({ provider, reason: 'admin', by, until: new Date(Date.now() + ms).toISOString() });
+  }
+
+  flushQueue(by: Actor): { flushed: number } {
+    this.#call('flushQueue', by);
+    return { flushed: 17 };
+  }
+
+  addSuppression(address: string, reason: SuppressionReason, by: Actor): boolean {
+    this.#call('addSuppression', address, reason, by);
+    const fresh = !this.suppressed.has(address);
+    this.suppressed.set(address, { address, reason, source: 'admin-api', at: Date.now() });
+    return fresh;
+  }
+
+  removeSuppression(address: string, by: Actor): boolean {
+    this.#call('removeSuppression', address, by);
+    return this.suppressed.delete(address);
+  }
+
+  checkSuppression(address: string): SuppressionEntry | null {
+    this.#call('checkSuppression', address);
+    return this.suppressed.get(address) ?? null;
+  }
+
+  async reload(by: Actor): Promise<{ files: string[]; changes: string[] }> {
+    this.#call('reload', by);
+    return { files: ['config/sluice.toml'], changes: [] };
+  }
+
+  async drain(by: Actor): Promise<{ queued: number; peers: string[] }> {
+    this.#call('drain', by);
+    return { queued: 1329, peers: ['gw-2'] };
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * One contract for both state backends (DESIGN.md "State": both pass one suite).
+ * Embedded runs on a fake clock; Redis runs on a private redis-server and waits out
+ * short TTLs on the wall clock, since Redis TIME cannot be faked.
+ */
+import { mkdtemp, readFile, rm, stat, appendFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { EmbeddedState } from '../../gateway/state/embedded/embedded-state.js';
+import { RedisState } from '../../gateway/state/redis/redis-state.js';
+import type { StateBackend, SuppressionEntry } from '../../gateway/state/types.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { redisServerPath, startRedis, type PrivateRedis } from '../support/redis-server.js';
+
+interface Harness {
+  readonly state: StateBackend;
+  /** A lease/heartbeat TTL short enough to wait out. */
+  readonly ttlMs: number;
+  /** Lets `ms` pass for the backend: the fake clock for embedded, real time for Redis. */
+  pass(ms: number): Promise<void>;
+  /** The backend's "now", for hold expiry times. */
+  now(): number;
+  readonly dataDir: string | null;
+  dispose(): Promise<void>;
+}
+
+interface BackendCase {
+  readonly name: 'embedded' | 'redis';
+  readonly skipReason: string | null;
+  setup(): Promise<void>;
+  make(): Promise<Harness>;
+  teardown(): Promise<void>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function embeddedCase(): BackendCase {
+  return {
+    name: 'embedded',
+    skipReason: null,
+    setup: async () => undefined,
+    teardown: async () => undefined,
+    make: async () => {
+      const dataDir = await mkdtemp(join(tmpdir(), 'sluice-state-'));
+      const clock = new FakeClock();
+      const state = new EmbeddedState({ dataDir, clock });
+      await state.open();
+      return {
+        state,
+        ttlMs: 1_000,
+        pass: async (ms) => clock.advance(ms),
+        now: () => clock.now(),
+        dataDir,
+        dispose: async () => {
+          await state.close();
+          await rm(dataDir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+function redisCase(): BackendCase {
+  const binary = redisServerPath();
+  let server: PrivateRedis | null = null;
+  let tests = 0;
+  return {
+    name: 'redis',
+    skipReason: binary === null ? 'redis-server is not installed: Redis backend skipped' : null,
+    setup: async () => {
+      server = await startRedis(binary);
+    },
+    teardown: async () => {
+      await server?.stop();
+    },
+    make: async () => {
+      if (server === null) throw new Error('redis case not set up');
+      // One key prefix per test: tests share the server, never each other's keys.
+      const state = new RedisState({ url: server.url, prefix: `contract${++tests}:` });
+      if (!(await state.waitReady(5_000))) throw new Error('private redis did not become ready');
+      return { state, ttlMs: 300, pass: sleep, now: () => Date.now(), dataDir: null, dispose: () => state.close() };
+    },
+  };
+}
+
+const entry = (address: string, reason: SuppressionEntry['reason'] = 'hard-bounce'): SuppressionEntry => ({
+  address,
+  reason,
+  source: 'delivery',
+  at: 1_790_000_000_000,
+});
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+const cases = [embeddedCase(), redisCase()];
+for (const backend of cases) {
+  if (backend.skipReason !== null) console.warn(backend.skipReason);
+}
+
+describe.each(cases)('state contract: $name', (backend) => {
+  const run = backend.skipReason === null ? describe : describe.skip;
+  run(backend.name, () => {
+    let h: Harness;
+    beforeAll(() => backend.setup());
+    afterAll(() => backend.teardown());
+    beforeEach(async () => {
+      h = await backend.make();
+    });
+    afterEach(() => h.dispose());
+
+    describe('suppression', () => {
+      it('adds, checks by address and by domain, case-insensitively', async () => {
+        const s = h.state.suppression;
+        const first = [entry('User@Example.com', 'unsubscribe'), entry('@Blocked.test'), entry('x@y.test')];
+        expect(await s.add(first)).toBe(3);
+        expect(await s.add([entry('user@example.com', 'complaint'), entry('new@y.test')])).toBe(1);
+        expect(await s.check('USER@EXAMPLE.COM')).toEqual({ ...entry('user@example.com', 'complaint') });
+        expect((await s.check('anyone@blocked.TEST'))?.address).toBe('@blocked.test');
+        expect((await s.check('@blocked.test'))?.address).toBe('@blocked.test');
+        expect(await s.check('user@elsewhere.test')).toBeNull();
+        expect(await s.count()).toBe(4);
+      });
+
+      it('prefers the address entry over its domain', async () => {
+        const s = h.state.suppression;
+        await s.add([entry('@d.test', 'manual'), entry('a@d.test', 'complaint')]);
+        expect((await s.check('a@d.test'))?.reason).toBe('complaint');
+        expect((await s.check('b@d.test'))?.reason).toBe('manual');
+      });
+
+      it('lists every entry and removes by address or domain', async () => {
+        const s = h.state.suppression;
+        await s.add([entry('a@x.test'), entry('b@x.test'), entry('@z.test')]);
+        const listed = await collect(s.list());
+        expect(listed.map((e) => e.address).sort()).toEqual(['@z.test', 'a@x.test', 'b@x.test']);
+        expect(listed.find((e) => e.address === 'a@x.test')).toEqual(entry('a@x.test'));
+        expect(await s.remove(['A@X.test', '@z.test', 'nobody@x.test'])).toBe(2);
+        expect(await s.check('a@x.test')).toBeNull();
+        expect(await s.check('q@z.test')).toBeNull();
+        expect(await s.count()).toBe(1);
+      });
+
+      it.runIf(backend.name === 'embedded')('survives a reopen, a torn last record and a compaction', async () => {
+        const dataDir = h.dataDir ?? '';
+        const clock = new FakeClock();
+        await h.state.suppression.add([entry('keep@x.test'), entry('gone@x.test'), entry('@dom.test')]);
+        await h.state.suppression.remove(['gone@x.test']);
+        await h.state.close();
+        // A crash mid-append leaves half a record with no newline.
+        await appendFile(join(dataDir, 'suppression.log'), '+\thalf@x.te');
+        let state = new EmbeddedState({ dataDir, clock });
+        expect((await state.suppression.check('keep@x.test'))?.reason).toBe('hard-bounce');
+        expect(await state.suppression.check('gone@x.test')).toBeNull();
+        expect(await state.suppression.check('half@x.te')).toBeNull();
+        expect(await state.suppression.count()).toBe(2);
+        // Enough superseded records to trigger a compaction.
+        const many = Array.from({ length: 12_000 }, (_, i) => entry(`bulk${i}@x.test`));
+        await state.suppression.add(many);
+        await state.suppression.remove(many.map((e) => e.address));
+        const log = join(dataDir, 'suppression.log');
+        expect((await readFile(log, 'utf8')).split('\n').filter(Boolean)).toHaveLength(2);
+        await state.suppression.add([entry('after@x.test')]);
+        await state.close();
+        state = new EmbeddedState({ dataDir, clock });
+        expect(await state.suppression.count()).toBe(3);
+        expect((await state.suppression.check('after@x.test'))?.address).toBe('after@x.test');
+        expect((await stat(log)).size).toBeLessThan(200);
+        await state.close();
+      });
+    });
+
+    it.runIf(backend.name === 'embedded')('keeps warm-up counts, holds and health across a reopen', async () => {
+      const dataDir = h.dataDir ?? '';
+      await h.state.warmup.take('tx1', '2026-11-01', 10);
+      await h.state.warmup.take('tx1', '2026-11-01', 10);
+      await h.state.holds.set({ scope: 'pool:promo', reason: 'review', until: h.now() + 60_000, by: 'admin-api' });
+      await h.state.health.record('tx1', 'gmail', 'bounced');
+      await h.state.close();
+      const clock = new FakeClock(h.now());
+      const state = new EmbeddedState({ dataDir, clock });
+      expect(await state.warmup.used('tx1', '2026-11-01')).toBe(2);
+      expect((await state.holds.all()).map((hold) => hold.scope)).toEqual(['pool:promo']);
+      expect((await state.health.counts('tx1', 'gmail', 60_000)).bounced).toBe(1);
+      clock.advance(60_000);
+      expect(await state.holds.all()).toEqual([]);
+      await state.close();
+    });
+
+    describe('throttle leases', () => {
+      it('takes every claim or none', async () => {
+        const t = h.state.throttle;
+        const first = await t.acquire([{ key: 'a', limit: 1 }, { key: 'b', limit: 2 }], 60_000);
+        expect(first?.keys).toEqual(['a', 'b']);
+        expect(await t.acquire([{ key: 'b', limit: 2 }, { key: 'a', limit: 1 }], 60_000)).toBeNull();
+        expect(await t.leaseCount('b')).toBe(1);
+        expect(await t.acquire([{ key: 'b', limit: 2 }], 60_000)).not.toBeNull();
+        expect(await t.leaseCount('b')).toBe(2);
+        if (first === null) throw new Error('unreachable');
+        await t.release(first);
+        await t.release(first);
+        expect(await t.leaseCount('a')).toBe(0);
+        expect(await t.leaseCount('b')).toBe(1);
+      });
+
+      it('holds the limit under 50 concurrent acquires', async () => {
+        const claims = [{ key: 'busy', limit: 5 }, { key: 'provider', limit: 7 }];
+        const results = await Promise.all(Array.from({ length: 50 }, () => h.state.throttle.acquire(claims, 60_000)));
+        expect(results.filter((lease) => lease !== null)).toHaveLength(5);
+        expect(await h.state.throttle.leaseCount('busy')).toBe(5);
+      });
+
+      it('lets a lease lapse after its TTL unless renewed', async () => {
+        const t = h.state.throttle;
+        const lease = await t.acquire([{ key: 'ttl', limit: 1 }], h.ttlMs);
+        if (lease === null) throw new Error('no lease');
+        // Short waits before "still held" checks, long ones before "lapsed": a slow
+        // machine can only make the lapse checks safer.
+        await h.pass(h.ttlMs * 0.3);
+        expect(await t.renew(lease, h.ttlMs)).toBe(true);
+        await h.pass(h.ttlMs * 0.3);
+        expect(await t.acquire([{ key: 'ttl', limit: 1 }], h.ttlMs)).toBeNull();
+        await h.pass(h.ttlMs * 0.8);
+        expect(await t.leaseCount('ttl')).toBe(0);
+        expect(await t.renew(lease, h.ttlMs)).toBe(false);
+        expect(await t.acquire([{ key: 'ttl', limit: 1 }], h.ttlMs)).not.toBeNull();
+      });
+    });
+
+    describe('throttle rate', () => {
+      it('allows one period of burst, then refuses with a retry time', async () => {
+        const claim = { key: 'r', rate: { count: 5, periodMs: 1_000 } };
+        for (let i = 0; i < 5; i++) expect(await h.state.throttle.take([claim])).toEqual({ ok: true });
+        const refused = await h.state.throttle.take([claim]);
+        expect(refused.ok).toBe(false);
+        const wait = refused.ok ? 0 : refused.retryAfterMs;
+        expect(wait).toBeGreaterThan(0);
+        expect(wait).toBeLessThanOrEqual(200);
+        await h.pass(wait + 5);
+        expect(await h.state.throttle.take([claim])).toEqual({ ok: true });
+      });
+
+      it('spaces tokens one emission interval apart after the burst (40/s: 40, then one per 25 ms)', async () => {
+        const claim = { key: 'gcra', rate: { count: 40, periodMs: 1_000 } };
+        const burst = await Promise.all(Array.from({ length: 41 }, () => h.state.throttle.take([claim])));
+        expect(burst.filter((token) => token.ok)).toHaveLength(40);
+        const refused = burst.find((token) => !token.ok);
+        const wait = refused !== undefined && !refused.ok ? refused.retryAfterMs : 0;
+        expect(wait).toBeGreaterThan(0);
+        expect(wait).toBeLessThanOrEqual(25);
+        if (backend.name === 'embedded') expect(wait).toBe(25);
+        await h.pass(wait);
+        expect((await h.state.throttle.take([claim])).ok).toBe(true);
+        if (backend.name === 'embedded') expect(await h.state.throttle.take([claim])).toEqual({ ok: false, retryAfterMs: 25 });
+      });
+
+      it('takes from every bucket or from none', async () => {
+        const fast = { key: 'fast', rate: { count: 5, periodMs: 1_000 } };
+        const slow = { key: 'slow', rate: { count: 1, periodMs: 60_000 } };
+        expect((await h.state.throttle.take([fast, slow])).ok).toBe(true);
+        const refused = await h.state.throttle.take([fast, slow]);
+        expect(refused.ok ? 0 : refused.retryAfterMs).toBeGreaterThan(1_000);
+        for (let i = 0; i < 4; i++) expect((await h.state.throttle.take([fast])).ok).toBe(true);
+        expect((await h.state.throttle.take([fast])).ok).toBe(false);
+      });
+    });
+
+    it('warm-up take respects the cap and giveBack', async () => {
+      const w = h.state.warmup;
+      for (let i = 0; i < 3; i++) expect(await w.take('tx1', '2026-11-01', 3)).toBe(true);
+      expect(await w.take('tx1', '2026-11-01', 3)).toBe(false);
+      expect(await w.used('tx1', '2026-11-01')).toBe(3);
+      await w.giveBack('tx1', '2026-11-01');
+      expect(await w.used('tx1', '2026-11-01')).toBe(2);
+      expect(await w.take('tx1', '2026-11-01', 3)).toBe(true);
+      await w.giveBack('tx1', '2026-11-02');
+      expect(await w.used('tx1', '2026-11-02')).toBe(0);
+      expect(await w.take('tx2', '2026-11-01', 3)).toBe(true);
+    });
+
+    it('counts health outcomes per (source, provider)', async () => {
+      const hs = h.state.health;
+      for (const outcome of ['delivered', 'delivered', 'delivered', 'bounced', 'complained'] as const) {
+        await hs.record('tx1', 'gmail', outcome);
+      }
+      await hs.record('tx1', 'yahoo', 'deferred');
+      expect(await hs.counts('tx1', 'gmail', 60_000)).toEqual({ delivered: 3, deferred: 0, bounced: 1, complained: 1 });
+      expect(await hs.counts('tx1', 'yahoo', 60_000)).toEqual({ delivered: 0, deferred: 1, bounced: 0, complained: 0 });
+      if (backend.name === 'embedded') {
+        await h.pass(2 * 3_600_000);
+        expect((await hs.counts('tx1', 'gmail', 3_600_000)).delivered).toBe(0);
+      }
+    });
+
+    it('sets, lifts and expires holds', async () => {
+      const holds = h.state.holds;
+      await holds.set({ scope: 'source:tx1', reason: 'maintenance', until: null, by: 'cli' });
+      await holds.set({ scope: 'provider:gmail', reason: '4.7.28', until: h.now() + h.ttlMs, by: 'shaping' });
+      expect((await holds.all()).map((x) => x.scope).sort()).toEqual(['provider:gmail', 'source:tx1']);
+      await h.pass(h.ttlMs + 50);
+      expect(await holds.all()).toEqual([{ scope: 'source:tx1', reason: 'maintenance', until: null, by: 'cli' }]);
+      expect(await holds.lift('source:tx1')).toBe(true);
+      expect(await holds.lift('source:tx1')).toBe(false);
+      expect(await holds.all()).toEqual([]);
+    });
+
+    it('tracks nodes by heartbeat', async () => {
+      const nodes = h.state.nodes;
+      const info = (id: string) => ({ id, address: `10.0.0.${id.length}:25`, startedAt: 1, version: '0.1.0' });
+      await nodes.heartbeat(info('gw-1'), h.ttlMs);
+      await nodes.heartbeat(info('gw-22'), h.ttlMs * 20);
+      expect((await nodes.live()).map((n) => n.id).sort()).toEqual(['gw-1', 'gw-22']);
+      await h.pass(h.ttlMs + 50);
+      expect(await nodes.live()).toEqual([info('gw-22')]);
+      await nodes.leave('gw-22');
+      expect(await nodes.live()).toEqual([]);
+    });
+  });
+});

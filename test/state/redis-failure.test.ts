@@ -1,0 +1,138 @@
+/**
+ * Redis dies or hangs mid-run (DESIGN.md "State", last paragraph): calls fail fast with
+ * STATE_UNAVAILABLE instead of hanging, healthy() says so, and everything works again
+ * once Redis is back; the resilient wrapper keeps delivering on local shares meanwhile.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisState } from '../../gateway/state/redis/redis-state.js';
+import { ResilientState } from '../../gateway/state/resilient.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { redisServerPath, startRedis, type PrivateRedis } from '../support/redis-server.js';
+
+const binary = redisServerPath();
+if (binary === null) console.warn('redis-server is not installed: Redis failure tests skipped');
+
+async function until(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Awaits a call that must fail fast with STATE_UNAVAILABLE; returns how long it took. */
+async function rejectsFast(call: () => Promise<unknown>): Promise<number> {
+  const started = Date.now();
+  await expect(call()).rejects.toMatchObject({ code: 'STATE_UNAVAILABLE' });
+  const elapsed = Date.now() - started;
+  expect(elapsed).toBeLessThan(2_000);
+  return elapsed;
+}
+
+const node = (id: string) => ({ id, address: `${id}:25`, startedAt: 1, version: '0.1.0' });
+
+describe.skipIf(binary === null)('redis failure', () => {
+  let server: PrivateRedis;
+  let prefixes = 0;
+  const open: { close(): Promise<void> }[] = [];
+  const dirs: string[] = [];
+
+  beforeAll(async () => {
+    server = await startRedis(binary);
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((state) => state.close()));
+    await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+    server.resume();
+  });
+
+  async function redisState(): Promise<RedisState> {
+    const state = new RedisState({ url: server.url, prefix: `failure${++prefixes}:` });
+    open.push(state);
+    expect(await state.waitReady(5_000)).toBe(true);
+    return state;
+  }
+
+  it('rejects quickly while Redis is killed and recovers after a restart', async () => {
+    const state = await redisState();
+    expect(await state.throttle.acquire([{ key: 'k', limit: 2 }], 60_000)).not.toBeNull();
+    await server.kill();
+    await until('healthy() to turn false', () => !state.healthy(), 2_000);
+    await rejectsFast(() => state.throttle.acquire([{ key: 'k', limit: 2 }], 60_000));
+    await rejectsFast(() => state.throttle.take([{ key: 'r', rate: { count: 5, periodMs: 1_000 } }]));
+    await rejectsFast(() => state.suppression.check('a@b.test'));
+    await rejectsFast(() => state.warmup.take('tx1', '2026-11-01', 10));
+    await rejectsFast(() => state.health.record('tx1', 'gmail', 'delivered'));
+    await rejectsFast(() => state.holds.all());
+    await rejectsFast(() => state.nodes.live());
+
+    await server.restart();
+    await until('healthy() to turn true', () => state.healthy());
+    // A fresh server: nothing survived, and the scripts are loaded again on demand.
+    expect(await state.throttle.acquire([{ key: 'k', limit: 1 }], 60_000)).not.toBeNull();
+    await state.suppression.add([{ address: 'a@b.test', reason: 'manual', source: 'test', at: 1 }]);
+    expect((await state.suppression.check('a@b.test'))?.reason).toBe('manual');
+  });
+
+  it('times out instead of hanging when Redis stalls, then recovers', async () => {
+    const state = await redisState();
+    server.pause();
+    const elapsed = await rejectsFast(() => state.throttle.acquire([{ key: 'k', limit: 2 }], 60_000));
+    expect(elapsed).toBeGreaterThanOrEqual(400);
+    expect(state.healthy()).toBe(false);
+    server.resume();
+    await until('healthy() to turn true', () => state.healthy());
+    expect(await state.throttle.acquire([{ key: 'k', limit: 2 }], 60_000)).not.toBeNull();
+  });
+
+  it('falls back to this node\'s share while Redis is down, then returns to shared limits', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'sluice-resilient-'));
+    dirs.push(dataDir);
+    const shared = await redisState();
+    const clock = new FakeClock();
+    const state = new ResilientState({ shared, dataDir, clock });
+    await state.open();
+    await state.nodes.heartbeat(node('gw-1'), 60_000);
+    await state.nodes.heartbeat(node('gw-2'), 60_000);
+    expect(await state.nodes.live()).toHaveLength(2);
+    await state.holds.set({ scope: 'source:tx9', reason: 'paused', until: null, by: 'cli' });
+    expect(await state.holds.all()).toHaveLength(1);
+    const claim = [{ key: 'tx1:gmail', limit: 4 }];
+    const sharedLease = await state.throttle.acquire(claim, 60_000);
+    expect(state.degraded()).toBe(false);
+    if (sharedLease === null) throw new Error('no shared lease');
+    await state.throttle.release(sharedLease);
+
+    await server.kill();
+    await until('degraded()', () => state.degraded(), 2_000);
+    const started = Date.now();
+    const local = await Promise.all([1, 2, 3].map(() => state.throttle.acquire(claim, 60_000)));
+    expect(local.filter((lease) => lease !== null)).toHaveLength(2); // 4 shared / 2 live nodes
+    const rate = { key: 'tx1:gmail', rate: { count: 10, periodMs: 1_000 } };
+    const tokens = await Promise.all(Array.from({ length: 20 }, () => state.throttle.take([rate])));
+    expect(tokens.filter((token) => token.ok).length).toBeLessThanOrEqual(5);
+    expect(tokens.some((token) => !token.ok && token.retryAfterMs > 0)).toBe(true);
+    await rejectsFast(() => state.suppression.check('a@b.test'));
+    expect(await state.holds.all()).toHaveLength(1); // the pause still holds
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(JSON.parse(await readFile(join(dataDir, 'fleet.json'), 'utf8'))).toEqual({ version: 1, liveNodes: 2 });
+
+    await server.restart();
+    await until('shared state again', () => !state.degraded());
+    const [kept, dropped] = local.filter((lease) => lease !== null);
+    if (kept === undefined || dropped === undefined) throw new Error('unreachable');
+    await state.throttle.release(dropped);
+    // A local lease joins the shared count at its next renew.
+    expect(await state.throttle.renew(kept, 60_000)).toBe(true);
+    expect(await state.throttle.leaseCount('tx1:gmail')).toBe(1);
+    const more = await Promise.all([1, 2, 3, 4].map(() => state.throttle.acquire(claim, 60_000)));
+    expect(more.filter((lease) => lease !== null)).toHaveLength(3);
+    expect(await state.suppression.check('a@b.test')).toBeNull();
+  });
+});
