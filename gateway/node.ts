@@ -71,7 +71,7 @@ export class SluiceNode {
     this.state = await createState({ dataDir: join(this.dataDir, 'state'), clock, ...(config.cluster ? { redisUrl: config.cluster.redis_url, redisPrefix: config.cluster.key_prefix, commandTimeoutMs: config.cluster.command_timeout } : {}) });
     this.spool = await DiskSpool.open(join(this.dataDir, 'spool'));
     this.plugins = await PluginHost.load({
-      order: config.plugins.order,
+      order: pluginOrder(config),
       timeoutMs: config.plugins.timeout,
       tables: { dkim: config.dkim, classify: config.classify, suppression: config.suppression, ...this.opts.loaded.pluginTables },
       configFile: this.opts.loaded.files[0]?.path ?? '',
@@ -88,7 +88,7 @@ export class SluiceNode {
     this.warmup = new WarmupGate(config, this.state, clock);
     this.picker = new SourcePicker(config, this.state, this.holds, this.warmup, config.node.id, this.hostname);
     const outcomes = new OutcomeRouter({ node: this, log });
-    const suppressionOn = config.plugins.order.includes('suppression');
+    const suppressionOn = pluginOrder(config).includes('suppression');
     const runner = createSessionRunner({
       config,
       spool: this.spool,
@@ -164,6 +164,16 @@ export class SluiceNode {
     await this.state?.close();
     this.log.info({ event: 'stopped', queued: this.scheduler?.depth ?? 0 }, 'stopped; queued mail stays in the spool');
   }
+}
+
+/**
+ * Wiring (shaping issue): with no `[plugins] order`, the built-ins whose table is written
+ * ([suppression], [classify], [dkim]) run in DESIGN.md's order, so a config with
+ * `[[classify.rules]]` classifies without also listing the plugin.
+ */
+function pluginOrder(config: Config): readonly string[] {
+  if (config.plugins.order.length > 0) return config.plugins.order;
+  return (['suppression', 'classify', 'dkim'] as const).filter((name) => config[name] !== undefined);
 }
 
 function listenError(err: unknown, host: string, port: number): SluiceError {

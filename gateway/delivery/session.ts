@@ -161,6 +161,9 @@ function connect(host: MxHost, address: string, source: SessionSource, opts: Ses
       if (settled) return;
       settled = true;
       conn.removeListener('error', fail);
+      // Commands and the message go out in several small writes; with Nagle on, each
+      // transaction waits for a delayed ACK (~40 ms on Linux). MTAs turn it off.
+      conn._socket?.setNoDelay?.(true);
       resolve(new DeliverySession(conn, host, address));
     });
   });

@@ -1,7 +1,7 @@
 /**
  * The dashboard's sections (header, key figures, chart, tables, side column), drawn
  * from the API replies with textContent only. Part of /assets/dashboard.js; it runs in
- * the scope dashboard-script.ts opens (h, fmt*, api, act, state).
+ * the scope dashboard-script.ts opens (h, fmt*, level, api, refresh, state).
  */
 export const DASHBOARD_JS_RENDER = String.raw`/* ---- header and key figures ---- */
 function renderCluster(d) {

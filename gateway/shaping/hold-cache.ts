@@ -1,18 +1,29 @@
 /**
  * Pauses and suspensions, read from the state backend once a second so that choosing a
  * source costs no round trip. A hold set on this node is visible at once; one set on a
- * peer within a refresh.
+ * peer within a refresh. A hold set while the backend is away (Redis down) stays in
+ * force on this node and is stored at the next refresh that reaches the backend.
  */
 import type { Clock, Hold, StateBackend } from '../state/types.js';
 
 export class HoldCache {
   private byScope = new Map<string, Hold>();
+  /** Holds set here that the backend has not stored yet. */
+  private readonly unsaved = new Map<string, Hold>();
+  /** The end of the latest hold seen per scope, kept after it lapses (health counts restart there). */
+  private readonly lastUntil = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
+  private failing = false;
 
+  /**
+   * `onError` hears the first failure of an outage (not one per refresh);
+   * `onRecovered` hears the first refresh that works again.
+   */
   constructor(
     private readonly state: StateBackend,
     private readonly clock: Clock,
     private readonly onError: (err: unknown) => void,
+    private readonly onRecovered: () => void = () => undefined,
   ) {}
 
   async start(refreshMs = 1_000): Promise<void> {
@@ -27,33 +38,71 @@ export class HoldCache {
   }
 
   held(scope: string): Hold | null {
-    const h = this.byScope.get(scope);
+    const h = this.unsaved.get(scope) ?? this.byScope.get(scope);
     if (!h) return null;
     if (h.until !== null && h.until <= this.clock.now()) return null;
     return h;
   }
 
   all(): Hold[] {
-    return [...this.byScope.values()].filter((h) => h.until === null || h.until > this.clock.now());
+    const now = this.clock.now();
+    const merged = new Map([...this.byScope, ...this.unsaved]);
+    return [...merged.values()].filter((h) => h.until === null || h.until > now);
   }
 
+  /** When the latest hold on `scope` ended or will end (null: none seen, or until lifted). */
+  endOf(scope: string): number | null {
+    return this.lastUntil.get(scope) ?? null;
+  }
+
+  /** Holds `hold.scope` here at once; rejects when the backend could not store it (it stays held here). */
   async set(hold: Hold): Promise<void> {
     this.byScope.set(hold.scope, hold);
-    await this.state.holds.set(hold);
+    this.remember(hold);
+    try {
+      await this.state.holds.set(hold);
+      this.unsaved.delete(hold.scope);
+    } catch (err) {
+      this.unsaved.set(hold.scope, hold);
+      throw err;
+    }
   }
 
   async lift(scope: string): Promise<boolean> {
-    const had = this.byScope.delete(scope);
+    const cached = this.byScope.delete(scope);
+    const had = this.unsaved.delete(scope) || cached;
+    this.lastUntil.set(scope, this.clock.now());
     return (await this.state.holds.lift(scope)) || had;
   }
 
   async refresh(): Promise<void> {
     try {
+      await this.saveUnsaved();
       const holds = await this.state.holds.all();
       this.byScope = new Map(holds.map((h) => [h.scope, h]));
+      for (const h of holds) this.remember(h);
+      if (this.failing) this.onRecovered();
+      this.failing = false;
     } catch (err) {
       // Keep the last known holds: a paused source stays paused while the backend is away.
-      this.onError(err);
+      if (!this.failing) this.onError(err);
+      this.failing = true;
     }
+  }
+
+  private async saveUnsaved(): Promise<void> {
+    const now = this.clock.now();
+    for (const [scope, hold] of [...this.unsaved]) {
+      if (hold.until !== null && hold.until <= now) {
+        this.unsaved.delete(scope);
+        continue;
+      }
+      await this.state.holds.set(hold);
+      this.unsaved.delete(scope);
+    }
+  }
+
+  private remember(hold: Hold): void {
+    if (hold.until !== null) this.lastUntil.set(hold.scope, hold.until);
   }
 }

@@ -6,9 +6,15 @@
 import type { Config } from '../config/schema.js';
 import type { Clock, StateBackend } from '../state/types.js';
 
+const DAY_MS = 86_400_000;
+
+/** Told once per source and UTC day, when the source first hits its cap on this node. */
+export type WarmupExhaustedListener = (source: string, day: string, cap: number) => void;
+
 export class WarmupGate {
   /** Sources found at their cap, by UTC day. */
   private exhaustedOn = new Map<string, string>();
+  private readonly listeners: WarmupExhaustedListener[] = [];
 
   constructor(
     private readonly config: Config,
@@ -16,12 +22,17 @@ export class WarmupGate {
     private readonly clock: Clock,
   ) {}
 
+  /** Adds a listener for "source reached today's cap" (the log line, the observer). */
+  onExhausted(listener: WarmupExhaustedListener): void {
+    this.listeners.push(listener);
+  }
+
   /** Today's cap for a source, or null when it has no warm-up or is warm. */
   cap(source: string): number | null {
     const plan = this.config.sources[source]?.warmup;
     const w = plan ? this.config.warmup[plan] : undefined;
     if (!w) return null;
-    const dayIndex = Math.floor((Date.parse(`${today(this.clock)}T00:00:00Z`) - Date.parse(`${w.start}T00:00:00Z`)) / 86_400_000);
+    const dayIndex = Math.floor((Date.parse(`${today(this.clock)}T00:00:00Z`) - Date.parse(`${w.start}T00:00:00Z`)) / DAY_MS);
     if (dayIndex < 0) return w.daily[0] ?? null;
     return dayIndex < w.daily.length ? (w.daily[dayIndex] as number) : null;
   }
@@ -34,8 +45,12 @@ export class WarmupGate {
   async take(source: string): Promise<boolean> {
     const cap = this.cap(source);
     if (cap === null) return true;
-    const ok = await this.state.warmup.take(source, today(this.clock), cap);
-    if (!ok) this.exhaustedOn.set(source, today(this.clock));
+    const day = today(this.clock);
+    const ok = await this.state.warmup.take(source, day, cap);
+    if (!ok && this.exhaustedOn.get(source) !== day) {
+      this.exhaustedOn.set(source, day);
+      for (const l of this.listeners) l(source, day, cap);
+    }
     return ok;
   }
 
@@ -46,6 +61,11 @@ export class WarmupGate {
 
   async used(source: string): Promise<number> {
     return this.state.warmup.used(source, today(this.clock));
+  }
+
+  /** When today's caps end: the next 00:00 UTC, in ms since the epoch. */
+  nextDayAt(): number {
+    return (Math.floor(this.clock.now() / DAY_MS) + 1) * DAY_MS;
   }
 }
 

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { Envelope, RecipientState, RecoveredMessage, Spool } from './types.js';
 import { SluiceError } from '../errors.js';
 import { DirSyncer } from './dir-syncer.js';
+import { BodyCache } from './body-cache.js';
 
 const MAGIC = 'SLUICE1';
 
@@ -21,6 +22,10 @@ export class DiskSpool implements Spool {
   private readonly tmpDir: string;
   private readonly quarantineDir: string;
   private readonly dirSync: DirSyncer;
+  /** Bodies of recently committed messages: most are delivered seconds later, without a read. */
+  private readonly recent = new BodyCache(64 * 1024 * 1024);
+  /** Messages that have a journal file, so removal does not try to unlink one that is not there. */
+  private readonly journalled = new Set<string>();
 
   private constructor(private readonly root: string) {
     this.msgDir = join(root, 'msg');
@@ -51,6 +56,7 @@ export class DiskSpool implements Spool {
       }
       await rename(tmp, final);
       await this.dirSync.sync();
+      this.recent.set(envelope.id, body);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       throw new SluiceError('SPOOL_WRITE_FAILED', `spool write failed for ${envelope.id}`, { cause: err });
@@ -58,6 +64,8 @@ export class DiskSpool implements Spool {
   }
 
   async readBody(id: string): Promise<Buffer> {
+    const cached = this.recent.get(id);
+    if (cached) return cached;
     const data = await readFile(join(this.msgDir, `${id}.msg`));
     const parsed = parseEntry(data);
     if (typeof parsed === 'string') throw new SluiceError('SPOOL_CORRUPT', `${id}: ${parsed}`);
@@ -66,13 +74,15 @@ export class DiskSpool implements Spool {
 
   record(id: string, rcpt: string, state: RecipientState | { attempts: number }): void {
     const line = typeof state === 'string' ? { r: rcpt, s: state } : { r: rcpt, a: state.attempts };
+    this.journalled.add(id);
     // Not awaited and not fsync'd: losing this line only means a recipient is retried.
     appendFile(join(this.msgDir, `${id}.log`), `${JSON.stringify(line)}\n`).catch(() => undefined);
   }
 
   async remove(id: string): Promise<void> {
+    this.recent.delete(id);
     await unlink(join(this.msgDir, `${id}.msg`)).catch(() => undefined);
-    await unlink(join(this.msgDir, `${id}.log`)).catch(() => undefined);
+    if (this.journalled.delete(id)) await unlink(join(this.msgDir, `${id}.log`)).catch(() => undefined);
   }
 
   async recover(onCorrupt: (file: string, reason: string) => void): Promise<RecoveredMessage[]> {
@@ -89,7 +99,8 @@ export class DiskSpool implements Spool {
         onCorrupt(name, parsed);
         continue;
       }
-      const { done, attempts } = await readJournal(path.replace(/\.msg$/, '.log'));
+      const { done, attempts, exists } = await readJournal(path.replace(/\.msg$/, '.log'));
+      if (exists) this.journalled.add(parsed.envelope.id);
       out.push({ envelope: parsed.envelope, done, attempts });
     }
     return out;
@@ -124,14 +135,14 @@ function parseEntry(data: Buffer): { envelope: Envelope; body: Buffer } | string
   }
 }
 
-async function readJournal(path: string): Promise<{ done: Map<string, RecipientState>; attempts: Map<string, number> }> {
+async function readJournal(path: string): Promise<{ done: Map<string, RecipientState>; attempts: Map<string, number>; exists: boolean }> {
   const done = new Map<string, RecipientState>();
   const attempts = new Map<string, number>();
   let text = '';
   try {
     text = await readFile(path, 'utf8');
   } catch {
-    return { done, attempts };
+    return { done, attempts, exists: false };
   }
   for (const line of text.split('\n')) {
     if (!line) continue;
@@ -143,5 +154,5 @@ async function readJournal(path: string): Promise<{ done: Map<string, RecipientS
       // A torn last line after a crash: the rest of the journal still counts.
     }
   }
-  return { done, attempts };
+  return { done, attempts, exists: true };
 }

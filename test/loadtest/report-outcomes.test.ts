@@ -17,7 +17,7 @@ function input(accept: AcceptLog, log: DeliveryLog, peers: ConnectionTracker): R
       configured: { section: 'providers.gmail', max_connections: 2, rate_per_s: 3, max_messages_per_connection: null },
       profileMaxConnections: 12, profileMaxRate: 600,
     }],
-    sourcePeers: peers.snapshot(), gateway: { cpu_s: 1.5, rss_peak_mb: 80 },
+    sourcePeers: peers.snapshot(), gateway: { cpu_s: 1.5, rss_peak_mb: 80 }, gatewayRss: [],
     drain: { end: 'stalled', waited_s: 60 }, endpoints: { dns: '127.0.0.1:1', sink_port: 2, work_dir: null }, warnings: [],
   };
 }

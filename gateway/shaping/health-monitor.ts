@@ -1,0 +1,152 @@
+/**
+ * Source health per (source, provider) ([pools.X.health]): every remote outcome is
+ * counted in the state backend's rolling window (shared by the fleet on Redis); when the
+ * bounce, deferral or complaint rate over the window passes its limit, with at least
+ * `min_volume` outcomes, the source is paused for that provider for `pause_for` and its
+ * mail rotates to the pool's other sources. After a pause the counts start afresh, so
+ * the outcomes that caused it do not pause the source again the moment it is back.
+ */
+import type { Config, PoolConfig } from '../config/schema.js';
+import type { Response } from '../delivery/response.js';
+import type { Clock, HealthCounts, HealthOutcome, StateBackend } from '../state/types.js';
+// The granularity both health backends count in (state/redis/health-store.ts uses it too).
+import { BUCKET_MS } from '../state/embedded/health-windows.js';
+import { formatDuration } from '../config/units.js';
+import type { HoldCache } from './hold-cache.js';
+import { keys } from './keys.js';
+import type { Logger, Pauses } from './pauses.js';
+
+export type PoolHealth = NonNullable<PoolConfig['health']>;
+
+/** What the monitor needs of an outcome (a queue Outcome fits). */
+export interface HealthSample {
+  readonly kind: string;
+  readonly source: string | null;
+  readonly provider: string | null;
+  readonly pool: string | null;
+  readonly response: Response | null;
+}
+
+export interface HealthVerdict {
+  readonly reason: 'bounce_rate' | 'deferral_rate' | 'complaint_rate';
+  readonly detail: string;
+}
+
+export interface HealthMonitorDeps {
+  readonly config: Config;
+  readonly state: StateBackend;
+  readonly holds: HoldCache;
+  readonly pauses: Pauses;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+interface Series {
+  running: boolean;
+  again: boolean;
+}
+
+export class HealthMonitor {
+  private readonly series = new Map<string, Series>();
+  private recordFailing = false;
+
+  constructor(private readonly deps: HealthMonitorDeps) {}
+
+  /** Counts one outcome and, when its pool has [health], checks the rates. Never throws. */
+  record(o: HealthSample): void {
+    const outcome = healthOutcome(o);
+    if (outcome === null || o.source === null || o.provider === null) return;
+    const { source, provider } = o;
+    const stored = this.deps.state.health.record(source, provider, outcome).then(
+      () => {
+        this.recordFailing = false;
+      },
+      (err: unknown) => {
+        if (!this.recordFailing) this.deps.log.warn({ err, source, provider }, 'health counters unavailable');
+        this.recordFailing = true;
+      },
+    );
+    const health = o.pool === null ? undefined : this.deps.config.pools[o.pool]?.health;
+    if (health) void stored.then(() => this.evaluate(source, provider, health));
+  }
+
+  /** One check at a time per series; outcomes that arrive meanwhile ask for one more. */
+  private async evaluate(source: string, provider: string, health: PoolHealth): Promise<void> {
+    const id = `${source}\u0000${provider}`;
+    let s = this.series.get(id);
+    if (!s) this.series.set(id, (s = { running: false, again: false }));
+    if (s.running) {
+      s.again = true;
+      return;
+    }
+    s.running = true;
+    try {
+      do {
+        s.again = false;
+        await this.check(source, provider, health);
+      } while (s.again);
+    } catch (err) {
+      this.deps.log.warn({ err, source, provider }, 'health check failed');
+    } finally {
+      s.running = false;
+    }
+  }
+
+  private async check(source: string, provider: string, health: PoolHealth): Promise<void> {
+    const scope = keys.holdSourceProvider(source, provider);
+    if (this.deps.holds.held(scope)) return;
+    const now = this.deps.clock.now();
+    const windowMs = freshWindow(health.window, this.deps.holds.endOf(scope), now);
+    if (windowMs <= 0) return;
+    const counts = await this.deps.state.health.counts(source, provider, windowMs);
+    const verdict = judge(counts, health, windowMs);
+    if (!verdict) return;
+    this.deps.pauses.pause({ scope, source, provider, reason: verdict.reason, detail: verdict.detail, by: 'health', until: now + health.pause_for });
+  }
+}
+
+/**
+ * The window to judge: `window`, but never reaching back into the 10-second bucket in
+ * which the last pause ended (a window counts its edge bucket whole). 1 s of margin
+ * covers a backend clock (Redis TIME) a little behind ours.
+ */
+export function freshWindow(window: number, pauseEnded: number | null, now: number): number {
+  if (pauseEnded === null) return window;
+  const fresh = now - (Math.floor(pauseEnded / BUCKET_MS) + 1) * BUCKET_MS - 1_000;
+  return Math.min(window, fresh);
+}
+
+/** Remote outcomes only: a local failure (DNS, our spool) says nothing about the source. */
+function healthOutcome(o: HealthSample): HealthOutcome | null {
+  const remote = o.response === null || !o.response.local;
+  switch (o.kind) {
+    case 'delivered':
+      return 'delivered';
+    case 'deferred':
+      return remote ? 'deferred' : null;
+    case 'bounced':
+      return remote ? 'bounced' : null;
+    case 'complained':
+      return 'complained';
+    default:
+      return null;
+  }
+}
+
+/** The first rate over its limit, or null; below `min_volume` outcomes nothing is judged. */
+export function judge(c: HealthCounts, h: PoolHealth, windowMs: number): HealthVerdict | null {
+  const total = c.delivered + c.deferred + c.bounced;
+  if (total < h.min_volume) return null;
+  const over = (n: number, of: number, max: number) => of > 0 && n / of > max;
+  const span = formatDuration(Math.max(1, Math.round(windowMs / 1000)) * 1000);
+  const say = (what: string, n: number, of: number, max: number, key: string) =>
+    `${what} rate ${pct(n / of)} over ${key} ${pct(max)} (${n} of ${of} in the last ${span})`;
+  if (over(c.bounced, total, h.max_bounce_rate)) return { reason: 'bounce_rate', detail: say('bounce', c.bounced, total, h.max_bounce_rate, 'max_bounce_rate') };
+  if (over(c.complained, c.delivered, h.max_complaint_rate)) return { reason: 'complaint_rate', detail: say('complaint', c.complained, c.delivered, h.max_complaint_rate, 'max_complaint_rate') };
+  if (over(c.deferred, total, h.max_deferral_rate)) return { reason: 'deferral_rate', detail: say('deferral', c.deferred, total, h.max_deferral_rate, 'max_deferral_rate') };
+  return null;
+}
+
+function pct(x: number): string {
+  return `${Math.round(x * 1000) / 10}%`;
+}

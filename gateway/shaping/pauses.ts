@@ -1,0 +1,86 @@
+/**
+ * Pauses that shaping decides on its own (a response rule, the health monitor): sets
+ * the hold, tells ops once (`source_paused`), and tells them again when the hold lapses
+ * (`source_resumed`). A scope that is already held is left alone, so two sessions that
+ * see the same 421 at once, or two nodes that see the same bounce rate, pause it once.
+ */
+import type { Clock } from '../state/types.js';
+import type { HoldCache } from './hold-cache.js';
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+/** One pause as the log and the observer see it (fields match observe's HoldChange). */
+export interface PauseChange {
+  /** The hold scope, e.g. `source-provider:tx1:gmail`. */
+  readonly scope: string;
+  /** The source held, or "*" when the provider is held for every source. */
+  readonly source: string;
+  readonly provider: string | null;
+  /** A short code: "provider_rule", "bounce_rate", "deferral_rate", "complaint_rate". */
+  readonly reason: string;
+  /** What happened, for people: the rule and reply, or the rate against its limit. */
+  readonly detail: string;
+  readonly by: string;
+  readonly until: number | null;
+}
+
+export interface PauseListener {
+  paused?(change: PauseChange): void;
+  resumed?(change: PauseChange): void;
+}
+
+export class Pauses {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly listeners: PauseListener[] = [];
+
+  constructor(
+    private readonly holds: HoldCache,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  subscribe(listener: PauseListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Holds `change.scope` unless it is held already; true when this call paused it. */
+  pause(change: PauseChange): boolean {
+    if (this.holds.held(change.scope)) return false;
+    this.holds.set({ scope: change.scope, reason: `${change.reason}: ${change.detail}`, until: change.until, by: change.by }).catch((err: unknown) => {
+      // HoldCache keeps it in force here and stores it once the backend answers again.
+      this.log.warn({ err, scope: change.scope }, 'pause held on this node only until the shared state answers');
+    });
+    this.log.warn({ event: 'source_paused', ...fields(change) }, `paused ${change.scope}: ${change.detail}`);
+    for (const l of this.listeners) l.paused?.(change);
+    if (change.until !== null) this.watch(change, change.until);
+    return true;
+  }
+
+  stop(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  /** Says `source_resumed` when the hold has lapsed (again later if someone extended it). */
+  private watch(change: PauseChange, until: number): void {
+    const old = this.timers.get(change.scope);
+    if (old) clearTimeout(old);
+    const t = setTimeout(() => {
+      this.timers.delete(change.scope);
+      const still = this.holds.held(change.scope);
+      if (still?.until != null) return this.watch(change, still.until);
+      if (still) return; // now held until lifted: whoever did that reports it
+      this.log.info({ event: 'source_resumed', ...fields(change) }, `resumed ${change.scope}`);
+      for (const l of this.listeners) l.resumed?.(change);
+    }, Math.max(0, until - this.clock.now()) + 5);
+    t.unref();
+    this.timers.set(change.scope, t);
+  }
+}
+
+function fields(c: PauseChange) {
+  return { scope: c.scope, source: c.source, provider: c.provider, reason: c.reason, detail: c.detail, by: c.by, until: c.until === null ? null : new Date(c.until).toISOString() };
+}
