@@ -6,21 +6,26 @@ import { hostname as osHostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
-import type { LoadedConfig } from './config/load.js';
+import { loadConfig, type LoadedConfig } from './config/load.js';
+import { diffConfig, RESTART_ONLY } from './config/diff.js';
 import type { Config } from './config/schema.js';
-import { systemClock, type Clock, type StateBackend } from './state/types.js';
-import { createState } from './state/create.js';
-import { DiskSpool } from './spool/disk-spool.js';
-import type { Envelope } from './spool/types.js';
+import { systemClock, type Clock } from './state/types.js';
+import { createState, type ManagedState } from './state/create.js';
+import { SegmentSpool } from './spool/segment-spool.js';
+import type { Envelope, Spool } from './spool/types.js';
 import { PluginHost } from './plugin-host/host.js';
 import { MxResolver } from './delivery/mx-resolver.js';
-import { ProviderTable } from './shaping/providers.js';
+import { ProviderTable, type ProviderLimits } from './shaping/providers.js';
 import { Router } from './routing/router.js';
 import { HoldCache } from './shaping/hold-cache.js';
 import { WarmupGate } from './shaping/warmup-gate.js';
 import { SourcePicker } from './routing/source-picker.js';
+import { Pauses } from './shaping/pauses.js';
+import { HealthMonitor } from './shaping/health-monitor.js';
+import { SharedLimitsWatch } from './shaping/shared-limits-watch.js';
 import { Scheduler } from './queue/scheduler.js';
 import { createSessionRunner } from './queue/session-runner.js';
+import type { Outcome } from './queue/types.js';
 import { Listener } from './ingress/listener.js';
 import { AuthLimiter } from './ingress/auth-limiter.js';
 import { loadTls } from './ingress/tls.js';
@@ -29,6 +34,11 @@ import type { AcceptSink } from './ingress/transaction.js';
 import { createLogger, type Logger } from './observe/logger.js';
 import { OutcomeRouter } from './outcomes.js';
 import { SluiceError } from './errors.js';
+import { ConnectionCounter, startObservability, type Observability } from './observability.js';
+import type { Observer } from './observe/observer.js';
+import type { Readiness } from './observe/admin-server.js';
+import type { ReloadResult } from './observe/admin-control.js';
+import type { OutcomeEvent } from './plugin-host/public.js';
 
 export interface NodeOptions {
   readonly loaded: LoadedConfig;
@@ -37,71 +47,91 @@ export interface NodeOptions {
 }
 
 export class SluiceNode {
-  readonly config: Config;
+  private current: Config;
+  private loaded: LoadedConfig;
   readonly log: Logger;
   readonly clock: Clock;
   readonly hostname: string;
   readonly dataDir: string;
+  /** The directory relative paths in the config resolve against. */
+  readonly baseDir: string;
   readonly registry = new Registry();
-  state!: StateBackend;
-  spool!: DiskSpool;
+  readonly startedAt: number;
+  draining = false;
+  readonly connections = new ConnectionCounter();
+  private obs: Observability | null = null;
+  private outcomes!: OutcomeRouter;
+  private resolver!: MxResolver;
+  state!: ManagedState;
+  spool!: Spool;
   plugins!: PluginHost;
   scheduler!: Scheduler;
   holds!: HoldCache;
   warmup!: WarmupGate;
   picker!: SourcePicker;
+  /** Pauses shaping sets itself (response rules, health); subscribe for source_paused / source_resumed. */
+  pauses!: Pauses;
+  health!: HealthMonitor;
+  private limitsWatch: SharedLimitsWatch | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
   listeners: Listener[] = [];
   /** Ports actually bound, in [[listen]] order (0 in the config means "any free port"). */
   ports: number[] = [];
   private lowDisk = false;
   private diskTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly opts: NodeOptions) {
-    this.config = opts.loaded.config;
+  constructor(opts: NodeOptions) {
+    this.loaded = opts.loaded;
+    this.current = opts.loaded.config;
+    this.baseDir = opts.loaded.baseDir;
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? createLogger(this.config.node.id);
     this.hostname = this.config.node.hostname ?? osHostname();
     const d = this.config.node.data_dir;
     this.dataDir = isAbsolute(d) ? d : resolve(opts.loaded.baseDir, d);
+    this.startedAt = this.clock.now();
+  }
+
+  get config(): Config {
+    return this.current;
+  }
+
+  get observer(): Observer | null {
+    return this.obs?.observer ?? null;
   }
 
   async start(): Promise<void> {
     const { config, log, clock } = this;
     await mkdir(this.dataDir, { recursive: true });
     this.state = await createState({ dataDir: join(this.dataDir, 'state'), clock, ...(config.cluster ? { redisUrl: config.cluster.redis_url, redisPrefix: config.cluster.key_prefix, commandTimeoutMs: config.cluster.command_timeout } : {}) });
-    this.spool = await DiskSpool.open(join(this.dataDir, 'spool'));
+    this.spool = await SegmentSpool.open(join(this.dataDir, 'spool'), { clock });
     this.plugins = await PluginHost.load({
       order: pluginOrder(config),
       timeoutMs: config.plugins.timeout,
-      tables: { dkim: config.dkim, classify: config.classify, suppression: config.suppression, ...this.opts.loaded.pluginTables },
-      configFile: this.opts.loaded.files[0]?.path ?? '',
-      baseDir: this.opts.loaded.baseDir,
+      tables: { dkim: config.dkim, classify: config.classify, suppression: config.suppression, ...this.loaded.pluginTables },
+      configFile: this.loaded.files[0]?.path ?? '',
+      tableFile: (table) => this.loaded.origin[table] ?? this.loaded.files[0]?.path ?? '',
+      baseDir: this.baseDir,
       state: this.state,
       metrics: this.registry,
       logger: (name) => log.child({ plugin: name }),
+      onFailure: (plugin, hook, reason) => this.obs?.observer.metrics.pluginFailure(plugin, hook, reason),
     });
-    const resolver = new MxResolver({ servers: config.dns.servers, staticRoutes: config.dns.static, port: config.delivery.port, timeoutMs: config.dns.timeout, maxCacheTtlMs: config.dns.max_cache_ttl, clock });
-    const providers = new ProviderTable(config);
-    const router = new Router(config);
-    this.holds = new HoldCache(this.state, clock, (err) => log.warn({ err }, 'hold refresh failed'));
+    // Shaping wiring: holds, warm-up, pauses and health (docs/SHAPING.md).
+    this.holds = new HoldCache(this.state, clock, (err) => log.warn({ err }, 'hold refresh failed: keeping the holds last seen'), () => log.info({}, 'hold refresh works again'));
     await this.holds.start();
-    this.warmup = new WarmupGate(config, this.state, clock);
-    this.picker = new SourcePicker(config, this.state, this.holds, this.warmup, config.node.id, this.hostname);
-    const outcomes = new OutcomeRouter({ node: this, log });
-    const suppressionOn = pluginOrder(config).includes('suppression');
-    const runner = createSessionRunner({
-      config,
-      spool: this.spool,
-      state: this.state,
-      picker: this.picker,
-      warmup: this.warmup,
-      holds: this.holds,
-      clock,
+    this.pauses = new Pauses(this.holds, clock, log);
+    if (config.cluster) this.startClusterWiring(config.cluster);
+    this.outcomes = new OutcomeRouter({
+      node: this,
       log,
-      ...(suppressionOn ? { recipientFilter: async (rcpt: string) => (await this.state.suppression.check(rcpt)) === null } : {}),
-      onWarmupExhausted: (source) => log.warn({ event: 'warmup_exhausted', source }, 'warm-up cap reached for today'),
+      health: { record: (o) => this.health.record(o) },
+      observers: [(o, e) => this.obs?.onOutcome(o, e)],
     });
-    this.scheduler = new Scheduler({ config, spool: this.spool, resolver, providers, router, clock, log, onOutcome: (o) => outcomes.handle(o), runSession: runner, beforeRemove: (e) => outcomes.beforeRemove(e) });
+    const parts = this.buildRouting(config);
+    this.scheduler = new Scheduler({ spool: this.spool, clock, log, onOutcome: (o) => this.outcomes.handle(o), beforeRemove: (e) => this.outcomes.beforeRemove(e), ...parts });
+    this.obs = await startObservability(this);
+    this.pauses.subscribe({ paused: (c) => this.obs?.observer.sourcePaused(c), resumed: (c) => this.obs?.observer.sourceResumed(c) });
 
     const recovered = await this.spool.recover((file, reason) => log.error({ event: 'spool_quarantined', file, reason }, 'corrupt spool entry moved to quarantine'));
     for (const m of recovered) this.scheduler.add(m.envelope, m.done, m.attempts);
@@ -111,16 +141,17 @@ export class SluiceNode {
     this.diskTimer = setInterval(() => void this.checkDisk(), 5_000);
     this.diskTimer.unref();
 
-    const tls = await loadTls(config.tls, this.opts.loaded.baseDir, this.dataDir, this.hostname);
+    const tls = await loadTls(config.tls, this.baseDir, this.dataDir, this.hostname);
     if (tls.generated) log.warn({ event: 'tls_self_signed', cert: tls.path }, 'no [tls] cert/key configured: using a self-signed certificate');
     const sink: AcceptSink = {
-      routeHeaders: router.headerNames(),
+      routeHeaders: new Router(config).headerNames(),
       privateHeaders: ['x-sluice-class'],
       accept: async (envelope, message) => {
         await this.spool.commit(envelope, message);
         this.scheduler.add(envelope);
+        this.queued(envelope);
       },
-      dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason),
+      dropped: (envelope, rcpts, reason) => this.outcomes.dropped(envelope, rcpts, reason),
     };
     const authLimiter = new AuthLimiter(config.relay.auth_failure_limit, config.relay.auth_failure_window, clock);
     for (const listen of config.listen) {
@@ -135,10 +166,116 @@ export class SluiceNode {
     }
   }
 
+  /**
+   * Routing, shaping and delivery parts built from one config: what a reload replaces.
+   * Holds, pauses, the spool and the queue itself live on.
+   */
+  private buildRouting(config: Config) {
+    const { clock, log } = this;
+    this.resolver = new MxResolver({ servers: config.dns.servers, staticRoutes: config.dns.static, port: config.delivery.port, timeoutMs: config.dns.timeout, maxCacheTtlMs: config.dns.max_cache_ttl, clock });
+    this.warmup = new WarmupGate(config, this.state, clock);
+    this.warmup.onExhausted((source, day, cap) => {
+      log.warn({ event: 'warmup_exhausted', source, day, cap }, `warm-up cap of ${source} reached for ${day}`);
+      this.obs?.observer.warmupExhausted(source, day, cap);
+    });
+    this.picker = new SourcePicker(config, this.state, this.holds, this.warmup, config.node.id, this.hostname, clock);
+    this.health = new HealthMonitor({ config, state: this.state, holds: this.holds, pauses: this.pauses, clock, log });
+    const suppression = (config.suppression ?? {}) as { check_domain?: boolean };
+    const checkDomain = suppression.check_domain !== false;
+    const runSession = createSessionRunner({
+      config,
+      spool: this.spool,
+      state: this.state,
+      picker: this.picker,
+      warmup: this.warmup,
+      pauses: this.pauses,
+      clock,
+      log,
+      onSessionChange: (source, provider, delta) => this.connections.change(source, provider, delta),
+      degraded: () => this.state.degraded(),
+      // Re-checked just before sending: an address suppressed after it was queued is not mailed.
+      ...(pluginOrder(config).includes('suppression')
+        ? {
+            recipientFilter: async (rcpt: string) => {
+              const hit = await this.state.suppression.check(rcpt);
+              return hit === null || (!checkDomain && hit.address.startsWith('@'));
+            },
+          }
+        : {}),
+    });
+    return {
+      config,
+      resolver: this.resolver,
+      providers: new ProviderTable(config),
+      router: new Router(config),
+      runSession,
+      maxSessions: (rq: { pool: string; provider: ProviderLimits }) => this.picker.maxSessions(rq.pool, rq.provider),
+    };
+  }
+
+  /** Re-reads the config files; a valid config applies without dropping sessions or mail. */
+  async reload(by: string): Promise<ReloadResult> {
+    const loaded = loadConfig(this.loaded.files[0]?.path ?? '');
+    const { changes, restartNeeded } = diffConfig(this.current, loaded.config);
+    // Sections that need new sockets or plugins keep their running values until a restart.
+    const next = { ...loaded.config } as Record<string, unknown>;
+    for (const key of RESTART_ONLY) next[key] = (this.current as Record<string, unknown>)[key];
+    const config = next as Config;
+    this.loaded = { ...loaded, pluginTables: this.loaded.pluginTables };
+    this.current = config;
+    this.scheduler.reconfigure(this.buildRouting(config));
+    for (const l of this.listeners) l.reconfigure(config);
+    this.log.info({ event: 'config_reloaded', by, changes, restart_needed: restartNeeded }, changes.length ? `config reloaded: ${changes.join('; ')}` : 'config reloaded: no changes');
+    return { files: loaded.files.map((f) => f.path), changes };
+  }
+
+  /** Recipients per (pool, provider) and the oldest one's age, for the gauges and the API. */
+  queueRows() {
+    return this.scheduler.queueRows();
+  }
+
+  openConnections() {
+    return this.connections.rows();
+  }
+
+  readiness(): Readiness {
+    const reasons: string[] = [];
+    if (this.draining) reasons.push('draining');
+    if (this.lowDisk) reasons.push(`free disk below min_free_disk: refusing new mail`);
+    if (!this.state.healthy() || this.state.degraded()) reasons.push('shared state (Redis) unreachable: delivering within this node\'s share of each limit');
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  private queued(envelope: Envelope): void {
+    if (!this.obs) return;
+    for (const rcpt of envelope.rcpts) {
+      const e: OutcomeEvent = { queueId: envelope.id, messageId: envelope.messageId, recipient: rcpt, mailFrom: envelope.mailFrom, class: envelope.class, pool: envelope.pool ?? '', source: null, provider: null, mx: null, reply: null, enhanced: null, attempt: 0, at: this.clock.now() };
+      this.obs.observer.outcome('queued', e, envelope.campaign);
+    }
+  }
+
   /** Accepts a message generated here (a DSN) exactly as if it came in over SMTP. */
   async inject(envelope: Envelope, message: Buffer): Promise<void> {
     await this.spool.commit(envelope, message);
     this.scheduler.add(envelope);
+    this.queued(envelope);
+  }
+
+  /**
+   * Shaping wiring for `[cluster]`: log when limits fall back to this node's share and
+   * come back; heartbeat into the node registry, whose live count sizes that share
+   * (until gateway/cluster owns the registry).
+   */
+  private startClusterWiring(cluster: NonNullable<Config['cluster']>): void {
+    const state = this.state;
+    this.limitsWatch = new SharedLimitsWatch(state, this.log, () => this.clock.now(), () => ('fleetSize' in state && typeof state.fleetSize === 'function' ? { fleet_size: state.fleetSize() } : {}));
+    this.limitsWatch.start();
+    const info = { id: this.config.node.id, address: this.hostname, startedAt: this.clock.now(), version: 'sluice' };
+    // live() after each beat keeps the fleet size (what local shares divide by) current.
+    const beat = () => void state.nodes.heartbeat(info, cluster.failover_after).then(() => state.nodes.live()).catch(() => undefined);
+    beat();
+    this.heartbeat = setInterval(beat, cluster.heartbeat);
+    this.heartbeat.unref();
   }
 
   private async checkDisk(): Promise<void> {
@@ -156,10 +293,18 @@ export class SluiceNode {
   async stop(): Promise<void> {
     const timeout = this.config.node.drain_timeout;
     this.log.info({ event: 'stopping', drain_timeout_ms: timeout }, 'stopping');
+    this.draining = true;
     if (this.diskTimer) clearInterval(this.diskTimer);
     await Promise.all(this.listeners.map((l) => l.stop(timeout)));
     await this.scheduler?.stop(timeout);
     this.holds?.stop();
+    this.pauses?.stop();
+    this.limitsWatch?.stop();
+    if (this.heartbeat) {
+      clearInterval(this.heartbeat);
+      await this.state.nodes.leave(this.config.node.id).catch(() => undefined);
+    }
+    await this.obs?.close();
     await this.spool?.close();
     await this.state?.close();
     this.log.info({ event: 'stopped', queued: this.scheduler?.depth ?? 0 }, 'stopped; queued mail stays in the spool');

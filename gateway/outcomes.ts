@@ -17,6 +17,8 @@ export interface OutcomeRouterDeps {
   readonly node: SluiceNode;
   readonly log: Logger;
   readonly observers?: readonly ((o: Outcome, e: OutcomeEvent) => void)[];
+  /** Shaping wiring: health counters per (source, provider) see every outcome (shaping/health-monitor.ts). */
+  readonly health?: { record(o: Outcome): void };
 }
 
 export class OutcomeRouter {
@@ -46,6 +48,7 @@ export class OutcomeRouter {
     if (o.kind === 'delivered') this.deps.log.info(line, 'delivered');
     else this.deps.log.warn(line, o.kind);
     if (o.kind !== 'expired') node.plugins.emit(o.kind, event);
+    this.deps.health?.record(o);
     for (const obs of this.deps.observers ?? []) obs(o, event);
     if (o.kind === 'bounced' && o.response && isHardBounce(o.response) && node.plugins.names().includes('suppression')) {
       node.state.suppression

@@ -87,6 +87,7 @@ export async function startGateway(args: {
   readonly simPort: number;
   readonly dkim: DkimKey | null;
   readonly clock: Clock;
+  readonly signal: AbortSignal;
   readonly teardown: Teardown;
 }): Promise<{ gateway: GatewayProcess; port: number; configFile: string }> {
   const port = await freeTcpPort(LOCAL_HOST);
@@ -113,6 +114,7 @@ export async function startGateway(args: {
     port,
     startTimeoutMs: args.opts.startTimeoutMs,
     now: args.clock,
+    signal: args.signal,
   });
   args.teardown.add('gateway', () => gateway.stop(), () => gateway.killNow());
   await gateway.untilListening();
@@ -147,8 +149,8 @@ export async function drain(args: {
       lastProgressAt = now;
     }
     const end: DrainEnd | null =
-      settled(accept, log) >= accept.accepted ? 'complete'
-      : args.signal.aborted ? 'interrupted'
+      args.signal.aborted ? 'interrupted'
+      : settled(accept, log) >= accept.accepted ? 'complete'
       : args.gateway?.exited ? 'gateway-exited'
       : now - lastAccept >= opts.drainTimeoutMs && now - lastProgressAt >= opts.stallMs ? 'stalled'
       : now - start >= opts.maxDrainMs ? 'max-wait'

@@ -1,5 +1,5 @@
 /** `sluice check-config --config FILE`: every problem as file:line key: problem, exit 1 if any. */
-import { loadConfig, ConfigError } from '../config/load.js';
+import { loadConfig, ConfigError, pluginTableName, withLine } from '../config/load.js';
 import { formatIssue } from '../config/issues.js';
 import { importPlugin, pluginConfigIssues } from '../plugin-host/host.js';
 import { parse, required } from './args.js';
@@ -28,7 +28,8 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
   for (const entry of loaded.config.plugins.order) {
     try {
       const plugin = await importPlugin(entry, loaded.baseDir);
-      for (const i of pluginConfigIssues(plugin, tables[plugin.name], loaded.origin['plugins'] ?? file)) problems.push(formatIssue(i));
+      const table = tables[plugin.name] !== undefined ? plugin.name : pluginTableName(entry);
+      for (const i of pluginConfigIssues(plugin, tables[table], loaded.origin[table] ?? file)) problems.push(formatIssue(withLine(i, loaded.files)));
     } catch (err) {
       problems.push(`${loaded.origin['plugins'] ?? file} plugins.order: ${(err as Error).message}`);
     }

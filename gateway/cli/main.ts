@@ -20,6 +20,7 @@ Commands:
   hash-password                   read a password on stdin, print a hash for [[users]] password_hash
   suppress        add|remove|check|list|import|export --config FILE ...   manage the suppression list
   dkim keygen     --domain D --selector S [--algorithm rsa|ed25519] [--bits N] [--dir DIR]
+  route           --explain --config FILE --from A --to B [--header "K: V"]...   how a message would be routed now
 
 
 Run "sluice <command> --help" for a command's options.

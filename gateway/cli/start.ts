@@ -1,5 +1,7 @@
 /** `sluice start --config FILE`: run a node until SIGTERM or SIGINT; SIGHUP re-reads the config. */
-import { loadConfig } from '../config/load.js';
+import { watch } from 'node:fs';
+import { loadConfig, ConfigError } from '../config/load.js';
+import { formatIssue } from '../config/issues.js';
 import { SluiceNode } from '../node.js';
 import { parse, required } from './args.js';
 
@@ -7,6 +9,8 @@ const USAGE = `Usage: sluice start --config FILE
 
 Runs a node. SIGTERM/SIGINT stop it gracefully: listeners answer 421 4.3.2, transactions
 and deliveries in flight finish within [node] drain_timeout, queued mail stays spooled.
+SIGHUP re-reads the config (also on file change with [node] watch_config = true): a valid
+config applies without dropping sessions or queued mail; an invalid one is refused and logged.
 `;
 
 export async function startCommand(argv: string[]): Promise<number> {
@@ -41,5 +45,36 @@ export async function startCommand(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP (and file changes with [node] watch_config) re-read the config: a valid one
+  // applies, an invalid one is refused with its errors and the running one stays.
+  let reloading: Promise<void> | null = null;
+  const reload = (by: string) => {
+    if (stopping) return;
+    reloading ??= node
+      .reload(by)
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          const issues = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as Error).message];
+          node.log.error({ event: 'config_reload_refused', by, errors: issues }, `config reload refused, the running config stays:\n${issues.join('\n')}`);
+        },
+      )
+      .finally(() => {
+        reloading = null;
+      });
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  if (node.config.node.watch_config) watchFiles(loaded.files.map((f) => f.path), () => reload('watch_config'));
   return -1;
+}
+
+/** Calls `onChange` once per burst of changes to any of `files` (editors write in several steps). */
+function watchFiles(files: readonly string[], onChange: () => void): void {
+  let timer: NodeJS.Timeout | null = null;
+  for (const f of files) {
+    watch(f, { persistent: false }, () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(onChange, 300);
+    });
+  }
 }

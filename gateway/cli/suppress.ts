@@ -1,13 +1,17 @@
 /**
  * `sluice suppress add|remove|check|list|import|export --config FILE`: the suppression
  * list through the same state backend the node uses, so it works before the first start
- * and, through the shared store, while nodes run.
+ * and while nodes run. With `[cluster]` that is the shared Redis store; on embedded state
+ * the CLI is a client of the node's list: it reads the node's log and leaves its changes
+ * in the inbox, which the node applies within a second (or at its next start).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { createState } from '../state/create.js';
-import { systemClock, type SuppressionEntry, type SuppressionReason } from '../state/types.js';
+import { EmbeddedSuppression } from '../state/embedded/suppression-store.js';
+import { systemClock, type SuppressionEntry, type SuppressionReason, type SuppressionStore } from '../state/types.js';
 import { SluiceError } from '../errors.js';
 import { parse, required } from './args.js';
 
@@ -32,7 +36,7 @@ export async function suppressCommand(argv: string[]): Promise<number> {
   const loaded = loadConfig(required(args.values.config, '--config', USAGE));
   const c = loaded.config;
   const dataDir = isAbsolute(c.node.data_dir) ? c.node.data_dir : resolve(loaded.baseDir, c.node.data_dir);
-  const state = await createState({ dataDir: join(dataDir, 'state'), clock: systemClock, ...(c.cluster ? { redisUrl: c.cluster.redis_url, redisPrefix: c.cluster.key_prefix, commandTimeoutMs: Math.max(c.cluster.command_timeout, 2_000) } : {}) });
+  const state = await openSuppression(c, join(dataDir, 'state'));
   try {
     const now = Date.now();
     const entry = (address: string, r: SuppressionReason = reason, source = 'cli'): SuppressionEntry => ({ address: normalise(address), reason: r, source, at: now });
@@ -85,6 +89,25 @@ export async function suppressCommand(argv: string[]): Promise<number> {
   } finally {
     await state.close();
   }
+}
+
+interface OpenSuppression {
+  readonly suppression: SuppressionStore;
+  close(): Promise<void>;
+}
+
+/**
+ * The node's suppression list. Embedded: a client of the node's store, never a second
+ * writer of its log (the node may be running). The state dir is `<data_dir>/state`,
+ * as in gateway/node.ts.
+ */
+async function openSuppression(c: Config, stateDir: string): Promise<OpenSuppression> {
+  if (c.cluster) {
+    return createState({ dataDir: stateDir, clock: systemClock, redisUrl: c.cluster.redis_url, redisPrefix: c.cluster.key_prefix, commandTimeoutMs: Math.max(c.cluster.command_timeout, 2_000) });
+  }
+  const suppression = new EmbeddedSuppression(stateDir, { mode: 'client', writerId: String(process.pid) });
+  await suppression.open();
+  return { suppression, close: () => suppression.close() };
 }
 
 function normalise(address: string): string {

@@ -171,7 +171,8 @@ function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
-function withLine(issue: ConfigIssue, files: readonly SourceFile[]): ConfigIssue {
+/** Adds the line number of the issue's key in its file, when it can be found. */
+export function withLine(issue: ConfigIssue, files: readonly SourceFile[]): ConfigIssue {
   if (issue.line !== null || issue.key === '') return issue;
   const src = files.find((f) => f.path === issue.file);
   if (!src) return issue;

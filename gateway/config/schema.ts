@@ -193,7 +193,7 @@ const admin = z.strictObject({
 const webhook = z.strictObject({
   url: z.url(),
   events: z.array(z.string()).default(['delivered', 'deferred', 'bounced', 'expired', 'complained', 'suppressed']),
-  secret: z.string().optional(),
+  secret: z.string().min(16, 'use at least 16 characters: the receiver checks X-Sluice-Signature with it'),
   batch_size: z.number().int().positive().default(100),
   max_backlog: z.number().int().positive().default(10_000),
 });

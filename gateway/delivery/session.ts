@@ -33,6 +33,8 @@ export interface SendResult {
 
 type Conn = InstanceType<typeof SMTPConnection>;
 
+const QUIT_WAIT_MS = 2_000;
+
 export class DeliverySession {
   private broken = false;
   sent = 0;
@@ -89,6 +91,9 @@ export class DeliverySession {
         }
         const rejectedErrors = (err as { rejectedErrors?: SMTPConnection.SMTPError[] }).rejectedErrors;
         if (rejectedErrors && rejectedErrors.length > 0) {
+          // RFC 5321 §3.8: a 421 (e.g. Gmail's 421-4.7.28 at RCPT) closes the channel; without
+          // this the RSET below waited forever on a closed socket (fixed in the shaping issue).
+          if (rejectedErrors.some((e) => e.responseCode === 421)) this.broken = true;
           const byRcpt = new Map(rejectedErrors.map((e) => [String((e as { recipient?: string }).recipient), errorResponse(e)]));
           resolve({ results: rcpts.map((rcpt) => ({ rcpt, response: byRcpt.get(rcpt) ?? errorResponse(err) })), reusable: !this.broken });
           return;
@@ -107,14 +112,38 @@ export class DeliverySession {
 
   private reset(): Promise<void> {
     return new Promise((resolve) => {
+      // The server may close the connection instead of answering RSET: that ends the wait too.
+      const onEnd = () => {
+        this.broken = true;
+        resolve();
+      };
+      this.conn.once('end', onEnd);
       this.conn.reset((err) => {
+        this.conn.removeListener('end', onEnd);
         if (err) this.broken = true;
         resolve();
       });
     });
   }
 
-  close(): void {
+  /**
+   * QUIT (or drop a broken connection) and resolve once the socket is closed, so the
+   * connection lease is given back only when the provider no longer counts us (at most
+   * QUIT_WAIT_MS: a peer that never closes is cut off).
+   */
+  close(): Promise<void> {
+    const socket = this.conn._socket as { destroyed?: boolean; once?: (e: string, f: () => void) => void; destroy?: () => void } | undefined;
+    const closed = new Promise<void>((resolve) => {
+      if (!socket || socket.destroyed || !socket.once) return resolve();
+      const t = setTimeout(() => {
+        socket.destroy?.();
+        resolve();
+      }, QUIT_WAIT_MS);
+      socket.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
     try {
       if (this.broken) this.conn.close();
       else this.conn.quit();
@@ -122,6 +151,7 @@ export class DeliverySession {
       // Closing a dead socket can throw; there is nothing left to clean up.
     }
     this.broken = true;
+    return closed;
   }
 }
 

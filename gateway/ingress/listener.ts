@@ -42,19 +42,24 @@ export interface ListenerDeps {
 interface SessionNotes {
   authFailures: number;
   heloChecked: boolean;
-  dropped: Set<string>;
+  /** A drop verdict at connect or helo: every transaction of the session is dropped. */
+  sessionDrop: string | null;
+  /** A drop verdict at MAIL: every recipient of this transaction is dropped. */
+  transactionDrop: string | null;
+  /** Recipients a plugin dropped, with the reason (lower-cased address → reason). */
+  dropped: Map<string, string>;
 }
 
 type Callback = (err?: Error | null) => void;
 
 export class Listener {
   readonly server: SMTPServer;
-  private readonly networks: NetworkList;
+  private networks: NetworkList;
   private readonly notes = new Map<string, SessionNotes>();
   private stopping = false;
   private inflight = 0;
 
-  constructor(private readonly deps: ListenerDeps) {
+  constructor(private deps: ListenerDeps) {
     applySmtpGuards();
     const { listen, config } = deps;
     this.networks = new NetworkList(config.relay.networks);
@@ -90,6 +95,16 @@ export class Listener {
       onClose: (s) => this.notes.delete(s.id),
     } as ConstructorParameters<typeof SMTPServer>[0]);
     this.server.on('error', (err) => deps.log.warn({ err, listener: this.name }, 'listener error'));
+  }
+
+  /** A config reload: relay networks, limits and users apply to the next command; sessions stay. */
+  reconfigure(config: Config): void {
+    this.deps = { ...this.deps, config };
+    this.networks = new NetworkList(config.relay.networks);
+    // smtp-server reads these per command from its options object.
+    const options = (this.server as unknown as { options: Record<string, unknown> }).options;
+    options['size'] = config.relay.max_message_size;
+    options['maxRecipients'] = config.relay.max_recipients;
   }
 
   get name(): string {
@@ -132,7 +147,7 @@ export class Listener {
   private note(session: SMTPServerSession): SessionNotes {
     let n = this.notes.get(session.id);
     if (!n) {
-      n = { authFailures: 0, heloChecked: false, dropped: new Set() };
+      n = { authFailures: 0, heloChecked: false, sessionDrop: null, transactionDrop: null, dropped: new Map() };
       this.notes.set(session.id, n);
     }
     return n;
@@ -142,6 +157,7 @@ export class Listener {
     if (this.stopping) return cb(replyError(replies.shuttingDown));
     this.guard(cb, async () => {
       const v = await this.deps.plugins.run('connect', { connection: this.connection(session) });
+      if (v.kind === 'drop') this.note(session).sessionDrop = v.reason;
       cb(verdictError(v));
     });
   }
@@ -182,13 +198,20 @@ export class Listener {
       const conn = this.connection(session);
       const notes = this.note(session);
       notes.dropped.clear();
+      notes.transactionDrop = null;
       if (!notes.heloChecked) {
         // smtp-server has no EHLO callback: the helo hook runs before the first MAIL.
         notes.heloChecked = true;
         const hv = await this.deps.plugins.run('helo', { connection: conn, helo: conn.helo ?? '' });
-        if (hv.kind !== 'next' && hv.kind !== 'accept') return cb(verdictError(hv));
+        if (hv.kind === 'drop') notes.sessionDrop = hv.reason;
+        else if (hv.kind !== 'next' && hv.kind !== 'accept') return cb(verdictError(hv));
+      }
+      if (notes.sessionDrop !== null) {
+        notes.transactionDrop = notes.sessionDrop;
+        return cb();
       }
       const v = await this.deps.plugins.run('mail', { connection: conn, mailFrom: address.address });
+      if (v.kind === 'drop') notes.transactionDrop = v.reason;
       cb(verdictError(v));
     });
   }
@@ -200,10 +223,16 @@ export class Listener {
         this.deps.log.warn({ event: 'relay_denied', session: session.id, client: session.remoteAddress, rcpt: address.address }, 'relay denied');
         return cb(replyError(replies.relayDenied));
       }
+      const notes = this.note(session);
+      if (notes.transactionDrop !== null) {
+        // Accepted and never delivered: the plugin said so at MAIL (or at connect/helo).
+        notes.dropped.set(address.address.toLowerCase(), notes.transactionDrop);
+        return cb();
+      }
       const tx = { mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcpts: session.envelope.rcptTo.map((r) => r.address), class: '', pool: null, priority: null, campaign: null };
       const v = await this.deps.plugins.run('rcpt', { connection: this.connection(session), transaction: tx, rcpt: address.address });
       if (v.kind === 'drop') {
-        this.note(session).dropped.add(address.address.toLowerCase());
+        notes.dropped.set(address.address.toLowerCase(), v.reason);
         return cb();
       }
       cb(verdictError(v));

@@ -32,7 +32,8 @@ export type TransactionResult =
 export interface TransactionInput {
   readonly session: SMTPServerSession;
   readonly connection: ConnectionInfo;
-  readonly dropped: ReadonlySet<string>;
+  /** Recipients dropped at RCPT (lower-cased) with the plugin's reason. */
+  readonly dropped: ReadonlyMap<string, string>;
   readonly headers: HeaderBlock;
   readonly body: Buffer;
   readonly hostname: string;
@@ -81,7 +82,7 @@ export async function buildTransaction(input: TransactionInput): Promise<Transac
     input.log.info({ event: 'dropped', queue_id: id, reason: v.reason }, 'message dropped by plugin');
     return { kind: 'dropped', reply: { code: 250, enhanced: '2.0.0', text: `queued as ${id}` } };
   }
-  if (droppedRcpts.length > 0) input.sink.dropped(envelope, droppedRcpts, 'dropped by a plugin at RCPT');
+  for (const r of droppedRcpts) input.sink.dropped(envelope, [r], input.dropped.get(r.toLowerCase()) ?? 'dropped by a plugin');
   if (rcpts.length === 0) return { kind: 'dropped', reply: { code: 250, enhanced: '2.0.0', text: `queued as ${id}` } };
   for (const h of input.sink.privateHeaders) headers.remove(h);
   headers.add('Received', received(input, id));

@@ -31,11 +31,13 @@ export interface PluginHostOptions {
   /** Raw tables by name: built-ins' and user plugins'. */
   readonly tables: Readonly<Record<string, unknown>>;
   readonly configFile: string;
+  /** The file a plugin's table was written in (it may be an included one), for errors. */
+  readonly tableFile?: (table: string) => string;
   readonly baseDir: string;
   readonly state: StateBackend;
   readonly metrics: Registry;
   readonly logger: (plugin: string) => PluginLogger;
-  readonly onFailure?: (plugin: string, hook: string, reason: 'threw' | 'timeout') => void;
+  readonly onFailure?: (plugin: string, hook: string, reason: 'threw' | 'timeout' | 'invalid_verdict') => void;
 }
 
 export const helpers: VerdictHelpers = {
@@ -109,7 +111,8 @@ export class PluginHost {
     for (const entry of opts.order) {
       const plugin = await importPlugin(entry, opts.baseDir);
       const table = opts.tables[plugin.name] ?? opts.tables[pluginTableName(entry)];
-      const found = pluginConfigIssues(plugin, table, opts.configFile);
+      const file = opts.tableFile?.(opts.tables[plugin.name] !== undefined ? plugin.name : pluginTableName(entry)) ?? opts.configFile;
+      const found = pluginConfigIssues(plugin, table, file);
       if (found.length > 0) {
         issues.push(...found);
         continue;
@@ -118,7 +121,7 @@ export class PluginHost {
       const log = opts.logger(plugin.name);
       let config: unknown = parsed;
       if (plugin.setup) {
-        const out = await plugin.setup({ config: parsed, configFile: opts.configFile, baseDir: opts.baseDir, log, state: opts.state, metrics: opts.metrics });
+        const out = await plugin.setup({ config: parsed, configFile: file, baseDir: opts.baseDir, log, state: opts.state, metrics: opts.metrics });
         if (out !== undefined) config = out;
       }
       loaded.push({ plugin, config, log });
@@ -150,9 +153,10 @@ export class PluginHost {
         this.opts.onFailure?.(lp.plugin.name, hook, reason);
         return FAIL_CLOSED;
       }
-      if (!isVerdict(verdict)) {
-        lp.log.error({ hook, plugin: lp.plugin.name }, `hook ${hook} returned something that is not a verdict (use ctx.next() and friends)`);
-        this.opts.onFailure?.(lp.plugin.name, hook, 'threw');
+      const problem = verdictProblem(verdict);
+      if (problem !== null) {
+        lp.log.error({ hook, plugin: lp.plugin.name, verdict }, `hook ${hook} returned an invalid verdict: ${problem}`);
+        this.opts.onFailure?.(lp.plugin.name, hook, 'invalid_verdict');
         return FAIL_CLOSED;
       }
       if (verdict.kind !== 'next') return verdict;
@@ -183,7 +187,20 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
-function isVerdict(v: unknown): v is Verdict {
+/**
+ * Null when `v` is a verdict the host can put on the wire. A reject must be 5xx with a
+ * 5.x.x enhanced code and a defer 4xx with 4.x.x (RFC 3463 §3.1): a "reject" with 250
+ * would tell the client its mail was taken while nothing was queued.
+ */
+export function verdictProblem(v: unknown): string | null {
   const k = (v as { kind?: unknown } | null)?.kind;
-  return k === 'next' || k === 'accept' || k === 'reject' || k === 'defer' || k === 'drop';
+  if (k === 'next' || k === 'accept') return null;
+  if (k === 'drop') return typeof (v as { reason?: unknown }).reason === 'string' ? null : 'drop needs a reason string';
+  if (k !== 'reject' && k !== 'defer') return 'not a verdict (use ctx.next(), ctx.reject(…) and friends)';
+  const { code, enhanced, text } = v as { code?: unknown; enhanced?: unknown; text?: unknown };
+  const cls = k === 'reject' ? 5 : 4;
+  if (typeof code !== 'number' || Math.floor(code / 100) !== cls || code % 100 > 59) return `${k} needs a ${cls}xx code, got ${String(code)}`;
+  if (typeof enhanced !== 'string' || !new RegExp(`^${cls}\\.\\d{1,3}\\.\\d{1,3}$`).test(enhanced)) return `${k} needs a ${cls}.x.x enhanced code, got ${String(enhanced)}`;
+  if (typeof text !== 'string' || /[\r\n]/.test(text)) return `${k} needs a one-line text`;
+  return null;
 }

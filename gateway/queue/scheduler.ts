@@ -14,6 +14,7 @@ import { MinHeap } from './heap.js';
 import { ReadyQueue } from './ready-queue.js';
 import type { OutcomeKind, OutcomeSink, QueueItem } from './types.js';
 import { domainOf } from '../routing/router.js';
+import { ANY_LEASE, Contention } from '../routing/contention.js';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -36,6 +37,8 @@ export interface SchedulerDeps {
   readonly runSession: SessionRunner;
   /** Runs before a finished message leaves the spool (a DSN reads the original's headers). */
   readonly beforeRemove?: (envelope: Envelope) => Promise<void>;
+  /** Shaping wiring: how many sessions a queue may run at once (default: its per-source limit). */
+  readonly maxSessions?: (rq: ReadyQueue) => number;
 }
 
 interface Tracked {
@@ -54,8 +57,39 @@ export class Scheduler {
   private activeSessions = 0;
   private stopping = false;
   private readonly idleResolvers: (() => void)[] = [];
+  // Shaping wiring: queues waiting for a lease another queue holds, the last time each
+  // queue sent a message (ageing counts from there), and one timer for blocked queues.
+  private readonly contention = new Contention<ReadyQueue>();
+  private readonly servedAt = new WeakMap<ReadyQueue, number>();
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryTimerAt = Infinity;
 
-  constructor(private readonly deps: SchedulerDeps) {}
+  constructor(private deps: SchedulerDeps) {}
+
+  /**
+   * A config reload: new routing, shaping and delivery parts take over for what is
+   * routed from now on; queued mail and open sessions carry on untouched.
+   */
+  reconfigure(next: Partial<Pick<SchedulerDeps, 'config' | 'resolver' | 'providers' | 'router' | 'runSession' | 'maxSessions'>>): void {
+    this.deps = { ...this.deps, ...next };
+    this.pump();
+  }
+
+  /** Recipients queued per (pool, provider) and the oldest one's age, ready or waiting. */
+  queueRows(): { pool: string; provider: string; depth: number; oldestSeconds: number }[] {
+    const now = this.deps.clock.now();
+    const rows = new Map<string, { pool: string; provider: string; depth: number; oldestSeconds: number }>();
+    const add = (pool: string, provider: string, item: QueueItem) => {
+      const k = `${pool}\u0000${provider}`;
+      const row = rows.get(k) ?? { pool, provider, depth: 0, oldestSeconds: 0 };
+      row.depth += item.rcpts.length;
+      row.oldestSeconds = Math.max(row.oldestSeconds, (now - item.envelope.receivedAt) / 1000);
+      rows.set(k, row);
+    };
+    for (const rq of this.ready.values()) for (const item of rq.snapshot()) add(rq.pool, rq.provider.name, item);
+    for (const item of this.waiting.toArray()) add(item.lastPool ?? item.envelope.pool ?? item.envelope.class, item.lastProvider ?? 'unrouted', item);
+    return [...rows.values()];
+  }
 
   /** Queues a committed message; `done` and `attempts` come from a recovered journal. */
   add(envelope: Envelope, done?: ReadonlyMap<string, RecipientState>, attempts?: ReadonlyMap<string, number>): void {
@@ -142,7 +176,8 @@ export class Scheduler {
     }
     const provider = this.deps.providers.limits(item.domain, route.mxNames, route.site);
     const decision = this.deps.router.decide({ envelope: item.envelope, domain: item.domain, provider: provider.name });
-    const key = `${decision.pool}\u0000${route.site}`;
+    // Priority is part of the key: a message of higher priority never queues behind lower ones in one FIFO.
+    const key = `${decision.pool}\u0000${route.site}\u0000${decision.priority}`;
     let rq = this.ready.get(key);
     if (!rq) {
       rq = new ReadyQueue(key, decision.pool, route.site, route.hosts, provider, decision.priority);
@@ -152,6 +187,8 @@ export class Scheduler {
       rq.provider = provider;
     }
     item.readyAt = this.deps.clock.now();
+    item.lastPool = decision.pool;
+    item.lastProvider = provider.name;
     rq.push(item);
     this.pump();
   }
@@ -170,34 +207,97 @@ export class Scheduler {
     const now = this.deps.clock.now();
     const ageing = Math.max(1, this.deps.config.queue.ageing);
     const candidates = [...this.ready.values()].filter((rq) => rq.length > 0 && rq.idle === 0);
-    candidates.sort((a, b) => effective(b, now, ageing) - effective(a, now, ageing));
+    candidates.sort((a, b) => this.effective(b, now, ageing) - this.effective(a, now, ageing));
     let retryAt = Infinity;
     for (const rq of candidates) {
-      if (this.activeSessions >= this.deps.config.delivery.max_connections) break;
+      if (this.activeSessions >= this.deps.config.delivery.max_connections) {
+        // No session slot: queues without a session wait for any session to end (and may make one give way).
+        if (rq.sessions === 0 && rq.blockedUntil <= now) this.contention.wait(rq, [ANY_LEASE]);
+        continue;
+      }
       if (rq.blockedUntil > now) {
         retryAt = Math.min(retryAt, rq.blockedUntil);
         continue;
       }
       // One new session per queue per pump: the next pump (after it connects) adds more if work remains.
-      if (rq.sessions < rq.provider.maxConnections && rq.sessions < rq.length) {
+      const cap = this.deps.maxSessions?.(rq) ?? rq.provider.maxConnections;
+      if (rq.sessions < cap && rq.sessions < rq.length) {
         rq.sessions++;
         this.activeSessions++;
+        this.contention.done(rq);
         void this.deps.runSession(rq, this).catch((err) => this.deps.log.error({ err, queue: rq.key }, 'session failed')).finally(() => {
           rq.sessions--;
           this.activeSessions--;
-          if (rq.sessions === 0 && rq.length === 0) this.ready.delete(rq.key);
+          if (rq.sessions === 0 && rq.length === 0) {
+            this.ready.delete(rq.key);
+            this.contention.done(rq);
+          }
           this.settleIdle();
           this.pump();
         });
       }
     }
-    if (retryAt !== Infinity) setTimeout(() => this.pump(), Math.max(10, retryAt - now)).unref();
+    this.armRetry(retryAt);
   }
 
-  /** A session could not start: nothing usable until `retryMs` passes or a lease frees. */
-  block(rq: ReadyQueue, retryMs: number, reason: string): void {
+  /** One timer for the earliest blocked queue (instead of one per pump). */
+  private armRetry(at: number): void {
+    if (at === Infinity || at >= this.retryTimerAt || this.stopping) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimerAt = at;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.retryTimerAt = Infinity;
+      this.pump();
+    }, Math.max(10, at - this.deps.clock.now()));
+    this.retryTimer.unref();
+  }
+
+  /**
+   * A session could not start: nothing usable until `retryMs` passes, or (when
+   * `waitingFor` names lease keys) until a session holding one of them releases it.
+   */
+  block(rq: ReadyQueue, retryMs: number, reason: string, waitingFor: readonly string[] = []): void {
     rq.blockedUntil = this.deps.clock.now() + retryMs;
     rq.blockedReason = reason;
+    if (waitingFor.length > 0) this.contention.wait(rq, waitingFor);
+    else this.contention.done(rq);
+    this.armRetry(rq.blockedUntil);
+  }
+
+  /** A session released its lease on `keys`: queues waiting for one of them try again now. */
+  released(keys: readonly string[]): void {
+    const woken = this.contention.released(keys);
+    for (const rq of woken) rq.blockedUntil = 0;
+    if (woken.length > 0) this.pump();
+  }
+
+  /** A session of `rq` sent a message: ageing of `rq` counts from now. */
+  served(rq: ReadyQueue): void {
+    this.servedAt.set(rq, this.deps.clock.now());
+  }
+
+  /**
+   * Whether a session of `rq` holding leases on `keys` should end before its next
+   * message, so that a more urgent queue waiting for one of those leases gets it.
+   */
+  shouldYield(rq: ReadyQueue, keys: readonly string[]): boolean {
+    if (this.contention.size === 0) return false;
+    const now = this.deps.clock.now();
+    const ageing = Math.max(1, this.deps.config.queue.ageing);
+    return this.contention.yieldTo(rq, keys, (q) => (q.length > 0 ? this.effective(q, now, ageing) : -Infinity), now) !== null;
+  }
+
+  /**
+   * Priority plus one per `ageing` a queue has gone unserved: the time since its last
+   * message went out (or its oldest item arrived). A backlog that is being sent does
+   * not age, so it never outranks fresh mail of a higher priority; a queue that gets
+   * nothing rises until it is served.
+   */
+  private effective(rq: ReadyQueue, now: number, ageingMs: number): number {
+    const oldest = rq.oldestReadyAt() ?? now;
+    const since = Math.max(oldest, this.servedAt.get(rq) ?? 0);
+    return rq.priority + Math.floor((now - since) / ageingMs);
   }
 
   /** Records a delivery attempt's per-recipient responses and re-queues what was deferred. */
@@ -214,25 +314,37 @@ export class Scheduler {
   }
 
   /** Defers recipients of an item with one response (connection failures, 4xx). */
-  defer(item: QueueItem, rcpts: readonly string[], response: Response, via: Via | null): void {
+  defer(item: QueueItem, rcpts: readonly string[], response: Response, via: Via | null, until: number | null = null): void {
     const now = this.deps.clock.now();
     const { retry, max_age } = this.deps.config.queue;
-    item.attempts++;
+    // Shaping wiring: with `until` the item waits for that time and no attempt is counted.
+    if (until === null) item.attempts++;
     item.rcpts = [...rcpts];
     item.lastResponse = response;
     if (now - item.envelope.receivedAt >= max_age) {
       for (const r of rcpts) this.final(item, r, 'expired', response, via);
       return;
     }
-    const delay = retry[Math.min(item.attempts - 1, retry.length - 1)] as number;
-    item.nextAt = Math.min(now + delay, item.envelope.receivedAt + max_age);
+    const next = until ?? now + (retry[Math.min(item.attempts - 1, retry.length - 1)] as number);
+    item.nextAt = Math.min(next, item.envelope.receivedAt + max_age);
     for (const r of rcpts) {
-      this.deps.spool.record(item.envelope.id, r, { attempts: item.attempts });
+      if (until === null) this.deps.spool.record(item.envelope.id, r, { attempts: item.attempts });
       this.emit('deferred', item, r, response, via, item.nextAt);
     }
     if (this.stopping) return;
     this.waiting.push(item);
     this.arm();
+  }
+
+  /**
+   * Shaping wiring: every item of `rq` waits until `until` (each source is at today's
+   * warm-up cap and no overflow can send): one deferred outcome per recipient, no
+   * attempt counted, nothing polls meanwhile. Items past max_age expire instead.
+   */
+  postpone(rq: ReadyQueue, until: number, response: Response): number {
+    const items = rq.drain();
+    for (const item of items) this.defer(item, item.rcpts, response, null, until);
+    return items.length;
   }
 
   /** Puts an item back at the front of its ready queue (a session stopped before sending it). */
@@ -288,6 +400,7 @@ export class Scheduler {
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const rq of this.ready.values()) rq.wakeAll();
     if (this.activeSessions === 0) return;
     await new Promise<void>((resolve) => {
@@ -306,9 +419,4 @@ export interface Via {
   readonly sourceIp: string | null;
   readonly provider: string;
   readonly mx: string | null;
-}
-
-function effective(rq: ReadyQueue, now: number, ageingMs: number): number {
-  const oldest = rq.oldestReadyAt() ?? now;
-  return rq.priority + Math.floor((now - oldest) / ageingMs);
 }

@@ -1,7 +1,9 @@
 /**
  * Runs one outbound session for a ready queue: pick a source and lease, connect, then
  * send the queue's items one after another within the provider's limits (rate tokens,
- * messages per connection, warm-up), applying response rules to what comes back.
+ * messages per connection, warm-up), applying response rules to what comes back. The
+ * session ends early when its source gets held, its lease is lost (Redis came back and
+ * the shared limit is full), or a more urgent queue waits for its lease.
  */
 import type { Config } from '../config/schema.js';
 import type { Spool } from '../spool/types.js';
@@ -9,9 +11,10 @@ import type { Clock, StateBackend } from '../state/types.js';
 import type { SourcePicker, Grant } from '../routing/source-picker.js';
 import { LEASE_TTL_MS } from '../routing/source-picker.js';
 import type { WarmupGate } from '../shaping/warmup-gate.js';
-import type { HoldCache } from '../shaping/hold-cache.js';
+import type { Pauses } from '../shaping/pauses.js';
 import { keys } from '../shaping/keys.js';
-import { matchRule } from '../shaping/response-rules.js';
+import { tokenBucket } from '../shaping/providers.js';
+import { matchRule, type RuleHit } from '../shaping/response-rules.js';
 import { DeliverySession } from '../delivery/session.js';
 import { formatResponse, localResponse, type Response } from '../delivery/response.js';
 import type { ReadyQueue } from './ready-queue.js';
@@ -24,68 +27,101 @@ export interface RunnerDeps {
   readonly state: StateBackend;
   readonly picker: SourcePicker;
   readonly warmup: WarmupGate;
-  readonly holds: HoldCache;
+  /** Sets the holds response rules ask for, and tells ops. */
+  readonly pauses: Pauses;
   readonly clock: Clock;
   readonly log: Logger;
   /** Checks recipients just before sending (suppression); may throw when it cannot tell. */
   readonly recipientFilter?: (rcpt: string) => Promise<boolean>;
   readonly onSessionChange?: (source: string, provider: string, delta: 1 | -1) => void;
-  readonly onWarmupExhausted?: (source: string) => void;
+  /** True while the shared state is unreachable and limits are this node's share. */
+  readonly degraded?: () => boolean;
 }
+
+/** Waiting this long for a rate token ends the session and blocks the queue instead (no idle connection). */
+const MAX_TOKEN_WAIT_MS = 2_000;
 
 export function createSessionRunner(deps: RunnerDeps) {
   return async function runSession(rq: ReadyQueue, sched: Scheduler): Promise<void> {
     const pick = await deps.picker.pick(rq.pool, rq.provider);
     if (pick.kind === 'wait') {
-      sched.block(rq, pick.retryMs, pick.reason);
+      sched.block(rq, pick.retryMs, pick.reason, pick.waitingFor);
+      return;
+    }
+    if (pick.kind === 'capped') {
+      const n = sched.postpone(rq, pick.until, localResponse(451, '4.4.5', `warm-up cap reached for today (${pick.reason}); waiting until ${new Date(pick.until).toISOString()}`));
+      if (n > 0) deps.log.warn({ event: 'queue_postponed', pool: rq.pool, provider: rq.provider.name, site: rq.site, items: n, until: new Date(pick.until).toISOString(), reason: pick.reason }, 'every source at its warm-up cap: mail waits for the next day');
       return;
     }
     const grant = pick.grant;
-    const renew = setInterval(() => void deps.state.throttle.renew(grant.lease, LEASE_TTL_MS).catch(() => undefined), LEASE_TTL_MS / 3);
+    const lease = { lost: false };
+    const renew = setInterval(() => {
+      deps.state.throttle.renew(grant.lease, LEASE_TTL_MS).then(
+        (ok) => {
+          if (!ok) lease.lost = true;
+        },
+        () => undefined,
+      );
+    }, LEASE_TTL_MS / 3);
     renew.unref();
     deps.onSessionChange?.(grant.source.name, rq.provider.name, 1);
     try {
-      await runWithGrant(deps, rq, sched, grant);
+      await runWithGrant(deps, rq, sched, grant, lease);
     } finally {
       clearInterval(renew);
       deps.onSessionChange?.(grant.source.name, rq.provider.name, -1);
       await deps.state.throttle.release(grant.lease).catch(() => undefined);
+      sched.released(grant.lease.keys);
     }
   };
 }
 
-async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, grant: Grant): Promise<void> {
+async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, grant: Grant, lease: { lost: boolean }): Promise<void> {
   const d = deps.config.delivery;
+  const takenDegraded = deps.degraded?.() === true;
   const opened = await DeliverySession.open(rq.hosts, grant.source, { connectTimeoutMs: rq.provider.connectTimeoutMs, commandTimeoutMs: d.command_timeout, tls: d.tls });
-  const via: Via = { pool: rq.pool, source: grant.source.name, sourceIp: grant.source.ip ?? null, provider: rq.provider.name, mx: null };
+  const via: Via = { pool: grant.pool, source: grant.source.name, sourceIp: grant.source.ip ?? null, provider: rq.provider.name, mx: null };
   if (!(opened instanceof DeliverySession)) {
+    deps.log.warn({ event: 'connect_failed', site: rq.site, source: grant.source.name, reply: formatResponse(opened) }, 'connection failed');
+    // A greeting a rule says means "this source, back off": the queue waits for another source.
+    if (suspend(deps, rq, ruleFor(rq, opened), opened, via)) return;
     // The site is unreachable from this source: every item waiting for it shares the fate.
     const items = rq.drain();
-    deps.log.warn({ event: 'connect_failed', site: rq.site, source: grant.source.name, reply: formatResponse(opened) }, 'connection failed');
     for (const item of items) settleWithRules(deps, sched, rq, item, item.rcpts.map((rcpt) => ({ rcpt, response: opened })), via);
     return;
   }
   const session = opened;
   const viaMx: Via = { ...via, mx: session.host.name };
   try {
-    while (session.usable && !sched.stopped) {
+    while (session.usable && !sched.stopped && !lease.lost) {
       if (session.sent >= rq.provider.maxMessagesPerConnection) break;
+      // A lease taken from this node's share during an outage is not in the shared count:
+      // once shared state is back, end the session so the next one takes a shared lease.
+      if (takenDegraded && deps.degraded?.() === false) break;
+      // A response rule or the health monitor may have held this source meanwhile.
+      if (deps.picker.status(grant.source.name, rq.provider).kind === 'held') break;
+      if (session.sent > 0 && sched.shouldYield(rq, grant.lease.keys)) break;
       const item = await rq.next(rq.provider.idleTimeoutMs);
       if (!item) break;
-      if (sched.stopped) {
+      // Paused or suspended while this session sat idle: the item goes back for another source.
+      if (sched.stopped || deps.picker.status(grant.source.name, rq.provider).kind === 'held') {
         sched.putBack(rq, item);
         break;
       }
       const sendable = await filterRecipients(deps, sched, item, viaMx);
       if (sendable.length === 0) continue;
-      if (!(await deps.warmup.take(grant.source.name))) {
-        deps.onWarmupExhausted?.(grant.source.name);
+      const budget = await deps.warmup.take(grant.source.name).catch(() => null);
+      if (budget !== true) {
         sched.putBack(rq, item);
+        // null: the warm-up count could not be read; try again in a second.
+        if (budget === null) sched.block(rq, 1_000, 'warm-up count unavailable');
         break;
       }
-      if (!(await waitForToken(deps, rq, grant, sched))) {
-        await deps.warmup.giveBack(grant.source.name);
+      const token = await waitForToken(deps, rq, grant, sched);
+      if (token !== 'ok') {
+        await deps.warmup.giveBack(grant.source.name).catch(() => undefined);
         sched.putBack(rq, item);
+        if (token.blockMs > 0) sched.block(rq, token.blockMs, `rate limit of ${rq.provider.name} reached`);
         break;
       }
       let body: Buffer;
@@ -97,10 +133,12 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
         continue;
       }
       const result = await session.send(item.envelope.mailFrom, sendable, body);
+
+      sched.served(rq);
       settleWithRules(deps, sched, rq, item, result.results, viaMx);
     }
   } finally {
-    session.close();
+    await session.close();
   }
 }
 
@@ -121,44 +159,57 @@ async function filterRecipients(deps: RunnerDeps, sched: Scheduler, item: QueueI
   return keep;
 }
 
-async function waitForToken(deps: RunnerDeps, rq: ReadyQueue, grant: Grant, sched: Scheduler): Promise<boolean> {
+/** Takes a rate token, waiting for short gaps; a long gap ends the session and blocks the queue for it. */
+async function waitForToken(deps: RunnerDeps, rq: ReadyQueue, grant: Grant, sched: Scheduler): Promise<'ok' | { blockMs: number }> {
   const claims = [];
-  if (rq.provider.maxMessageRate) claims.push({ key: keys.sourceRate(grant.source.name, rq.provider.key), rate: rq.provider.maxMessageRate });
-  if (rq.provider.totalMaxMessageRate) claims.push({ key: keys.providerRate(rq.provider.key), rate: rq.provider.totalMaxMessageRate });
-  if (claims.length === 0) return true;
+  if (rq.provider.maxMessageRate) claims.push({ key: keys.sourceRate(grant.source.name, rq.provider.key), rate: tokenBucket(rq.provider.maxMessageRate) });
+  if (rq.provider.totalMaxMessageRate) claims.push({ key: keys.providerRate(rq.provider.key), rate: tokenBucket(rq.provider.totalMaxMessageRate) });
+  if (claims.length === 0) return 'ok';
+  // Waiting longer than the idle timeout (in one gap or in many) holds a connection for nothing: give it back.
+  const limit = Math.max(rq.provider.idleTimeoutMs, MAX_TOKEN_WAIT_MS);
+  const start = deps.clock.now();
   for (;;) {
-    if (sched.stopped) return false;
+    if (sched.stopped) return { blockMs: 0 };
     let r;
     try {
       r = await deps.state.throttle.take(claims);
     } catch {
-      return false;
+      return { blockMs: 1_000 };
     }
-    if (r.ok) return true;
-    // Waiting longer than the idle timeout holds a connection for nothing: give it back.
-    if (r.retryAfterMs > Math.max(rq.provider.idleTimeoutMs, 2_000)) return false;
+    if (r.ok) return 'ok';
+    if (deps.clock.now() - start + r.retryAfterMs > limit) return { blockMs: r.retryAfterMs };
     await new Promise((res) => setTimeout(res, Math.max(1, r.retryAfterMs)));
   }
+}
+
+function ruleFor(rq: ReadyQueue, response: Response): RuleHit | null {
+  return response.code >= 400 ? matchRule(rq.provider.rules, response) : null;
+}
+
+/** Sets the hold a `suspend` / `suspend_provider` rule asks for; true when `hit` is one. */
+function suspend(deps: RunnerDeps, rq: ReadyQueue, hit: RuleHit | null, response: Response, via: Via): boolean {
+  if (!hit || (hit.action !== 'suspend' && hit.action !== 'suspend_provider')) return false;
+  const wholeProvider = hit.action === 'suspend_provider';
+  deps.pauses.pause({
+    scope: wholeProvider ? keys.holdProvider(rq.provider.key) : keys.holdSourceProvider(via.source, rq.provider.key),
+    source: wholeProvider ? '*' : via.source,
+    provider: rq.provider.name,
+    reason: 'provider_rule',
+    detail: `rule "${hit.match}" (${hit.action}) matched ${formatResponse(response).slice(0, 200)}`,
+    by: 'response-rule',
+    until: deps.clock.now() + hit.durationMs,
+  });
+  return true;
 }
 
 function settleWithRules(deps: RunnerDeps, sched: Scheduler, rq: ReadyQueue, item: QueueItem, results: readonly { rcpt: string; response: Response }[], via: Via): void {
   const out = results.map(({ rcpt, response }) => {
     let kind: 'delivered' | 'bounced' | 'deferred' = response.code < 300 ? 'delivered' : response.code >= 500 ? 'bounced' : 'deferred';
-    const hit = response.code >= 400 ? matchRule(rq.provider.rules, response) : null;
-    if (hit) {
-      if (hit.action === 'defer') kind = 'deferred';
-      else if (hit.action === 'bounce') kind = 'bounced';
-      else {
-        const scope = hit.action === 'suspend' ? keys.holdSourceProvider(via.source, rq.provider.key) : keys.holdProvider(rq.provider.key);
-        if (!deps.holds.held(scope)) {
-          const until = deps.clock.now() + hit.durationMs;
-          deps.log.warn({ event: 'source_suspended', scope, rule: hit.match, until: new Date(until).toISOString(), reply: formatResponse(response) }, 'suspended by response rule');
-          void deps.holds.set({ scope, reason: `rule "${hit.match}": ${formatResponse(response).slice(0, 200)}`, until, by: 'response-rule' }).catch(() => undefined);
-        }
-        // A suspension is the provider pushing back, not a verdict on the recipient.
-        kind = 'deferred';
-      }
-    }
+    const hit = ruleFor(rq, response);
+    if (hit?.action === 'defer') kind = 'deferred';
+    else if (hit?.action === 'bounce') kind = 'bounced';
+    // A suspension is the provider pushing back on the source, not a verdict on the recipient.
+    else if (suspend(deps, rq, hit, response, via)) kind = 'deferred';
     return { rcpt, response, kind };
   });
   sched.settle(item, out, via);

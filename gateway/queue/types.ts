@@ -11,6 +11,9 @@ export interface QueueItem {
   /** When it entered its current ready queue, for ageing. */
   readyAt: number;
   lastResponse: Response | null;
+  /** Where routing last put it (for queue gauges while it waits for a retry). */
+  lastPool?: string;
+  lastProvider?: string;
 }
 
 export type OutcomeKind = 'delivered' | 'deferred' | 'bounced' | 'expired' | 'suppressed';

@@ -1,11 +1,14 @@
 /**
  * Chooses the source a pool sends through to a provider (DESIGN.md "pick source"):
  * smooth weighted round-robin over the pool's members, skipping sources that are held
- * (paused or suspended), at their warm-up cap, or on another node, and taking a
- * connection lease for (source, provider) and for the provider's fleet total.
+ * (paused, suspended, paused by the health monitor), at their warm-up cap, or on another
+ * node, and taking a connection lease for (source, provider) and for the provider's
+ * fleet total. When every source of the pool on this node is at its cap or held, the
+ * pool's `overflow` pool sends instead; with no overflow, capped mail waits for the next
+ * UTC day.
  */
 import type { Config } from '../config/schema.js';
-import type { Lease, StateBackend } from '../state/types.js';
+import { systemClock, type Clock, type Lease, type LeaseClaim, type StateBackend } from '../state/types.js';
 import type { ProviderLimits } from '../shaping/providers.js';
 import { keys } from '../shaping/keys.js';
 import type { HoldCache } from '../shaping/hold-cache.js';
@@ -21,15 +24,36 @@ export interface SourceRef {
 export interface Grant {
   readonly source: SourceRef;
   readonly lease: Lease;
+  /** The pool whose source sends: the routed pool, or its overflow pool. */
   readonly pool: string;
+  /** The routed pool when `pool` is its overflow; else null. */
+  readonly overflowFrom: string | null;
 }
 
 export type PickResult =
   | { readonly kind: 'granted'; readonly grant: Grant }
-  /** Nothing usable now; try again in `retryMs` (or when a lease is released). */
-  | { readonly kind: 'wait'; readonly retryMs: number; readonly reason: string };
+  /** Nothing usable now; try again in `retryMs`, or as soon as a lease on one of `waitingFor` is released. */
+  | { readonly kind: 'wait'; readonly retryMs: number; readonly reason: string; readonly waitingFor: readonly string[] }
+  /** Every source here is at today's warm-up cap and no overflow can send: nothing moves before `until` (next UTC day). */
+  | { readonly kind: 'capped'; readonly until: number; readonly reason: string };
+
+export type SourceStatus =
+  | { readonly kind: 'usable' }
+  | { readonly kind: 'elsewhere'; readonly why: string }
+  | { readonly kind: 'held'; readonly why: string; readonly until: number | null }
+  | { readonly kind: 'capped'; readonly why: string };
+
+export interface MemberView {
+  readonly source: SourceRef;
+  readonly weight: number;
+  readonly status: SourceStatus;
+}
 
 export const LEASE_TTL_MS = 60_000;
+/** A held source is looked at again this often at most (an admin may lift a hold any time). */
+const HOLD_RECHECK_MS = 5_000;
+/** Every source busy: look again this often, or sooner when a session releases its lease. */
+const BUSY_RECHECK_MS = 1_000;
 
 interface Member {
   readonly source: SourceRef;
@@ -47,6 +71,7 @@ export class SourcePicker {
     private readonly warmup: WarmupGate,
     private readonly nodeId: string,
     defaultEhlo: string,
+    private readonly clock: Clock = systemClock,
   ) {
     for (const [pool, p] of Object.entries(config.pools)) {
       this.members.set(
@@ -61,46 +86,100 @@ export class SourcePicker {
     if (this.members.size === 0) this.members.set(IMPLICIT_POOL, [{ source: { name: 'default', ip: undefined, ehlo: defaultEhlo }, weight: 1, current: 0 }]);
   }
 
-  /** Why each of a pool's sources can or cannot take a connection to `provider` now. */
-  usable(pool: string, provider: ProviderLimits): { source: SourceRef; usable: boolean; why: string }[] {
-    return (this.members.get(pool) ?? []).map((m) => {
-      const why = this.unusableReason(pool, m.source, provider);
-      return { source: m.source, usable: why === null, why: why ?? 'usable' };
-    });
+  /** Each source of a pool and whether it can take a connection to `provider` now (leases aside). */
+  describe(pool: string, provider: ProviderLimits): MemberView[] {
+    return (this.members.get(pool) ?? []).map((m) => ({ source: m.source, weight: m.weight, status: this.status(m.source.name, provider) }));
+  }
+
+  /** The lease claims a connection from `source` to `provider` takes. */
+  claims(source: string, provider: ProviderLimits): LeaseClaim[] {
+    const claims = [{ key: keys.sourceConnections(source, provider.key), limit: provider.maxConnections }];
+    if (provider.totalMaxConnections !== null) claims.push({ key: keys.providerConnections(provider.key), limit: provider.totalMaxConnections });
+    return claims;
+  }
+
+  /**
+   * The most sessions a queue of `pool` can use toward `provider` at once: each source on
+   * this node (its overflow pools' too) up to its limit, within the fleet total.
+   */
+  maxSessions(pool: string, provider: ProviderLimits): number {
+    const sources = new Set<string>();
+    const seen = new Set<string>();
+    for (let p: string | undefined = pool; p !== undefined && !seen.has(p); p = this.config.pools[p]?.overflow) {
+      seen.add(p);
+      for (const m of this.members.get(p) ?? []) if (this.status(m.source.name, provider).kind !== 'elsewhere') sources.add(m.source.name);
+    }
+    return Math.max(1, Math.min(sources.size * provider.maxConnections, provider.totalMaxConnections ?? Infinity));
   }
 
   async pick(pool: string, provider: ProviderLimits): Promise<PickResult> {
-    const members = this.members.get(pool);
-    if (!members || members.length === 0) return { kind: 'wait', retryMs: 5_000, reason: `pool ${pool} has no sources` };
-    if (this.holds.held(keys.holdPool(pool))) return { kind: 'wait', retryMs: 1_000, reason: `pool ${pool} is paused` };
-    const order = this.wrrOrder(members);
-    let reason = 'no usable source';
-    let busy = false;
-    for (const m of order) {
-      const why = this.unusableReason(pool, m.source, provider);
-      if (why !== null) {
-        reason = why;
-        continue;
-      }
-      const claims = [{ key: keys.sourceConnections(m.source.name, provider.key), limit: provider.maxConnections }];
-      if (provider.totalMaxConnections !== null) claims.push({ key: keys.providerConnections(provider.key), limit: provider.totalMaxConnections });
-      const lease = await this.state.throttle.acquire(claims, LEASE_TTL_MS);
-      if (lease) return { kind: 'granted', grant: { source: m.source, lease, pool } };
-      busy = true;
-      reason = `${m.source.name} at its connection limit for ${provider.name}`;
-    }
-    return { kind: 'wait', retryMs: busy ? 1_000 : 5_000, reason };
+    return this.pickIn(pool, provider, [pool]);
   }
 
-  private unusableReason(pool: string, source: SourceRef, provider: ProviderLimits): string | null {
-    const cfg = this.config.sources[source.name];
-    if (cfg?.node !== undefined && cfg.node !== this.nodeId) return `${source.name} is held by node ${cfg.node}`;
-    if (this.holds.held(keys.holdSource(source.name))) return `${source.name} is paused`;
-    if (this.holds.held(keys.holdSourceProvider(source.name, provider.key))) return `${source.name} is suspended for ${provider.name}`;
-    if (this.holds.held(keys.holdProvider(provider.key))) return `${provider.name} is suspended for every source`;
-    if (this.warmup.exhausted(source.name)) return `${source.name} reached its warm-up cap for today`;
-    void pool;
-    return null;
+  private async pickIn(pool: string, provider: ProviderLimits, path: readonly string[]): Promise<PickResult> {
+    const now = this.clock.now();
+    const members = this.members.get(pool);
+    if (!members || members.length === 0) return wait(HOLD_RECHECK_MS, `pool ${pool} has no sources`);
+    const poolHold = this.holds.held(keys.holdPool(pool));
+    if (poolHold) return wait(holdRetry(poolHold.until, now), `pool ${pool} is paused: ${poolHold.reason}`);
+    let local = 0;
+    let stuck = 0;
+    let capped = 0;
+    let retryMs = HOLD_RECHECK_MS;
+    const busy: string[] = [];
+    const reasons: string[] = [];
+    for (const m of this.wrrOrder(members)) {
+      const st = this.status(m.source.name, provider);
+      if (st.kind !== 'elsewhere') local++;
+      if (st.kind === 'held' || st.kind === 'capped') {
+        stuck++;
+        if (st.kind === 'capped') capped++;
+        else retryMs = Math.min(retryMs, holdRetry(st.until, now));
+      }
+      if (st.kind !== 'usable') {
+        reasons.push(st.why);
+        continue;
+      }
+      const claims = this.claims(m.source.name, provider);
+      const lease = await this.state.throttle.acquire(claims, LEASE_TTL_MS);
+      if (lease) return { kind: 'granted', grant: { source: m.source, lease, pool, overflowFrom: null } };
+      busy.push(...claims.map((c) => c.key));
+      reasons.push(`${m.source.name} is at its connection limit for ${provider.name}`);
+    }
+    const reason = `pool ${pool}: ${reasons.join('; ')}`;
+    if (local > 0 && stuck === local) {
+      const overflow = this.config.pools[pool]?.overflow;
+      if (overflow !== undefined && !path.includes(overflow)) {
+        const r = await this.pickIn(overflow, provider, [...path, overflow]);
+        if (r.kind === 'granted') return { kind: 'granted', grant: { ...r.grant, overflowFrom: r.grant.overflowFrom ?? pool } };
+        const both = `${reason}; overflow ${r.reason}`;
+        if (r.kind === 'capped' && capped === local) return { kind: 'capped', until: r.until, reason: both };
+        if (r.kind === 'wait') return { kind: 'wait', retryMs: Math.min(retryMs, r.retryMs), reason: both, waitingFor: r.waitingFor };
+        return wait(retryMs, both);
+      }
+      if (capped === local) return { kind: 'capped', until: this.warmup.nextDayAt(), reason };
+    }
+    if (busy.length > 0) return { kind: 'wait', retryMs: BUSY_RECHECK_MS, reason, waitingFor: busy };
+    return wait(retryMs, reason);
+  }
+
+  /** Why a source can or cannot send to `provider` now (connection leases aside). */
+  status(source: string, provider: ProviderLimits): SourceStatus {
+    const cfg = this.config.sources[source];
+    if (cfg?.node !== undefined && cfg.node !== this.nodeId) return { kind: 'elsewhere', why: `${source} is held by node ${cfg.node}` };
+    const scopes: [string, string][] = [
+      [keys.holdSource(source), 'is paused'],
+      [keys.holdSourceProvider(source, provider.key), `is paused for ${provider.name}`],
+      [keys.holdProvider(provider.key), `cannot send: ${provider.name} is suspended for every source`],
+    ];
+    // Health pauses name the provider ("default" for unmatched sites), response rules its key.
+    if (provider.key !== provider.name) scopes.splice(2, 0, [keys.holdSourceProvider(source, provider.name), `is paused for ${provider.name}`]);
+    for (const [scope, what] of scopes) {
+      const h = this.holds.held(scope);
+      if (h) return { kind: 'held', why: `${source} ${what} (${h.reason}; ${h.until === null ? 'until lifted' : `until ${new Date(h.until).toISOString()}`})`, until: h.until };
+    }
+    if (this.warmup.exhausted(source)) return { kind: 'capped', why: `${source} reached its warm-up cap for today` };
+    return { kind: 'usable' };
   }
 
   /** Smooth weighted round-robin (as nginx): every member once, the heaviest-due first. */
@@ -116,4 +195,12 @@ export class SourcePicker {
     best.current -= total;
     return [best, ...members.filter((m) => m !== best)];
   }
+}
+
+function wait(retryMs: number, reason: string): PickResult {
+  return { kind: 'wait', retryMs, reason, waitingFor: [] };
+}
+
+function holdRetry(until: number | null, now: number): number {
+  return until === null ? HOLD_RECHECK_MS : Math.max(50, Math.min(HOLD_RECHECK_MS, until - now));
 }

@@ -3,20 +3,22 @@
  * counted in the state backend's rolling window (shared by the fleet on Redis); when the
  * bounce, deferral or complaint rate over the window passes its limit, with at least
  * `min_volume` outcomes, the source is paused for that provider for `pause_for` and its
- * mail rotates to the pool's other sources. After a pause the counts start afresh, so
- * the outcomes that caused it do not pause the source again the moment it is back.
+ * mail rotates to the pool's other sources. After a pause the source is judged afresh:
+ * on the outcomes this node counted since the pause ended (a source lives on one node,
+ * so those are all of its outcomes), until a whole window has passed and the shared
+ * counts no longer hold the outcomes that caused the pause.
  */
 import type { Config, PoolConfig } from '../config/schema.js';
 import type { Response } from '../delivery/response.js';
 import type { Clock, HealthCounts, HealthOutcome, StateBackend } from '../state/types.js';
-// The granularity both health backends count in (state/redis/health-store.ts uses it too).
-import { BUCKET_MS } from '../state/embedded/health-windows.js';
 import { formatDuration } from '../config/units.js';
 import type { HoldCache } from './hold-cache.js';
 import { keys } from './keys.js';
 import type { Logger, Pauses } from './pauses.js';
 
 export type PoolHealth = NonNullable<PoolConfig['health']>;
+
+const NONE: HealthCounts = { delivered: 0, deferred: 0, bounced: 0, complained: 0 };
 
 /** What the monitor needs of an outcome (a queue Outcome fits). */
 export interface HealthSample {
@@ -44,6 +46,8 @@ export interface HealthMonitorDeps {
 interface Series {
   running: boolean;
   again: boolean;
+  /** Outcomes counted here since the last pause of this series ended (`from`). */
+  fresh: { from: number; counts: Record<HealthOutcome, number> } | null;
 }
 
 export class HealthMonitor {
@@ -57,6 +61,7 @@ export class HealthMonitor {
     const outcome = healthOutcome(o);
     if (outcome === null || o.source === null || o.provider === null) return;
     const { source, provider } = o;
+    this.countFresh(this.seriesOf(source, provider), keys.holdSourceProvider(source, provider), outcome);
     const stored = this.deps.state.health.record(source, provider, outcome).then(
       () => {
         this.recordFailing = false;
@@ -70,11 +75,24 @@ export class HealthMonitor {
     if (health) void stored.then(() => this.evaluate(source, provider, health));
   }
 
-  /** One check at a time per series; outcomes that arrive meanwhile ask for one more. */
-  private async evaluate(source: string, provider: string, health: PoolHealth): Promise<void> {
+  private seriesOf(source: string, provider: string): Series {
     const id = `${source}\u0000${provider}`;
     let s = this.series.get(id);
-    if (!s) this.series.set(id, (s = { running: false, again: false }));
+    if (!s) this.series.set(id, (s = { running: false, again: false, fresh: null }));
+    return s;
+  }
+
+  /** Counts an outcome that came after the last pause of the series ended (not one in flight during it). */
+  private countFresh(s: Series, scope: string, outcome: HealthOutcome): void {
+    const end = this.deps.holds.endOf(scope);
+    if (end === null || this.deps.clock.now() < end) return;
+    if (s.fresh?.from !== end) s.fresh = { from: end, counts: { ...NONE } };
+    s.fresh.counts[outcome]++;
+  }
+
+  /** One check at a time per series; outcomes that arrive meanwhile ask for one more. */
+  private async evaluate(source: string, provider: string, health: PoolHealth): Promise<void> {
+    const s = this.seriesOf(source, provider);
     if (s.running) {
       s.again = true;
       return;
@@ -83,7 +101,7 @@ export class HealthMonitor {
     try {
       do {
         s.again = false;
-        await this.check(source, provider, health);
+        await this.check(source, provider, health, s);
       } while (s.again);
     } catch (err) {
       this.deps.log.warn({ err, source, provider }, 'health check failed');
@@ -92,28 +110,18 @@ export class HealthMonitor {
     }
   }
 
-  private async check(source: string, provider: string, health: PoolHealth): Promise<void> {
+  private async check(source: string, provider: string, health: PoolHealth, s: Series): Promise<void> {
     const scope = keys.holdSourceProvider(source, provider);
     if (this.deps.holds.held(scope)) return;
     const now = this.deps.clock.now();
-    const windowMs = freshWindow(health.window, this.deps.holds.endOf(scope), now);
-    if (windowMs <= 0) return;
-    const counts = await this.deps.state.health.counts(source, provider, windowMs);
+    const end = this.deps.holds.endOf(scope);
+    const sincePause = end !== null && now - end < health.window;
+    const windowMs = sincePause ? now - end : health.window;
+    const counts = sincePause ? (s.fresh?.from === end ? s.fresh.counts : NONE) : await this.deps.state.health.counts(source, provider, windowMs);
     const verdict = judge(counts, health, windowMs);
     if (!verdict) return;
     this.deps.pauses.pause({ scope, source, provider, reason: verdict.reason, detail: verdict.detail, by: 'health', until: now + health.pause_for });
   }
-}
-
-/**
- * The window to judge: `window`, but never reaching back into the 10-second bucket in
- * which the last pause ended (a window counts its edge bucket whole). 1 s of margin
- * covers a backend clock (Redis TIME) a little behind ours.
- */
-export function freshWindow(window: number, pauseEnded: number | null, now: number): number {
-  if (pauseEnded === null) return window;
-  const fresh = now - (Math.floor(pauseEnded / BUCKET_MS) + 1) * BUCKET_MS - 1_000;
-  return Math.min(window, fresh);
 }
 
 /** Remote outcomes only: a local failure (DNS, our spool) says nothing about the source. */

@@ -73,6 +73,7 @@ export class Pauses {
       const still = this.holds.held(change.scope);
       if (still?.until != null) return this.watch(change, still.until);
       if (still) return; // now held until lifted: whoever did that reports it
+      if ((this.holds.endOf(change.scope) ?? until) < until) return; // lifted early (admin): the lifter reported it
       this.log.info({ event: 'source_resumed', ...fields(change) }, `resumed ${change.scope}`);
       for (const l of this.listeners) l.resumed?.(change);
     }, Math.max(0, until - this.clock.now()) + 5);

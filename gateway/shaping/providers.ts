@@ -6,6 +6,18 @@
 import type { Config, ProviderConfig } from '../config/schema.js';
 import type { Rate } from '../state/types.js';
 
+/**
+ * The rate bucket a limit is enforced with. A GCRA bucket lets one period's count
+ * through at once; a provider counting "50/s" would then see up to 100 in the first
+ * second. The bucket is cut to a tenth of the period (at least one message) at the same
+ * average rate: at most about 10% over the limit in any period, and the same long-run rate.
+ */
+export function tokenBucket(rate: Rate): Rate {
+  const count = Math.max(1, Math.ceil(rate.count / 10));
+  if (count >= rate.count) return rate;
+  return { count, periodMs: (rate.periodMs * count) / rate.count };
+}
+
 export interface ProviderLimits {
   /** The throttle key: a provider name, or `site:<mx hosts>` for unmatched destinations. */
   readonly key: string;
@@ -42,17 +54,21 @@ export class ProviderTable {
     const fallback = this.config.providers['default'];
     const d = this.config.delivery;
     const pick = <K extends keyof ProviderConfig>(k: K): ProviderConfig[K] | undefined => p?.[k] ?? fallback?.[k];
+    const maxConnections = pick('max_connections') ?? d.max_connections_per_destination;
+    const maxMessageRate = pick('max_message_rate') ?? null;
     return {
       key: name ?? `site:${site}`,
       name: name ?? 'default',
-      maxConnections: pick('max_connections') ?? d.max_connections_per_destination,
-      maxMessageRate: pick('max_message_rate') ?? null,
+      maxConnections,
+      maxMessageRate,
       maxMessagesPerConnection: pick('max_messages_per_connection') ?? d.max_messages_per_connection,
       connectTimeoutMs: pick('connect_timeout') ?? d.connect_timeout,
       idleTimeoutMs: pick('idle_timeout') ?? d.idle_timeout,
-      // Fleet totals are per named provider; a site of the default provider has none.
-      totalMaxConnections: p?.total?.max_connections ?? null,
-      totalMaxMessageRate: p?.total?.max_message_rate ?? null,
+      // A named provider's totals are its [total] table. A site shares one set of limits
+      // (DESIGN.md: "a thousand domains hosted on one server share one set of limits"):
+      // [providers.default] holds for the site as a whole, all sources and nodes together.
+      totalMaxConnections: name ? (p?.total?.max_connections ?? null) : maxConnections,
+      totalMaxMessageRate: name ? (p?.total?.max_message_rate ?? null) : maxMessageRate,
       rules: p ? [...p.rules, ...(fallback?.rules ?? [])] : (fallback?.rules ?? []),
     };
   }

@@ -1,3 +1,4 @@
+import { unitHash } from '../stable-hash.js';
 import { TRACE_HEADER, recipientAddress, traceValue } from '../trace.js';
 
 /** The mail the load test sends: one recipient per message, headers per seq, one shared body. */
@@ -76,10 +77,10 @@ export class MessagePlan {
   }
 }
 
-/** Every k-th message, evenly spread, for a share 1/k (deterministic, so reruns compare). */
+/** A stable, hashed share of seqs (the same ones in every run, so reruns compare), spread
+ * over all providers rather than in step with their round-robin. */
 function unknownFor(seq: number, share: number): boolean {
-  if (share <= 0) return false;
-  return Math.floor((seq + 1) * share) > Math.floor(seq * share);
+  return share > 0 && unitHash(`unknown:${seq}`) < share;
 }
 
 function makeBody(size: number): Buffer {

@@ -13,6 +13,8 @@ export interface ProviderInput {
   readonly provider: string;
   readonly peers: ReadonlyMap<string, PeerSnapshot>;
   readonly peakTotal: number; // connections open at once from all IPs
+  readonly sessions: number; // sessions that reached MAIL FROM
+  readonly tlsSessions: number; // … over STARTTLS
   readonly refusals: Readonly<Record<RefusalReason, number>>;
   readonly configured: ConfiguredLimits | null; // null: no config of ours (--target, --sink-only)
   readonly profileMaxConnections: number; // 0: none
@@ -39,6 +41,8 @@ export interface ReportInput {
   readonly providers: readonly ProviderInput[];
   readonly sourcePeers: ReadonlyMap<string, PeerSnapshot>;
   readonly gateway: { readonly cpu_s: number; readonly rss_peak_mb: number } | null;
+  /** the node's RSS samples (every 200 ms), for the chart; empty when not measured */
+  readonly gatewayRss: readonly { readonly t: number; readonly mb: number }[];
   readonly drain: { readonly end: DrainEnd; readonly waited_s: number };
   readonly endpoints: { readonly dns: string | null; readonly sink_port: number; readonly work_dir: string | null };
   readonly warnings: readonly string[];
@@ -57,6 +61,8 @@ export interface ProviderReport {
   provider_max_rate: number | null;
   within_limits: boolean | null;
   refusals: Record<string, number>;
+  sessions: number;
+  tls_sessions: number;
   sources: Record<string, { peak_connections: number; connections_opened: number; max_1s_rate: number; delivered: number }>;
 }
 
@@ -90,6 +96,7 @@ function reportObject(input: ReportInput, outcome: Outcomes) {
     delivered_per_s_by_provider: Object.fromEntries(
       input.providers.map((p) => [p.provider, rateSeries(deliveries.arrivals.filter((a) => a.provider === p.provider).map((a) => a.t), t0, bucketMs)]),
     ),
+    gateway_rss_mb: bucketMax(input.gatewayRss, t0, bucketMs, seriesLength(totalSpan, acceptSpan, bucketMs)),
   };
   return {
     run_id: input.runId,
@@ -212,6 +219,8 @@ function providerReports(providers: readonly ProviderInput[], arrivals: readonly
       provider_max_rate: p.profileMaxRate || null,
       within_limits: limits.from === null ? null : peak <= (limits.connections ?? Infinity) && rate <= (limits.rate ?? Infinity),
       refusals: { ...p.refusals },
+      sessions: p.sessions,
+      tls_sessions: p.tlsSessions,
       sources,
     };
   }
@@ -250,6 +259,22 @@ function groupTimes(arrivals: readonly Arrival[]): Map<string, number[]> {
     ts.push(a.t);
   }
   return m;
+}
+
+/** The largest sample in each bucket; a bucket without one repeats the one before. */
+function bucketMax(samples: readonly { t: number; mb: number }[], t0: number, bucketMs: number, buckets: number): number[] {
+  if (samples.length === 0) return [];
+  const out = new Array<number | null>(buckets).fill(null);
+  for (const s of samples) {
+    const k = Math.floor((s.t - t0) / bucketMs);
+    if (k >= 0 && k < buckets) out[k] = Math.max(out[k] ?? 0, s.mb);
+  }
+  let last = samples[0]?.mb ?? 0;
+  return out.map((v) => round((last = v ?? last), 1));
+}
+
+function seriesLength(totalSpan: number, acceptSpan: number, bucketMs: number): number {
+  return Math.max(1, Math.ceil((Math.max(totalSpan, acceptSpan) * 1000) / bucketMs));
 }
 
 function* accepted(log: AcceptLog): Generator<number> {

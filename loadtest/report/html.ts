@@ -30,6 +30,9 @@ export function renderHtml(r: Report, latencies: ArrayLike<number>): string {
     '<h2>Rates over time</h2>',
     lineChart('Accepted and delivered per second', 'messages per second', rates, r.series.bucket_s),
     perProvider.length > 1 ? lineChart('Delivered per second, by provider', 'messages per second', perProvider, r.series.bucket_s) : '',
+    r.series.gateway_rss_mb.length
+      ? lineChart('Gateway resident memory', 'MB (VmRSS)', [{ name: 'RSS of the Sluice node', color: COLORS[3] ?? '#000', values: r.series.gateway_rss_mb }], r.series.bucket_s)
+      : '',
     '<h2>Latency from the 250 to delivery</h2>',
     histogramChart('Latency distribution (log scale)', 'milliseconds from the 250 to the arrival at the provider', logHistogram(latencies), markers),
     latencyTable(r),
@@ -111,10 +114,11 @@ function providerTable(r: Report): string {
     p.provider_max_connections,
     p.provider_max_rate,
     p.within_limits === null ? null : p.within_limits ? 'yes' : 'NO',
+    `${p.tls_sessions} / ${p.sessions}`,
     Object.entries(p.refusals).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || '0',
   ]);
   return htmlTable(
-    ['provider', 'delivered', 'peak conn / IP', 'limit', 'peak conn all IPs', 'max 1 s / IP', 'limit / s', 'max 1 s all IPs', 'limits from', 'provider max conn', 'provider max / s', 'within', 'refusals by reason'],
+    ['provider', 'delivered', 'peak conn / IP', 'limit', 'peak conn all IPs', 'max 1 s / IP', 'limit / s', 'max 1 s all IPs', 'limits from', 'provider max conn', 'provider max / s', 'within', 'TLS sessions', 'refusals by reason'],
     rows,
   );
 }

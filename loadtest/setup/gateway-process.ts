@@ -15,6 +15,7 @@ export interface GatewayStartOptions {
   readonly port: number;
   readonly startTimeoutMs: number;
   readonly now: () => number;
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -63,7 +64,8 @@ export class GatewayProcess {
       this.child.once('error', (err) => reject(new LoadtestError('GATEWAY_FAILED', `cannot start ${opts.cli}: ${err.message}`, { cause: err })));
     });
     this.sampler.start();
-    const up = await waitForPort(opts.host, opts.port, opts.startTimeoutMs, () => this.exitInfo !== null);
+    const up = await waitForPort(opts.host, opts.port, opts.startTimeoutMs, () => this.exitInfo !== null || opts.signal?.aborted === true);
+    if (opts.signal?.aborted) throw new LoadtestError('INTERRUPTED', 'interrupted while the gateway started');
     if (!up) {
       const why = this.exitInfo ? `exited (${this.describeExit()})` : `did not listen on ${opts.host}:${opts.port} within ${opts.startTimeoutMs / 1000}s`;
       await this.stop();

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Profile, SimReply, SimStage } from './profile.js';
-import { SlidingWindow, unitHash } from './peer-stats.js';
+import { unitHash } from '../stable-hash.js';
+import { SlidingWindow } from './peer-stats.js';
 
 /** Why a simulated provider refused something; the report counts each. */
 export const REFUSAL_REASONS = [

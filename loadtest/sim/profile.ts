@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
@@ -154,7 +154,8 @@ export async function loadProfiles(dir: string, names: readonly string[]): Promi
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      throw new LoadtestError('PROFILE_INVALID', `no profile "${name}": cannot read ${file}`, { cause: err });
+      const have = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.toml')).map((f) => f.slice(0, -5));
+      throw new LoadtestError('PROFILE_INVALID', `no profile "${name}" in ${dir} (there: ${have.sort().join(', ') || 'none'})`, { cause: err });
     }
     profiles.push(parseProfile(name, text, file));
   }

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import selfsigned from 'selfsigned';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerSession } from 'smtp-server';
 import type { Clock } from '../clock.js';
@@ -26,6 +27,7 @@ export interface ProviderSimOptions {
 interface SessionState {
   ip: string;
   delivered: number;
+  counted: boolean; // counted in `sessions` / `tlsSessions`
 }
 
 const HEAD_LIMIT = 64 * 1024;
@@ -38,20 +40,26 @@ export class ProviderSim {
   readonly provider: string;
   readonly tracker = new ConnectionTracker();
   readonly policy: ProviderPolicy;
+  /** sessions that reached MAIL FROM, and how many of them over STARTTLS */
+  sessions = 0;
+  tlsSessions = 0;
   private readonly server: SMTPServer;
   private readonly sockets = new Set<Socket>();
-  private readonly sessions = new WeakMap<SMTPServerSession, SessionState>();
+  private readonly states = new WeakMap<SMTPServerSession, SessionState>();
   private readonly trackers: readonly ConnectionTracker[];
 
-  private constructor(private readonly opts: ProviderSimOptions) {
+  private constructor(
+    private readonly opts: ProviderSimOptions,
+    tls: TlsPair | null,
+  ) {
     this.provider = opts.provider ?? opts.profile.name;
     this.policy = new ProviderPolicy(opts.profile, opts.clock, opts.random);
     this.trackers = [this.tracker, ...(opts.sharedTrackers ?? [])];
-    this.server = this.createServer();
+    this.server = this.createServer(tls);
   }
 
   static async start(opts: ProviderSimOptions): Promise<ProviderSim> {
-    const sim = new ProviderSim(opts);
+    const sim = new ProviderSim(opts, opts.profile.starttls ? await selfSigned(opts.profile.hostname) : null);
     await sim.listen();
     return sim;
   }
@@ -90,9 +98,10 @@ export class ProviderSim {
     });
   }
 
-  private createServer(): SMTPServer {
+  private createServer(tls: TlsPair | null): SMTPServer {
     const p = this.opts.profile;
     const server = new SMTPServer({
+      ...(tls ?? {}),
       name: p.hostname,
       banner: p.banner,
       logger: false,
@@ -126,7 +135,7 @@ export class ProviderSim {
 
   private onConnect(session: SMTPServerSession, cb: (err?: Error | null) => void): void {
     const ip = session.remoteAddress;
-    this.sessions.set(session, { ip, delivered: 0 });
+    this.states.set(session, { ip, delivered: 0, counted: false });
     const refusal = this.policy.onConnect(ip, this.tracker.open(ip));
     this.later(this.opts.profile.delays.banner_ms, () => cb(refusal ? smtpError(refusal) : null));
   }
@@ -135,6 +144,11 @@ export class ProviderSim {
     const state = this.state(session);
     const ehlo = session.hostNameAppearsAs;
     if (typeof ehlo === 'string' && ehlo) for (const t of this.trackers) t.sawEhlo(state.ip, ehlo);
+    if (!state.counted) {
+      state.counted = true;
+      this.sessions += 1;
+      if (session.secure) this.tlsSessions += 1;
+    }
     const refusal = this.policy.onMail(state.ip, state.delivered);
     this.later(this.opts.profile.delays.reply_ms, () => cb(refusal ? smtpError(refusal) : null));
   }
@@ -191,8 +205,8 @@ export class ProviderSim {
   }
 
   private state(session: SMTPServerSession): SessionState {
-    let s = this.sessions.get(session);
-    if (!s) this.sessions.set(session, (s = { ip: session.remoteAddress, delivered: 0 }));
+    let s = this.states.get(session);
+    if (!s) this.states.set(session, (s = { ip: session.remoteAddress, delivered: 0, counted: false }));
     return s;
   }
 
@@ -200,6 +214,22 @@ export class ProviderSim {
     if (ms > 0) setTimeout(fn, ms);
     else fn();
   }
+}
+
+interface TlsPair {
+  readonly key: string;
+  readonly cert: string;
+}
+
+/** A fresh certificate for STARTTLS (smtp-server's built-in one has expired); opportunistic
+ * TLS between MTAs does not verify it (RFC 3207 §4.1 leaves that to local policy). */
+async function selfSigned(hostname: string): Promise<TlsPair> {
+  const pems = await selfsigned.generate([{ name: 'commonName', value: hostname }], {
+    keySize: 2048,
+    algorithm: 'sha256',
+    notAfterDate: new Date(Date.now() + 30 * 86_400_000),
+  } as Parameters<typeof selfsigned.generate>[1]);
+  return { key: pems.private, cert: pems.cert };
 }
 
 /**

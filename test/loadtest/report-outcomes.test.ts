@@ -12,7 +12,7 @@ function input(accept: AcceptLog, log: DeliveryLog, peers: ConnectionTracker): R
     settings: { connections: 1, size_bytes: 1000, domains: 1, dkim: 'none', profiles: ['gmail'], source_count: 2, target: null, unknown_share: 0 },
     accept, deliveries: log, dsnReceived: 0,
     providers: [{
-      provider: 'gmail', peers: peers.snapshot(), peakTotal: peers.peakTotal(),
+      provider: 'gmail', peers: peers.snapshot(), peakTotal: peers.peakTotal(), sessions: 2, tlsSessions: 0,
       refusals: { connections: 0, rate: 2, per_connection: 0, greylist: 0, random: 0, unknown: 1, mailbox_full: 0 },
       configured: { section: 'providers.gmail', max_connections: 2, rate_per_s: 3, max_messages_per_connection: null },
       profileMaxConnections: 12, profileMaxRate: 600,

@@ -37,7 +37,7 @@ describe('load client against the sink simulator', () => {
       runId, mode: 'sink-only', startedAt: new Date(),
       settings: { connections: 8, size_bytes: 2048, domains: 20, dkim: 'none', profiles: ['sink'], source_count: 0, target: null, unknown_share: 0 },
       accept, deliveries: log, dsnReceived: 0,
-      providers: [{ provider: 'sink', peers: sim.tracker.snapshot(), peakTotal: sim.tracker.peakTotal(), refusals: sim.policy.refusals, configured: null, profileMaxConnections: 0, profileMaxRate: 0 }],
+      providers: [{ provider: 'sink', peers: sim.tracker.snapshot(), peakTotal: sim.tracker.peakTotal(), sessions: sim.sessions, tlsSessions: sim.tlsSessions, refusals: sim.policy.refusals, configured: null, profileMaxConnections: 0, profileMaxRate: 0 }],
       sourcePeers: sources.snapshot(), gateway: null, gatewayRss: [], drain: { end: 'complete', waited_s: 0 },
       endpoints: { dns: null, sink_port: sim.port, work_dir: null }, warnings: [],
     });

@@ -28,7 +28,7 @@ async function rejectsFast(call: () => Promise<unknown>): Promise<number> {
   const started = Date.now();
   await expect(call()).rejects.toMatchObject({ code: 'STATE_UNAVAILABLE' });
   const elapsed = Date.now() - started;
-  expect(elapsed).toBeLessThan(2_000);
+  expect(elapsed).toBeLessThan(5_000);
   return elapsed;
 }
 
@@ -110,7 +110,7 @@ describe.skipIf(binary === null)('redis failure', () => {
     await state.throttle.release(sharedLease);
 
     await server.kill();
-    await until('degraded()', () => state.degraded(), 2_000);
+    await until('degraded()', () => state.degraded(), 10_000);
     const started = Date.now();
     const local = await Promise.all([1, 2, 3].map(() => state.throttle.acquire(claim, 60_000)));
     expect(local.filter((lease) => lease !== null)).toHaveLength(2); // 4 shared / 2 live nodes
@@ -120,7 +120,8 @@ describe.skipIf(binary === null)('redis failure', () => {
     expect(tokens.some((token) => !token.ok && token.retryAfterMs > 0)).toBe(true);
     await rejectsFast(() => state.suppression.check('a@b.test'));
     expect(await state.holds.all()).toHaveLength(1); // the pause still holds
-    expect(Date.now() - started).toBeLessThan(2_000);
+    // Bounded, not hanging (ioredis would wait for ever by default); generous for a loaded CI machine.
+    expect(Date.now() - started).toBeLessThan(10_000);
     expect(JSON.parse(await readFile(join(dataDir, 'fleet.json'), 'utf8'))).toEqual({ version: 1, liveNodes: 2 });
 
     await server.restart();

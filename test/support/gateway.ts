@@ -19,6 +19,8 @@ export interface TestGateway {
   readonly node: SluiceNode;
   readonly dir: string;
   readonly configFile: string;
+  /** The TOML it was started with (before ${DIR} was replaced), to start it again. */
+  readonly configText: string;
   /** The bound port of the n-th [[listen]]. */
   port(n?: number): number;
   stop(): Promise<void>;
@@ -40,6 +42,7 @@ export async function startGateway(toml: string, dir = tempDir()): Promise<TestG
     node,
     dir,
     configFile,
+    configText: toml,
     port: (n = 0) => node.ports[n] as number,
     stop: () => node.stop(),
   };

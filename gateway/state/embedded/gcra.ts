@@ -43,7 +43,12 @@ export class GcraTable {
         staged.set(claim.key, tat + interval);
       }
     }
-    if (retryAfterMs > 0) return { ok: false, retryAfterMs };
+    if (retryAfterMs > 0) {
+      // A bucket seen for the first time starts from its initial TAT now, not at every
+      // retry: a drained bucket that never stored its start would refuse for ever.
+      for (const claim of claims) if (!this.#tat.has(claim.key)) this.#tat.set(claim.key, this.#initial(now, claim.rate));
+      return { ok: false, retryAfterMs };
+    }
     for (const [key, tat] of staged) this.#tat.set(key, tat);
     return { ok: true };
   }

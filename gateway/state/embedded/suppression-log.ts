@@ -1,9 +1,15 @@
-import { open, rename, truncate, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, truncate, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { SuppressionEntry } from '../types.js';
 import { syncDir } from './fs-util.js';
 import { SUPPRESSION_REASONS, reasonAt, reasonIndex } from './suppression-key.js';
 import type { SuppressionTable } from './suppression-table.js';
+
+/** Where replayed records go: the live table, or a list of changes to apply later. */
+export interface RecordSink {
+  set(key: string, entry: SuppressionEntry): unknown;
+  delete(key: string): unknown;
+}
 
 const TAB = 0x09;
 const NEWLINE = 0x0a;
@@ -17,6 +23,9 @@ const CHUNK_CHARS = 1 << 20;
  *   `+ TAB key TAB reason-index TAB at TAB source`   or   `- TAB key`.
  * Replaying it in order rebuilds the live set. A crash mid-append leaves a torn last
  * line without its newline; load() drops it (that batch was never acknowledged).
+ *
+ * Only the owner (the node serving the list) calls load(), append() and compact();
+ * a client (the CLI) only reads a snapshot() and leaves its changes in the inbox.
  */
 export class SuppressionLog {
   readonly #path: string;
@@ -58,6 +67,22 @@ export class SuppressionLog {
     if (end < buffer.length) await truncate(this.#path, end);
     this.#handle = await open(this.#path, 'a');
     this.#loaded = true;
+  }
+
+  /**
+   * Replays the log as it is now, read-only. The owner may be appending meanwhile: a
+   * torn last line is its batch in flight and is ignored, not cut off. A compaction
+   * renames a whole new file over the log, so the read sees the old file or the new.
+   */
+  async snapshot(sink: RecordSink): Promise<void> {
+    let buffer: Buffer;
+    try {
+      buffer = await readFile(this.#path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    replayRecords(buffer, sink);
   }
 
   /** Appends records and fsyncs: when this resolves the batch survives a crash. */
@@ -119,28 +144,33 @@ export class SuppressionLog {
   }
 }
 
+/** Replays the whole records in `buffer` (a torn last line is skipped); returns how many. */
+export function replayRecords(buffer: Buffer, sink: RecordSink): number {
+  return replay(buffer, buffer.lastIndexOf(NEWLINE) + 1, sink);
+}
+
 /**
  * Parses records straight from the bytes. Keys are decoded with toString(start, end)
  * so each is a fresh flat string: slicing one big decoded string would make V8 keep
  * the whole file alive behind a million sliced strings.
  */
-function replay(buffer: Buffer, end: number, table: SuppressionTable): number {
+function replay(buffer: Buffer, end: number, sink: RecordSink): number {
   let records = 0;
   let start = 0;
   while (start < end) {
     const lineEnd = buffer.indexOf(NEWLINE, start);
-    if (applyLine(buffer, start, lineEnd, table)) records++;
+    if (applyLine(buffer, start, lineEnd, sink)) records++;
     start = lineEnd + 1;
   }
   return records;
 }
 
-function applyLine(buffer: Buffer, start: number, end: number, table: SuppressionTable): boolean {
+function applyLine(buffer: Buffer, start: number, end: number, sink: RecordSink): boolean {
   const op = buffer[start];
   const keyStart = start + 2;
   if (buffer[start + 1] !== TAB || keyStart >= end) return false;
   if (op === MINUS) {
-    table.delete(buffer.toString('utf8', keyStart, end));
+    sink.delete(buffer.toString('utf8', keyStart, end));
     return true;
   }
   if (op !== PLUS) return false;
@@ -152,7 +182,7 @@ function applyLine(buffer: Buffer, start: number, end: number, table: Suppressio
   const at = parseDigits(buffer, reasonEnd + 1, atEnd);
   if (reason < 0 || reason >= SUPPRESSION_REASONS.length || at < 0) return false;
   const key = buffer.toString('utf8', keyStart, keyEnd);
-  table.set(key, {
+  sink.set(key, {
     address: key,
     reason: reasonAt(reason),
     at,

@@ -1,0 +1,164 @@
+/**
+ * The node's side of the admin API (observe/admin-control.ts): reads status from the
+ * queue, routing and state, and acts through holds, the scheduler and the suppression
+ * store. Every action is logged with who asked.
+ */
+import { formatDuration } from './config/units.js';
+import { keys } from './shaping/keys.js';
+import { AdminError, type AdminControl, type ClusterStatus, type DrainResult, type FlushResult, type HoldView, type ProviderStatus, type ReloadResult, type SourceStatus } from './observe/admin-control.js';
+import type { Hold, SuppressionEntry, SuppressionReason } from './state/types.js';
+import type { SluiceNode } from './node.js';
+import { today } from './shaping/warmup-gate.js';
+
+export const VERSION = '0.1.0';
+
+export class NodeControl implements AdminControl {
+  constructor(private readonly node: SluiceNode) {}
+
+  private holdView(h: Hold | null): HoldView | null {
+    return h ? { reason: h.reason, by: h.by, until: h.until === null ? null : new Date(h.until).toISOString() } : null;
+  }
+
+  async status(): Promise<ClusterStatus> {
+    const n = this.node;
+    const live = await n.state.nodes.live().catch(() => []);
+    const nodes = live.length > 0 ? live.map((x) => ({ id: x.id, address: x.address, live: true, self: x.id === n.config.node.id, version: x.version, started_at: x.startedAt, draining: false })) : [{ id: n.config.node.id, address: n.hostname, live: true, self: true, version: VERSION, started_at: n.startedAt, draining: n.draining }];
+    return {
+      node: n.config.node.id,
+      version: VERSION,
+      started_at: n.startedAt,
+      state_backend: n.state.kind,
+      state_healthy: n.state.healthy(),
+      draining: n.draining,
+      nodes,
+      pools: Object.entries(n.config.pools).map(([name, p]) => ({ name, sources: p.sources.map((m) => (typeof m === 'string' ? m : m.source)), paused: this.holdView(n.holds.held(keys.holdPool(name))) })),
+      queue: n.queueRows().map((r) => ({ pool: r.pool, provider: r.provider, depth: r.depth, oldest_seconds: r.oldestSeconds })),
+    };
+  }
+
+  async sources(): Promise<readonly SourceStatus[]> {
+    const n = this.node;
+    const out: SourceStatus[] = [];
+    const holds = n.holds.all();
+    const open = n.openConnections();
+    for (const [name, s] of Object.entries(n.config.sources)) {
+      const cap = n.warmup.cap(name);
+      const used = cap === null ? 0 : await n.warmup.used(name).catch(() => 0);
+      out.push({
+        name,
+        ip: s.ip,
+        ehlo: s.ehlo,
+        node: s.node ?? null,
+        node_live: s.node === undefined || s.node === n.config.node.id,
+        pools: Object.entries(n.config.pools).filter(([, p]) => p.sources.some((m) => (typeof m === 'string' ? m : m.source) === name)).map(([p]) => p),
+        paused: this.holdView(n.holds.held(keys.holdSource(name))),
+        suspended: holds.filter((h) => h.scope.startsWith(`source-provider:${name}:`)).map((h) => ({ provider: h.scope.slice(`source-provider:${name}:`.length), ...(this.holdView(h) as HoldView) })),
+        warmup: cap === null ? null : { schedule: s.warmup ?? '', day: today(n.clock), used, cap },
+        connections: open.filter((c) => c.source === name).reduce((a, c) => a + c.open, 0),
+      });
+    }
+    return out;
+  }
+
+  async providers(): Promise<readonly ProviderStatus[]> {
+    const n = this.node;
+    const rows = n.queueRows();
+    const open = n.openConnections();
+    const holds = n.holds.all();
+    const names = [...new Set([...Object.keys(n.config.providers), 'default'])];
+    return names.map((name) => {
+      const p = n.config.providers[name] ?? n.config.providers['default'];
+      const rate = p?.max_message_rate;
+      const mine = rows.filter((r) => r.provider === name);
+      return {
+        name,
+        max_connections: p?.max_connections ?? n.config.delivery.max_connections_per_destination,
+        max_message_rate: rate ? `${rate.count}/${formatDuration(rate.periodMs)}` : 'unlimited',
+        connections: open.filter((c) => c.provider === name).reduce((a, c) => a + c.open, 0),
+        queue_depth: mine.reduce((a, r) => a + r.depth, 0),
+        oldest_seconds: Math.max(0, ...mine.map((r) => r.oldestSeconds)),
+        suspended: holds.filter((h) => h.scope.startsWith('source-provider:') && h.scope.endsWith(`:${name}`)).map((h) => ({ source: h.scope.split(':')[1] ?? '', ...(this.holdView(h) as HoldView) })),
+      };
+    });
+  }
+
+  private source(name: string): void {
+    if (!this.node.config.sources[name]) throw AdminError.notFound('source', name);
+  }
+
+  private pool(name: string): void {
+    if (!this.node.config.pools[name]) throw AdminError.notFound('pool', name);
+  }
+
+  async pauseSource(name: string, reason: string, by: string): Promise<void> {
+    this.source(name);
+    await this.node.holds.set({ scope: keys.holdSource(name), reason, until: null, by });
+    this.node.log.warn({ event: 'source_paused', source: name, reason, by }, 'source paused');
+    this.node.observer?.sourcePaused({ source: name, reason: 'admin', by });
+  }
+
+  async resumeSource(name: string, by: string): Promise<void> {
+    this.source(name);
+    await this.node.holds.lift(keys.holdSource(name));
+    for (const h of this.node.holds.all()) if (h.scope.startsWith(`source-provider:${name}:`)) await this.node.holds.lift(h.scope);
+    this.node.log.info({ event: 'source_resumed', source: name, by }, 'source resumed');
+    this.node.observer?.sourceResumed({ source: name, reason: 'admin', by });
+    this.node.scheduler.pump();
+  }
+
+  async pausePool(name: string, reason: string, by: string): Promise<void> {
+    this.pool(name);
+    await this.node.holds.set({ scope: keys.holdPool(name), reason, until: null, by });
+    this.node.log.warn({ event: 'pool_paused', pool: name, reason, by }, 'pool paused');
+  }
+
+  async resumePool(name: string, by: string): Promise<void> {
+    this.pool(name);
+    await this.node.holds.lift(keys.holdPool(name));
+    this.node.log.info({ event: 'pool_resumed', pool: name, by }, 'pool resumed');
+    this.node.scheduler.pump();
+  }
+
+  async suspendSource(name: string, provider: string, ms: number, by: string): Promise<void> {
+    this.source(name);
+    const until = this.node.clock.now() + ms;
+    await this.node.holds.set({ scope: keys.holdSourceProvider(name, provider), reason: `suspended by ${by}`, until, by });
+    this.node.log.warn({ event: 'source_suspended', source: name, provider, until: new Date(until).toISOString(), by }, 'source suspended');
+    this.node.observer?.sourcePaused({ source: name, provider, reason: 'admin', by, until });
+  }
+
+  flushQueue(by: string): FlushResult {
+    const flushed = this.node.scheduler.flush();
+    this.node.log.info({ event: 'queue_flushed', flushed, by }, 'queue flushed');
+    return { flushed };
+  }
+
+  async addSuppression(address: string, reason: SuppressionReason, by: string): Promise<boolean> {
+    const added = await this.node.state.suppression.add([{ address: address.toLowerCase(), reason, source: by, at: this.node.clock.now() }]);
+    this.node.log.info({ event: 'suppression_added', address, reason, by }, 'suppression added');
+    return added > 0;
+  }
+
+  async removeSuppression(address: string, by: string): Promise<boolean> {
+    const removed = await this.node.state.suppression.remove([address.toLowerCase()]);
+    this.node.log.info({ event: 'suppression_removed', address, by }, 'suppression removed');
+    return removed > 0;
+  }
+
+  checkSuppression(address: string): Promise<SuppressionEntry | null> {
+    return this.node.state.suppression.check(address.toLowerCase());
+  }
+
+  async reload(by: string): Promise<ReloadResult> {
+    try {
+      return await this.node.reload(by);
+    } catch (err) {
+      throw new AdminError('INVALID', (err as Error).message, { cause: err });
+    }
+  }
+
+  drain(by: string): DrainResult {
+    void by;
+    throw new AdminError('CONFLICT', 'draining to peers needs a cluster with live peers; this node has none (stop it with SIGTERM: queued mail stays spooled and is delivered after restart)');
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Wires observe/ to a running node: the Observer (metrics, stats, event log, webhooks,
+ * alerts) on the outcome stream, gauges read from the queue and state, and the admin
+ * listener when [admin] is configured.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import { Observer } from './observe/observer.js';
+import { AdminServer } from './observe/admin-server.js';
+import type { OutcomeEvent } from './plugin-host/public.js';
+import type { Outcome } from './queue/types.js';
+import type { SluiceNode } from './node.js';
+import { NodeControl } from './control.js';
+
+/** Open outbound sessions per (source, provider), for the gauge and the API. */
+export class ConnectionCounter {
+  private readonly open = new Map<string, number>();
+  change(source: string, provider: string, delta: 1 | -1): void {
+    const k = `${source}\u0000${provider}`;
+    const v = (this.open.get(k) ?? 0) + delta;
+    if (v <= 0) this.open.delete(k);
+    else this.open.set(k, v);
+  }
+  rows(): { source: string; provider: string; open: number }[] {
+    return [...this.open].map(([k, open]) => {
+      const [source = '', provider = ''] = k.split('\u0000');
+      return { source, provider, open };
+    });
+  }
+}
+
+export interface Observability {
+  readonly observer: Observer;
+  readonly admin: AdminServer | null;
+  onOutcome(o: Outcome, e: OutcomeEvent): void;
+  close(): Promise<void>;
+}
+
+export async function startObservability(node: SluiceNode): Promise<Observability> {
+  const { config } = node;
+  const events = config.events;
+  const observer = new Observer({
+    node: config.node.id,
+    registry: node.registry,
+    log: node.log,
+    clock: node.clock,
+    events: {
+      ...(events.file ? { file: isAbsolute(events.file) ? events.file : resolve(node.baseDir, events.file) } : {}),
+      max_size: events.max_size,
+      keep: events.keep,
+      webhooks: events.webhooks.map((w, i) => ({ url: w.url, events: w.events, secret: w.secret, batch_size: w.batch_size, max_backlog: w.max_backlog, name: String(i) })),
+    },
+    alerts: config.alerts.map((a) => ({ metric: a.metric, scope: a.scope, threshold: a.threshold, window: a.window, min_volume: a.min_volume })),
+    alert_inputs: {
+      queueAges: (scope) => {
+        const rows = node.queueRows();
+        const by = new Map<string, number>();
+        for (const r of rows) {
+          const key = scope === 'pool' ? r.pool : scope === 'provider' ? r.provider : config.node.id;
+          by.set(key, Math.max(by.get(key) ?? 0, r.oldestSeconds));
+        }
+        return [...by].map(([key, oldestSeconds]) => ({ key, oldestSeconds }));
+      },
+      nodes: async () => {
+        const live = await node.state.nodes.live().catch(() => []);
+        return live.length > 0 ? live.map((n) => ({ id: n.id, live: true })) : [{ id: config.node.id, live: true }];
+      },
+    },
+  });
+  const m = observer.metrics;
+  m.setStateHealth(() => node.state.healthy());
+  m.setQueueSnapshot(() => node.queueRows().map((r) => ({ pool: r.pool, provider: r.provider, depth: r.depth, oldestSeconds: r.oldestSeconds })));
+  m.setConnectionsSnapshot(() => node.openConnections());
+  m.setWarmupSnapshot(async () => {
+    const rows = [];
+    for (const name of Object.keys(config.sources)) {
+      const cap = node.warmup.cap(name);
+      rows.push({ source: name, used: cap === null ? 0 : await node.warmup.used(name).catch(() => 0), cap });
+    }
+    return rows;
+  });
+  observer.start();
+
+  let admin: AdminServer | null = null;
+  if (config.admin) {
+    admin = new AdminServer(
+      { listen: config.admin.listen, ...(config.admin.token ? { token: config.admin.token } : {}), ...(config.admin.token_file ? { token_file: isAbsolute(config.admin.token_file) ? config.admin.token_file : resolve(node.baseDir, config.admin.token_file) } : {}) },
+      {
+        node: config.node.id,
+        control: new NodeControl(node),
+        registry: node.registry,
+        readiness: () => node.readiness(),
+        stats: observer.stats,
+        statsSpanMs: observer.stats.spanMs,
+        alerts: observer.alerts,
+        log: node.log,
+      },
+    );
+    await admin.start();
+    node.log.info({ event: 'admin_listening', listen: config.admin.listen }, 'admin API listening');
+  }
+
+  return {
+    observer,
+    admin,
+    onOutcome: (o, e) => observer.outcome(o.kind === 'expired' ? 'expired' : o.kind, e, o.envelope.campaign),
+    close: async () => {
+      await admin?.close();
+      await observer.close();
+    },
+  };
+}

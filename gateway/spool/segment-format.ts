@@ -1,0 +1,123 @@
+/**
+ * On-disk format of a spool segment: a header naming the segment's key, then records
+ * appended back to back.
+ *
+ *   segment header, written twice:  "SLUSEG1\n" key(32) check(4)          44 bytes × 2
+ *   record:  magic(8) metaLen(u32) bodyLen(u32) headCheck(u32) digest(32)  meta  body
+ *
+ * digest = HMAC-SHA256(key, lengths + meta + body) detects torn and corrupt records as
+ * DiskSpool's sha256 does. The key is random per process run and never leaves the
+ * spool, so after a corrupt record the scanner can resync on the next magic without
+ * being fooled by a record-shaped byte string inside somebody's message body: a forged
+ * record cannot carry a valid digest. headCheck is a cheap hash of the lengths so that
+ * a resync rejects a false magic before reading a length's worth of bytes.
+ */
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import type { Envelope } from './types.js';
+
+const SEGMENT_MAGIC = Buffer.from('SLUSEG1\n', 'latin1');
+const HEADER_COPY_BYTES = SEGMENT_MAGIC.length + 32 + 4;
+export const SEGMENT_HEADER_BYTES = HEADER_COPY_BYTES * 2;
+
+/** High bit, "SLR", CR LF, ^Z, LF: text-mode mangling shows up as a bad magic (the PNG trick). */
+const RECORD_MAGIC = Buffer.from([0x89, 0x53, 0x4c, 0x52, 0x0d, 0x0a, 0x1a, 0x0a]);
+export const RECORD_HEADER_BYTES = RECORD_MAGIC.length + 4 + 4 + 4 + 32;
+
+export function newSegmentKey(): Buffer {
+  return randomBytes(32);
+}
+
+export function encodeSegmentHeader(key: Buffer): Buffer {
+  const check = createHash('sha256').update(SEGMENT_MAGIC).update(key).digest().subarray(0, 4);
+  const copy = Buffer.concat([SEGMENT_MAGIC, key, check]);
+  return Buffer.concat([copy, copy]);
+}
+
+/** The segment's key from the first header copy that checks out, or why neither does. */
+export function parseSegmentHeader(buf: Buffer): Buffer | string {
+  if (buf.length < HEADER_COPY_BYTES) return `segment header torn (${buf.length} bytes)`;
+  for (const at of [0, HEADER_COPY_BYTES]) {
+    const copy = buf.subarray(at, at + HEADER_COPY_BYTES);
+    if (copy.length < HEADER_COPY_BYTES || !copy.subarray(0, SEGMENT_MAGIC.length).equals(SEGMENT_MAGIC)) continue;
+    const key = copy.subarray(SEGMENT_MAGIC.length, SEGMENT_MAGIC.length + 32);
+    const check = createHash('sha256').update(SEGMENT_MAGIC).update(key).digest().subarray(0, 4);
+    if (check.equals(copy.subarray(SEGMENT_MAGIC.length + 32))) return Buffer.from(key);
+  }
+  return 'segment header corrupt';
+}
+
+/** The parts of one record, ready for writev: header, meta, body (the body is not copied). */
+export function encodeRecord(key: Buffer, meta: Buffer, body: Buffer): Buffer[] {
+  const head = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+  RECORD_MAGIC.copy(head, 0);
+  head.writeUInt32BE(meta.length, 8);
+  head.writeUInt32BE(body.length, 12);
+  head.writeUInt32BE(headCheck(key, meta.length, body.length), 16);
+  digest(key, head.subarray(8, 16), meta, body).copy(head, 20);
+  return [head, meta, body];
+}
+
+export function recordBytes(metaLength: number, bodyLength: number): number {
+  return RECORD_HEADER_BYTES + metaLength + bodyLength;
+}
+
+export interface ParsedRecord {
+  readonly metaLength: number;
+  readonly bodyLength: number;
+  readonly meta: Buffer;
+  readonly body: Buffer;
+}
+
+/** Checks the record at `offset` of `buf`; the reason it is not one otherwise. */
+export function readRecord(buf: Buffer, offset: number, key: Buffer): ParsedRecord | string {
+  const left = buf.length - offset;
+  if (left < RECORD_HEADER_BYTES) return `torn record: ${left} bytes left of a ${RECORD_HEADER_BYTES}-byte header`;
+  if (buf.compare(RECORD_MAGIC, 0, RECORD_MAGIC.length, offset, offset + RECORD_MAGIC.length) !== 0) return 'no record magic';
+  const metaLength = buf.readUInt32BE(offset + 8);
+  const bodyLength = buf.readUInt32BE(offset + 12);
+  if (buf.readUInt32BE(offset + 16) !== headCheck(key, metaLength, bodyLength)) return 'corrupt record header';
+  const size = recordBytes(metaLength, bodyLength);
+  if (size > left) return `torn record: ${size} bytes long, ${left} on disk`;
+  const metaAt = offset + RECORD_HEADER_BYTES;
+  const meta = buf.subarray(metaAt, metaAt + metaLength);
+  const body = buf.subarray(metaAt + metaLength, metaAt + metaLength + bodyLength);
+  const want = digest(key, buf.subarray(offset + 8, offset + 16), meta, body);
+  if (!want.equals(buf.subarray(offset + 20, offset + 20 + 32))) return 'checksum mismatch';
+  return { metaLength, bodyLength, meta, body };
+}
+
+/** The offset of the next valid record at or after `from`, or null (resync after damage). */
+export function nextRecord(buf: Buffer, from: number, key: Buffer): number | null {
+  for (let at = buf.indexOf(RECORD_MAGIC, from); at >= 0; at = buf.indexOf(RECORD_MAGIC, at + 1)) {
+    if (typeof readRecord(buf, at, key) !== 'string') return at;
+  }
+  return null;
+}
+
+export function parseEnvelope(meta: Buffer): Envelope | null {
+  try {
+    const e = JSON.parse(meta.toString('utf8')) as unknown;
+    if (typeof e === 'object' && e !== null && typeof (e as { id?: unknown }).id === 'string') return e as Envelope;
+  } catch {
+    // falls through: a record that passed its digest but is not an envelope is still damage
+  }
+  return null;
+}
+
+function digest(key: Buffer, lengths: Buffer, meta: Buffer, body: Buffer): Buffer {
+  return createHmac('sha256', key).update(lengths).update(meta).update(body).digest();
+}
+
+/** A 32-bit mix of the lengths and the key (murmur3's finaliser): not a MAC, a fast filter. */
+function headCheck(key: Buffer, metaLength: number, bodyLength: number): number {
+  return fmix32(metaLength ^ fmix32(bodyLength ^ key.readUInt32BE(0))) >>> 0;
+}
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h;
+}

@@ -1,0 +1,190 @@
+/**
+ * The spool's journal: what happened to messages after they were committed, one JSON
+ * line per fact, appended in batches and never fsync'd. Losing the last lines in a crash
+ * only means some recipients are tried again (at-least-once, DESIGN.md).
+ *
+ *   {"id":"X","r":"a@b","s":"delivered"}   a recipient's final state
+ *   {"id":"X","r":"a@b","a":3}             a recipient's attempt count
+ *   {"id":"X","done":true,"seg":12}        the message left the spool; its record in segment 12 is dead
+ *
+ * A done line names the segment because it must outlive the id's record, not the id:
+ * compaction keeps it exactly as long as that segment file exists. Rewrites (compaction)
+ * are fsync'd and renamed into place, so a crash leaves the old journal or the new one.
+ */
+import { createReadStream } from 'node:fs';
+import { open, rename, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { RecipientState } from './types.js';
+import { DirSyncer } from './dir-syncer.js';
+
+export interface JournalFacts {
+  readonly done: Map<string, RecipientState>;
+  readonly attempts: Map<string, number>;
+  /** Segments named by done lines: the message has left the spool. */
+  readonly removedFrom: number[];
+}
+
+export type JournalLine = { id: string; r: string; s: RecipientState } | { id: string; r: string; a: number } | { id: string; done: true; seg: number };
+
+export class SegmentJournal {
+  /** Bytes appended since the last rewrite, and the size of that rewrite. */
+  grownBytes = 0;
+  baseBytes = 0;
+  private pending: string[] = [];
+  private flushing: Promise<void> | null = null;
+  private scheduled = false;
+  private paused = false;
+  private readonly dirSync: DirSyncer;
+
+  private constructor(
+    private readonly path: string,
+    private fh: FileHandle,
+    private readonly onFlushed: () => void,
+  ) {
+    this.dirSync = new DirSyncer(dirname(path));
+  }
+
+  static async open(path: string, onFlushed: () => void): Promise<SegmentJournal> {
+    const fh = await open(path, 'a', 0o600);
+    const j = new SegmentJournal(path, fh, onFlushed);
+    j.grownBytes = (await fh.stat()).size;
+    return j;
+  }
+
+  append(line: JournalLine): void {
+    this.pending.push(`${JSON.stringify(line)}\n`);
+    this.schedule();
+  }
+
+  /** One write for everything recorded in this turn of the event loop. */
+  private schedule(): void {
+    if (this.scheduled || this.paused || this.pending.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  /** Writes every pending line (one write per call); resolves when they reached the file. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.paused || this.pending.length === 0) return;
+    const text = this.pending.join('');
+    this.pending = [];
+    this.flushing = this.fh
+      .write(text)
+      .then(() => {
+        this.grownBytes += Buffer.byteLength(text);
+      })
+      .catch(() => {
+        // Not fsync'd by design; a failed append costs what a lost one does (a resend).
+      })
+      .finally(() => {
+        this.flushing = null;
+      });
+    await this.flushing;
+    this.onFlushed();
+  }
+
+  /** Replays the file: the facts per message id, for recovery and compaction. */
+  async read(): Promise<Map<string, JournalFacts>> {
+    const facts = new Map<string, JournalFacts>();
+    const lines = createInterface({ input: createReadStream(this.path, { encoding: 'utf8' }), crlfDelay: Infinity });
+    for await (const text of lines) {
+      const line = parseLine(text);
+      if (!line) continue; // a torn last line after a crash: the rest still counts
+      let f = facts.get(line.id);
+      if (!f) facts.set(line.id, (f = { done: new Map(), attempts: new Map(), removedFrom: [] }));
+      if ('seg' in line) f.removedFrom.push(line.seg);
+      else if ('s' in line) f.done.set(line.r, line.s);
+      else f.attempts.set(line.r, line.a);
+    }
+    return facts;
+  }
+
+  /**
+   * Replaces the journal with `build(facts)`. Appends wait meanwhile and land in the new
+   * file after it, so no fact recorded during the rewrite is lost. `build` is consumed
+   * lazily, between writes: it must decide each line from state that only moves forward
+   * (a line it drops for a message removed meanwhile is covered by the removal's own line).
+   */
+  async rewrite(build: (facts: Map<string, JournalFacts>) => Iterable<JournalLine>): Promise<void> {
+    this.paused = true;
+    try {
+      while (this.flushing) await this.flushing;
+      const facts = await this.read();
+      const tmp = `${this.path}.tmp`;
+      const out = await open(tmp, 'w', 0o600);
+      let bytes = 0;
+      try {
+        let chunk: string[] = [];
+        for (const line of build(facts)) {
+          chunk.push(`${JSON.stringify(line)}\n`);
+          if (chunk.length < 4096) continue;
+          bytes += await writeText(out, chunk);
+          chunk = [];
+        }
+        bytes += await writeText(out, chunk);
+        await out.sync();
+      } finally {
+        await out.close();
+      }
+      await rename(tmp, this.path);
+      await this.dirSync.sync();
+      const old = this.fh;
+      this.fh = await open(this.path, 'a', 0o600);
+      await old.close().catch(() => undefined);
+      this.baseBytes = bytes;
+      this.grownBytes = 0;
+    } finally {
+      this.paused = false;
+      this.schedule();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.fh.close();
+  }
+}
+
+export function doneLine(id: string, seg: number): JournalLine {
+  return { id, done: true, seg };
+}
+
+export function factLines(id: string, f: JournalFacts): JournalLine[] {
+  const out: JournalLine[] = [];
+  for (const [r, s] of f.done) out.push({ id, r, s });
+  for (const [r, a] of f.attempts) out.push({ id, r, a });
+  return out;
+}
+
+async function writeText(fh: FileHandle, lines: string[]): Promise<number> {
+  if (lines.length === 0) return 0;
+  const buf = Buffer.from(lines.join(''));
+  await fh.write(buf);
+  return buf.length;
+}
+
+const STATES = new Set<string>(['delivered', 'bounced', 'expired', 'suppressed']);
+
+function parseLine(text: string): JournalLine | null {
+  if (!text) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const o = v as Record<string, unknown>;
+  if (typeof o['id'] !== 'string') return null;
+  const id = o['id'];
+  if (o['done'] === true && typeof o['seg'] === 'number') return { id, done: true, seg: o['seg'] };
+  if (typeof o['r'] !== 'string') return null;
+  if (typeof o['s'] === 'string' && STATES.has(o['s'])) return { id, r: o['r'], s: o['s'] as RecipientState };
+  if (typeof o['a'] === 'number') return { id, r: o['r'], a: o['a'] };
+  return null;
+}

@@ -1,0 +1,84 @@
+// [pools.X.health]: a source whose bounce rate toward a provider passes max_bounce_rate
+// (with min_volume outcomes) is paused for that provider (source_paused, reason naming the
+// rate), its mail rotates to the pool's healthy source, and it is back after pause_for
+// (source_resumed).
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startTestMx, type TestMx } from '../support/test-mx.js';
+import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
+import { providerZone, recipients, startNode, submit, type ShapingNode } from './harness.js';
+
+let mx: TestMx;
+let dns: TestDnsServer;
+let gw: ShapingNode;
+const A = '127.0.0.55';
+const B = '127.0.0.56';
+
+beforeAll(async () => {
+  // The provider refuses every recipient that comes from A: A's bounce rate is 100%.
+  mx = await startTestMx({ host: '127.0.0.54', rejectRcpt: (_r, ip) => (ip === A ? { code: 550, message: '5.7.1 Service unavailable, client host blocked' } : null) });
+  dns = await startDnsServer(providerZone('health.test', 10, 'mx.healthy.test', '127.0.0.54'));
+  gw = await startNode(`
+[node]
+data_dir = "\${DIR}/data"
+[[listen]]
+host = "127.0.0.1"
+port = 0
+mode = "relay"
+[dns]
+servers = ["${dns.address}"]
+[delivery]
+port = ${mx.port}
+[sources.a]
+ip = "${A}"
+ehlo = "a.shaping.test"
+[sources.b]
+ip = "${B}"
+ehlo = "b.shaping.test"
+[pools.transactional]
+sources = ["a", "b"]
+[pools.transactional.health]
+max_bounce_rate = 0.2
+min_volume = 6
+window = "10m"
+pause_for = "2s"
+[providers.healthmail]
+mx_suffixes = [".healthy.test"]
+max_connections = 1
+max_messages_per_connection = 1
+`);
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await mx?.close();
+  await dns?.close();
+});
+
+test('a source over max_bounce_rate is paused for the provider, rotates out, and comes back', async () => {
+  await submit(gw.port, recipients('h', 40, 'health.test', 10).map((to) => ({ to: [to] })));
+  const paused = await gw.waitForEvent('source_paused');
+  expect(paused).toMatchObject({ source: 'a', provider: 'healthmail', scope: 'source-provider:a:healthmail', reason: 'bounce_rate', by: 'health' });
+  expect(String(paused['detail'])).toMatch(/bounce rate 100% over max_bounce_rate 20% \(\d+ of \d+ in the last/);
+  const pausedAt = Number(paused['time']);
+  // Every message still waiting goes out through b; a bounced only its first few.
+  const bouncedFromA = () => gw.events('bounced').filter((l) => l['source'] === 'a').length;
+  await mx.waitUntil((m) => m.messages.length + bouncedFromA() >= 40, 15_000);
+  const beforePause = gw.events('bounced').filter((l) => l['source'] === 'a' && Number(l['time']) <= pausedAt + 300).length;
+  expect(beforePause).toBeGreaterThanOrEqual(6);
+  // (a few more than min_volume: messages already on their way when the counts crossed the line)
+  expect(beforePause).toBeLessThan(16);
+  // During the pause (after the few sessions already under way) a sent nothing at all.
+  const until = Date.parse(String(paused['until']));
+  const late = gw.events('bounced').filter((l) => l['source'] === 'a' && Number(l['time']) > pausedAt + 300 && Number(l['time']) < until);
+  expect(late).toHaveLength(0);
+  expect(gw.events('delivered').filter((l) => Number(l['time']) > pausedAt).length).toBeGreaterThan(10);
+  const resumed = await gw.waitForEvent('source_resumed', (l) => l['source'] === 'a', 5_000);
+  expect(resumed).toMatchObject({ scope: 'source-provider:a:healthmail', reason: 'bounce_rate' });
+  expect(Number(resumed['time'])).toBeGreaterThanOrEqual(until);
+
+  // Back in rotation, a is judged afresh: only min_volume new outcomes pause it again.
+  await submit(gw.port, recipients('k', 30, 'health.test', 10).map((to) => ({ to: [to] })));
+  const again = await gw.waitForEvent('source_paused', (l) => Number(l['time']) > Number(resumed['time']), 10_000);
+  const fresh = gw.events('bounced').filter((l) => l['source'] === 'a' && Number(l['time']) >= until && Number(l['time']) <= Number(again['time']));
+  expect(fresh.length).toBeGreaterThanOrEqual(6);
+});

@@ -1,0 +1,85 @@
+// Redis hangs (SIGSTOP: sockets open, no answers): the node notices (state_degraded),
+// never delivers to a recipient it cannot check against the suppression list (deferred
+// with 451 4.3.0 instead), and delivers once Redis answers again (state_restored).
+// Runs the built node (dist/) as a child process, since the suppression plugin is loaded
+// from the built plugins/ folder: run `npx tsc -p tsconfig.json` first.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startTestMx, type TestMx } from '../support/test-mx.js';
+import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
+import { redisServerPath, startRedis, type PrivateRedis } from '../support/redis-server.js';
+import { startCli, tempDir, type CliNode } from '../support/gateway.js';
+import { freePort } from '../support/ports.js';
+import { providerZone, recipients, submit } from './harness.js';
+
+const hasRedis = redisServerPath() !== null;
+let mx: TestMx;
+let dns: TestDnsServer;
+let redis: PrivateRedis;
+let cli: CliNode;
+let port: number;
+
+beforeAll(async () => {
+  if (!hasRedis) return;
+  redis = await startRedis();
+  mx = await startTestMx({ host: '127.0.0.69' });
+  dns = await startDnsServer(providerZone('hang.test', 5, 'mx.hangmail.test', '127.0.0.69'));
+  port = await freePort();
+  const dir = tempDir('sluice-hang-');
+  const file = join(dir, 'sluice.toml');
+  writeFileSync(file, `
+[node]
+id = "h1"
+data_dir = "${dir}/data"
+drain_timeout = "1s"
+[cluster]
+redis_url = "${redis.url}"
+command_timeout = "300ms"
+[[listen]]
+host = "127.0.0.1"
+port = ${port}
+mode = "relay"
+[dns]
+servers = ["${dns.address}"]
+[delivery]
+port = ${mx.port}
+[queue]
+retry = ["1s"]
+[plugins]
+order = ["suppression"]
+[sources.a]
+ip = "127.0.0.70"
+ehlo = "a.shaping.test"
+[pools.transactional]
+sources = ["a"]
+`);
+  cli = startCli(file);
+  await cli.waitFor('started');
+});
+
+afterAll(async () => {
+  cli?.child.kill('SIGTERM');
+  await cli?.exited();
+  await mx?.close();
+  await dns?.close();
+  await redis?.stop();
+});
+
+test.skipIf(!hasRedis)('a hung Redis defers delivery instead of skipping the suppression check', async () => {
+  // Queued while everything answers, but the MX is down: the mail waits for a retry.
+  await mx.down();
+  await submit(port, recipients('s', 4, 'hang.test', 4).map((to) => ({ to: [to] })));
+  await cli.waitFor('deferred');
+  redis.pause();
+  await cli.waitFor('state_degraded', 10_000);
+  await mx.up();
+  // Retries come every second; none may reach the MX while the list cannot be checked.
+  await new Promise((r) => setTimeout(r, 3_000));
+  expect(mx.messages).toHaveLength(0);
+  expect(cli.output()).toContain('suppression list unavailable');
+  redis.resume();
+  await cli.waitFor('state_restored', 15_000);
+  await mx.waitFor(4, 15_000);
+  expect(mx.messages.flatMap((m) => m.rcpts).sort()).toEqual(recipients('s', 4, 'hang.test', 4).sort());
+});

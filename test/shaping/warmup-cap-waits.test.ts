@@ -1,0 +1,72 @@
+// At the warm-up cap with no overflow pool, mail waits for the next UTC day: deferred,
+// never bounced, one warmup_exhausted event, and nothing polls meanwhile (the items sit
+// in the waiting heap until midnight UTC instead of spinning on the ready queue).
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startTestMx, type TestMx } from '../support/test-mx.js';
+import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
+import { providerZone, recipients, startNode, submit, type ShapingNode } from './harness.js';
+
+let mx: TestMx;
+let dns: TestDnsServer;
+let gw: ShapingNode;
+const today = new Date().toISOString().slice(0, 10);
+
+beforeAll(async () => {
+  mx = await startTestMx({ host: '127.0.0.49' });
+  dns = await startDnsServer(providerZone('cap.test', 5, 'mx.cap.test', '127.0.0.49'));
+  gw = await startNode(`
+[node]
+data_dir = "\${DIR}/data"
+[[listen]]
+host = "127.0.0.1"
+port = 0
+mode = "relay"
+[dns]
+servers = ["${dns.address}"]
+[delivery]
+port = ${mx.port}
+[queue]
+retry = ["1s"]
+[sources.new1]
+ip = "127.0.0.50"
+ehlo = "new1.shaping.test"
+warmup = "gentle"
+[pools.transactional]
+sources = ["new1"]
+[warmup.gentle]
+start = ${today}
+daily = [4, 20]
+`);
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await mx?.close();
+  await dns?.close();
+});
+
+test('capped mail is deferred until the next UTC day and the queue does not spin', async () => {
+  await submit(gw.port, recipients('c', 10, 'cap.test', 5).map((to) => ({ to: [to] })));
+  await mx.waitFor(4, 10_000);
+  await gw.waitForEvent('queue_postponed');
+  // Let anything that would poll run for a while, and measure what the process does.
+  const cpu0 = process.cpuUsage();
+  await new Promise((r) => setTimeout(r, 1_500));
+  const cpu = process.cpuUsage(cpu0);
+  expect(mx.messages).toHaveLength(4);
+  expect((cpu.user + cpu.system) / 1000).toBeLessThan(500);
+  expect(gw.events('warmup_exhausted')).toEqual([expect.objectContaining({ source: 'new1', cap: 4, day: today })]);
+  expect(gw.events('bounced')).toHaveLength(0);
+  const deferred = gw.events('deferred');
+  expect(deferred.length).toBeGreaterThanOrEqual(6);
+  const midnight = new Date(`${today}T00:00:00Z`).getTime() + 86_400_000;
+  for (const d of deferred) {
+    expect(String(d['reply'])).toMatch(/^451 4\.4\.5 warm-up cap reached/);
+    expect(Date.parse(String(d['next_attempt']))).toBe(midnight);
+  }
+  // Every waiting item is parked until midnight; no ready queue holds work.
+  const sched = gw.node.scheduler;
+  expect(sched.waitingItems().length).toBe(6);
+  expect(sched.waitingItems().every((i) => i.nextAt === midnight)).toBe(true);
+  expect(sched.queues().every((q) => q.length === 0)).toBe(true);
+});
