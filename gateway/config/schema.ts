@@ -186,7 +186,7 @@ const provider = z.strictObject({
 
 const admin = z.strictObject({
   listen: hostPort.default('127.0.0.1:8925'),
-  token: z.string().min(16, 'use at least 16 characters').optional(),
+  token: z.string().min(12, 'use at least 12 characters (e.g. openssl rand -hex 24)').optional(),
   token_file: z.string().optional(),
 });
 
