@@ -178,12 +178,23 @@ function connect(host: MxHost, address: string, source: SessionSource, opts: Ses
     const fail = (err: SMTPConnection.SMTPError) => {
       if (settled) return;
       settled = true;
+      const response = errorResponse(err, 'CONNECT');
+      // Resolve once the socket is gone, so the lease is not handed on while the
+      // provider still counts this connection.
+      const socket = conn._socket as { destroyed?: boolean; once?: (e: string, f: () => void) => void } | undefined;
+      if (!socket || socket.destroyed || !socket.once) resolve(response);
+      else {
+        const t = setTimeout(() => resolve(response), QUIT_WAIT_MS);
+        socket.once('close', () => {
+          clearTimeout(t);
+          resolve(response);
+        });
+      }
       try {
         conn.close();
       } catch {
         // already closed
       }
-      resolve(errorResponse(err, 'CONNECT'));
     };
     conn.once('error', fail);
     conn.connect((err) => {

@@ -37,17 +37,9 @@ export async function readMessage(stream: Readable, maxSize: number, mode: 'norm
   return { kind: 'ok', data: fixed, normalised: true };
 }
 
-/** Returns `raw` itself when it is clean (the common case costs one scan, no copy). */
+/** Returns `raw` itself when it is clean (the common case: a few native scans, no copy). */
 export function normaliseLineEndings(raw: Buffer): Buffer {
-  let dirty = false;
-  for (let i = 0; i < raw.length; i++) {
-    const b = raw[i] as number;
-    if (b === 0x00 || (b === 0x0a && raw[i - 1] !== 0x0d) || (b === 0x0d && raw[i + 1] !== 0x0a)) {
-      dirty = true;
-      break;
-    }
-  }
-  if (!dirty) return raw;
+  if (isClean(raw)) return raw;
   const out = Buffer.allocUnsafe(raw.length * 2);
   let o = 0;
   for (let i = 0; i < raw.length; i++) {
@@ -62,4 +54,27 @@ export function normaliseLineEndings(raw: Buffer): Buffer {
     } else out[o++] = b;
   }
   return out.subarray(0, o);
+}
+
+/**
+ * True when every LF follows a CR, every CR precedes an LF, and there is no NUL.
+ * Uses Buffer.indexOf (memchr) to hop between line ends instead of a byte loop: on a
+ * 100 KB message this is the difference between ~100 000 JS steps and ~1 300.
+ */
+function isClean(raw: Buffer): boolean {
+  if (raw.indexOf(0x00) >= 0) return false;
+  let pos = 0;
+  for (;;) {
+    const lf = raw.indexOf(0x0a, pos);
+    if (lf < 0) break;
+    if (lf === 0 || raw[lf - 1] !== 0x0d) return false;
+    pos = lf + 1;
+  }
+  pos = 0;
+  for (;;) {
+    const cr = raw.indexOf(0x0d, pos);
+    if (cr < 0) return true;
+    if (raw[cr + 1] !== 0x0a) return false;
+    pos = cr + 2;
+  }
 }

@@ -16,6 +16,8 @@ export class ReadyQueue {
   /** Set while no source can take a connection: no new session before this time. */
   blockedUntil = 0;
   blockedReason = '';
+  /** Backoff after a busy (4xx) greeting; doubles while they repeat, reset by a good connect. */
+  greetingBackoffMs = 0;
 
   constructor(
     readonly key: string,

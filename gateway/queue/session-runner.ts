@@ -38,6 +38,9 @@ export interface RunnerDeps {
   readonly degraded?: () => boolean;
 }
 
+const MIN_GREETING_BACKOFF_MS = 1_000;
+const MAX_GREETING_BACKOFF_MS = 60_000;
+
 /** Waiting this long for a rate token ends the session and blocks the queue instead (no idle connection). */
 const MAX_TOKEN_WAIT_MS = 2_000;
 
@@ -85,12 +88,21 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
     deps.log.warn({ event: 'connect_failed', site: rq.site, source: grant.source.name, reply: formatResponse(opened) }, 'connection failed');
     // A greeting a rule says means "this source, back off": the queue waits for another source.
     if (suspend(deps, rq, ruleFor(rq, opened), opened, via)) return;
+    if (!opened.local && opened.code >= 400 && opened.code < 500) {
+      // The server answered but is busy (e.g. "too many connections from your IP"): the
+      // mail stays queued and no new session starts for a while, instead of every message
+      // burning an attempt and the next sessions hammering the same busy greeting.
+      rq.greetingBackoffMs = Math.min(MAX_GREETING_BACKOFF_MS, Math.max(MIN_GREETING_BACKOFF_MS, rq.greetingBackoffMs * 2));
+      sched.block(rq, rq.greetingBackoffMs, `busy greeting: ${formatResponse(opened).slice(0, 120)}`);
+      return;
+    }
     // The site is unreachable from this source: every item waiting for it shares the fate.
     const items = rq.drain();
     for (const item of items) settleWithRules(deps, sched, rq, item, item.rcpts.map((rcpt) => ({ rcpt, response: opened })), via);
     return;
   }
   const session = opened;
+  rq.greetingBackoffMs = 0;
   const viaMx: Via = { ...via, mx: session.host.name };
   try {
     while (session.usable && !sched.stopped && !lease.lost) {

@@ -117,20 +117,32 @@ export class ProviderSim {
       onMailFrom: (_address, session, cb) => this.onMail(session, cb),
       onRcptTo: (address, session, cb) => this.onRcpt(address.address, session, cb),
       onData: (stream, session, cb) => this.onData(stream, session, cb),
+      onClose: (session) => this.closers.get(`${session.remoteAddress}:${session.remotePort}`)?.(),
     });
     server.server.on('connection', (socket: Socket) => this.onSocket(socket));
     return server;
   }
 
   /** Counted at TCP accept, before the banner: a provider sees the connection, refused or not. */
+  private readonly closers = new Map<string, () => void>();
+
   private onSocket(socket: Socket): void {
     const ip = socket.remoteAddress ?? '?';
+    const key = `${ip}:${socket.remotePort}`;
     this.sockets.add(socket);
     for (const t of this.trackers) t.opened(ip);
-    socket.once('close', () => {
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
       this.sockets.delete(socket);
+      this.closers.delete(key);
       for (const t of this.trackers) t.closed(ip);
-    });
+    };
+    // After STARTTLS smtp-server closes the TLS socket and the plain one never emits
+    // 'close', so the session's own close (onClose) counts too, whichever comes first.
+    this.closers.set(key, close);
+    socket.once('close', close);
   }
 
   private onConnect(session: SMTPServerSession, cb: (err?: Error | null) => void): void {

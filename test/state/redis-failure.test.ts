@@ -122,7 +122,8 @@ describe.skipIf(binary === null)('redis failure', () => {
     expect(await state.holds.all()).toHaveLength(1); // the pause still holds
     // Bounded, not hanging (ioredis would wait for ever by default); generous for a loaded CI machine.
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(JSON.parse(await readFile(join(dataDir, 'fleet.json'), 'utf8'))).toEqual({ version: 1, liveNodes: 2 });
+    // Written in the background: wait for it rather than racing the writer.
+    await expect.poll(async () => JSON.parse(await readFile(join(dataDir, 'fleet.json'), 'utf8').catch(() => 'null')), { timeout: 5_000 }).toEqual({ version: 1, liveNodes: 2 });
 
     await server.restart();
     await until('shared state again', () => !state.degraded());
