@@ -35,6 +35,8 @@ export interface ListenerDeps {
   readonly clock: Clock;
   readonly log: IngressLogger;
   readonly authLimiter: AuthLimiter;
+  /** Seconds from the end of DATA to the 250 (the spool commit and the data hook). */
+  readonly onAccepted?: (listener: string, seconds: number) => void;
   /** Null when the node can take mail; else the reply for MAIL FROM (low disk…). */
   readonly admission: () => Promise<SmtpReply | null>;
 }
@@ -253,6 +255,7 @@ export class Listener {
         case 'ok':
           break;
       }
+      const dataEnd = performance.now();
       const { headers, body } = HeaderBlock.split(read.data);
       const result = await buildTransaction({
         session,
@@ -267,7 +270,10 @@ export class Listener {
         log: this.deps.log,
         normalised: read.normalised,
       });
-      if (result.kind === 'queued') cb(null, `2.0.0 Ok: queued as ${result.id}`);
+      if (result.kind === 'queued') {
+        this.deps.onAccepted?.(this.name, (performance.now() - dataEnd) / 1000);
+        cb(null, `2.0.0 Ok: queued as ${result.id}`);
+      }
       else cb(result.kind === 'dropped' ? null : replyError(result.reply), result.kind === 'dropped' ? `2.0.0 Ok: ${result.reply.text}` : undefined);
     } catch (err) {
       this.deps.log.error({ err, session: session.id }, 'DATA failed');

@@ -116,7 +116,7 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
       const item = await rq.next(rq.provider.idleTimeoutMs);
       if (!item) break;
       // Paused or suspended while this session sat idle: the item goes back for another source.
-      if (sched.stopped || deps.picker.status(grant.source.name, rq.provider).kind === 'held') {
+      if (sched.stopped || deps.picker.status(grant.source.name, rq.provider).kind === 'held' || deps.picker.poolPaused(rq.pool) || deps.picker.poolPaused(grant.pool)) {
         sched.putBack(rq, item);
         break;
       }

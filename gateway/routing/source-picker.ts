@@ -112,6 +112,11 @@ export class SourcePicker {
     return Math.max(1, Math.min(sources.size * provider.maxConnections, provider.totalMaxConnections ?? Infinity));
   }
 
+  /** True while `pool` is paused (sessions already open stop at the next message). */
+  poolPaused(pool: string): boolean {
+    return this.holds.held(keys.holdPool(pool)) !== null;
+  }
+
   async pick(pool: string, provider: ProviderLimits): Promise<PickResult> {
     return this.pickIn(pool, provider, [pool]);
   }

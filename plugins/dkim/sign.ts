@@ -133,7 +133,7 @@ function signingHeaderLines(parsed: ReturnType<typeof tools.parseHeaders>['parse
   return { keys: names.join(': '), headers };
 }
 
-function signOne(key: LoadedKey, lines: ReturnType<typeof signingHeaderLines>, bodyHash: string, signTime: Date): string {
+async function signOne(key: LoadedKey, lines: ReturnType<typeof signingHeaderLines>, bodyHash: string, signTime: Date): Promise<string> {
   const { canonicalizedHeader, dkimHeaderOpts } = header.generateCanonicalizedHeader('DKIM', lines, {
     signingDomain: key.domain,
     selector: key.selector,
@@ -144,13 +144,19 @@ function signOne(key: LoadedKey, lines: ReturnType<typeof signingHeaderLines>, b
     // signed copy, once for the header) and a second boundary in between breaks b=.
     signTime,
   });
+  // The callback form of crypto.sign runs on libuv's thread pool: an RSA-2048 signature
+  // costs ~0.3 ms of CPU, and off the event loop it uses the second core.
   const signature =
     key.algorithm === 'rsa-sha256'
-      ? sign('sha256', canonicalizedHeader, key.privateKey)
+      ? await signAsync('sha256', canonicalizedHeader, key)
       : // RFC 8463 §3: Ed25519 (pure) signs the SHA-256 hash of the canonicalised header.
-        sign(null, createHash('sha256').update(canonicalizedHeader).digest(), key.privateKey);
+        await signAsync(null, createHash('sha256').update(canonicalizedHeader).digest(), key);
   const line = tools.formatSignatureHeaderLine('DKIM', { ...dkimHeaderOpts, b: signature.toString('base64') }, true);
   return line.replace(/^DKIM-Signature:\s*/, '');
+}
+
+function signAsync(algorithm: string | null, data: Buffer, key: LoadedKey): Promise<Buffer> {
+  return new Promise((resolve, reject) => sign(algorithm, data, key.privateKey, (err, sig) => (err ? reject(err) : resolve(sig))));
 }
 
 /**
@@ -176,5 +182,5 @@ export async function signMessage(raw: Buffer, keys: readonly LoadedKey[], opts:
   const bodyHash = hasher.digest('base64');
   const lines = signingHeaderLines(parsed);
   const signTime = opts.signTime ?? new Date();
-  return matching.map((key) => signOne(key, lines, bodyHash, signTime));
+  return Promise.all(matching.map((key) => signOne(key, lines, bodyHash, signTime)));
 }

@@ -1,0 +1,95 @@
+// Admin actions on a real node: flush makes deferred mail go now, a suspension holds a
+// source for one provider, pausing a pool stops its mail, and reload answers with changes.
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { startTestMx, type TestMx } from '../support/test-mx.js';
+import { freePort } from '../support/ports.js';
+import { RawSmtp, message } from '../support/smtp-client.js';
+
+let mx: TestMx;
+let gw: TestGateway;
+let admin: string;
+const TOKEN = 'actions-token-0123456789';
+const post = (path: string, body?: unknown) =>
+  fetch(`${admin}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+
+beforeAll(async () => {
+  const mxPort = await freePort('127.0.0.42');
+  mx = await startTestMx({ host: '127.0.0.42', port: mxPort });
+  await mx.down();
+  const port = await freePort();
+  admin = `http://127.0.0.1:${port}`;
+  gw = await startGateway(`
+[node]
+data_dir = "\${DIR}/data"
+[[listen]]
+host = "127.0.0.1"
+port = 0
+mode = "relay"
+[admin]
+listen = "127.0.0.1:${port}"
+token = "${TOKEN}"
+[dns.static]
+"*" = "127.0.0.42:${mxPort}"
+[delivery]
+connect_timeout = "1s"
+[queue]
+retry = ["1h"]
+[sources.a]
+ip = "127.0.0.43"
+ehlo = "a.sluice.test"
+[pools.transactional]
+sources = ["a"]
+`);
+});
+afterAll(async () => {
+  await gw.stop();
+  await mx.close();
+});
+
+async function send(rcpt: string): Promise<void> {
+  const c = await RawSmtp.open(gw.port());
+  await c.read();
+  await c.cmd('EHLO app.test');
+  expect((await c.send('app@example.com', [rcpt], message()))?.code).toBe(250);
+  c.close();
+}
+
+test('flush retries deferred mail now instead of in an hour', async () => {
+  await send('later@example.net');
+  await expect.poll(() => gw.node.queueRows().reduce((a, r) => a + r.depth, 0), { timeout: 10_000 }).toBe(1);
+  // Deferred with a one-hour retry; the MX comes back; flush sends it now.
+  await expect.poll(() => gw.node.scheduler.waitingItems().length, { timeout: 10_000 }).toBe(1);
+  await mx.up();
+  const r = await post('/api/queue/flush');
+  expect(r.status).toBe(200);
+  expect(((await r.json()) as { flushed: number }).flushed).toBe(1);
+  const [m] = await mx.waitFor(1, 10_000);
+  expect(m?.rcpts).toEqual(['later@example.net']);
+});
+
+test('a paused pool sends nothing until resumed', async () => {
+  expect((await post('/api/pools/transactional/pause', { reason: 'maintenance' })).status).toBe(200);
+  await send('held@example.net');
+  await new Promise((res) => setTimeout(res, 1500));
+  expect(mx.messages.some((m) => m.rcpts.includes('held@example.net'))).toBe(false);
+  expect((await post('/api/pools/transactional/resume')).status).toBe(200);
+  await mx.waitUntil((x) => x.messages.some((m) => m.rcpts.includes('held@example.net')), 10_000);
+});
+
+test('suspending a source for a provider is validated and shows in the sources list', async () => {
+  expect((await post('/api/sources/a/suspend', { provider: 'default', duration: 'soon' })).status).toBe(400);
+  expect((await post('/api/sources/a/suspend', { provider: 'default', duration: '10m' })).status).toBe(200);
+  const res = await fetch(`${admin}/api/sources`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const { sources } = (await res.json()) as { sources: { name: string; suspended: { provider: string }[] }[] };
+  expect(sources.find((s) => s.name === 'a')?.suspended.map((x) => x.provider)).toEqual(['default']);
+  expect((await post('/api/sources/a/resume')).status).toBe(200);
+});
+
+test('reload answers with the files read', async () => {
+  const r = await post('/api/reload');
+  expect(r.status).toBe(200);
+  const body = (await r.json()) as { files: string[]; changes: string[] };
+  expect(body.files).toEqual([gw.configFile]);
+  expect(body.changes).toEqual([]);
+});
