@@ -5,6 +5,9 @@
 import type { Registry } from 'prom-client';
 import type { StateBackend } from '../state/types.js';
 
+/** Helpers plugins may use: IPv4/IPv6 networks as the relay policy matches them. */
+export { NetworkList, parseNetwork } from '../ingress/networks.js';
+
 export interface PluginLogger {
   debug(obj: object | string, msg?: string): void;
   info(obj: object | string, msg?: string): void;

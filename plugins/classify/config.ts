@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseCidr } from './networks.js';
+import { parseNetwork } from '../../gateway/plugin-host/public.js';
 
 /**
  * A class name: what the router matches `[[routes]] class` against and, when no route
@@ -15,7 +15,7 @@ const poolName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a pool name u
 
 const glob = z.string().min(1, 'an empty pattern matches nothing; use "*" for anything');
 
-const cidr = z.string().refine((text) => parseCidr(text) !== null, {
+const cidr = z.string().refine((text) => parseNetwork(text) !== null, {
   error: (issue) => `"${String(issue.input)}" is not an IPv4 or IPv6 network; write e.g. "10.0.0.0/8", "192.0.2.7" or "2001:db8::/32"`,
 });
 

@@ -4,7 +4,7 @@
  * matches decides.
  */
 import type { ClassifyRule } from './config.js';
-import { inNetworks, parseCidr, type Cidr } from './networks.js';
+import { NetworkList } from '../../gateway/plugin-host/public.js';
 
 /** What a rule looks at: known at the end of DATA. */
 export interface MatchInput {
@@ -70,8 +70,8 @@ function testsOf(rule: ClassifyRule): Test[] {
   }
   if (rule.client_network !== undefined) {
     // The schema has checked every entry parses.
-    const nets = rule.client_network.map(parseCidr).filter((n): n is Cidr => n !== null);
-    tests.push((i) => inNetworks(i.remoteAddress, nets));
+    const nets = new NetworkList(rule.client_network);
+    tests.push((i) => nets.contains(i.remoteAddress));
   }
   if (rule.recipient_domain !== undefined) {
     const re = globToRegExp(rule.recipient_domain);
