@@ -9,6 +9,7 @@ import { AdminError, type AdminControl, type ClusterStatus, type DrainResult, ty
 import type { Hold, SuppressionEntry, SuppressionReason } from './state/types.js';
 import type { SluiceNode } from './node.js';
 import { today } from './shaping/warmup-gate.js';
+import { peerBoards, type QueueRow } from './cluster/fleet-board.js';
 
 export const VERSION = '0.1.0';
 
@@ -32,7 +33,7 @@ export class NodeControl implements AdminControl {
       draining: n.draining,
       nodes,
       pools: Object.entries(n.config.pools).map(([name, p]) => ({ name, sources: p.sources.map((m) => (typeof m === 'string' ? m : m.source)), paused: this.holdView(n.holds.held(keys.holdPool(name))) })),
-      queue: n.queueRows().map((r) => ({ pool: r.pool, provider: r.provider, depth: r.depth, oldest_seconds: r.oldestSeconds })),
+      queue: mergeQueues([...n.queueRows(), ...peerBoards(live, n.config.node.id).flatMap((b) => b.queue)]),
     };
   }
 
@@ -161,4 +162,17 @@ export class NodeControl implements AdminControl {
     void by;
     throw new AdminError('CONFLICT', 'draining to peers needs a cluster with live peers; this node has none (stop it with SIGTERM: queued mail stays spooled and is delivered after restart)');
   }
+}
+
+/** Queue rows of several nodes summed per (pool, provider); the oldest age is the max. */
+function mergeQueues(rows: readonly QueueRow[]): { pool: string; provider: string; depth: number; oldest_seconds: number }[] {
+  const by = new Map<string, { pool: string; provider: string; depth: number; oldest_seconds: number }>();
+  for (const r of rows) {
+    const k = `${r.pool}\u0000${r.provider}`;
+    const row = by.get(k) ?? { pool: r.pool, provider: r.provider, depth: 0, oldest_seconds: 0 };
+    row.depth += r.depth;
+    row.oldest_seconds = Math.max(row.oldest_seconds, r.oldestSeconds);
+    by.set(k, row);
+  }
+  return [...by.values()];
 }

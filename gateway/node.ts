@@ -33,6 +33,8 @@ import { replies } from './ingress/replies.js';
 import type { AcceptSink } from './ingress/transaction.js';
 import { createLogger, type Logger } from './observe/logger.js';
 import { OutcomeRouter } from './outcomes.js';
+import { VERSION } from './control.js';
+import { makeBoard } from './cluster/fleet-board.js';
 import { SluiceError } from './errors.js';
 import { ConnectionCounter, startObservability, type Observability } from './observability.js';
 import type { Observer } from './observe/observer.js';
@@ -270,9 +272,13 @@ export class SluiceNode {
     const state = this.state;
     this.limitsWatch = new SharedLimitsWatch(state, this.log, () => this.clock.now(), () => ('fleetSize' in state && typeof state.fleetSize === 'function' ? { fleet_size: state.fleetSize() } : {}));
     this.limitsWatch.start();
-    const info = { id: this.config.node.id, address: this.hostname, startedAt: this.clock.now(), version: 'sluice' };
+    const info = { id: this.config.node.id, address: this.hostname, startedAt: this.startedAt, version: VERSION };
     // live() after each beat keeps the fleet size (what local shares divide by) current.
-    const beat = () => void state.nodes.heartbeat(info, cluster.failover_after).then(() => state.nodes.live()).catch(() => undefined);
+    const beat = () => {
+      // The board carries this node's numbers to the fleet's dashboard (cluster/fleet-board.ts).
+      const board = this.obs ? makeBoard(this.obs.observer.stats, this.queueRows()) : undefined;
+      void state.nodes.heartbeat({ ...info, ...(board ? { board } : {}) }, cluster.failover_after).then(() => state.nodes.live()).catch(() => undefined);
+    };
     beat();
     this.heartbeat = setInterval(beat, cluster.heartbeat);
     this.heartbeat.unref();

@@ -10,6 +10,7 @@ import type { OutcomeEvent } from './plugin-host/public.js';
 import type { Outcome } from './queue/types.js';
 import type { SluiceNode } from './node.js';
 import { NodeControl } from './control.js';
+import { FleetStats } from './cluster/fleet-board.js';
 
 /** Open outbound sessions per (source, provider), for the gauge and the API. */
 export class ConnectionCounter {
@@ -89,7 +90,8 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
         control: new NodeControl(node),
         registry: node.registry,
         readiness: () => node.readiness(),
-        stats: observer.stats,
+        // Clustered: the fleet's numbers (this node's plus what live peers published).
+        stats: config.cluster ? new FleetStats(observer.stats, () => node.state.nodes.live(), config.node.id) : observer.stats,
         statsSpanMs: observer.stats.spanMs,
         alerts: observer.alerts,
         log: node.log,

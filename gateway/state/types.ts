@@ -116,6 +116,11 @@ export interface NodeInfo {
   readonly address: string;
   readonly startedAt: number;
   readonly version: string;
+  /**
+   * What the node publishes for the fleet's dashboard with each heartbeat (its recent
+   * outcome stats and queue summary), as plain JSON; absent on nodes that publish none.
+   */
+  readonly board?: unknown;
 }
 
 export interface NodeRegistry {

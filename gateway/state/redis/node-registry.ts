@@ -11,6 +11,7 @@ const nodeInfoSchema = z.object({
   address: z.string(),
   startedAt: z.number(),
   version: z.string(),
+  board: z.unknown().optional(),
 });
 
 /** Nodes by heartbeat: a sorted set of ids scored by expiry (Redis clock) + a hash of info. */
