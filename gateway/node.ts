@@ -248,11 +248,12 @@ export class SluiceNode {
     return { ready: reasons.length === 0, reasons };
   }
 
+  /** The `queued` notification: plugins' observers, metrics, the event log and webhooks. */
   private queued(envelope: Envelope): void {
-    if (!this.obs) return;
     for (const rcpt of envelope.rcpts) {
       const e: OutcomeEvent = { queueId: envelope.id, messageId: envelope.messageId, recipient: rcpt, mailFrom: envelope.mailFrom, class: envelope.class, pool: envelope.pool ?? '', source: null, provider: null, mx: null, reply: null, enhanced: null, attempt: 0, at: this.clock.now() };
-      this.obs.observer.outcome('queued', e, envelope.campaign);
+      this.plugins.emit('queued', e);
+      this.obs?.observer.outcome('queued', e, envelope.campaign);
     }
   }
 

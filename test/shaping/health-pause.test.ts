@@ -2,60 +2,26 @@
 // (with min_volume outcomes) is paused for that provider (source_paused, reason naming the
 // rate), its mail rotates to the pool's healthy source, and it is back after pause_for
 // (source_resumed).
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startTestMx, type TestMx } from '../support/test-mx.js';
-import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
-import { providerZone, recipients, startNode, submit, type ShapingNode } from './harness.js';
+import { expect, test } from 'vitest';
+import { oneEach, providerZone, recipients, submit, useShaping } from './harness.js';
 
-let mx: TestMx;
-let dns: TestDnsServer;
-let gw: ShapingNode;
 const A = '127.0.0.55';
 const B = '127.0.0.56';
 
-beforeAll(async () => {
+const shaping = useShaping({
   // The provider refuses every recipient that comes from A: A's bounce rate is 100%.
-  mx = await startTestMx({ host: '127.0.0.54', rejectRcpt: (_r, ip) => (ip === A ? { code: 550, message: '5.7.1 Service unavailable, client host blocked' } : null) });
-  dns = await startDnsServer(providerZone('health.test', 10, 'mx.healthy.test', '127.0.0.54'));
-  gw = await startNode(`
-[node]
-data_dir = "\${DIR}/data"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[dns]
-servers = ["${dns.address}"]
-[delivery]
-port = ${mx.port}
-[sources.a]
-ip = "${A}"
-ehlo = "a.shaping.test"
-[sources.b]
-ip = "${B}"
-ehlo = "b.shaping.test"
-[pools.transactional]
-sources = ["a", "b"]
-[pools.transactional.health]
-max_bounce_rate = 0.2
-min_volume = 6
-window = "10m"
-pause_for = "2s"
-[providers.healthmail]
-mx_suffixes = [".healthy.test"]
-max_connections = 1
-max_messages_per_connection = 1
-`);
-});
-
-afterAll(async () => {
-  await gw?.stop();
-  await mx?.close();
-  await dns?.close();
+  mx: { host: '127.0.0.54', rejectRcpt: (_r, ip) => (ip === A ? { code: 550, message: '5.7.1 Service unavailable, client host blocked' } : null) },
+  zone: providerZone('health.test', 10, 'mx.healthy.test', '127.0.0.54'),
+  config: {
+    sources: { a: { ip: A }, b: { ip: B } },
+    pools: { transactional: { sources: ['a', 'b'], health: { max_bounce_rate: 0.2, min_volume: 6, window: '10m', pause_for: '2s' } } },
+    providers: { healthmail: { mx_suffixes: ['.healthy.test'], max_connections: 1, max_messages_per_connection: 1 } },
+  },
 });
 
 test('a source over max_bounce_rate is paused for the provider, rotates out, and comes back', async () => {
-  await submit(gw.port, recipients('h', 40, 'health.test', 10).map((to) => ({ to: [to] })));
+  const { mx, gw } = shaping;
+  await submit(gw.port, oneEach(recipients('h', 40, 'health.test', 10)));
   const paused = await gw.waitForEvent('source_paused');
   expect(paused).toMatchObject({ source: 'a', provider: 'healthmail', scope: 'source-provider:a:healthmail', reason: 'bounce_rate', by: 'health' });
   expect(String(paused['detail'])).toMatch(/bounce rate 100% over max_bounce_rate 20% \(\d+ of \d+ in the last/);
@@ -77,7 +43,7 @@ test('a source over max_bounce_rate is paused for the provider, rotates out, and
   expect(Number(resumed['time'])).toBeGreaterThanOrEqual(until);
 
   // Back in rotation, a is judged afresh: only min_volume new outcomes pause it again.
-  await submit(gw.port, recipients('k', 30, 'health.test', 10).map((to) => ({ to: [to] })));
+  await submit(gw.port, oneEach(recipients('k', 30, 'health.test', 10)));
   const again = await gw.waitForEvent('source_paused', (l) => Number(l['time']) > Number(resumed['time']), 10_000);
   const fresh = gw.events('bounced').filter((l) => l['source'] === 'a' && Number(l['time']) >= until && Number(l['time']) <= Number(again['time']));
   expect(fresh.length).toBeGreaterThanOrEqual(6);

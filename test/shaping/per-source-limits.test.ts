@@ -1,56 +1,25 @@
 // A provider found by MX suffix gets its limits per source IP: at most max_connections
 // sessions from each IP at once, max_message_rate messages per second from each IP, and no
 // more than max_messages_per_connection messages on one session.
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startTestMx, type TestMx } from '../support/test-mx.js';
-import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
-import { averageRate, messagesPerSession, providerZone, recipients, startNode, submit, type ShapingNode } from './harness.js';
+import { expect, test } from 'vitest';
+import { averageRate, inBatches, messageSpan, messagesPerSession, providerZone, recipients, slowData, submit, useShaping } from './harness.js';
 
-let mx: TestMx;
-let dns: TestDnsServer;
-let gw: ShapingNode;
 
-beforeAll(async () => {
+const shaping = useShaping({
   // A slow MX keeps sessions open long enough for the connection limit to matter.
-  mx = await startTestMx({ host: '127.0.0.40', onData: () => new Promise((r) => setTimeout(() => r(null), 15)) });
-  dns = await startDnsServer(providerZone('big.test', 30, 'in1.mx.bigmail.test', '127.0.0.40'));
-  gw = await startNode(`
-[node]
-data_dir = "\${DIR}/data"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[dns]
-servers = ["${dns.address}"]
-[delivery]
-port = ${mx.port}
-[sources.a]
-ip = "127.0.0.41"
-ehlo = "a.shaping.test"
-[sources.b]
-ip = "127.0.0.42"
-ehlo = "b.shaping.test"
-[pools.transactional]
-sources = ["a", "b"]
-[providers.bigmail]
-mx_suffixes = [".mx.bigmail.test"]
-max_connections = 2
-max_message_rate = "25/s"
-max_messages_per_connection = 7
-`);
-});
-
-afterAll(async () => {
-  await gw?.stop();
-  await mx?.close();
-  await dns?.close();
+  mx: { host: '127.0.0.40', onData: slowData(15) },
+  zone: providerZone('big.test', 30, 'in1.mx.bigmail.test', '127.0.0.40'),
+  config: {
+    sources: { a: { ip: '127.0.0.41' }, b: { ip: '127.0.0.42' } },
+    pools: { transactional: { sources: ['a', 'b'] } },
+    providers: { bigmail: { mx_suffixes: ['.mx.bigmail.test'], max_connections: 2, max_message_rate: '25/s', max_messages_per_connection: 7 } },
+  },
 });
 
 test('connections, rate and messages per connection hold per source IP', async () => {
+  const { mx, gw } = shaping;
   // 24 messages of 10 recipients at 10 domains: 240 deliveries queued at once.
-  const rcpts = recipients('u', 240, 'big.test', 30);
-  await submit(gw.port, Array.from({ length: 24 }, (_, k) => ({ to: rcpts.slice(k * 10, k * 10 + 10) })));
+  await submit(gw.port, inBatches(recipients('u', 240, 'big.test', 30), 10));
   await mx.waitFor(240, 30_000);
   const a = mx.stats('127.0.0.41');
   const b = mx.stats('127.0.0.42');
@@ -62,9 +31,8 @@ test('connections, rate and messages per connection hold per source IP', async (
   }
   // Over the whole run each IP sends at most 25 per second of its span plus one burst of 3.
   for (const ip of ['127.0.0.41', '127.0.0.42']) {
-    const times = mx.messages.filter((m) => m.peerIp === ip).map((m) => m.at);
-    const span = (Math.max(...times) - Math.min(...times)) / 1000;
-    expect(times.length).toBeLessThanOrEqual(25 * span + 3 + 1);
+    const { count, span } = messageSpan(mx, ip);
+    expect(count).toBeLessThanOrEqual(25 * span + 3 + 1);
   }
   // The limits were reached, not just respected: both IPs ran 2 sessions and near 25/s.
   expect(Math.min(a.peak, b.peak)).toBe(2);

@@ -3,61 +3,46 @@
 // 30 s default), and an idle session is closed after idle_timeout (not the 5 s default).
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startTestMx, type TestMx } from '../support/test-mx.js';
-import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
-import { startNode, submit, type ShapingNode } from './harness.js';
+import type { TestMx } from '../support/test-mx.js';
+import { nodeConfig, setupShaping, startNode, submit, type Shaping, type ShapingNode } from './harness.js';
 
+let env: Shaping;
 let mx: TestMx;
 let mute: Server;
 const muted = new Set<Socket>();
-let dns: TestDnsServer;
 let gw: ShapingNode;
 
 beforeAll(async () => {
-  mx = await startTestMx({ host: '127.0.0.80' });
+  env = await setupShaping({
+    mx: { host: '127.0.0.80' },
+    zone: {
+      'mx.quick.test': { a: ['127.0.0.80'] },
+      'mx.mute.test': { a: ['127.0.0.81'] },
+      'fast.example': { mx: [{ priority: 10, exchange: 'mx.quick.test' }] },
+      'silent.example': { mx: [{ priority: 10, exchange: 'mx.mute.test' }] },
+    },
+  });
+  mx = env.mx;
   // Same port on another address: accepts, then says nothing.
   mute = createServer((s) => {
     muted.add(s);
     s.on('error', () => undefined);
   });
   await new Promise<void>((r) => mute.listen(mx.port, '127.0.0.81', () => r()));
-  dns = await startDnsServer({
-    'mx.quick.test': { a: ['127.0.0.80'] },
-    'mx.mute.test': { a: ['127.0.0.81'] },
-    'fast.example': { mx: [{ priority: 10, exchange: 'mx.quick.test' }] },
-    'silent.example': { mx: [{ priority: 10, exchange: 'mx.mute.test' }] },
-  });
-  gw = await startNode(`
-[node]
-data_dir = "\${DIR}/data"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[dns]
-servers = ["${dns.address}"]
-[delivery]
-port = ${mx.port}
-[sources.a]
-ip = "127.0.0.82"
-ehlo = "a.shaping.test"
-[pools.transactional]
-sources = ["a"]
-[providers.quick]
-mx_suffixes = [".quick.test"]
-idle_timeout = "300ms"
-[providers.mute]
-mx_suffixes = [".mute.test"]
-connect_timeout = "400ms"
-`);
+  gw = await startNode(
+    nodeConfig(env, {
+      sources: { a: { ip: '127.0.0.82' } },
+      pools: { transactional: { sources: ['a'] } },
+      providers: { quick: { mx_suffixes: ['.quick.test'], idle_timeout: '300ms' }, mute: { mx_suffixes: ['.mute.test'], connect_timeout: '400ms' } },
+    }),
+  );
 });
 
 afterAll(async () => {
   await gw?.stop();
-  await mx?.close();
+  await env?.close();
   for (const s of muted) s.destroy();
   await new Promise((r) => mute.close(r));
-  await dns?.close();
 });
 
 test('connect_timeout of the provider ends a silent connection early', async () => {

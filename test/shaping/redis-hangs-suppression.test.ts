@@ -6,54 +6,39 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startTestMx, type TestMx } from '../support/test-mx.js';
-import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
-import { redisServerPath, startRedis, type PrivateRedis } from '../support/redis-server.js';
+import type { TestMx } from '../support/test-mx.js';
+import { redisServerPath, type PrivateRedis } from '../support/redis-server.js';
 import { startCli, tempDir, type CliNode } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
-import { providerZone, recipients, submit } from './harness.js';
+import { nodeConfig, oneEach, providerZone, recipients, setupShaping, submit, type Shaping } from './harness.js';
 
 const hasRedis = redisServerPath() !== null;
+let env: Shaping;
 let mx: TestMx;
-let dns: TestDnsServer;
 let redis: PrivateRedis;
 let cli: CliNode;
 let port: number;
 
 beforeAll(async () => {
   if (!hasRedis) return;
-  redis = await startRedis();
-  mx = await startTestMx({ host: '127.0.0.69' });
-  dns = await startDnsServer(providerZone('hang.test', 5, 'mx.hangmail.test', '127.0.0.69'));
+  env = await setupShaping({ redis: true, mx: { host: '127.0.0.69' }, zone: providerZone('hang.test', 5, 'mx.hangmail.test', '127.0.0.69') });
+  ({ mx, redis } = env);
   port = await freePort();
   const dir = tempDir('sluice-hang-');
   const file = join(dir, 'sluice.toml');
-  writeFileSync(file, `
-[node]
-id = "h1"
-data_dir = "${dir}/data"
-drain_timeout = "1s"
-[cluster]
-redis_url = "${redis.url}"
-command_timeout = "300ms"
-[[listen]]
-host = "127.0.0.1"
-port = ${port}
-mode = "relay"
-[dns]
-servers = ["${dns.address}"]
-[delivery]
-port = ${mx.port}
-[queue]
-retry = ["1s"]
-[plugins]
-order = ["suppression"]
-[sources.a]
-ip = "127.0.0.70"
-ehlo = "a.shaping.test"
-[pools.transactional]
-sources = ["a"]
-`);
+  writeFileSync(
+    file,
+    nodeConfig(env, {
+      node: { id: 'h1', drain_timeout: '1s' },
+      dataDir: `${dir}/data`,
+      cluster: { redis_url: redis.url, command_timeout: '300ms' },
+      listenPort: port,
+      queue: { retry: ['1s'] },
+      plugins: { order: ['suppression'] },
+      sources: { a: { ip: '127.0.0.70' } },
+      pools: { transactional: { sources: ['a'] } },
+    }),
+  );
   cli = startCli(file);
   await cli.waitFor('started');
 });
@@ -61,15 +46,13 @@ sources = ["a"]
 afterAll(async () => {
   cli?.child.kill('SIGTERM');
   await cli?.exited();
-  await mx?.close();
-  await dns?.close();
-  await redis?.stop();
+  await env?.close();
 });
 
 test.skipIf(!hasRedis)('a hung Redis defers delivery instead of skipping the suppression check', async () => {
   // Queued while everything answers, but the MX is down: the mail waits for a retry.
   await mx.down();
-  await submit(port, recipients('s', 4, 'hang.test', 4).map((to) => ({ to: [to] })));
+  await submit(port, oneEach(recipients('s', 4, 'hang.test', 4)));
   await cli.waitFor('deferred');
   redis.pause();
   await cli.waitFor('state_degraded', 10_000);

@@ -3,73 +3,42 @@
 // say so in the log (state_degraded / state_restored, node.state.degraded()), deliver
 // everything in the end, and hold the shared limits again once Redis answers.
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startTestMx, type TestMx } from '../support/test-mx.js';
-import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
-import { redisServerPath, startRedis, type PrivateRedis } from '../support/redis-server.js';
-import { providerZone, recipients, startNode, submit, watchTotalSessions, type ShapingNode } from './harness.js';
+import type { TestMx } from '../support/test-mx.js';
+import { redisServerPath, type PrivateRedis } from '../support/redis-server.js';
+import { inBatches, nodeConfig, providerZone, recipients, setupShaping, slowData, submit, watchTotalSessions, type Shaping, type ShapingEnv, type ShapingNode } from './harness.js';
 
 const hasRedis = redisServerPath() !== null;
+let env: Shaping;
 let mx: TestMx;
-let dns: TestDnsServer;
 let redis: PrivateRedis;
-const nodes: ShapingNode[] = [];
+let nodes: ShapingNode[] = [];
 
-const config = (id: string) => `
-[node]
-id = "${id}"
-data_dir = "\${DIR}/data"
-[cluster]
-redis_url = "${redis.url}"
-heartbeat = "500ms"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[dns]
-servers = ["${dns.address}"]
-[delivery]
-port = ${mx.port}
-[queue]
-retry = ["1s"]
-[sources.a]
-ip = "127.0.0.65"
-ehlo = "a.shaping.test"
-node = "n1"
-[sources.b]
-ip = "127.0.0.66"
-ehlo = "b.shaping.test"
-node = "n2"
-[pools.transactional]
-sources = ["a", "b"]
-[providers.outagemail]
-mx_suffixes = [".outagemail.test"]
-max_connections = 2
-max_messages_per_connection = 20
-[providers.outagemail.total]
-max_connections = 2
-`;
+const config = (e: ShapingEnv, id: string) =>
+  nodeConfig(e, {
+    node: { id },
+    cluster: { redis_url: e.redis.url, heartbeat: '500ms' },
+    queue: { retry: ['1s'] },
+    sources: { a: { ip: '127.0.0.65', node: 'n1' }, b: { ip: '127.0.0.66', node: 'n2' } },
+    pools: { transactional: { sources: ['a', 'b'] } },
+    providers: { outagemail: { mx_suffixes: ['.outagemail.test'], max_connections: 2, max_messages_per_connection: 20, total: { max_connections: 2 } } },
+  });
 
-const batch = (prefix: string, n: number) => {
-  const r = recipients(prefix, n, 'outage.test', 20);
-  return Array.from({ length: n / 10 }, (_, k) => ({ to: r.slice(k * 10, k * 10 + 10) }));
-};
+const batch = (prefix: string, n: number) => inBatches(recipients(prefix, n, 'outage.test', 20), 10);
 
 beforeAll(async () => {
   if (!hasRedis) return;
-  redis = await startRedis();
-  mx = await startTestMx({ host: '127.0.0.64', onData: () => new Promise((r) => setTimeout(() => r(null), 10)) });
-  dns = await startDnsServer(providerZone('outage.test', 20, 'mx.outagemail.test', '127.0.0.64'));
-  nodes.push(await startNode(config('n1')), await startNode(config('n2')));
+  env = await setupShaping({
+    redis: true,
+    mx: { host: '127.0.0.64', onData: slowData(10) },
+    zone: providerZone('outage.test', 20, 'mx.outagemail.test', '127.0.0.64'),
+    configs: (e) => [config(e, 'n1'), config(e, 'n2')],
+  });
+  ({ mx, redis, nodes } = env);
   // Both nodes have seen the fleet (2 live nodes) before Redis goes away.
   await new Promise((r) => setTimeout(r, 1_200));
 });
 
-afterAll(async () => {
-  for (const n of nodes) await n.stop();
-  await mx?.close();
-  await dns?.close();
-  await redis?.stop();
-});
+afterAll(() => env?.close());
 
 test.skipIf(!hasRedis)('mail keeps flowing within each node\'s share while Redis is down, and all of it is delivered', async () => {
   const [n1, n2] = nodes as [ShapingNode, ShapingNode];

@@ -1,64 +1,32 @@
 // A [[providers.X.rules]] suspend: the provider's reply suspends the source that got it
 // (source_paused), its mail rotates to the pool's other source, and after the rule's
 // duration the source is back (source_resumed) and sends again.
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startTestMx, type TestMx } from '../support/test-mx.js';
-import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
-import { providerZone, recipients, startNode, submit, type ShapingNode } from './harness.js';
+import { expect, test } from 'vitest';
+import { oneEach, providerZone, recipients, submit, useShaping } from './harness.js';
 
-let mx: TestMx;
-let dns: TestDnsServer;
-let gw: ShapingNode;
 const A = '127.0.0.52';
 const B = '127.0.0.53';
 let refuseA = true;
 
-beforeAll(async () => {
-  mx = await startTestMx({
+const shaping = useShaping({
+  mx: {
     host: '127.0.0.51',
     rejectRcpt: (_rcpt, ip) => (ip === A && refuseA ? { code: 421, message: '4.7.28 [127.0.0.52] Our system has detected an unusual rate of unsolicited mail originating from your IP address.' } : null),
-  });
-  dns = await startDnsServer(providerZone('rule.test', 10, 'mx.rules.test', '127.0.0.51'));
-  gw = await startNode(`
-[node]
-data_dir = "\${DIR}/data"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[dns]
-servers = ["${dns.address}"]
-[delivery]
-port = ${mx.port}
-[queue]
-retry = ["1s"]
-[sources.a]
-ip = "${A}"
-ehlo = "a.shaping.test"
-[sources.b]
-ip = "${B}"
-ehlo = "b.shaping.test"
-[pools.transactional]
-sources = ["a", "b"]
-[providers.rulemail]
-mx_suffixes = [".rules.test"]
-max_connections = 1
-max_messages_per_connection = 1
-[[providers.rulemail.rules]]
-match = "4.7.28"
-action = "suspend"
-duration = "2s"
-`);
-});
-
-afterAll(async () => {
-  await gw?.stop();
-  await mx?.close();
-  await dns?.close();
+  },
+  zone: providerZone('rule.test', 10, 'mx.rules.test', '127.0.0.51'),
+  config: {
+    queue: { retry: ['1s'] },
+    sources: { a: { ip: A }, b: { ip: B } },
+    pools: { transactional: { sources: ['a', 'b'] } },
+    providers: {
+      rulemail: { mx_suffixes: ['.rules.test'], max_connections: 1, max_messages_per_connection: 1, rules: [{ match: '4.7.28', action: 'suspend', duration: '2s' }] },
+    },
+  },
 });
 
 test('a suspend rule holds the source for its duration, then it sends again', async () => {
-  await submit(gw.port, recipients('r', 10, 'rule.test', 10).map((to) => ({ to: [to] })));
+  const { mx, gw } = shaping;
+  await submit(gw.port, oneEach(recipients('r', 10, 'rule.test', 10)));
   const paused = await gw.waitForEvent('source_paused');
   expect(paused).toMatchObject({ source: 'a', provider: 'rulemail', scope: 'source-provider:a:rulemail', reason: 'provider_rule', by: 'response-rule' });
   expect(String(paused['detail'])).toContain('4.7.28');
@@ -72,7 +40,7 @@ test('a suspend rule holds the source for its duration, then it sends again', as
   refuseA = false;
   const resumed = await gw.waitForEvent('source_resumed', (l) => l['source'] === 'a', 5_000);
   expect(Date.parse(String(resumed['until']))).toBeLessThanOrEqual(Date.now());
-  await submit(gw.port, recipients('s', 10, 'rule.test', 10).map((to) => ({ to: [to] })));
+  await submit(gw.port, oneEach(recipients('s', 10, 'rule.test', 10)));
   await mx.waitFor(20, 10_000);
   expect(mx.stats(A).messages).toBeGreaterThan(0);
 });

@@ -1,52 +1,25 @@
 // At the warm-up cap with no overflow pool, mail waits for the next UTC day: deferred,
 // never bounced, one warmup_exhausted event, and nothing polls meanwhile (the items sit
 // in the waiting heap until midnight UTC instead of spinning on the ready queue).
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startTestMx, type TestMx } from '../support/test-mx.js';
-import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
-import { providerZone, recipients, startNode, submit, type ShapingNode } from './harness.js';
+import { expect, test } from 'vitest';
+import { oneEach, providerZone, raw, recipients, submit, useShaping } from './harness.js';
 
-let mx: TestMx;
-let dns: TestDnsServer;
-let gw: ShapingNode;
 const today = new Date().toISOString().slice(0, 10);
 
-beforeAll(async () => {
-  mx = await startTestMx({ host: '127.0.0.49' });
-  dns = await startDnsServer(providerZone('cap.test', 5, 'mx.cap.test', '127.0.0.49'));
-  gw = await startNode(`
-[node]
-data_dir = "\${DIR}/data"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[dns]
-servers = ["${dns.address}"]
-[delivery]
-port = ${mx.port}
-[queue]
-retry = ["1s"]
-[sources.new1]
-ip = "127.0.0.50"
-ehlo = "new1.shaping.test"
-warmup = "gentle"
-[pools.transactional]
-sources = ["new1"]
-[warmup.gentle]
-start = ${today}
-daily = [4, 20]
-`);
-});
-
-afterAll(async () => {
-  await gw?.stop();
-  await mx?.close();
-  await dns?.close();
+const shaping = useShaping({
+  mx: { host: '127.0.0.49' },
+  zone: providerZone('cap.test', 5, 'mx.cap.test', '127.0.0.49'),
+  config: {
+    queue: { retry: ['1s'] },
+    sources: { new1: { ip: '127.0.0.50', warmup: 'gentle' } },
+    pools: { transactional: { sources: ['new1'] } },
+    warmup: { gentle: { start: raw(today), daily: [4, 20] } },
+  },
 });
 
 test('capped mail is deferred until the next UTC day and the queue does not spin', async () => {
-  await submit(gw.port, recipients('c', 10, 'cap.test', 5).map((to) => ({ to: [to] })));
+  const { mx, gw } = shaping;
+  await submit(gw.port, oneEach(recipients('c', 10, 'cap.test', 5)));
   await mx.waitFor(4, 10_000);
   await gw.waitForEvent('queue_postponed');
   // Let anything that would poll run for a while, and measure what the process does.

@@ -1,56 +1,23 @@
 // A source in warm-up sends at most today's cap; once every source of the pool is at its
 // cap, the pool's overflow pool sends the rest, and the outcome names the overflow pool.
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startTestMx, type TestMx } from '../support/test-mx.js';
-import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
-import { providerZone, recipients, startNode, submit, type ShapingNode } from './harness.js';
+import { expect, test } from 'vitest';
+import { oneEach, providerZone, raw, recipients, submit, useShaping } from './harness.js';
 
-let mx: TestMx;
-let dns: TestDnsServer;
-let gw: ShapingNode;
 const today = new Date().toISOString().slice(0, 10);
 
-beforeAll(async () => {
-  mx = await startTestMx({ host: '127.0.0.46' });
-  dns = await startDnsServer(providerZone('warm.test', 10, 'mx.warm.test', '127.0.0.46'));
-  gw = await startNode(`
-[node]
-data_dir = "\${DIR}/data"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[dns]
-servers = ["${dns.address}"]
-[delivery]
-port = ${mx.port}
-[sources.new1]
-ip = "127.0.0.47"
-ehlo = "new1.shaping.test"
-warmup = "gentle"
-[sources.old1]
-ip = "127.0.0.48"
-ehlo = "old1.shaping.test"
-[pools.transactional]
-sources = ["new1"]
-overflow = "seasoned"
-[pools.seasoned]
-sources = ["old1"]
-[warmup.gentle]
-start = ${today}
-daily = [8, 20, 50]
-`);
-});
-
-afterAll(async () => {
-  await gw?.stop();
-  await mx?.close();
-  await dns?.close();
+const shaping = useShaping({
+  mx: { host: '127.0.0.46' },
+  zone: providerZone('warm.test', 10, 'mx.warm.test', '127.0.0.46'),
+  config: {
+    sources: { new1: { ip: '127.0.0.47', warmup: 'gentle' }, old1: { ip: '127.0.0.48' } },
+    pools: { transactional: { sources: ['new1'], overflow: 'seasoned' }, seasoned: { sources: ['old1'] } },
+    warmup: { gentle: { start: raw(today), daily: [8, 20, 50] } },
+  },
 });
 
 test('the warm-up cap holds and the overflow pool takes the rest', async () => {
-  const rcpts = recipients('w', 30, 'warm.test', 10);
-  await submit(gw.port, rcpts.map((to) => ({ to: [to] })));
+  const { mx, gw } = shaping;
+  await submit(gw.port, oneEach(recipients('w', 30, 'warm.test', 10)));
   await mx.waitFor(30, 15_000);
   expect(mx.stats('127.0.0.47').messages).toBe(8);
   expect(mx.stats('127.0.0.48').messages).toBe(22);
