@@ -29,14 +29,15 @@ test('a source over max_bounce_rate is paused for the provider, rotates out, and
   // Every message still waiting goes out through b; a bounced only its first few.
   const bouncedFromA = () => gw.events('bounced').filter((l) => l['source'] === 'a').length;
   await mx.waitUntil((m) => m.messages.length + bouncedFromA() >= 40, 15_000);
-  const beforePause = gw.events('bounced').filter((l) => l['source'] === 'a' && Number(l['time']) <= pausedAt + 300).length;
+  const beforePause = gw.events('bounced').filter((l) => l['source'] === 'a' && Number(l['time']) <= pausedAt).length;
   expect(beforePause).toBeGreaterThanOrEqual(6);
   // (a few more than min_volume: messages already on their way when the counts crossed the line)
   expect(beforePause).toBeLessThan(16);
-  // During the pause (after the few sessions already under way) a sent nothing at all.
+  // During the pause a sent nothing but the one message its single connection
+  // (max_connections = 1) may have had on the wire when the pause was set.
   const until = Date.parse(String(paused['until']));
-  const late = gw.events('bounced').filter((l) => l['source'] === 'a' && Number(l['time']) > pausedAt + 300 && Number(l['time']) < until);
-  expect(late).toHaveLength(0);
+  const late = gw.events('bounced').filter((l) => l['source'] === 'a' && Number(l['time']) > pausedAt && Number(l['time']) < until);
+  expect(late.length).toBeLessThanOrEqual(1);
   expect(gw.events('delivered').filter((l) => Number(l['time']) > pausedAt).length).toBeGreaterThan(10);
   const resumed = await gw.waitForEvent('source_resumed', (l) => l['source'] === 'a', 5_000);
   expect(resumed).toMatchObject({ scope: 'source-provider:a:healthmail', reason: 'bounce_rate' });
