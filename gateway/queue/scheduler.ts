@@ -327,6 +327,8 @@ export class Scheduler {
     }
     const next = until ?? now + (retry[Math.min(item.attempts - 1, retry.length - 1)] as number);
     item.nextAt = Math.min(next, item.envelope.receivedAt + max_age);
+    // Its next attempt is a while away: the cached body would only crowd out fresh mail.
+    this.deps.spool.forget?.(item.envelope.id);
     for (const r of rcpts) {
       if (until === null) this.deps.spool.record(item.envelope.id, r, { attempts: item.attempts });
       this.emit('deferred', item, r, response, via, item.nextAt);

@@ -135,6 +135,10 @@ export class SegmentSpool implements Spool {
     this.cache.set(envelope.id, body);
   }
 
+  forget(id: string): void {
+    this.cache.delete(id);
+  }
+
   async readBody(id: string): Promise<Buffer> {
     const cached = this.cache.get(id);
     if (cached) return cached;

@@ -31,6 +31,8 @@ export interface Spool {
   /** Resolves only once message and envelope are on stable storage (DESIGN.md "Durability contract"). */
   commit(envelope: Envelope, body: Buffer): Promise<void>;
   readBody(id: string): Promise<Buffer>;
+  /** The message will not be read for a while (it was deferred): drop any in-memory copy. */
+  forget?(id: string): void;
   /** Records final states or attempt counts; not fsync'd: a lost record means a resend (at-least-once). */
   record(id: string, rcpt: string, state: RecipientState | { attempts: number }): void;
   remove(id: string): Promise<void>;
