@@ -1,36 +1,17 @@
 // Size and recipient limits: SIZE is advertised, a declared size over the limit is refused
 // at MAIL, an undeclared one while streaming (552 5.3.4), and the recipient limit answers 452 4.5.3.
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startGateway, type TestGateway } from '../support/gateway.js';
-import { startTestMx, type TestMx } from '../support/test-mx.js';
+import { expect, test } from 'vitest';
+import { useRelayToMx } from '../support/gateway.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
 
-let mx: TestMx;
-let gw: TestGateway;
-
-beforeAll(async () => {
-  mx = await startTestMx({ host: '127.0.0.23' });
-  gw = await startGateway(`
-[node]
-data_dir = "\${DIR}/data"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
+const env = useRelayToMx('127.0.0.23', `
 [relay]
 max_message_size = "10KB"
 max_recipients = 3
-[dns.static]
-"*" = "127.0.0.23:${mx.port}"
 `);
-});
-afterAll(async () => {
-  await gw.stop();
-  await mx.close();
-});
 
 async function open(): Promise<{ c: RawSmtp; ehlo: string[] }> {
-  const c = await RawSmtp.open(gw.port());
+  const c = await RawSmtp.open(env.gw.port());
   await c.read();
   const r = await c.cmd('EHLO app.test');
   return { c, ehlo: [...(r?.lines ?? [])] };
@@ -59,8 +40,8 @@ test('an oversized message is refused with 552 5.3.4 and nothing is delivered', 
   // The session goes on: the next, small message is accepted.
   expect((await c.send('app@example.com', ['small@example.net'], message()))?.code).toBe(250);
   c.close();
-  await mx.waitFor(1);
-  expect(mx.messages.some((m) => m.rcpts.includes('big@example.net'))).toBe(false);
+  await env.mx.waitFor(1);
+  expect(env.mx.messages.some((m) => m.rcpts.includes('big@example.net'))).toBe(false);
 });
 
 test('recipients past max_recipients get 452 4.5.3', async () => {

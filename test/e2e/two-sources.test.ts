@@ -1,23 +1,9 @@
 // Delivery goes out through each source of the pool: the MX sees the source IPs and their EHLO names.
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startGateway, type TestGateway } from '../support/gateway.js';
-import { startTestMx, type TestMx } from '../support/test-mx.js';
+import { expect, test } from 'vitest';
+import { useRelayToMx } from '../support/gateway.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
 
-let mx: TestMx;
-let gw: TestGateway;
-
-beforeAll(async () => {
-  mx = await startTestMx({ host: '127.0.0.21' });
-  gw = await startGateway(`
-[node]
-data_dir = "\${DIR}/data"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[dns.static]
-"*" = "127.0.0.21:${mx.port}"
+const env = useRelayToMx('127.0.0.21', `
 [sources.a]
 ip = "127.0.0.2"
 ehlo = "a.sluice.test"
@@ -30,19 +16,14 @@ sources = ["a", "b"]
 max_connections = 1
 max_messages_per_connection = 1
 `);
-});
-afterAll(async () => {
-  await gw.stop();
-  await mx.close();
-});
 
 test('messages leave from both sources with their EHLO names', async () => {
-  const c = await RawSmtp.open(gw.port());
+  const c = await RawSmtp.open(env.gw.port());
   await c.read();
   await c.cmd('EHLO app.test');
   for (let i = 0; i < 10; i++) expect((await c.send('app@example.com', [`u${i}@d${i}.example.net`], message()))?.code).toBe(250);
   c.close();
-  const got = await mx.waitFor(10);
+  const got = await env.mx.waitFor(10);
   const pairs = new Set(got.map((m) => `${m.peerIp} ${m.helo}`));
   expect(pairs).toEqual(new Set(['127.0.0.2 a.sluice.test', '127.0.0.3 b.sluice.test']));
 });

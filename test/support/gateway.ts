@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { loadConfig } from '../../gateway/config/load.js';
 import { SluiceNode } from '../../gateway/node.js';
+import { afterAll, beforeAll } from 'vitest';
+import { startTestMx, type TestMx, type TestMxOptions } from './test-mx.js';
 
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const CLI = join(ROOT, 'dist/gateway/cli/main.js');
@@ -82,5 +84,56 @@ export function startCli(configFile: string, args: string[] = []): CliNode {
         waiters.push({ event, resolve: () => (clearTimeout(t), res()) });
       }),
     exited: () => exit,
+  };
+}
+
+export interface RelayToMx {
+  readonly mx: TestMx;
+  readonly gw: TestGateway;
+  /** Stops the node and starts it again on the same data dir (a restart). */
+  restart(): Promise<void>;
+}
+
+/**
+ * Registers beforeAll/afterAll for the common e2e setup: a test MX on `mxHost` and a node
+ * with one relay listener (any free port) that sends every domain to that MX. `extra` is
+ * appended TOML (more tables: [relay], [sources.x], [pools.x], …).
+ */
+export function useRelayToMx(mxHost: string, extra = '', mxOptions: Omit<TestMxOptions, 'host'> = {}): RelayToMx {
+  let mx: TestMx | undefined;
+  let gw: TestGateway | undefined;
+  beforeAll(async () => {
+    mx = await startTestMx({ ...mxOptions, host: mxHost });
+    gw = await startGateway(`
+[node]
+data_dir = "\${DIR}/data"
+[[listen]]
+host = "127.0.0.1"
+port = 0
+mode = "relay"
+[dns.static]
+"*" = "${mxHost}:${mx.port}"
+${extra}`);
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await mx?.close();
+  });
+  const need = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`${what} not started (use inside a test)`);
+    return v;
+  };
+  return {
+    get mx() {
+      return need(mx, 'test MX');
+    },
+    get gw() {
+      return need(gw, 'gateway');
+    },
+    async restart() {
+      const g = need(gw, 'gateway');
+      await g.stop();
+      gw = await startGateway(g.configText, g.dir);
+    },
   };
 }
