@@ -8,6 +8,8 @@ import type { Clock, Hold, StateBackend } from '../state/types.js';
 
 export class HoldCache {
   private byScope = new Map<string, Hold>();
+  /** Counts local sets and lifts, so a refresh that raced one does not undo it. */
+  private changes = 0;
   /** Holds set here that the backend has not stored yet. */
   private readonly unsaved = new Map<string, Hold>();
   /** The end of the latest hold seen per scope, kept after it lapses (health counts restart there). */
@@ -57,6 +59,7 @@ export class HoldCache {
 
   /** Holds `hold.scope` here at once; rejects when the backend could not store it (it stays held here). */
   async set(hold: Hold): Promise<void> {
+    this.changes++;
     this.byScope.set(hold.scope, hold);
     this.remember(hold);
     try {
@@ -69,6 +72,7 @@ export class HoldCache {
   }
 
   async lift(scope: string): Promise<boolean> {
+    this.changes++;
     const cached = this.byScope.delete(scope);
     const had = this.unsaved.delete(scope) || cached;
     this.lastUntil.set(scope, this.clock.now());
@@ -78,7 +82,12 @@ export class HoldCache {
   async refresh(): Promise<void> {
     try {
       await this.saveUnsaved();
+      const seen = this.changes;
       const holds = await this.state.holds.all();
+      // A hold set or lifted here while the read was under way is newer than what it
+      // returned: keep ours this round (the next refresh reads it back), or a fresh pause
+      // would vanish for a second and the source keep sending.
+      if (seen !== this.changes) return;
       this.byScope = new Map(holds.map((h) => [h.scope, h]));
       for (const h of holds) this.remember(h);
       if (this.failing) this.onRecovered();
