@@ -4,6 +4,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { Config } from './schema.js';
 import { closest } from './suggest.js';
 import { parseNetwork } from '../ingress/networks.js';
+import { ruleMatchError } from '../shaping/response-rules.js';
 
 export interface CrossIssue {
   readonly file: string;
@@ -44,6 +45,12 @@ export function crossCheck(config: Config, baseDir: string): CrossIssue[] {
   config.relay.networks.forEach((n, i) => {
     if (!parseNetwork(n)) add(`relay.networks[${i}]`, `"${n}" is not an IPv4 or IPv6 network; write e.g. "10.0.0.0/8" or "2001:db8::/32"`);
   });
+  for (const [name, p] of Object.entries(config.providers)) {
+    p.rules.forEach((r, i) => {
+      const problem = ruleMatchError(r.match);
+      if (problem) add(`providers.${name}.rules[${i}].match`, problem);
+    });
+  }
   const seen = new Map<string, number>();
   config.listen.forEach((l, i) => {
     const id = `${l.host}:${l.port}`;

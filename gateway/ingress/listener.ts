@@ -16,7 +16,7 @@ import { DUMMY_HASH, verifyPassword } from './passwords.js';
 import { readMessage } from './message-reader.js';
 import { replies, replyError, type SmtpReply } from './replies.js';
 import { isValidMailbox } from './addresses.js';
-import { applySmtpGuards } from './smtp-guards.js';
+import { applySmtpGuards, type ViolationKind } from './smtp-guards.js';
 import { buildTransaction, type AcceptSink } from './transaction.js';
 
 export interface IngressLogger {
@@ -97,6 +97,10 @@ export class Listener {
       onClose: (s) => this.notes.delete(s.id),
     } as ConstructorParameters<typeof SMTPServer>[0]);
     this.server.on('error', (err) => deps.log.warn({ err, listener: this.name }, 'listener error'));
+    // Smuggling attempts and broken clients the guards refused (smtp-guards.ts), one line each.
+    this.server.on('smtp_violation', (kind: ViolationKind, conn: { id: string; remoteAddress: string }) =>
+      this.deps.log.warn({ event: 'smtp_violation', kind, session: conn.id, client: conn.remoteAddress, listener: this.name }, kind === 'early_data' ? 'message text before the 354 reply: session closed' : 'bare LF in a command: session closed'),
+    );
   }
 
   /** A config reload: relay networks, limits and users apply to the next command; sessions stay. */

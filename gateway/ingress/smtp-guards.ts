@@ -34,15 +34,12 @@ interface ConnLike {
   _createParser(): ParserLike;
   id: string;
   remoteAddress: string;
+  /** The SMTPServer the connection belongs to: violations are reported on it. */
+  _server?: { emit(event: string, ...args: unknown[]): boolean };
 }
 
-/** Called on every violation (for logs and metrics). */
-export type ViolationListener = (kind: 'bare_lf_command' | 'early_data', conn: { id: string; remoteAddress: string }) => void;
-let onViolation: ViolationListener = () => undefined;
-
-export function setViolationListener(listener: ViolationListener): void {
-  onViolation = listener;
-}
+/** What each listener's server emits (as 'smtp_violation') when a guard refuses a session. */
+export type ViolationKind = 'bare_lf_command' | 'early_data';
 
 export function applySmtpGuards(): void {
   if (applied) return;
@@ -102,11 +99,11 @@ function guardParser(conn: ConnLike, parser: ParserLike): void {
   };
 }
 
-function reject(conn: ConnLike, parser: ParserLike, kind: 'bare_lf_command' | 'early_data', reply: string, next: (err?: Error) => void): void {
+function reject(conn: ConnLike, parser: ParserLike, kind: ViolationKind, reply: string, next: (err?: Error) => void): void {
   parser.__violated = true;
   const code = Number(reply.slice(0, 3));
   conn.send(code, reply.slice(4), false);
-  onViolation(kind, { id: conn.id, remoteAddress: conn.remoteAddress });
+  conn._server?.emit('smtp_violation', kind, { id: conn.id, remoteAddress: conn.remoteAddress });
   conn.close();
   next();
 }

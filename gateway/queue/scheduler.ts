@@ -9,7 +9,7 @@ import type { MxResolver } from '../delivery/mx-resolver.js';
 import type { ProviderTable } from '../shaping/providers.js';
 import type { Router } from '../routing/router.js';
 import type { Clock } from '../state/types.js';
-import { localResponse, type Response } from '../delivery/response.js';
+import { isPermanent, localResponse, type Response } from '../delivery/response.js';
 import { MinHeap } from './heap.js';
 import { ReadyQueue } from './ready-queue.js';
 import type { OutcomeKind, OutcomeSink, QueueItem } from './types.js';
@@ -170,7 +170,7 @@ export class Scheduler {
       route = { kind: 'failed' as const, response: localResponse(451, '4.4.3', `DNS lookup failed: ${String(err)}`) };
     }
     if (route.kind === 'failed') {
-      if (route.response.code >= 500) for (const r of item.rcpts) this.final(item, r, 'bounced', route.response, null);
+      if (isPermanent(route.response)) for (const r of item.rcpts) this.final(item, r, 'bounced', route.response, null);
       else this.defer(item, item.rcpts, route.response, null);
       return;
     }

@@ -16,7 +16,7 @@ import { keys } from '../shaping/keys.js';
 import { tokenBucket } from '../shaping/providers.js';
 import { matchRule, type RuleHit } from '../shaping/response-rules.js';
 import { DeliverySession } from '../delivery/session.js';
-import { formatResponse, localResponse, type Response } from '../delivery/response.js';
+import { isTransient, isPermanent, formatResponse, localResponse, type Response } from '../delivery/response.js';
 import type { ReadyQueue } from './ready-queue.js';
 import type { Logger, Scheduler, Via } from './scheduler.js';
 import type { QueueItem } from './types.js';
@@ -88,7 +88,7 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
     deps.log.warn({ event: 'connect_failed', site: rq.site, source: grant.source.name, reply: formatResponse(opened) }, 'connection failed');
     // A greeting a rule says means "this source, back off": the queue waits for another source.
     if (suspend(deps, rq, ruleFor(rq, opened), opened, via)) return;
-    if (!opened.local && opened.code >= 400 && opened.code < 500) {
+    if (!opened.local && isTransient(opened)) {
       // The server answered but is busy (e.g. "too many connections from your IP"): the
       // mail stays queued and no new session starts for a while, instead of every message
       // burning an attempt and the next sessions hammering the same busy greeting.
@@ -216,7 +216,7 @@ function suspend(deps: RunnerDeps, rq: ReadyQueue, hit: RuleHit | null, response
 
 function settleWithRules(deps: RunnerDeps, sched: Scheduler, rq: ReadyQueue, item: QueueItem, results: readonly { rcpt: string; response: Response }[], via: Via): void {
   const out = results.map(({ rcpt, response }) => {
-    let kind: 'delivered' | 'bounced' | 'deferred' = response.code < 300 ? 'delivered' : response.code >= 500 ? 'bounced' : 'deferred';
+    let kind: 'delivered' | 'bounced' | 'deferred' = isPermanent(response) ? 'bounced' : response.code < 300 ? 'delivered' : 'deferred';
     const hit = ruleFor(rq, response);
     if (hit?.action === 'defer') kind = 'deferred';
     else if (hit?.action === 'bounce') kind = 'bounced';

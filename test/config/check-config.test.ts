@@ -60,3 +60,9 @@ test('the shipped config is valid', async () => {
   const r = await run(process.execPath, [CLI, 'check-config', '--config', 'config/sluice.toml']);
   expect(r.stdout).toMatch(/^OK: /);
 });
+
+test('a response rule whose match is neither a code nor a valid regular expression is refused', async () => {
+  const { code, out, file } = await check(['[providers.gmail]', 'mx_suffixes = [".google.com"]', '[[providers.gmail.rules]]', 'match = "unusual (rate"', 'action = "suspend"'].join('\n'));
+  expect(code).toBe(1);
+  expect(out).toMatch(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4 providers\\.gmail\\.rules\\[0\\]\\.match: not an enhanced code and not a valid regular expression`));
+});

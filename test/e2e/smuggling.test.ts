@@ -131,3 +131,22 @@ test('pipelining up to DATA still works', async () => {
   expect((await c.read())?.code).toBe(221);
   await mx.waitUntil((m) => m.messages.some((x) => x.rcpts.includes('piped@example.net')));
 });
+
+test('each refused attempt is logged as an smtp_violation', async () => {
+  const lines: object[] = [];
+  const log = normal.node.log as unknown as { warn: (o: object, m?: string) => void };
+  const warn = log.warn.bind(log);
+  log.warn = (o: object, m?: string) => {
+    lines.push(o);
+    warn(o, m);
+  };
+  try {
+    const c = await session(normal);
+    c.write('MAIL FROM:<app@example.com>\nRCPT TO:<logged@example.net>\r\n');
+    await c.read();
+    await c.read(3000);
+  } finally {
+    log.warn = warn;
+  }
+  expect(lines).toContainEqual(expect.objectContaining({ event: 'smtp_violation', kind: 'bare_lf_command' }));
+});
