@@ -10,8 +10,12 @@ export class HoldCache {
   private byScope = new Map<string, Hold>();
   /** Counts local sets and lifts, so a refresh that raced one does not undo it. */
   private changes = 0;
-  /** Holds set here that the backend has not stored yet. */
+  /** Holds set here whose write failed: stored again at the next refresh. */
   private readonly unsaved = new Map<string, Hold>();
+  /** Holds set here whose write is still under way. */
+  private readonly storing = new Map<string, Hold>();
+  /** Scopes lifted here whose lift the backend has not finished storing. */
+  private readonly lifting = new Set<string>();
   /** The end of the latest hold seen per scope, kept after it lapses (health counts restart there). */
   private readonly lastUntil = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
@@ -61,6 +65,10 @@ export class HoldCache {
   async set(hold: Hold): Promise<void> {
     this.changes++;
     this.byScope.set(hold.scope, hold);
+    this.lifting.delete(hold.scope);
+    // A refresh that reads before the write lands (holds.json is fsync'd first; Redis is
+    // a round trip away) must not drop the pause: it stays in `storing` until then.
+    this.storing.set(hold.scope, hold);
     this.remember(hold);
     try {
       await this.state.holds.set(hold);
@@ -68,15 +76,23 @@ export class HoldCache {
     } catch (err) {
       this.unsaved.set(hold.scope, hold);
       throw err;
+    } finally {
+      if (this.storing.get(hold.scope) === hold) this.storing.delete(hold.scope);
     }
   }
 
   async lift(scope: string): Promise<boolean> {
     this.changes++;
     const cached = this.byScope.delete(scope);
+    this.storing.delete(scope);
     const had = this.unsaved.delete(scope) || cached;
     this.lastUntil.set(scope, this.clock.now());
-    return (await this.state.holds.lift(scope)) || had;
+    this.lifting.add(scope);
+    try {
+      return (await this.state.holds.lift(scope)) || had;
+    } finally {
+      this.lifting.delete(scope);
+    }
   }
 
   async refresh(): Promise<void> {
@@ -88,7 +104,8 @@ export class HoldCache {
       // returned: keep ours this round (the next refresh reads it back), or a fresh pause
       // would vanish for a second and the source keep sending.
       if (seen !== this.changes) return;
-      this.byScope = new Map(holds.map((h) => [h.scope, h]));
+      this.byScope = new Map(holds.filter((h) => !this.lifting.has(h.scope)).map((h) => [h.scope, h]));
+      for (const [scope, h] of this.storing) this.byScope.set(scope, h);
       for (const h of holds) this.remember(h);
       if (this.failing) this.onRecovered();
       this.failing = false;
