@@ -69,5 +69,11 @@ describe('a failing hook fails closed', () => {
     c.close();
   });
 
-  it.todo('counts each failure in sluice_plugin_failures_total{plugin,hook,reason} (gateway/node.ts passes no onFailure to PluginHost.load)');
+  it('counts each failure in sluice_plugin_failures_total{plugin,hook,reason}', async () => {
+    // The three tests above: one throw, one timeout and one invalid verdict at rcpt.
+    const text = await gw.node.registry.getSingleMetricAsString('sluice_plugin_failures_total');
+    for (const reason of ['threw', 'timeout', 'invalid_verdict']) {
+      expect(text).toContain(`sluice_plugin_failures_total{plugin="verdicts",hook="rcpt",reason="${reason}"} 1`);
+    }
+  });
 });

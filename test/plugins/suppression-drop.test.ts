@@ -53,5 +53,13 @@ describe('suppression in drop mode', () => {
     expect(mx.messages.slice(before).flatMap((m) => m.rcpts)).toEqual(['later@example.net']);
   });
 
-  it.todo('reports the plugin\'s reason ("suppressed: unsubscribe") in the suppressed event (listener.ts keeps only the address of a RCPT drop)');
+  it('reports the plugin\'s reason in the suppressed event', async () => {
+    const suppressed: OutcomeEvent[] = [];
+    gw.node.plugins.outcomes.on('suppressed', (e) => suppressed.push(e));
+    const c = await client(gw.port);
+    expect((await c.send('app@app.test', ['Gone@Example.net'], message({ subject: 'reason' })))?.code).toBe(250);
+    c.close();
+    await expect.poll(() => suppressed.length).toBe(1);
+    expect(suppressed[0]).toMatchObject({ recipient: 'Gone@Example.net', reply: '550 5.7.1 suppressed: unsubscribe', enhanced: '5.7.1' });
+  });
 });
