@@ -120,11 +120,11 @@ export class NodeControl implements AdminControl {
     this.node.scheduler.pump();
   }
 
-  async suspendSource(name: string, provider: string, ms: number, by: string): Promise<void> {
+  async suspendSource(name: string, provider: string, ms: number, reason: string, by: string): Promise<void> {
     this.source(name);
     const until = this.node.clock.now() + ms;
-    await this.node.holds.set({ scope: keys.holdSourceProvider(name, provider), reason: `suspended by ${by}`, until, by });
-    this.node.log.warn({ event: 'source_suspended', source: name, provider, until: new Date(until).toISOString(), by }, 'source suspended');
+    await this.node.holds.set({ scope: keys.holdSourceProvider(name, provider), reason, until, by });
+    this.node.log.warn({ event: 'source_suspended', source: name, provider, reason, until: new Date(until).toISOString(), by }, 'source suspended');
     this.node.observer?.sourcePaused({ source: name, provider, reason: 'admin', by, until });
   }
 

@@ -57,7 +57,7 @@ export class OutcomeRouter {
     }
     if ((o.kind === 'bounced' || o.kind === 'expired') && !o.envelope.isDsn && o.envelope.mailFrom !== '') {
       const entry = this.pendingDsn.get(o.envelope.id) ?? { envelope: o.envelope, failed: [] };
-      const response = o.kind === 'expired' ? localResponse(o.response?.code && o.response.code >= 500 ? o.response.code : 550, '4.4.7', `message expired after ${Math.round((node.clock.now() - o.envelope.receivedAt) / 3_600_000)} h in the queue; last reply: ${o.response ? formatResponse(o.response) : 'none'}`) : o.response;
+      const response = o.kind === 'expired' ? localResponse(o.response?.code && o.response.code >= 500 ? o.response.code : 550, '4.4.7', `message expired after ${queueAge(node.clock.now() - o.envelope.receivedAt)} in the queue; last reply: ${o.response ? formatResponse(o.response) : 'none'}`) : o.response;
       entry.failed.push({ rcpt: o.rcpt, response, action: 'failed', remoteMta: o.mx });
       this.pendingDsn.set(o.envelope.id, entry);
       this.scheduleFlush();
@@ -134,4 +134,12 @@ function toEvent(o: Outcome, at: number): OutcomeEvent {
     attempt: o.attempt,
     at,
   };
+}
+
+/** How long a message was queued, as a DSN reader wants it: "5 days", "3 h", "40 min", "12 s". */
+function queueAge(ms: number): string {
+  if (ms >= 2 * 86_400_000) return `${Math.floor(ms / 86_400_000)} days`;
+  if (ms >= 3_600_000) return `${Math.floor(ms / 3_600_000)} h`;
+  if (ms >= 60_000) return `${Math.floor(ms / 60_000)} min`;
+  return `${Math.floor(ms / 1000)} s`;
 }

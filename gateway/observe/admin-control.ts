@@ -120,8 +120,8 @@ export interface AdminControl {
   resumeSource(name: string, by: Actor): Answer<void>;
   pausePool(name: string, reason: string, by: Actor): Answer<void>;
   resumePool(name: string, by: Actor): Answer<void>;
-  /** Holds `source` toward `provider` for `ms` (a `source-provider:` hold). */
-  suspendSource(name: string, provider: string, ms: number, by: Actor): Answer<void>;
+  /** Holds `source` toward `provider` for `ms` (a `source-provider:` hold); `reason` is what ops wrote. */
+  suspendSource(name: string, provider: string, ms: number, reason: string, by: Actor): Answer<void>;
   /** Makes every deferred recipient due now. */
   flushQueue(by: Actor): Answer<FlushResult>;
   /** Resolves to whether the entry was new. */

@@ -79,7 +79,7 @@ const reason = z.string().trim().min(1).max(200);
 const bodies = {
   pause: z.object({ reason: reason.optional() }).strict(),
   none: z.object({}).strict(),
-  suspend: z.object({ provider: name, duration: duration(7 * 86_400_000, 'duration') }).strict(),
+  suspend: z.object({ provider: name, duration: duration(7 * 86_400_000, 'duration'), reason: reason.optional() }).strict(),
   suppress: z
     .object({
       address,
@@ -153,7 +153,7 @@ export const ROUTES: readonly Route[] = [
   route('POST', '/api/sources/:name/suspend', async (ctx, d) => {
     const b = parse(bodies.suspend, ctx.body, 'body');
     const source = param(ctx, 'name');
-    await d.control.suspendSource(source, b.provider, b.duration, ctx.by);
+    await d.control.suspendSource(source, b.provider, b.duration, b.reason ?? 'suspended by an operator', ctx.by);
     return json({ ok: true, source, provider: b.provider, duration_s: b.duration / 1000 });
   }),
   route('POST', '/api/queue/flush', async (ctx, d) => {

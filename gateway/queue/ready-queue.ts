@@ -92,6 +92,21 @@ export class ReadyQueue {
     return out;
   }
 
+  /** Takes out every item `pred` picks, keeping the others in order. */
+  takeWhere(pred: (item: QueueItem) => boolean): QueueItem[] {
+    const taken: QueueItem[] = [];
+    const kept: QueueItem[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const item = this.items[i] as QueueItem;
+      (pred(item) ? taken : kept).push(item);
+    }
+    if (taken.length > 0) {
+      this.items = kept;
+      this.head = 0;
+    }
+    return taken;
+  }
+
   snapshot(): readonly QueueItem[] {
     return this.items.slice(this.head);
   }

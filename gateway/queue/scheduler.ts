@@ -63,8 +63,26 @@ export class Scheduler {
   private readonly servedAt = new WeakMap<ReadyQueue, number>();
   private retryTimer: NodeJS.Timeout | null = null;
   private retryTimerAt = Infinity;
+  private expiryTimer: NodeJS.Timeout | null = null;
 
-  constructor(private deps: SchedulerDeps) {}
+  constructor(private deps: SchedulerDeps) {
+    this.armExpiry();
+  }
+
+  /**
+   * Mail in a ready queue that cannot send (a paused source or pool, a provider
+   * suspension, a rate or lease wait that keeps coming back) still ages: it expires at
+   * max_age like deferred mail, instead of waiting for as long as the block lasts.
+   * Checked every tenth of max_age, between once a second and once a minute.
+   */
+  private armExpiry(): void {
+    const every = Math.min(60_000, Math.max(1_000, this.deps.config.queue.max_age / 10));
+    this.expiryTimer = setTimeout(() => {
+      this.expireReady();
+      if (!this.stopping) this.armExpiry();
+    }, every);
+    this.expiryTimer.unref();
+  }
 
   /**
    * A config reload: new routing, shaping and delivery parts take over for what is
@@ -300,6 +318,24 @@ export class Scheduler {
     return rq.priority + Math.floor((now - since) / ageingMs);
   }
 
+  /** Expires ready items that reached max_age; returns how many items expired. */
+  expireReady(): number {
+    const now = this.deps.clock.now();
+    const maxAge = this.deps.config.queue.max_age;
+    let n = 0;
+    for (const rq of this.ready.values()) {
+      const stale = rq.takeWhere((item) => now - item.envelope.receivedAt >= maxAge);
+      if (stale.length === 0) continue;
+      const blocked = rq.blockedUntil > now && rq.blockedReason !== '';
+      const why = blocked ? rq.blockedReason : 'still waiting for a connection';
+      const response = localResponse(451, '4.4.7', `waiting in the ready queue of pool ${rq.pool} for ${rq.provider.name}: ${why}`);
+      for (const item of stale) for (const r of item.rcpts) this.final(item, r, 'expired', blocked ? response : (item.lastResponse ?? response), null);
+      this.deps.log.warn({ event: 'queue_expired', pool: rq.pool, provider: rq.provider.name, site: rq.site, items: stale.length, reason: why }, 'mail reached max_age while its queue could not send');
+      n += stale.length;
+    }
+    return n;
+  }
+
   /** Records a delivery attempt's per-recipient responses and re-queues what was deferred. */
   settle(item: QueueItem, results: readonly { rcpt: string; response: Response; kind: 'delivered' | 'bounced' | 'deferred' }[], via: Via): void {
     const deferred: string[] = [];
@@ -401,6 +437,7 @@ export class Scheduler {
   /** Stops starting sessions; resolves once running sessions ended or after `timeoutMs`. */
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
     if (this.timer) clearTimeout(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const rq of this.ready.values()) rq.wakeAll();

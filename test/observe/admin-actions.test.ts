@@ -39,10 +39,10 @@ describe('admin API actions go through the AdminControl', () => {
   it('suspends a source toward one provider for a duration', async () => {
     const r = await call('POST', '/api/sources/a/suspend', { provider: 'gmail', duration: '30m' });
     expect(r).toEqual({ status: 200, json: { ok: true, source: 'a', provider: 'gmail', duration_s: 1800 } });
-    await call('POST', '/api/sources/a/suspend', { provider: 'yahoo', duration: 90 });
-    expect(h.control.callsTo('suspendSource').map((c) => c.args.slice(0, 3))).toEqual([
-      ['a', 'gmail', 1_800_000],
-      ['a', 'yahoo', 90_000],
+    await call('POST', '/api/sources/a/suspend', { provider: 'yahoo', duration: 90, reason: 'JMRP complaints' });
+    expect(h.control.callsTo('suspendSource').map((c) => c.args.slice(0, 4))).toEqual([
+      ['a', 'gmail', 1_800_000, 'suspended by an operator'],
+      ['a', 'yahoo', 90_000, 'JMRP complaints'],
     ]);
   });
 

@@ -153,9 +153,9 @@ export class FakeAdminControl implements AdminControl {
     this.pools.set(name, null);
   }
 
-  suspendSource(name: string, provider: string, ms: number, by: Actor): void {
-    this.#call('suspendSource', name, provider, ms, by);
-    this.#source(name).suspended.push({ provider, reason: 'admin', by, until: new Date(Date.now() + ms).toISOString() });
+  suspendSource(name: string, provider: string, ms: number, reason: string, by: Actor): void {
+    this.#call('suspendSource', name, provider, ms, reason, by);
+    this.#source(name).suspended.push({ provider, reason, by, until: new Date(Date.now() + ms).toISOString() });
   }
 
   flushQueue(by: Actor): { flushed: number } {
