@@ -23,7 +23,7 @@ export class NodeControl implements AdminControl {
   async status(): Promise<ClusterStatus> {
     const n = this.node;
     const live = await n.state.nodes.live().catch(() => []);
-    const nodes = live.length > 0 ? live.map((x) => ({ id: x.id, address: x.address, live: true, self: x.id === n.config.node.id, version: x.version, started_at: x.startedAt, draining: false })) : [{ id: n.config.node.id, address: n.hostname, live: true, self: true, version: VERSION, started_at: n.startedAt, draining: n.draining }];
+    const nodes = live.length > 0 ? live.map((x) => ({ id: x.id, address: x.address, live: true, self: x.id === n.config.node.id, version: x.version, started_at: x.startedAt, draining: x.draining ?? false })) : [{ id: n.config.node.id, address: n.hostname, live: true, self: true, version: VERSION, started_at: n.startedAt, draining: n.draining }];
     return {
       node: n.config.node.id,
       version: VERSION,
@@ -31,6 +31,7 @@ export class NodeControl implements AdminControl {
       state_backend: n.state.kind,
       state_healthy: n.state.healthy(),
       draining: n.draining,
+      queued_here: n.scheduler.depth,
       nodes,
       pools: Object.entries(n.config.pools).map(([name, p]) => ({ name, sources: p.sources.map((m) => (typeof m === 'string' ? m : m.source)), paused: this.holdView(n.holds.held(keys.holdPool(name))) })),
       queue: mergeQueues([...n.queueRows(), ...peerBoards(live, n.config.node.id).flatMap((b) => b.queue)]),
@@ -159,8 +160,23 @@ export class NodeControl implements AdminControl {
   }
 
   drain(by: string): DrainResult {
-    void by;
-    throw new AdminError('CONFLICT', 'draining to peers needs a cluster with live peers; this node has none (stop it with SIGTERM: queued mail stays spooled and is delivered after restart)');
+    let flushed: number;
+    try {
+      flushed = this.node.drain(by);
+    } catch (err) {
+      throw new AdminError('CONFLICT', (err as Error).message, { cause: err });
+    }
+    return this.drainState(flushed);
+  }
+
+  undrain(by: string): DrainResult {
+    this.node.undrain(by);
+    return this.drainState(0);
+  }
+
+  private drainState(flushed: number): DrainResult {
+    const m = this.node.maintenance;
+    return { draining: this.node.draining, since: m ? new Date(m.since).toISOString() : null, queued: this.node.scheduler.depth, flushed };
   }
 }
 

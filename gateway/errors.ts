@@ -10,6 +10,7 @@ export type SluiceErrorCode =
   | 'DKIM_KEY_INVALID'
   | 'LISTEN_FAILED'
   | 'DNS_FAILED'
+  | 'ADMIN_UNREACHABLE'
   | 'USAGE';
 
 export class SluiceError extends Error {

@@ -59,7 +59,9 @@ export class SluiceNode {
   readonly baseDir: string;
   readonly registry = new Registry();
   readonly startedAt: number;
-  draining = false;
+  private stopping = false;
+  /** A maintenance drain under way (admin API or `sluice drain`): since when, and who asked. */
+  maintenance: { readonly since: number; readonly by: string } | null = null;
   readonly connections = new ConnectionCounter();
   private obs: Observability | null = null;
   private outcomes!: OutcomeRouter;
@@ -240,6 +242,38 @@ export class SluiceNode {
     return this.connections.rows();
   }
 
+  /** True while the node refuses new mail: a maintenance drain or a SIGTERM stop. */
+  get draining(): boolean {
+    return this.stopping || this.maintenance !== null;
+  }
+
+  /**
+   * Maintenance drain: new sessions and transactions get 421 4.3.2 (a balancer or the
+   * apps' retries send them to another node), /readyz says "draining", transactions in
+   * flight finish, and every deferred recipient is retried now so the queue empties.
+   * Mail that still cannot leave stays spooled here (handing it to a peer is not built).
+   * Returns how many deferred items were made due.
+   */
+  drain(by: string): number {
+    if (this.stopping) throw new SluiceError('USAGE', 'the node is stopping');
+    if (this.maintenance === null) {
+      this.maintenance = { since: this.clock.now(), by };
+      for (const l of this.listeners) l.refuseNew(replies.draining);
+    }
+    const flushed = this.scheduler.flush();
+    this.log.warn({ event: 'drain_started', by, flushed, queued: this.scheduler.depth }, 'draining: refusing new mail, delivering what is queued');
+    return flushed;
+  }
+
+  /** Ends a maintenance drain: the node accepts mail again. False when none was under way. */
+  undrain(by: string): boolean {
+    if (this.maintenance === null || this.stopping) return false;
+    this.maintenance = null;
+    for (const l of this.listeners) l.refuseNew(null);
+    this.log.info({ event: 'drain_cancelled', by, queued: this.scheduler.depth }, 'drain ended: accepting mail again');
+    return true;
+  }
+
   readiness(): Readiness {
     const reasons: string[] = [];
     if (this.draining) reasons.push('draining');
@@ -278,7 +312,7 @@ export class SluiceNode {
     const beat = () => {
       // The board carries this node's numbers to the fleet's dashboard (cluster/fleet-board.ts).
       const board = this.obs ? makeBoard(this.obs.observer.stats, this.queueRows()) : undefined;
-      void state.nodes.heartbeat({ ...info, ...(board ? { board } : {}) }, cluster.failover_after).then(() => state.nodes.live()).catch(() => undefined);
+      void state.nodes.heartbeat({ ...info, draining: this.draining, ...(board ? { board } : {}) }, cluster.failover_after).then(() => state.nodes.live()).catch(() => undefined);
     };
     beat();
     this.heartbeat = setInterval(beat, cluster.heartbeat);
@@ -300,7 +334,7 @@ export class SluiceNode {
   async stop(): Promise<void> {
     const timeout = this.config.node.drain_timeout;
     this.log.info({ event: 'stopping', drain_timeout_ms: timeout }, 'stopping');
-    this.draining = true;
+    this.stopping = true;
     if (this.diskTimer) clearInterval(this.diskTimer);
     await Promise.all(this.listeners.map((l) => l.stop(timeout)));
     await this.scheduler?.stop(timeout);

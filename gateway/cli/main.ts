@@ -20,6 +20,7 @@ Commands:
   hash-password                   read a password on stdin, print a hash for [[users]] password_hash
   suppress        add|remove|check|list|import|export --config FILE ...   manage the suppression list
   dkim keygen     --domain D --selector S [--algorithm rsa|ed25519] [--bits N] [--dir DIR]
+  drain           --config FILE [--cancel] [--wait DURATION]   stop taking mail, deliver what is queued
   route           --explain --config FILE --from A --to B [--header "K: V"]...   how a message would be routed now
 
 
@@ -35,6 +36,7 @@ const commands: Record<string, () => Promise<Command>> = {
   suppress: async () => (await import('./suppress.js')).suppressCommand,
   dkim: async () => (await import('./dkim.js')).dkimCommand,
   route: async () => (await import('./route-explain.js')).routeCommand,
+  drain: async () => (await import('./drain.js')).drainCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

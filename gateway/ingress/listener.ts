@@ -59,6 +59,8 @@ export class Listener {
   private networks: NetworkList;
   private readonly notes = new Map<string, SessionNotes>();
   private stopping = false;
+  /** Set during a maintenance drain: new sessions and transactions get it. */
+  private refusal: SmtpReply | null = null;
   private inflight = 0;
 
   constructor(private deps: ListenerDeps) {
@@ -129,6 +131,16 @@ export class Listener {
     });
   }
 
+  /** A maintenance drain: `reply` answers new sessions and transactions until called with null. */
+  refuseNew(reply: SmtpReply | null): void {
+    this.refusal = reply;
+  }
+
+  /** What a new session or transaction gets instead of service, or null. */
+  private refused(): SmtpReply | null {
+    return this.stopping ? replies.shuttingDown : this.refusal;
+  }
+
   /** Stops accepting; transactions in flight finish; resolves when they did or at the deadline. */
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
@@ -160,7 +172,8 @@ export class Listener {
   }
 
   private async onConnect(session: SMTPServerSession, cb: Callback): Promise<void> {
-    if (this.stopping) return cb(replyError(replies.shuttingDown));
+    const refused = this.refused();
+    if (refused) return cb(replyError(refused));
     this.guard(cb, async () => {
       const v = await this.deps.plugins.run('connect', { connection: this.connection(session) });
       if (v.kind === 'drop') this.note(session).sessionDrop = v.reason;
@@ -196,7 +209,8 @@ export class Listener {
   }
 
   private async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): Promise<void> {
-    if (this.stopping) return cb(replyError(replies.shuttingDown));
+    const refused = this.refused();
+    if (refused) return cb(replyError(refused));
     this.guard(cb, async () => {
       if (address.address !== '' && !isValidMailbox(address.address)) return cb(replyError(replies.badAddress('sender')));
       const full = await this.deps.admission();

@@ -17,6 +17,7 @@ export const replies = {
   badLineEndings: { code: 550, enhanced: '5.5.2', text: 'Message contains bare <CR>, bare <LF> or NUL; lines must end in <CR><LF>' },
   localError: { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' },
   shuttingDown: { code: 421, enhanced: '4.3.2', text: 'Service shutting down, try again later' },
+  draining: { code: 421, enhanced: '4.3.2', text: 'Node draining for maintenance, try another node' },
   lowDisk: { code: 452, enhanced: '4.3.1', text: 'Insufficient system storage, try again later' },
   badAddress: (which: 'sender' | 'recipient'): SmtpReply => ({ code: 553, enhanced: which === 'sender' ? '5.1.7' : '5.1.3', text: `Bad ${which} address syntax` }),
   noRecipients: { code: 554, enhanced: '5.5.1', text: 'No valid recipients' },

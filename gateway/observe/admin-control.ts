@@ -45,6 +45,8 @@ export interface ClusterStatus {
   /** False while the shared state does not answer (the node runs on its own share). */
   readonly state_healthy: boolean;
   readonly draining: boolean;
+  /** Messages queued on the answering node (what a drain waits for). */
+  readonly queued_here: number;
   readonly nodes: readonly NodeStatus[];
   readonly pools: readonly PoolStatus[];
   /** Per ready queue, across the cluster when the node can see it, else this node's. */
@@ -103,9 +105,14 @@ export interface ReloadResult {
 }
 
 export interface DrainResult {
-  /** Recipients that will move to peers. */
+  /** Whether the node now refuses new mail. */
+  readonly draining: boolean;
+  /** When the drain began (ISO time), null when none is under way. */
+  readonly since: string | null;
+  /** Messages still queued on this node. */
   readonly queued: number;
-  readonly peers: readonly string[];
+  /** Deferred items made due now by this call. */
+  readonly flushed: number;
 }
 
 type Answer<T> = T | Promise<T>;
@@ -132,7 +139,10 @@ export interface AdminControl {
   /** Invalid config: throw AdminError('INVALID', the explained errors); the old config stays. */
   reload(by: Actor): Answer<ReloadResult>;
   /** Starts moving this node's queue to its peers; no live peer: AdminError('CONFLICT'). */
+  /** Maintenance drain: refuse new mail, retry what is queued now. Calling it again retries again. */
   drain(by: Actor): Answer<DrainResult>;
+  /** Ends a maintenance drain: accept mail again. */
+  undrain(by: Actor): Answer<DrainResult>;
 }
 
 export type AdminErrorCode = 'NOT_FOUND' | 'INVALID' | 'CONFLICT' | 'UNAVAILABLE';

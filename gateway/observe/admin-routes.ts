@@ -181,6 +181,10 @@ export const ROUTES: readonly Route[] = [
     parse(bodies.none, ctx.body, 'body');
     return json({ ok: true, ...(await d.control.drain(ctx.by)) });
   }),
+  route('POST', '/api/drain/cancel', async (ctx, d) => {
+    parse(bodies.none, ctx.body, 'body');
+    return json({ ok: true, ...(await d.control.undrain(ctx.by)) });
+  }),
 ];
 
 async function unsuppress(ctx: RouteCtx, d: RouteDeps): Promise<Reply> {

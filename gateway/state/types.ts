@@ -116,6 +116,8 @@ export interface NodeInfo {
   readonly address: string;
   readonly startedAt: number;
   readonly version: string;
+  /** Refusing new mail (a maintenance drain or a stop); absent on nodes that do not say. */
+  readonly draining?: boolean | undefined;
   /**
    * What the node publishes for the fleet's dashboard with each heartbeat (its recent
    * outcome stats and queue summary), as plain JSON; absent on nodes that publish none.

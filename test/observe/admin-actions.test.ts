@@ -49,8 +49,9 @@ describe('admin API actions go through the AdminControl', () => {
   it('flushes the queue, reloads and drains', async () => {
     expect(await call('POST', '/api/queue/flush')).toEqual({ status: 200, json: { ok: true, flushed: 17 } });
     expect(await call('POST', '/api/reload')).toMatchObject({ status: 200, json: { ok: true, files: ['config/sluice.toml'] } });
-    expect(await call('POST', '/api/drain')).toEqual({ status: 200, json: { ok: true, queued: 1329, peers: ['gw-2'] } });
-    expect(h.control.calls.map((c) => c.method)).toEqual(['flushQueue', 'reload', 'drain']);
+    expect(await call('POST', '/api/drain')).toEqual({ status: 200, json: { ok: true, draining: true, since: '2026-11-01T12:00:00.000Z', queued: 1329, flushed: 17 } });
+    expect(await call('POST', '/api/drain/cancel')).toEqual({ status: 200, json: { ok: true, draining: false, since: null, queued: 1329, flushed: 0 } });
+    expect(h.control.calls.map((c) => c.method)).toEqual(['flushQueue', 'reload', 'drain', 'undrain']);
   });
 
   it('adds, checks and removes suppression entries', async () => {

@@ -8,6 +8,7 @@ import {
   type AdminControl,
   type Actor,
   type ClusterStatus,
+  type DrainResult,
   type HoldView,
   type ProviderStatus,
   type SourceStatus,
@@ -81,6 +82,7 @@ export class FakeAdminControl implements AdminControl {
       state_backend: 'redis',
       state_healthy: true,
       draining: false,
+      queued_here: 42,
       nodes: [
         { id: 'gw-1', address: '127.0.0.1', live: true, self: true, version: '0.1.0', started_at: Date.now() - 3_600_000, draining: false },
         { id: 'gw-2', address: '127.0.0.5', live: true, self: false, version: '0.1.0', started_at: Date.now() - 7_200_000, draining: false },
@@ -185,8 +187,13 @@ export class FakeAdminControl implements AdminControl {
     return { files: ['config/sluice.toml'], changes: [] };
   }
 
-  async drain(by: Actor): Promise<{ queued: number; peers: string[] }> {
+  async drain(by: Actor): Promise<DrainResult> {
     this.#call('drain', by);
-    return { queued: 1329, peers: ['gw-2'] };
+    return { draining: true, since: '2026-11-01T12:00:00.000Z', queued: 1329, flushed: 17 };
+  }
+
+  async undrain(by: Actor): Promise<DrainResult> {
+    this.#call('undrain', by);
+    return { draining: false, since: null, queued: 1329, flushed: 0 };
   }
 }

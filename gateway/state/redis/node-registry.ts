@@ -11,6 +11,7 @@ const nodeInfoSchema = z.object({
   address: z.string(),
   startedAt: z.number(),
   version: z.string(),
+  draining: z.boolean().optional(),
   board: z.unknown().optional(),
 });
 
