@@ -272,12 +272,14 @@ export class Listener {
 
   /** The end of DATA of a transaction to feedback addresses: the report is read, never queued for them. */
   private async onFeedbackData(stream: SMTPServerDataStream, session: SMTPServerSession, fb: FeedbackSink, cb: (err?: Error | null, message?: string) => void): Promise<void> {
-    const read = await readMessage(stream, fb.maxSize, this.deps.config.relay.bare_line_endings);
+    // SIZE in EHLO is relay.max_message_size, and smtp-server enforces it for every transaction.
+    const limit = Math.min(fb.maxSize, this.deps.config.relay.max_message_size);
+    const read = await readMessage(stream, limit, this.deps.config.relay.bare_line_endings);
     switch (read.kind) {
       case 'aborted':
         return cb(replyError(replies.localError));
       case 'too-big':
-        return cb(replyError(replies.tooBig(fb.maxSize)));
+        return cb(replyError(replies.tooBig(limit)));
       case 'bad-line-endings':
         return cb(replyError(replies.badLineEndings));
       case 'ok':
