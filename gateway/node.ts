@@ -33,6 +33,7 @@ import { replies } from './ingress/replies.js';
 import type { AcceptSink } from './ingress/transaction.js';
 import { createLogger, type Logger } from './observe/logger.js';
 import { OutcomeRouter } from './outcomes.js';
+import { FeedbackLoop } from './feedback-loop.js';
 import { VERSION } from './control.js';
 import { makeBoard } from './cluster/fleet-board.js';
 import { SluiceError } from './errors.js';
@@ -82,6 +83,8 @@ export class SluiceNode {
   /** Ports actually bound, in [[listen]] order (0 in the config means "any free port"). */
   ports: number[] = [];
   private lowDisk = false;
+  /** [feedback] intake, when configured. */
+  feedback: FeedbackLoop | null = null;
   private diskTimer: NodeJS.Timeout | null = null;
 
   constructor(opts: NodeOptions) {
@@ -147,9 +150,27 @@ export class SluiceNode {
 
     const tls = await loadTls(config.tls, this.baseDir, this.dataDir, this.hostname);
     if (tls.generated) log.warn({ event: 'tls_self_signed', cert: tls.path }, 'no [tls] cert/key configured: using a self-signed certificate');
+    if (config.feedback) {
+      this.feedback = await FeedbackLoop.create({
+        config: () => this.config,
+        feedback: config.feedback,
+        baseDir: this.baseDir,
+        dataDir: this.dataDir,
+        hostname: this.hostname,
+        clock,
+        log,
+        providerOf: (domain) => this.providerOf(domain),
+        outcome: (o) => this.outcomes.handle(o),
+        inject: (envelope, message) => this.inject(envelope, message),
+        count: (type, result) => this.obs?.observer.metrics.feedbackReport(type, result),
+      });
+    }
+    const feedback = this.feedback;
     const sink: AcceptSink = {
       routeHeaders: new Router(config).headerNames(),
-      privateHeaders: ['x-sluice-class'],
+      // A client's own X-Sluice-FBL never leaves: only ours can be read back from a report.
+      privateHeaders: feedback ? ['x-sluice-class', 'x-sluice-fbl'] : ['x-sluice-class'],
+      ...(feedback ? { stamp: (envelope: Envelope) => feedback.stamp(envelope) } : {}),
       accept: async (envelope, message) => {
         await this.spool.commit(envelope, message);
         this.scheduler.add(envelope);
@@ -159,7 +180,7 @@ export class SluiceNode {
     };
     const authLimiter = new AuthLimiter(config.relay.auth_failure_limit, config.relay.auth_failure_window, clock);
     for (const listen of config.listen) {
-      const l = new Listener({ config, listen, hostname: this.hostname, tls, plugins: this.plugins, sink, clock, log, authLimiter, admission: async () => (this.lowDisk ? replies.lowDisk : null), onAccepted: (name, seconds) => this.obs?.observer.metrics.acceptLatency(name, seconds) });
+      const l = new Listener({ config, listen, hostname: this.hostname, tls, plugins: this.plugins, sink, clock, log, authLimiter, admission: async () => (this.lowDisk ? replies.lowDisk : null), ...(feedback ? { feedback } : {}), onAccepted: (name, seconds) => this.obs?.observer.metrics.acceptLatency(name, seconds) });
       try {
         this.ports.push(await l.listen());
       } catch (err) {
@@ -231,6 +252,14 @@ export class SluiceNode {
     for (const l of this.listeners) l.reconfigure(config);
     this.log.info({ event: 'config_reloaded', by, changes, restart_needed: restartNeeded }, changes.length ? `config reloaded: ${changes.join('; ')}` : 'config reloaded: no changes');
     return { files: loaded.files.map((f) => f.path), changes };
+  }
+
+  /** The provider shaping throttles `domain` as (from its MX hosts, cached): a name, or "default". */
+  async providerOf(domain: string): Promise<string> {
+    const providers = new ProviderTable(this.config);
+    const route = await this.resolver.resolve(domain);
+    if (route.kind === 'failed') return providers.match(domain, []) ?? 'default';
+    return providers.limits(domain, route.mxNames, route.site).name;
   }
 
   /** Recipients per (pool, provider) and the oldest one's age, for the gauges and the API. */

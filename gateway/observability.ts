@@ -108,7 +108,7 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
       observer.outcome(o.kind, e, o.envelope.campaign);
       // From the 250 to the end of the message's stay: delivery latency for what was
       // delivered, time in queue for every final outcome.
-      if (o.kind !== 'deferred') {
+      if (o.kind !== 'deferred' && o.kind !== 'complained') {
         const seconds = Math.max(0, (node.clock.now() - o.envelope.receivedAt) / 1000);
         if (o.kind === 'delivered') m.deliveryLatency(o.provider, seconds);
         m.queueTime(o.envelope.class, seconds);

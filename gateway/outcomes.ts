@@ -44,6 +44,7 @@ export class OutcomeRouter {
       reply: o.response ? formatResponse(o.response) : null,
       attempt: o.attempt,
       ...(o.nextAt ? { next_attempt: new Date(o.nextAt).toISOString() } : {}),
+      ...(o.feedback ? { feedback_type: o.feedback.type, reporter: o.feedback.reporter, matched_by: o.feedback.matchedBy } : {}),
     };
     if (o.kind === 'delivered') this.deps.log.info(line, 'delivered');
     else this.deps.log.warn(line, o.kind);
@@ -133,6 +134,7 @@ function toEvent(o: Outcome, at: number): OutcomeEvent {
     enhanced: o.response?.enhanced ?? null,
     attempt: o.attempt,
     at,
+    ...(o.feedback ? { feedback: o.feedback } : {}),
   };
 }
 

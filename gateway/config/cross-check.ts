@@ -5,6 +5,7 @@ import type { Config } from './schema.js';
 import { closest } from './suggest.js';
 import { parseNetwork } from '../ingress/networks.js';
 import { ruleMatchError } from '../shaping/response-rules.js';
+import { isValidMailbox } from '../ingress/addresses.js';
 
 export interface CrossIssue {
   readonly file: string;
@@ -70,6 +71,32 @@ export function crossCheck(config: Config, baseDir: string): CrossIssue[] {
       if (!existsSync(p)) add(`tls.${k}`, `file not found: ${p}`);
     }
   }
+  if (config.feedback) feedbackIssues(config, add);
   if (config.admin && !config.admin.token && !config.admin.token_file) add('admin', 'set token or token_file: the admin API is never open without one');
   return out;
+}
+
+/** [feedback]: addresses that can be taken in, somewhere to take them, a key the fleet shares. */
+function feedbackIssues(config: Config, add: (key: string, message: string) => void): void {
+  const fb = config.feedback;
+  if (!fb) return;
+  const seen = new Set<string>();
+  fb.addresses.forEach((a, i) => {
+    if (!isValidMailbox(a)) add(`feedback.addresses[${i}]`, `"${a}" is not a mailbox address; write e.g. "fbl@feedback.example.com"`);
+    else if (seen.has(a.toLowerCase())) add(`feedback.addresses[${i}]`, `"${a}" is listed twice`);
+    seen.add(a.toLowerCase());
+  });
+  if (fb.forward_other !== undefined) {
+    if (!isValidMailbox(fb.forward_other)) add('feedback.forward_other', `"${fb.forward_other}" is not a mailbox address`);
+    else if (seen.has(fb.forward_other.toLowerCase())) add('feedback.forward_other', 'is itself a feedback address: the message would come straight back');
+  }
+  config.listen.forEach((l, i) => {
+    // smtp-server asks for AUTH before MAIL on submission: a provider's report could never arrive there.
+    if (l.mode === 'submission' && l.feedback === true) add(`listen[${i}].feedback`, 'a submission listener requires AUTH, which feedback-loop senders cannot do: take reports on a relay listener');
+  });
+  if (!config.listen.some((l) => l.mode === 'relay' && l.feedback !== false)) add('feedback.addresses', 'no [[listen]] takes feedback: add a relay listener (port 25) without feedback = false');
+  if (config.cluster && fb.header && fb.secret === undefined && fb.secret_file === undefined) {
+    add('feedback', 'with [cluster], set secret or secret_file: a report may reach any node, and every node must read the X-Sluice-FBL header the others wrote');
+  }
+  if (fb.secret !== undefined && fb.secret_file !== undefined) add('feedback.secret_file', 'set secret or secret_file, not both');
 }

@@ -66,6 +66,8 @@ const listen = z.strictObject({
   max_connections: z.number().int().positive().default(1000),
   /** Idle time allowed between commands. */
   socket_timeout: duration.default(60_000),
+  /** Take mail for [feedback] addresses from any client; default: true on relay listeners, false on submission. */
+  feedback: z.boolean().optional(),
 });
 
 const relay = z.strictObject({
@@ -205,6 +207,25 @@ const events = z.strictObject({
   webhooks: z.array(webhook).default([]),
 });
 
+/** RFC 5965 §7.3 feedback types, plus RFC 6430 not-spam and RFC 6591 auth-failure. */
+export const FEEDBACK_TYPES = ['abuse', 'fraud', 'virus', 'other', 'not-spam', 'auth-failure'] as const;
+
+/** [feedback]: ARF complaint reports (RFC 5965) taken in at these addresses; absent: no intake. */
+const feedback = z.strictObject({
+  addresses: z.array(z.string().min(3)).min(1, 'list at least one address, e.g. ["fbl@feedback.example.com"]'),
+  /** Feedback types counted as complaints; the others are logged and counted only. */
+  complaint_types: z.array(z.enum(FEEDBACK_TYPES)).default(['abuse', 'fraud']),
+  /** Bigger reports get 552 5.3.4 (relay.max_message_size bounds it too). */
+  max_message_size: size.default(10 * 1024 * 1024),
+  /** Where mail to a feedback address that is not a usable report goes (enrolment confirmations…); absent: logged and discarded. */
+  forward_other: z.string().min(3).optional(),
+  /** Add X-Sluice-FBL (an encrypted reference to the message) to accepted mail, so reports can be tied back. */
+  header: z.boolean().default(true),
+  /** Key material for X-Sluice-FBL; every node of a cluster needs the same. Absent on one node: generated in data_dir. */
+  secret: z.string().min(16, 'use at least 16 characters (e.g. openssl rand -hex 24)').optional(),
+  secret_file: z.string().optional(),
+});
+
 const alert = z.strictObject({
   metric: z.enum(['bounce_rate', 'complaint_rate', 'deferral_rate', 'queue_age', 'node_down']),
   scope: z.enum(['source', 'pool', 'provider', 'node']),
@@ -236,6 +257,7 @@ export const configSchema = z.strictObject({
   admin: admin.optional(),
   events: events.default(events.parse({})),
   alerts: z.array(alert).default([]),
+  feedback: feedback.optional(),
   // Plugin tables: checked by each plugin's own configSchema when the plugin host loads it.
   dkim: z.unknown().optional(),
   classify: z.unknown().optional(),
@@ -244,6 +266,7 @@ export const configSchema = z.strictObject({
 
 export type Config = z.output<typeof configSchema>;
 export type ListenConfig = Config['listen'][number];
+export type FeedbackConfig = NonNullable<Config['feedback']>;
 export type SourceConfig = Config['sources'][string];
 export type PoolConfig = Config['pools'][string];
 export type ProviderConfig = Config['providers'][string];

@@ -18,6 +18,7 @@ import { replies, replyError, type SmtpReply } from './replies.js';
 import { isValidMailbox } from './addresses.js';
 import { applySmtpGuards, type ViolationKind } from './smtp-guards.js';
 import { buildTransaction, type AcceptSink } from './transaction.js';
+import type { FeedbackSink } from './feedback.js';
 
 export interface IngressLogger {
   info(obj: object, msg?: string): void;
@@ -39,6 +40,8 @@ export interface ListenerDeps {
   readonly onAccepted?: (listener: string, seconds: number) => void;
   /** Null when the node can take mail; else the reply for MAIL FROM (low disk…). */
   readonly admission: () => Promise<SmtpReply | null>;
+  /** [feedback]: reports to these addresses are taken from any client and never relayed. */
+  readonly feedback?: FeedbackSink;
 }
 
 interface SessionNotes {
@@ -50,6 +53,8 @@ interface SessionNotes {
   transactionDrop: string | null;
   /** Recipients a plugin dropped, with the reason (lower-cased address → reason). */
   dropped: Map<string, string>;
+  /** What the transaction's accepted recipients are: feedback addresses or mail to relay (never both). */
+  kind: 'feedback' | 'mail' | null;
 }
 
 type Callback = (err?: Error | null) => void;
@@ -165,7 +170,7 @@ export class Listener {
   private note(session: SMTPServerSession): SessionNotes {
     let n = this.notes.get(session.id);
     if (!n) {
-      n = { authFailures: 0, heloChecked: false, sessionDrop: null, transactionDrop: null, dropped: new Map() };
+      n = { authFailures: 0, heloChecked: false, sessionDrop: null, transactionDrop: null, dropped: new Map(), kind: null };
       this.notes.set(session.id, n);
     }
     return n;
@@ -219,6 +224,7 @@ export class Listener {
       const notes = this.note(session);
       notes.dropped.clear();
       notes.transactionDrop = null;
+      notes.kind = null;
       if (!notes.heloChecked) {
         // smtp-server has no EHLO callback: the helo hook runs before the first MAIL.
         notes.heloChecked = true;
@@ -239,29 +245,71 @@ export class Listener {
   private async onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): Promise<void> {
     this.guard(cb, async () => {
       if (!isValidMailbox(address.address)) return cb(replyError(replies.badAddress('recipient')));
+      const notes = this.note(session);
+      if (this.isFeedbackAddress(address.address)) {
+        // Feedback loops: providers send from their own servers, so any client may reach
+        // these addresses; the message is read as a report at the end of DATA, never relayed.
+        if (notes.kind === 'mail') return cb(replyError(replies.feedbackSeparately));
+        notes.kind = 'feedback';
+        return cb();
+      }
       if (this.deps.listen.mode === 'relay' && !this.networks.contains(session.remoteAddress)) {
         this.deps.log.warn({ event: 'relay_denied', session: session.id, client: session.remoteAddress, rcpt: address.address }, 'relay denied');
         return cb(replyError(replies.relayDenied));
       }
-      const notes = this.note(session);
+      // RFC 5321 §3.3: a 452 makes the client send these recipients in a later transaction.
+      if (notes.kind === 'feedback') return cb(replyError(replies.feedbackSeparately));
       if (notes.transactionDrop !== null) {
         // Accepted and never delivered: the plugin said so at MAIL (or at connect/helo).
         notes.dropped.set(address.address.toLowerCase(), notes.transactionDrop);
+        notes.kind = 'mail';
         return cb();
       }
       const tx = { mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcpts: session.envelope.rcptTo.map((r) => r.address), class: '', pool: null, priority: null, campaign: null };
       const v = await this.deps.plugins.run('rcpt', { connection: this.connection(session), transaction: tx, rcpt: address.address });
       if (v.kind === 'drop') {
         notes.dropped.set(address.address.toLowerCase(), v.reason);
+        notes.kind = 'mail';
         return cb();
       }
-      cb(verdictError(v));
+      const err = verdictError(v);
+      if (err === null) notes.kind = 'mail';
+      cb(err);
     });
+  }
+
+  private isFeedbackAddress(address: string): boolean {
+    const fb = this.deps.feedback;
+    if (!fb || !(this.deps.listen.feedback ?? this.deps.listen.mode === 'relay')) return false;
+    return fb.addresses.has(address.toLowerCase());
+  }
+
+  /** The end of DATA of a transaction to feedback addresses: the report is read, never queued for them. */
+  private async onFeedbackData(stream: SMTPServerDataStream, session: SMTPServerSession, fb: FeedbackSink, cb: (err?: Error | null, message?: string) => void): Promise<void> {
+    // SIZE in EHLO is relay.max_message_size, and smtp-server enforces it for every transaction.
+    const limit = Math.min(fb.maxSize, this.deps.config.relay.max_message_size);
+    const read = await readMessage(stream, limit, this.deps.config.relay.bare_line_endings);
+    switch (read.kind) {
+      case 'aborted':
+        return cb(replyError(replies.localError));
+      case 'too-big':
+        return cb(replyError(replies.tooBig(limit)));
+      case 'bad-line-endings':
+        return cb(replyError(replies.badLineEndings));
+      case 'ok':
+        break;
+    }
+    const to = session.envelope.rcptTo.map((r) => r.address);
+    const reply = await fb.receive(read.data, { connection: this.connection(session), mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcpts: to });
+    if (reply.code >= 200 && reply.code < 300) cb(null, `${reply.enhanced} ${reply.text}`);
+    else cb(replyError(reply));
   }
 
   private async onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): Promise<void> {
     this.inflight++;
     try {
+      const fb = this.deps.feedback;
+      if (fb && this.note(session).kind === 'feedback') return await this.onFeedbackData(stream, session, fb, cb);
       const read = await readMessage(stream, this.deps.config.relay.max_message_size, this.deps.config.relay.bare_line_endings);
       switch (read.kind) {
         case 'aborted':

@@ -20,6 +20,7 @@ export const replies = {
   draining: { code: 421, enhanced: '4.3.2', text: 'Node draining for maintenance, try another node' },
   lowDisk: { code: 452, enhanced: '4.3.1', text: 'Insufficient system storage, try again later' },
   badAddress: (which: 'sender' | 'recipient'): SmtpReply => ({ code: 553, enhanced: which === 'sender' ? '5.1.7' : '5.1.3', text: `Bad ${which} address syntax` }),
+  feedbackSeparately: { code: 452, enhanced: '4.5.3', text: 'Feedback reports and other mail go in separate transactions: send this recipient again in a new one' },
   noRecipients: { code: 554, enhanced: '5.5.1', text: 'No valid recipients' },
 } as const;
 

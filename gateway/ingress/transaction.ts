@@ -18,6 +18,8 @@ export interface AcceptSink {
   readonly routeHeaders: readonly string[];
   /** Headers that never leave the node (removed after the data hook). */
   readonly privateHeaders: readonly string[];
+  /** Header fields the node adds to every accepted message (X-Sluice-FBL), after the data hook. */
+  readonly stamp?: (envelope: Envelope) => readonly (readonly [string, string])[];
   /** Resolves once the message is durable and queued. */
   accept(envelope: Envelope, message: Buffer): Promise<void>;
   /** Recipients a plugin dropped: reported as suppressed, never delivered. */
@@ -85,7 +87,8 @@ export async function buildTransaction(input: TransactionInput): Promise<Transac
   for (const r of droppedRcpts) input.sink.dropped(envelope, [r], input.dropped.get(r.toLowerCase()) ?? 'dropped by a plugin');
   if (rcpts.length === 0) return { kind: 'dropped', reply: { code: 250, enhanced: '2.0.0', text: `queued as ${id}` } };
   for (const h of input.sink.privateHeaders) headers.remove(h);
-  headers.add('Received', received(input, id));
+  for (const [name, value] of input.sink.stamp?.(envelope) ?? []) headers.add(name, value);
+  headers.add('Received', traceField(input.connection, input.hostname, id, input.session.envelope.rcptTo.map((r) => r.address), input.clock.now()));
   try {
     await input.sink.accept(envelope, headers.assemble(body));
   } catch (err) {
@@ -98,11 +101,10 @@ export async function buildTransaction(input: TransactionInput): Promise<Transac
   return { kind: 'queued', id };
 }
 
-/** RFC 5321 §4.4 trace field; the protocol names are RFC 3848's. */
-function received(input: TransactionInput, id: string): string {
-  const c = input.connection;
+/** RFC 5321 §4.4 trace field (the Received value); the protocol names are RFC 3848's. */
+export function traceField(c: ConnectionInfo, hostname: string, id: string, rcpts: readonly string[], now: number): string {
   const proto = `ESMTP${c.tls ? 'S' : ''}${c.authUser ? 'A' : ''}`;
   const helo = (c.helo ?? 'unknown').replace(/[^\x21-\x7e]/g, '');
-  const for1 = input.session.envelope.rcptTo.length === 1 ? ` for <${input.session.envelope.rcptTo[0]?.address}>` : '';
-  return `from ${helo} ([${c.remoteAddress}]) by ${input.hostname} (Sluice) with ${proto} id ${id}${for1}; ${new Date(input.clock.now()).toUTCString().replace('GMT', '+0000')}`;
+  const for1 = rcpts.length === 1 ? ` for <${rcpts[0]}>` : '';
+  return `from ${helo} ([${c.remoteAddress}]) by ${hostname} (Sluice) with ${proto} id ${id}${for1}; ${new Date(now).toUTCString().replace('GMT', '+0000')}`;
 }

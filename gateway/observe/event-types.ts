@@ -35,6 +35,8 @@ export interface OutcomeRecord {
   readonly enhanced: string | null;
   readonly attempt: number;
   readonly campaign: string | null;
+  /** On `complained`: the feedback report (type, reporter, user_agent, arrival_date, matched_by). */
+  readonly feedback?: { readonly type: string; readonly reporter: string | null; readonly user_agent: string | null; readonly arrival_date: string | null; readonly matched_by: string };
 }
 
 /** A source (or one source toward one provider) stopped or started sending. */
@@ -142,5 +144,6 @@ export function outcomeRecord(
     enhanced: e.enhanced,
     attempt: e.attempt,
     campaign,
+    ...(e.feedback ? { feedback: { type: e.feedback.type, reporter: e.feedback.reporter, user_agent: e.feedback.userAgent, arrival_date: e.feedback.arrivalDate, matched_by: e.feedback.matchedBy } } : {}),
   };
 }

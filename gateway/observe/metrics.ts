@@ -34,6 +34,8 @@ export interface OutcomeLabels {
 
 export type SessionOutcome = 'completed' | 'rejected' | 'auth_failed' | 'tls_failed' | 'timeout' | 'error';
 export type PluginFailureReason = 'threw' | 'timeout' | 'invalid_verdict';
+/** What became of a message to a [feedback] address. */
+export type FeedbackResult = 'complaint' | 'duplicate' | 'ignored' | 'uncorrelated' | 'not_report' | 'malformed';
 
 export interface QueueRow {
   readonly pool: string;
@@ -101,6 +103,8 @@ export class Metrics {
   readonly #pauseReason = new BoundedLabel(32);
   readonly #webhookDropped: Counter<'url'>;
   readonly #eventLogDropped: Counter;
+  readonly #feedbackReports: Counter<'type' | 'result'>;
+  readonly #feedbackType = new BoundedLabel(16);
   readonly #acceptLatency: Histogram<'listener'>;
   readonly #deliveryLatency: Histogram<'provider'>;
   readonly #queueTime: Histogram<'class'>;
@@ -168,6 +172,12 @@ export class Metrics {
       help: 'Event log lines dropped because the disk could not keep up or failed.',
       registers,
     });
+    this.#feedbackReports = new Counter({
+      name: 'sluice_feedback_reports_total',
+      help: 'Messages to [feedback] addresses, by Feedback-Type ("none" when not a report) and what became of them.',
+      labelNames: ['type', 'result'],
+      registers,
+    });
     this.#acceptLatency = new Histogram({
       name: 'sluice_accept_latency_seconds',
       help: 'From the end of DATA to the 250 reply (plugins, spool fsync).',
@@ -230,6 +240,11 @@ export class Metrics {
 
   eventLogDropped(count = 1): void {
     if (count > 0) this.#eventLogDropped.inc(count);
+  }
+
+  /** `type` is the report's Feedback-Type (bounded: unusual values read "other"), null when there was no report. */
+  feedbackReport(type: string | null, result: FeedbackResult): void {
+    this.#feedbackReports.inc({ type: this.#feedbackType.value(type), result });
   }
 
   acceptLatency(listener: string, seconds: number): void {

@@ -107,6 +107,18 @@ export interface OutcomeEvent {
   readonly enhanced: string | null;
   readonly attempt: number;
   readonly at: number;
+  /** On `complained` only: the feedback report (ARF, RFC 5965) the complaint came in. */
+  readonly feedback?: {
+    /** Feedback-Type, lower-cased: "abuse", "fraud"… */
+    readonly type: string;
+    /** The report's From address (e.g. feedback@arf.mail.yahoo.com). */
+    readonly reporter: string | null;
+    /** The report's User-Agent field (e.g. "Yahoo!-Mail-Feedback/2.0"). */
+    readonly userAgent: string | null;
+    readonly arrivalDate: string | null;
+    /** How the report was tied to the message: our X-Sluice-FBL header, our Received id, or Source-IP. */
+    readonly matchedBy: 'header' | 'received' | 'source-ip';
+  };
 }
 
 export interface OutcomeEvents {

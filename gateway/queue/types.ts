@@ -1,5 +1,6 @@
 import type { Envelope, RecipientState } from '../spool/types.js';
 import type { Response } from '../delivery/response.js';
+import type { OutcomeEvent } from '../plugin-host/public.js';
 
 /** One message's recipients at one domain: the unit the scheduler moves around. */
 export interface QueueItem {
@@ -16,7 +17,7 @@ export interface QueueItem {
   lastProvider?: string;
 }
 
-export type OutcomeKind = 'delivered' | 'deferred' | 'bounced' | 'expired' | 'suppressed';
+export type OutcomeKind = 'delivered' | 'deferred' | 'bounced' | 'expired' | 'suppressed' | 'complained';
 
 export interface Outcome {
   readonly kind: OutcomeKind;
@@ -31,7 +32,12 @@ export interface Outcome {
   readonly mx: string | null;
   /** Set when `kind` is deferred: when the next attempt is due. */
   readonly nextAt: number | null;
+  /** Set when `kind` is complained: what the feedback report said. */
+  readonly feedback?: FeedbackInfo;
 }
+
+/** A complaint's report, as events and plugins see it (the `feedback` of OutcomeEvent). */
+export type FeedbackInfo = NonNullable<OutcomeEvent['feedback']>;
 
 export interface OutcomeSink {
   (outcome: Outcome): void;

@@ -67,12 +67,19 @@ async function checkRecipient(ctx: RcptCtx<SuppressionConfig>, store: Suppressio
 /** A complaint (feedback loop) means "never again": the address goes on the list. */
 function addComplaint(e: OutcomeEvent, ctx: ObserverCtx<SuppressionConfig>, store: SuppressionStore | null): void {
   if (store === null || !e.recipient.includes('@')) return;
-  const entry: SuppressionEntry = { address: e.recipient.toLowerCase(), reason: 'complaint', source: `suppression plugin: complaint about ${e.queueId}`, at: e.at };
+  const entry: SuppressionEntry = { address: e.recipient.toLowerCase(), reason: 'complaint', source: complaintSource(e), at: e.at };
   // Observers are never awaited: the write runs on and reports its own failure.
   store.add([entry]).then(
     () => ctx.log.info({ event: 'suppression_added', rcpt: entry.address, reason: 'complaint', queue_id: e.queueId }),
     (err: unknown) => ctx.log.warn({ event: 'suppression_add_failed', err, rcpt: entry.address, queue_id: e.queueId }, 'could not add a complaint to the suppression list'),
   );
+}
+
+/** Where the entry came from, for `sluice suppress list`: the feedback report when there was one. */
+function complaintSource(e: OutcomeEvent): string {
+  const about = e.queueId || e.messageId || 'an unknown message';
+  if (!e.feedback) return `suppression plugin: complaint about ${about}`;
+  return `feedback report (${e.feedback.type}) from ${e.feedback.reporter ?? 'an unknown reporter'} about ${about}`.slice(0, 300);
 }
 
 export default createSuppressionPlugin();

@@ -66,3 +66,29 @@ test('a response rule whose match is neither a code nor a valid regular expressi
   expect(code).toBe(1);
   expect(out).toMatch(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4 providers\\.gmail\\.rules\\[0\\]\\.match: not an enhanced code and not a valid regular expression`));
 });
+
+test('[feedback] problems name their keys: addresses, a submission listener, a cluster without a shared secret', async () => {
+  const { code, out, file } = await check(
+    [
+      '[cluster]',
+      'redis_url = "redis://127.0.0.1:6379/0"',
+      '[[listen]]',
+      'port = 2587',
+      'mode = "submission"',
+      'feedback = true',
+      '[[users]]',
+      'name = "app"',
+      'password_hash = "scrypt$16384$8$1$c2FsdA==$aGFzaA=="',
+      '[feedback]',
+      'addresses = ["fbl@feedback.example.com", "not an address"]',
+      'forward_other = "FBL@feedback.example.com"',
+      '',
+    ].join('\n'),
+  );
+  expect(code).toBe(1);
+  expect(out).toContain(`${file}:11 feedback.addresses[1]: "not an address" is not a mailbox address`);
+  expect(out).toContain(`${file}:12 feedback.forward_other: is itself a feedback address`);
+  expect(out).toContain(`${file}:6 listen[0].feedback: a submission listener requires AUTH`);
+  expect(out).toContain(`${file}:11 feedback.addresses: no [[listen]] takes feedback`);
+  expect(out).toContain(`${file}:10 feedback: with [cluster], set secret or secret_file`);
+});
