@@ -47,6 +47,8 @@ export function crossCheck(config: Config, baseDir: string): CrossIssue[] {
     if (!parseNetwork(n)) add(`relay.networks[${i}]`, `"${n}" is not an IPv4 or IPv6 network; write e.g. "10.0.0.0/8" or "2001:db8::/32"`);
   });
   for (const [name, p] of Object.entries(config.providers)) {
+    burstIssue(p, `providers.${name}`, add);
+    if (p.total) burstIssue(p.total, `providers.${name}.total`, add);
     p.rules.forEach((r, i) => {
       const problem = ruleMatchError(r.match);
       if (problem) add(`providers.${name}.rules[${i}].match`, problem);
@@ -99,4 +101,17 @@ function feedbackIssues(config: Config, add: (key: string, message: string) => v
     add('feedback', 'with [cluster], set secret or secret_file: a report may reach any node, and every node must read the X-Sluice-FBL header the others wrote');
   }
   if (fb.secret !== undefined && fb.secret_file !== undefined) add('feedback.secret_file', 'set secret or secret_file, not both');
+}
+
+/** A burst belongs to the rate beside it, and cannot exceed its count (no window may hold more than count). */
+function burstIssue(
+  table: { max_message_rate?: { count: number } | undefined; max_message_burst?: number | undefined },
+  at: string,
+  add: (key: string, message: string) => void,
+): void {
+  const burst = table.max_message_burst;
+  if (burst === undefined) return;
+  const rate = table.max_message_rate;
+  if (rate === undefined) add(`${at}.max_message_burst`, `needs max_message_rate in the same table ([${at}])`);
+  else if (burst > rate.count) add(`${at}.max_message_burst`, `${burst} is more than max_message_rate's ${rate.count} per period; use 1 to ${rate.count}`);
 }

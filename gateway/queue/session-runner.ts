@@ -13,7 +13,6 @@ import { LEASE_TTL_MS } from '../routing/source-picker.js';
 import type { WarmupGate } from '../shaping/warmup-gate.js';
 import type { Pauses } from '../shaping/pauses.js';
 import { keys } from '../shaping/keys.js';
-import { tokenBucket } from '../shaping/providers.js';
 import { matchRule, type RuleHit } from '../shaping/response-rules.js';
 import { DeliverySession } from '../delivery/session.js';
 import { isTransient, isPermanent, formatResponse, localResponse, type Response } from '../delivery/response.js';
@@ -174,8 +173,8 @@ async function filterRecipients(deps: RunnerDeps, sched: Scheduler, item: QueueI
 /** Takes a rate token, waiting for short gaps; a long gap ends the session and blocks the queue for it. */
 async function waitForToken(deps: RunnerDeps, rq: ReadyQueue, grant: Grant, sched: Scheduler): Promise<'ok' | { blockMs: number }> {
   const claims = [];
-  if (rq.provider.maxMessageRate) claims.push({ key: keys.sourceRate(grant.source.name, rq.provider.key), rate: tokenBucket(rq.provider.maxMessageRate) });
-  if (rq.provider.totalMaxMessageRate) claims.push({ key: keys.providerRate(rq.provider.key), rate: tokenBucket(rq.provider.totalMaxMessageRate) });
+  if (rq.provider.maxMessageRate) claims.push({ key: keys.sourceRate(grant.source.name, rq.provider.key), rate: rq.provider.maxMessageRate });
+  if (rq.provider.totalMaxMessageRate) claims.push({ key: keys.providerRate(rq.provider.key), rate: rq.provider.totalMaxMessageRate });
   if (claims.length === 0) return 'ok';
   // Waiting longer than the idle timeout (in one gap or in many) holds a connection for nothing: give it back.
   const limit = Math.max(rq.provider.idleTimeoutMs, MAX_TOKEN_WAIT_MS);

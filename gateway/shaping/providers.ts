@@ -6,16 +6,12 @@
 import type { Config, ProviderConfig } from '../config/schema.js';
 import type { Rate } from '../state/types.js';
 
-/**
- * The rate bucket a limit is enforced with. A GCRA bucket lets one period's count
- * through at once; a provider counting "50/s" would then see up to 100 in the first
- * second. The bucket is cut to a tenth of the period (at least one message) at the same
- * average rate: at most about 10% over the limit in any period, and the same long-run rate.
- */
-export function tokenBucket(rate: Rate): Rate {
-  const count = Math.max(1, Math.ceil(rate.count / 10));
-  if (count >= rate.count) return rate;
-  return { count, periodMs: (rate.periodMs * count) / rate.count };
+/** A table's max_message_rate with its own max_message_burst: a burst is only ever read beside its rate. */
+function tableRate(table: { max_message_rate?: Rate | undefined; max_message_burst?: number | undefined } | undefined): Rate | undefined {
+  const rate = table?.max_message_rate;
+  if (rate === undefined) return undefined;
+  const burst = table?.max_message_burst;
+  return burst === undefined ? rate : { ...rate, burst };
 }
 
 export interface ProviderLimits {
@@ -24,6 +20,7 @@ export interface ProviderLimits {
   /** The provider name as configured ("default" when none matched). */
   readonly name: string;
   readonly maxConnections: number;
+  /** At most `count` per any window of one period, per source (embedded/gcra.ts). */
   readonly maxMessageRate: Rate | null;
   readonly maxMessagesPerConnection: number;
   readonly connectTimeoutMs: number;
@@ -55,7 +52,7 @@ export class ProviderTable {
     const d = this.config.delivery;
     const pick = <K extends keyof ProviderConfig>(k: K): ProviderConfig[K] | undefined => p?.[k] ?? fallback?.[k];
     const maxConnections = pick('max_connections') ?? d.max_connections_per_destination;
-    const maxMessageRate = pick('max_message_rate') ?? null;
+    const maxMessageRate = tableRate(p) ?? tableRate(fallback) ?? null;
     return {
       key: name ?? `site:${site}`,
       name: name ?? 'default',
@@ -68,7 +65,7 @@ export class ProviderTable {
       // (DESIGN.md: "a thousand domains hosted on one server share one set of limits"):
       // [providers.default] holds for the site as a whole, all sources and nodes together.
       totalMaxConnections: name ? (p?.total?.max_connections ?? null) : maxConnections,
-      totalMaxMessageRate: name ? (p?.total?.max_message_rate ?? null) : maxMessageRate,
+      totalMaxMessageRate: name ? (tableRate(p?.total) ?? null) : maxMessageRate,
       rules: p ? [...p.rules, ...(fallback?.rules ?? [])] : (fallback?.rules ?? []),
     };
   }

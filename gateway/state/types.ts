@@ -41,10 +41,15 @@ export interface Lease {
   readonly keys: readonly string[];
 }
 
-/** A rate as the config writes it: `count` per `periodMs`. */
+/**
+ * A rate as the config writes it: at most `count` per `periodMs` in any window of that
+ * length; `burst` (1..count) tokens may go back to back, absent: a small timing slack
+ * (see embedded/gcra.ts for the trade-off).
+ */
 export interface Rate {
   readonly count: number;
   readonly periodMs: number;
+  readonly burst?: number;
 }
 
 export interface RateClaim {
@@ -65,8 +70,9 @@ export interface ThrottleStore {
   /** Current holders of a lease key (for status and metrics). */
   leaseCount(key: string): Promise<number>;
   /**
-   * Takes one token from every bucket or from none (GCRA; a bucket allows a burst of
-   * one period's count). Time comes from the backend (Redis TIME), not from the caller.
+   * Takes one token from every bucket or from none (GCRA). No window of one period ever
+   * holds more than `count` grants for a key. Time comes from the backend (Redis TIME),
+   * not from the caller.
    */
   take(claims: readonly RateClaim[]): Promise<TokenResult>;
 }

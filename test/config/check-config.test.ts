@@ -92,3 +92,12 @@ test('[feedback] problems name their keys: addresses, a submission listener, a c
   expect(out).toContain(`${file}:11 feedback.addresses: no [[listen]] takes feedback`);
   expect(out).toContain(`${file}:10 feedback: with [cluster], set secret or secret_file`);
 });
+
+test('a message burst over its rate, or without a rate beside it, is refused', async () => {
+  const { code, out, file } = await check(
+    ['[providers.yahoo]', 'mx_suffixes = [".yahoodns.net"]', 'max_message_rate = "150/s"', 'max_message_burst = 200', '[providers.yahoo.total]', 'max_message_burst = 10'].join('\n'),
+  );
+  expect(code).toBe(1);
+  expect(out).toContain(`${file}:4 providers.yahoo.max_message_burst: 200 is more than max_message_rate's 150 per period; use 1 to 150`);
+  expect(out).toContain(`${file}:6 providers.yahoo.total.max_message_burst: needs max_message_rate in the same table ([providers.yahoo.total])`);
+});

@@ -324,6 +324,18 @@ export function inBatches(rcpts: readonly string[], size: number, headers?: read
 }
 
 /** How many messages the MX saw (from `ip`, or from all) and the seconds between the first and the last. */
+/** Most messages the MX accepted (from `ip`, or from every IP) within any window of `windowMs`. */
+export function peakWithin(mx: TestMx, windowMs = 1_000, ip: string | null = null): number {
+  const times = mx.messages.filter((m) => ip === null || m.peerIp === ip).map((m) => m.at).sort((a, b) => a - b);
+  let best = 0;
+  let start = 0;
+  for (let end = 0; end < times.length; end++) {
+    while ((times[end] ?? 0) - (times[start] ?? 0) >= windowMs) start++;
+    best = Math.max(best, end - start + 1);
+  }
+  return best;
+}
+
 export function messageSpan(mx: TestMx, ip: string | null = null): { count: number; span: number } {
   const times = mx.messages.filter((m) => ip === null || m.peerIp === ip).map((m) => m.at);
   return { count: times.length, span: (Math.max(...times) - Math.min(...times)) / 1000 };

@@ -26,13 +26,16 @@ test('connections, rate and messages per connection hold per source IP', async (
   expect(a.messages + b.messages).toBe(240);
   for (const s of [a, b]) {
     expect(s.peak).toBeLessThanOrEqual(2);
-    // The bucket allows a burst of a tenth of the rate: at most 25 + 3 in any second.
-    expect(s.peakPerSecond).toBeLessThanOrEqual(28);
+    // The limiter's grants are exact (test/state/contract.test.ts); the MX counts a message at
+    // the end of its DATA, which on a loaded test machine can lag its token by more than the
+    // 15 ms margin, so one more can show here.
+    expect(s.peakPerSecond).toBeLessThanOrEqual(25 + 1);
   }
-  // Over the whole run each IP sends at most 25 per second of its span plus one burst of 3.
+  // Over the whole run each IP sends at most 25 per second of its span, plus the one that
+  // starts it (and one for that lag).
   for (const ip of ['127.0.0.41', '127.0.0.42']) {
     const { count, span } = messageSpan(mx, ip);
-    expect(count).toBeLessThanOrEqual(25 * span + 3 + 1);
+    expect(count).toBeLessThanOrEqual(25 * span + 1 + 1);
   }
   // The limits were reached, not just respected: both IPs ran 2 sessions and near 25/s.
   expect(Math.min(a.peak, b.peak)).toBe(2);

@@ -1,7 +1,7 @@
 // [providers.X.total] caps the provider across every source: with two sources allowed 2
 // sessions and 40/s each, a total of 3 sessions and 30/s holds for the sum.
 import { expect, test } from 'vitest';
-import { inBatches, messageSpan, providerZone, recipients, slowData, submit, useShaping, watchTotalSessions } from './harness.js';
+import { inBatches, messageSpan, peakWithin, providerZone, recipients, slowData, submit, useShaping, watchTotalSessions } from './harness.js';
 
 
 const shaping = useShaping({
@@ -25,8 +25,13 @@ test('the provider total holds over all sources together', async () => {
   expect(watch.peak()).toBeLessThanOrEqual(3);
   expect(watch.peak()).toBeGreaterThanOrEqual(2);
   const { count, span } = messageSpan(mx);
-  // 30 per second of the span plus one burst of 3, for both IPs together.
-  expect(count).toBeLessThanOrEqual(30 * span + 3 + 1);
+  // For both IPs together: no second holds more than 30, and the whole run at most 30 per
+  // second of its span plus the one that starts it.
+  // The limiter's grants are exact (test/state/contract.test.ts); the MX counts a message at
+  // the end of its DATA, which on a loaded test machine can lag its token by more than the
+  // 15 ms margin, so one more can show here.
+  expect(peakWithin(mx)).toBeLessThanOrEqual(30 + 1);
+  expect(count).toBeLessThanOrEqual(30 * span + 1 + 1);
   expect(span).toBeGreaterThan(4);
   expect(mx.stats('127.0.0.44').messages).toBeGreaterThan(0);
   expect(mx.stats('127.0.0.45').messages).toBeGreaterThan(0);

@@ -2,7 +2,7 @@
 // [providers.default]'s limits for the site as a whole: many domains on one server, and
 // every source together, share one set of limits.
 import { expect, test } from 'vitest';
-import { inBatches, messageSpan, messagesPerSession, providerZone, recipients, slowData, submit, useShaping, watchTotalSessions } from './harness.js';
+import { inBatches, messageSpan, peakWithin, messagesPerSession, providerZone, recipients, slowData, submit, useShaping, watchTotalSessions } from './harness.js';
 
 
 const shaping = useShaping({
@@ -23,6 +23,10 @@ test('25 domains on one server share the default limits, across both sources', a
   watch.stop();
   expect(watch.peak()).toBe(1);
   const { count, span } = messageSpan(mx);
-  expect(count).toBeLessThanOrEqual(40 * span + 4 + 1);
+  // The limiter's grants are exact (test/state/contract.test.ts); the MX counts a message at
+  // the end of its DATA, which on a loaded test machine can lag its token by more than the
+  // 15 ms margin, so one more can show here.
+  expect(peakWithin(mx)).toBeLessThanOrEqual(40 + 1);
+  expect(count).toBeLessThanOrEqual(40 * span + 1 + 1);
   expect(Math.max(...messagesPerSession(mx))).toBeLessThanOrEqual(5);
 });

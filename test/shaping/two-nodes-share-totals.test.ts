@@ -2,7 +2,7 @@
 // own source, and [providers.X.total] caps the connections and the rate of both at once.
 import { expect, test } from 'vitest';
 import { redisServerPath } from '../support/redis-server.js';
-import { inBatches, messageSpan, nodeConfig, providerZone, recipients, slowData, submit, useShaping, watchTotalSessions, type ShapingEnv, type ShapingNode } from './harness.js';
+import { inBatches, messageSpan, peakWithin, nodeConfig, providerZone, recipients, slowData, submit, useShaping, watchTotalSessions, type ShapingEnv, type ShapingNode } from './harness.js';
 
 const hasRedis = redisServerPath() !== null;
 
@@ -35,7 +35,12 @@ test.skipIf(!hasRedis)('the provider total holds across two nodes', async () => 
   expect(mx.stats('127.0.0.62').messages).toBe(150);
   expect(mx.stats('127.0.0.63').messages).toBe(150);
   const { count, span } = messageSpan(mx);
-  // 30 per second over the span plus one burst of 30, for both nodes together.
-  expect(count).toBeLessThanOrEqual(30 * span + 3 + 1);
+  // For both nodes together: no second holds more than 30, and the whole run at most 30
+  // per second of its span plus the one that starts it.
+  // The limiter's grants are exact (test/state/contract.test.ts); the MX counts a message at
+  // the end of its DATA, which on a loaded test machine can lag its token by more than the
+  // 15 ms margin, so one more can show here.
+  expect(peakWithin(mx)).toBeLessThanOrEqual(30 + 1);
+  expect(count).toBeLessThanOrEqual(30 * span + 1 + 1);
   expect(n1.node.state.degraded()).toBe(false);
 });

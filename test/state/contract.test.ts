@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EmbeddedState } from '../../gateway/state/embedded/embedded-state.js';
 import { RedisState } from '../../gateway/state/redis/redis-state.js';
-import type { StateBackend, SuppressionEntry } from '../../gateway/state/types.js';
+import type { RateClaim, StateBackend, SuppressionEntry } from '../../gateway/state/types.js';
+import { MARGIN_US, SLACK_US } from '../../gateway/state/embedded/gcra.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { drive, grantsWithin, tightestSpan } from '../support/rate-timeline.js';
 import { redisServerPath, startRedis, type PrivateRedis } from '../support/redis-server.js';
 
 interface Harness {
@@ -21,6 +23,8 @@ interface Harness {
   pass(ms: number): Promise<void>;
   /** The backend's "now", for hold expiry times. */
   now(): number;
+  /** The backend's "now" as finely as it has it (Redis TIME has microseconds). */
+  stamp(): number;
   readonly dataDir: string | null;
   dispose(): Promise<void>;
 }
@@ -51,6 +55,7 @@ function embeddedCase(): BackendCase {
         ttlMs: 1_000,
         pass: async (ms) => clock.advance(ms),
         now: () => clock.now(),
+        stamp: () => clock.now(),
         dataDir,
         dispose: async () => {
           await state.close();
@@ -79,7 +84,7 @@ function redisCase(): BackendCase {
       // One key prefix per test: tests share the server, never each other's keys.
       const state = new RedisState({ url: server.url, prefix: `contract${++tests}:` });
       if (!(await state.waitReady(5_000))) throw new Error('private redis did not become ready');
-      return { state, ttlMs: 300, pass: sleep, now: () => Date.now(), dataDir: null, dispose: () => state.close() };
+      return { state, ttlMs: 300, pass: sleep, now: () => Date.now(), stamp: () => performance.timeOrigin + performance.now(), dataDir: null, dispose: () => state.close() };
     },
   };
 }
@@ -232,40 +237,78 @@ describe.each(cases)('state contract: $name', (backend) => {
     });
 
     describe('throttle rate', () => {
-      it('allows one period of burst, then refuses with a retry time', async () => {
-        const claim = { key: 'r', rate: { count: 5, periodMs: 1_000 } };
-        for (let i = 0; i < 5; i++) expect(await h.state.throttle.take([claim])).toEqual({ ok: true });
+      const take = (claim: RateClaim) => () => h.state.throttle.take([claim]);
+
+      it('lets `burst` through at once, then refuses with a retry time', async () => {
+        // 5 per second, burst 3: T = (1000 + 15 margin) / (5 - 3 + 1) = 338.3 ms.
+        const claim = { key: 'r', rate: { count: 5, periodMs: 1_000, burst: 3 } };
+        for (let i = 0; i < 3; i++) expect(await h.state.throttle.take([claim])).toEqual({ ok: true });
         const refused = await h.state.throttle.take([claim]);
         expect(refused.ok).toBe(false);
         const wait = refused.ok ? 0 : refused.retryAfterMs;
-        expect(wait).toBeGreaterThan(0);
-        expect(wait).toBeLessThanOrEqual(200);
+        expect(wait).toBeGreaterThan(300);
+        expect(wait).toBeLessThanOrEqual(339);
+        if (backend.name === 'embedded') expect(wait).toBe(339);
         await h.pass(wait + 5);
         expect(await h.state.throttle.take([claim])).toEqual({ ok: true });
       });
 
-      it('spaces tokens one emission interval apart after the burst (40/s: 40, then one per 25 ms)', async () => {
+      it('spaces tokens (P + margin + slack) / N apart without a burst (40/s: one per 25.75 ms)', async () => {
         const claim = { key: 'gcra', rate: { count: 40, periodMs: 1_000 } };
-        const burst = await Promise.all(Array.from({ length: 41 }, () => h.state.throttle.take([claim])));
-        expect(burst.filter((token) => token.ok)).toHaveLength(40);
-        const refused = burst.find((token) => !token.ok);
+        const first = await Promise.all(Array.from({ length: 3 }, () => h.state.throttle.take([claim])));
+        expect(first.filter((token) => token.ok)).toHaveLength(1);
+        const refused = first.find((token) => !token.ok);
         const wait = refused !== undefined && !refused.ok ? refused.retryAfterMs : 0;
         expect(wait).toBeGreaterThan(0);
-        expect(wait).toBeLessThanOrEqual(25);
-        if (backend.name === 'embedded') expect(wait).toBe(25);
+        // 25.75 ms less the 15 ms slack, rounded up.
+        expect(wait).toBeLessThanOrEqual(11);
         await h.pass(wait);
         expect((await h.state.throttle.take([claim])).ok).toBe(true);
-        if (backend.name === 'embedded') expect(await h.state.throttle.take([claim])).toEqual({ ok: false, retryAfterMs: 25 });
+        if (backend.name === 'embedded') expect(await h.state.throttle.take([claim])).toEqual({ ok: false, retryAfterMs: 26 });
       });
 
       it('takes from every bucket or from none', async () => {
-        const fast = { key: 'fast', rate: { count: 5, periodMs: 1_000 } };
+        const fast = { key: 'fast', rate: { count: 5, periodMs: 1_000, burst: 5 } };
         const slow = { key: 'slow', rate: { count: 1, periodMs: 60_000 } };
         expect((await h.state.throttle.take([fast, slow])).ok).toBe(true);
         const refused = await h.state.throttle.take([fast, slow]);
         expect(refused.ok ? 0 : refused.retryAfterMs).toBeGreaterThan(1_000);
         for (let i = 0; i < 4; i++) expect((await h.state.throttle.take([fast])).ok).toBe(true);
         expect((await h.state.throttle.take([fast])).ok).toBe(false);
+      });
+
+      // Embedded: one taker on the fake clock, so grant times are exact. Redis: 4 takers on
+      // the wall clock and a short period; each grant is bracketed by the calls' timestamps.
+      const takers = backend.name === 'embedded' ? 1 : 4;
+      const periodMs = backend.name === 'embedded' ? 1_000 : 200;
+      const windows = [
+        { what: 'no burst', rate: { count: 10, periodMs } },
+        { what: 'burst 4', rate: { count: 10, periodMs, burst: 4 } },
+        { what: 'burst = count', rate: { count: 10, periodMs, burst: 10 } },
+      ];
+      it.each(windows)('never grants more than N in any window of one period ($what)', async ({ rate }) => {
+        // Late comebacks (up to 7 ms) as timers and round trips add on a busy node.
+        const grants = await drive(take({ key: 'win', rate }), h, 10 * periodMs, takers, [0, 3, 1, 7, 0, 2]);
+        // The first window's burst, then N - b + 1 per period or so (a loose floor: Redis runs on the wall clock).
+        expect(grants.length).toBeGreaterThanOrEqual(rate.count + 5 * (rate.count - (rate.burst ?? 1) + 1));
+        expect(tightestSpan(grants, rate.count)).toBeGreaterThanOrEqual(periodMs);
+      });
+
+      it.runIf(backend.name === 'embedded')('keeps the documented sustained rate over several periods', async () => {
+        // No burst: N * P / (P + margin + slack) per period; with burst b: (N - b + 1) * P / (P + margin).
+        const plain = { key: 'plain', rate: { count: 150, periodMs: 1_000 } };
+        const start = h.stamp();
+        const grants = await drive(take(plain), h, 10_000, 1, [0, 2, 9, 4]);
+        const documented = (150 * 1_000) / (1_000 + (MARGIN_US + SLACK_US) / 1_000);
+        expect(grantsWithin(grants, start, start + 10_000)).toBeGreaterThanOrEqual(Math.floor(10 * documented));
+        expect(tightestSpan(grants, 150)).toBeGreaterThanOrEqual(1_000);
+
+        const hourly = { key: 'hourly', rate: { count: 500, periodMs: 3_600_000, burst: 50 } };
+        const from = h.stamp();
+        const slow = await drive(take(hourly), h, 5 * 3_600_000, 1, [0, 1_500, 20]);
+        const hourlyDocumented = ((500 - 50 + 1) * 3_600_000) / (3_600_000 + MARGIN_US / 1_000);
+        expect(grantsWithin(slow, from, from + 5 * 3_600_000)).toBeGreaterThanOrEqual(Math.floor(5 * hourlyDocumented));
+        expect(tightestSpan(slow, 500)).toBeGreaterThanOrEqual(3_600_000);
       });
     });
 

@@ -16,13 +16,16 @@ export function shareLimit(limit: number, nodes: number): number {
 }
 
 /**
- * Rates: floor(count / nodes) per period when that is at least 1; otherwise one per
- * ceil(period * nodes / count) ms, so even "1/s" over 3 nodes sums to at most 1/s and
- * no burst exceeds the fleet's.
+ * Rates: floor(count / nodes) per period when that is at least 1 (and the burst split
+ * likewise, at least 1), so the nodes' grants in any window of one period sum to at most
+ * count. Below one per node: one per ceil(period * nodes / count) ms, which keeps the
+ * fleet's long-run rate but not every window: with count < nodes, nodes that each send
+ * one may meet in the same period (the rate counterpart of the one-connection minimum).
  */
 export function shareRate(rate: Rate, nodes: number): Rate {
   const fleet = Math.max(1, nodes);
   const count = Math.floor(rate.count / fleet);
-  if (count >= 1) return { count, periodMs: rate.periodMs };
-  return { count: 1, periodMs: Math.ceil((rate.periodMs * fleet) / rate.count) };
+  if (count < 1) return { count: 1, periodMs: Math.ceil((rate.periodMs * fleet) / rate.count) };
+  if (rate.burst === undefined) return { count, periodMs: rate.periodMs };
+  return { count, periodMs: rate.periodMs, burst: Math.min(count, Math.max(1, Math.floor(rate.burst / fleet))) };
 }

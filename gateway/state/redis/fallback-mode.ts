@@ -1,7 +1,6 @@
 import { SluiceError } from '../../errors.js';
 import type { Clock } from '../types.js';
 import type { FleetSize } from '../embedded/fleet-size.js';
-import { GcraTable, drainedBucket } from '../embedded/gcra.js';
 import type { RedisState } from './redis-state.js';
 
 /** Refresh the fleet size from the registry at most this often, piggy-backed on calls. */
@@ -20,7 +19,6 @@ export class FallbackMode {
   readonly #shared: RedisState;
   readonly #fleet: FleetSize;
   readonly #clock: Clock;
-  #rates: GcraTable | null = null;
   #fleetCheckedAt = Number.NEGATIVE_INFINITY;
   #refreshing = false;
 
@@ -39,17 +37,10 @@ export class FallbackMode {
     return this.#fleet.get();
   }
 
-  /** Rate buckets of the current outage. They start drained: the shared bucket may have just spent its burst. */
-  localRates(): GcraTable {
-    this.#rates ??= new GcraTable(drainedBucket);
-    return this.#rates;
-  }
-
   async attempt<T>(shared: () => Promise<T>, local: () => T | Promise<T>): Promise<T> {
     if (this.#shared.healthy()) {
       try {
         const result = await shared();
-        this.#rates = null;
         this.#refreshFleet();
         return result;
       } catch (error) {

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, Lease, LeaseClaim, RateClaim, ThrottleStore, TokenResult } from '../types.js';
 import { checkTtl, mergeLeaseClaims } from '../embedded/checks.js';
-import { shareLimit, shareRate } from '../embedded/fleet-share.js';
+import { shareLimit } from '../embedded/fleet-share.js';
 import { LeaseLedger } from '../embedded/lease-ledger.js';
 import type { FallbackMode } from './fallback-mode.js';
+import { FallbackRates } from './fallback-rates.js';
 import type { RedisThrottle } from './throttle-store.js';
 
 const SWEEP_EVERY = 1_024;
@@ -14,7 +15,7 @@ const SWEEP_EVERY = 1_024;
  * those Redis granted before it went away. When Redis is back, a lease granted locally
  * joins the shared count at its next renew if the shared limit has room, and is
  * refused (the caller closes that connection) if not: the overshoot after recovery
- * lasts at most one renew interval.
+ * lasts at most one renew interval. Rate tokens: fallback-rates.ts.
  */
 export class FallbackThrottle implements ThrottleStore {
   readonly #shared: RedisThrottle;
@@ -22,6 +23,7 @@ export class FallbackThrottle implements ThrottleStore {
   readonly #clock: Clock;
   readonly #newId: () => string;
   readonly #ledger = new LeaseLedger();
+  readonly #rates: FallbackRates;
   #calls = 0;
 
   constructor(shared: RedisThrottle, mode: FallbackMode, clock: Clock, newId: () => string = randomUUID) {
@@ -29,6 +31,7 @@ export class FallbackThrottle implements ThrottleStore {
     this.#mode = mode;
     this.#clock = clock;
     this.#newId = newId;
+    this.#rates = new FallbackRates(clock);
   }
 
   async acquire(claims: readonly LeaseClaim[], ttlMs: number): Promise<Lease | null> {
@@ -96,12 +99,8 @@ export class FallbackThrottle implements ThrottleStore {
 
   async take(claims: readonly RateClaim[]): Promise<TokenResult> {
     return this.#mode.attempt(
-      () => this.#shared.take(claims),
-      () => {
-        const nodes = this.#mode.nodes();
-        const shares = claims.map((claim) => ({ key: claim.key, rate: shareRate(claim.rate, nodes) }));
-        return this.#mode.localRates().take(shares, this.#tick());
-      },
+      () => this.#rates.takeShared(claims, this.#mode.nodes(), (c, debts) => this.#shared.takeCharging(c, debts)),
+      () => this.#rates.takeLocal(claims, this.#mode.nodes()),
     );
   }
 

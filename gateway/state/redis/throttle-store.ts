@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Lease, LeaseClaim, RateClaim, ThrottleStore, TokenResult } from '../types.js';
 import { checkTtl, mergeLeaseClaims } from '../embedded/checks.js';
-import { emissionInterval } from '../embedded/gcra.js';
+import { gcraParams } from '../embedded/gcra.js';
 import type { RedisConnection } from './connection.js';
 import type { StateKeys } from './keys.js';
 import { asInteger, asIntegers } from './replies.js';
@@ -61,13 +61,24 @@ export class RedisThrottle implements ThrottleStore {
     return asInteger('lease count', await this.#conn.script(countLease, [this.#keys.lease(key)], []));
   }
 
-  async take(claims: readonly RateClaim[]): Promise<TokenResult> {
+  take(claims: readonly RateClaim[]): Promise<TokenResult> {
+    return this.takeCharging(claims, []);
+  }
+
+  /**
+   * take(), first charging `debts[i]` tokens to claim i's bucket, taken or not: the
+   * tokens this node granted from its local share while Redis was away (fallback-rates.ts).
+   */
+  async takeCharging(claims: readonly RateClaim[], debts: readonly number[]): Promise<TokenResult> {
     if (claims.length === 0) return { ok: true };
-    for (const claim of claims) emissionInterval(claim.rate);
+    const args = claims.flatMap((claim, i) => {
+      const { intervalUs, toleranceUs } = gcraParams(claim.rate);
+      return [intervalUs, toleranceUs, debts[i] ?? 0];
+    });
     const reply = await this.#conn.script(
       takeRate,
       claims.map((claim) => this.#keys.rate(claim.key)),
-      claims.flatMap((claim) => [claim.rate.count, claim.rate.periodMs]),
+      args,
     );
     const [ok, retryAfterMs] = asIntegers('rate take', reply, 2);
     return ok === 1 ? { ok: true } : { ok: false, retryAfterMs: Math.max(1, retryAfterMs ?? 1) };
