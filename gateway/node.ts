@@ -140,9 +140,12 @@ export class SluiceNode {
     this.obs = await startObservability(this);
     this.pauses.subscribe({ paused: (c) => this.obs?.observer.sourcePaused(c), resumed: (c) => this.obs?.observer.sourceResumed(c) });
 
-    const recovered = await this.spool.recover((file, reason) => log.error({ event: 'spool_quarantined', file, reason }, 'corrupt spool entry moved to quarantine'));
-    for (const m of recovered) this.scheduler.add(m.envelope, m.done, m.attempts);
-    if (recovered.length > 0) log.info({ event: 'spool_recovered', messages: recovered.length }, 'queued messages recovered from spool');
+    const recovered = await this.spool.recover(
+      (m) => this.scheduler.restore(m),
+      (file, reason) => log.error({ event: 'spool_quarantined', file, reason }, 'corrupt spool entry moved to quarantine'),
+    );
+    this.scheduler.restored();
+    if (recovered > 0) log.info({ event: 'spool_recovered', messages: recovered }, 'queued messages recovered from spool');
 
     await this.checkDisk();
     this.diskTimer = setInterval(() => void this.checkDisk(), 5_000);

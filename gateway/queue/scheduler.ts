@@ -1,18 +1,19 @@
 /**
- * The scheduler: a waiting heap by next-attempt time, and ready queues per (pool, site)
- * served in priority order with ageing. It owns no protocol and no policy: routes come
- * from the router, sources from the picker, limits from shaping, bytes from the spool.
+ * The scheduler: a waiting queue by next-attempt time (waiting-queue.ts), and ready
+ * queues per (pool, site) served in priority order with ageing. It owns no protocol and
+ * no policy: routes come from the router, sources from the picker, limits from shaping,
+ * bytes from the spool.
  */
 import type { Config } from '../config/schema.js';
-import type { Envelope, RecipientState, Spool } from '../spool/types.js';
+import type { Envelope, RecoveredMessage, Spool } from '../spool/types.js';
 import type { MxResolver } from '../delivery/mx-resolver.js';
 import type { ProviderTable } from '../shaping/providers.js';
 import type { Router } from '../routing/router.js';
 import type { Clock } from '../state/types.js';
 import { isPermanent, localResponse, type Response } from '../delivery/response.js';
-import { MinHeap } from './heap.js';
 import { ReadyQueue } from './ready-queue.js';
-import type { OutcomeKind, OutcomeSink, QueueItem } from './types.js';
+import { WaitingQueue } from './waiting-queue.js';
+import type { FinalState, OutcomeKind, OutcomeSink, Parked, QueueItem } from './types.js';
 import { domainOf } from '../routing/router.js';
 import { ANY_LEASE, Contention } from '../routing/contention.js';
 
@@ -41,18 +42,19 @@ export interface SchedulerDeps {
   readonly maxSessions?: (rq: ReadyQueue) => number;
 }
 
-interface Tracked {
-  readonly envelope: Envelope;
-  readonly pending: Set<string>;
-}
-
 export class Scheduler {
-  private readonly messages = new Map<string, Tracked>();
-  private readonly waiting = new MinHeap<QueueItem>((i) => i.nextAt);
+  /**
+   * Queued messages by id: how many of their recipients still wait for a final state
+   * (one per recipient of their items; nothing else, so that a queued message costs
+   * little more than its id).
+   */
+  private readonly messages = new Map<string, number>();
+  private readonly waiting: WaitingQueue;
   private readonly ready = new Map<string, ReadyQueue>();
-  private routing = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private timerAt = Infinity;
+  /** Recovered messages with nothing left to send, removed once recovery has ended. */
+  private finishedAtRestore: string[] = [];
+  /** Pool labels of parked items, one string per distinct name instead of one per item. */
+  private readonly labels = new Map<string, string>();
   private pumpScheduled = false;
   private activeSessions = 0;
   private stopping = false;
@@ -66,6 +68,12 @@ export class Scheduler {
   private expiryTimer: NodeJS.Timeout | null = null;
 
   constructor(private deps: SchedulerDeps) {
+    this.waiting = new WaitingQueue({
+      spool: deps.spool,
+      clock: deps.clock,
+      due: (p, envelope) => this.unpark(p, envelope),
+      unreadable: (p, err) => this.unreadable(p, err),
+    });
     this.armExpiry();
   }
 
@@ -97,39 +105,57 @@ export class Scheduler {
   queueRows(): { pool: string; provider: string; depth: number; oldestSeconds: number }[] {
     const now = this.deps.clock.now();
     const rows = new Map<string, { pool: string; provider: string; depth: number; oldestSeconds: number }>();
-    const add = (pool: string, provider: string, item: QueueItem) => {
+    const add = (pool: string, provider: string, rcpts: number, receivedAt: number) => {
       const k = `${pool}\u0000${provider}`;
       const row = rows.get(k) ?? { pool, provider, depth: 0, oldestSeconds: 0 };
-      row.depth += item.rcpts.length;
-      row.oldestSeconds = Math.max(row.oldestSeconds, (now - item.envelope.receivedAt) / 1000);
+      row.depth += rcpts;
+      row.oldestSeconds = Math.max(row.oldestSeconds, (now - receivedAt) / 1000);
       rows.set(k, row);
     };
-    for (const rq of this.ready.values()) for (const item of rq.snapshot()) add(rq.pool, rq.provider.name, item);
-    for (const item of this.waiting.toArray()) add(item.lastPool ?? item.envelope.pool ?? item.envelope.class, item.lastProvider ?? 'unrouted', item);
+    for (const rq of this.ready.values()) for (const item of rq.snapshot()) add(rq.pool, rq.provider.name, item.rcpts.length, item.envelope.receivedAt);
+    for (const p of this.waiting.items()) add(p.pool, p.provider, p.rcpts.length, p.receivedAt);
     return [...rows.values()];
   }
 
-  /** Queues a committed message; `done` and `attempts` come from a recovered journal. */
-  add(envelope: Envelope, done?: ReadonlyMap<string, RecipientState>, attempts?: ReadonlyMap<string, number>): void {
-    const pending = envelope.rcpts.filter((r) => !done?.has(r));
-    if (pending.length === 0) {
+  /** Queues a message just committed: it goes to routing at once. */
+  add(envelope: Envelope): void {
+    if (envelope.rcpts.length === 0) {
       void this.deps.spool.remove(envelope.id);
       return;
     }
-    this.messages.set(envelope.id, { envelope, pending: new Set(pending) });
-    const byDomain = new Map<string, string[]>();
-    for (const r of pending) {
-      const d = domainOf(r);
-      const list = byDomain.get(d);
-      if (list) list.push(r);
-      else byDomain.set(d, [r]);
-    }
     const now = this.deps.clock.now();
-    for (const [domain, rcpts] of byDomain) {
-      const tries = Math.max(0, ...rcpts.map((r) => attempts?.get(r) ?? 0));
-      this.waiting.push({ envelope, domain, rcpts, attempts: tries, nextAt: now, readyAt: now, lastResponse: null });
+    this.messages.set(envelope.id, envelope.rcpts.length);
+    for (const [domain, rcpts] of byDomain(envelope.rcpts)) {
+      const item: QueueItem = { envelope, domain, rcpts, attempts: 0, nextAt: now, readyAt: now };
+      if (this.stopping) this.park(item);
+      else void this.route(item);
     }
-    this.promote();
+  }
+
+  /**
+   * Queues a message found by spool recovery, parked (without its envelope) until
+   * restored() is called: recovery hands over messages while it still runs.
+   */
+  restore(m: RecoveredMessage): void {
+    this.waiting.hold();
+    const pending = m.envelope.rcpts.filter((r) => !m.done.has(r));
+    if (pending.length === 0) {
+      this.finishedAtRestore.push(m.envelope.id);
+      return;
+    }
+    this.messages.set(m.envelope.id, pending.length);
+    const now = this.deps.clock.now();
+    for (const [domain, rcpts] of byDomain(pending)) {
+      const tries = Math.max(0, ...rcpts.map((r) => m.attempts.get(r) ?? 0));
+      this.park({ envelope: m.envelope, domain, rcpts, attempts: tries, nextAt: now, readyAt: now });
+    }
+  }
+
+  /** Spool recovery has ended: recovered messages are due now. */
+  restored(): void {
+    for (const id of this.finishedAtRestore) void this.deps.spool.remove(id);
+    this.finishedAtRestore = [];
+    if (!this.stopping) this.waiting.resume();
   }
 
   get depth(): number {
@@ -140,44 +166,59 @@ export class Scheduler {
     return [...this.ready.values()];
   }
 
-  waitingItems(): readonly QueueItem[] {
-    return this.waiting.toArray();
+  waitingItems(): readonly Parked[] {
+    return this.waiting.items();
   }
 
   /** Every waiting item becomes due now (admin "flush"). */
   flush(): number {
-    const items = this.waiting.filter(() => false);
-    const now = this.deps.clock.now();
-    for (const i of items) {
-      i.nextAt = now;
-      this.waiting.push(i);
-    }
-    this.promote();
-    return items.length;
+    return this.waiting.flush();
   }
 
-  /** Moves due items to their ready queues and arms the timer for the next one. */
-  promote(): void {
+  /** Drops the envelope of an item that waits for a retry: the spool has it. */
+  private park(item: QueueItem): void {
+    if (item.rcpts.length === 0) return;
+    const e = item.envelope;
+    this.waiting.park({
+      id: e.id,
+      rcpts: item.rcpts,
+      attempts: item.attempts,
+      nextAt: item.nextAt,
+      receivedAt: e.receivedAt,
+      pool: item.lastPool ?? this.label(e.pool ?? e.class),
+      provider: item.lastProvider ?? 'unrouted',
+    });
+  }
+
+  /** A parked item is due and its envelope was read back: route it again. */
+  private unpark(p: Parked, envelope: Envelope): void {
+    const now = this.deps.clock.now();
+    // The id string the spool's index holds already, not a second copy per message once parked again.
+    const item: QueueItem = { envelope: { ...envelope, id: p.id }, domain: domainOf(p.rcpts[0] ?? ''), rcpts: [...p.rcpts], attempts: p.attempts, nextAt: p.nextAt, readyAt: now };
+    if (this.stopping) this.park(item);
+    else void this.route(item);
+  }
+
+  /** The envelope of a due item could not be read: it waits for another retry interval. */
+  private unreadable(p: Parked, err: unknown): void {
+    this.deps.log.error({ err, queue_id: p.id }, 'cannot read spooled message');
     if (this.stopping) return;
-    const now = this.deps.clock.now();
-    while ((this.waiting.peek()?.nextAt ?? Infinity) <= now) {
-      const item = this.waiting.pop() as QueueItem;
-      this.routing++;
-      void this.route(item).finally(() => this.routing--);
-    }
-    this.arm();
+    p.nextAt = this.deps.clock.now() + this.retryDelay(p.attempts);
+    this.waiting.park(p);
   }
 
-  private arm(): void {
-    const next = this.waiting.peek()?.nextAt ?? Infinity;
-    if (next === Infinity || next >= this.timerAt) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timerAt = next;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.timerAt = Infinity;
-      this.promote();
-    }, Math.max(0, next - this.deps.clock.now()));
+  private retryDelay(attempts: number): number {
+    const { retry } = this.deps.config.queue;
+    return retry[Math.max(0, Math.min(attempts - 1, retry.length - 1))] as number;
+  }
+
+  private label(name: string): string {
+    const known = this.labels.get(name);
+    if (known !== undefined) return known;
+    // Pool and class names are few; a plugin inventing one per message must not grow this without end.
+    if (this.labels.size >= 1_000) this.labels.clear();
+    this.labels.set(name, name);
+    return name;
   }
 
   private async route(item: QueueItem): Promise<void> {
@@ -329,7 +370,7 @@ export class Scheduler {
       const blocked = rq.blockedUntil > now && rq.blockedReason !== '';
       const why = blocked ? rq.blockedReason : 'still waiting for a connection';
       const response = localResponse(451, '4.4.7', `waiting in the ready queue of pool ${rq.pool} for ${rq.provider.name}: ${why}`);
-      for (const item of stale) for (const r of item.rcpts) this.final(item, r, 'expired', blocked ? response : (item.lastResponse ?? response), null);
+      for (const item of stale) for (const r of item.rcpts) this.final(item, r, 'expired', response, null);
       this.deps.log.warn({ event: 'queue_expired', pool: rq.pool, provider: rq.provider.name, site: rq.site, items: stale.length, reason: why }, 'mail reached max_age while its queue could not send');
       n += stale.length;
     }
@@ -352,16 +393,15 @@ export class Scheduler {
   /** Defers recipients of an item with one response (connection failures, 4xx). */
   defer(item: QueueItem, rcpts: readonly string[], response: Response, via: Via | null, until: number | null = null): void {
     const now = this.deps.clock.now();
-    const { retry, max_age } = this.deps.config.queue;
+    const { max_age } = this.deps.config.queue;
     // Shaping wiring: with `until` the item waits for that time and no attempt is counted.
     if (until === null) item.attempts++;
     item.rcpts = [...rcpts];
-    item.lastResponse = response;
     if (now - item.envelope.receivedAt >= max_age) {
       for (const r of rcpts) this.final(item, r, 'expired', response, via);
       return;
     }
-    const next = until ?? now + (retry[Math.min(item.attempts - 1, retry.length - 1)] as number);
+    const next = until ?? now + this.retryDelay(item.attempts);
     item.nextAt = Math.min(next, item.envelope.receivedAt + max_age);
     // Its next attempt is a while away: the cached body would only crowd out fresh mail.
     this.deps.spool.forget?.(item.envelope.id);
@@ -370,8 +410,7 @@ export class Scheduler {
       this.emit('deferred', item, r, response, via, item.nextAt);
     }
     if (this.stopping) return;
-    this.waiting.push(item);
-    this.arm();
+    this.park(item);
   }
 
   /**
@@ -391,19 +430,22 @@ export class Scheduler {
     this.pump();
   }
 
-  final(item: QueueItem, rcpt: string, state: RecipientState, response: Response | null, via: Via | null): void {
+  /** Each recipient of an item gets exactly one final state: the message leaves the spool after its last. */
+  final(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null): void {
     if (state !== 'delivered') item.attempts = Math.max(item.attempts, 1);
     this.emit(state, item, rcpt, response, via, null);
-    const t = this.messages.get(item.envelope.id);
-    if (!t) return;
-    t.pending.delete(rcpt);
-    if (t.pending.size === 0) {
-      this.messages.delete(item.envelope.id);
-      const id = item.envelope.id;
+    const id = item.envelope.id;
+    const pending = this.messages.get(id);
+    if (pending === undefined) return;
+    if (pending <= 1) {
+      this.messages.delete(id);
       void Promise.resolve(this.deps.beforeRemove?.(item.envelope))
         .catch((err: unknown) => this.deps.log.error({ err, queue_id: id }, 'before-remove step failed'))
         .finally(() => this.deps.spool.remove(id));
-    } else this.deps.spool.record(item.envelope.id, rcpt, state);
+    } else {
+      this.messages.set(id, pending - 1);
+      this.deps.spool.record(id, rcpt, state);
+    }
   }
 
   private emit(kind: OutcomeKind, item: QueueItem, rcpt: string, response: Response | null, via: Via | null, nextAt: number | null): void {
@@ -438,7 +480,7 @@ export class Scheduler {
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    if (this.timer) clearTimeout(this.timer);
+    this.waiting.hold();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const rq of this.ready.values()) rq.wakeAll();
     if (this.activeSessions === 0) return;
@@ -458,4 +500,16 @@ export interface Via {
   readonly sourceIp: string | null;
   readonly provider: string;
   readonly mx: string | null;
+}
+
+/** Recipients grouped by domain, in order: one queue item per group. */
+function byDomain(rcpts: readonly string[]): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const r of rcpts) {
+    const d = domainOf(r);
+    const list = groups.get(d);
+    if (list) list.push(r);
+    else groups.set(d, [r]);
+  }
+  return groups;
 }

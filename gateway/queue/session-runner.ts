@@ -157,13 +157,16 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
 async function filterRecipients(deps: RunnerDeps, sched: Scheduler, item: QueueItem, via: Via): Promise<string[]> {
   if (!deps.recipientFilter) return item.rcpts;
   const keep: string[] = [];
+  let checked = 0;
   try {
     for (const r of item.rcpts) {
       if (await deps.recipientFilter(r)) keep.push(r);
       else sched.final(item, r, 'suppressed', localResponse(550, '5.7.1', 'recipient is suppressed'), via);
+      checked++;
     }
   } catch {
-    sched.defer(item, item.rcpts, localResponse(451, '4.3.0', 'suppression list unavailable'), via);
+    // Those already suppressed have their final state: only the others wait for a retry.
+    sched.defer(item, [...keep, ...item.rcpts.slice(checked)], localResponse(451, '4.3.0', 'suppression list unavailable'), via);
     return [];
   }
   item.rcpts = keep;

@@ -2,7 +2,7 @@ import type { Envelope, RecipientState } from '../spool/types.js';
 import type { Response } from '../delivery/response.js';
 import type { OutcomeEvent } from '../plugin-host/public.js';
 
-/** One message's recipients at one domain: the unit the scheduler moves around. */
+/** One message's recipients at one domain: the unit the scheduler routes and sessions send. */
 export interface QueueItem {
   readonly envelope: Envelope;
   readonly domain: string;
@@ -11,10 +11,26 @@ export interface QueueItem {
   nextAt: number;
   /** When it entered its current ready queue, for ageing. */
   readyAt: number;
-  lastResponse: Response | null;
   /** Where routing last put it (for queue gauges while it waits for a retry). */
   lastPool?: string;
   lastProvider?: string;
+}
+
+/**
+ * A QueueItem waiting for its next attempt, without its envelope (read back from the
+ * spool when it is due): what the retry and the queue gauges need, and no more.
+ */
+export interface Parked {
+  readonly id: string;
+  /** All at one domain (the item's). */
+  readonly rcpts: readonly string[];
+  readonly attempts: number;
+  nextAt: number;
+  readonly receivedAt: number;
+  /** Where routing last put it, or the pool the message asks for (its class) before any routing. */
+  readonly pool: string;
+  /** The provider routing last found, or "unrouted". */
+  readonly provider: string;
 }
 
 export type OutcomeKind = 'delivered' | 'deferred' | 'bounced' | 'expired' | 'suppressed' | 'complained';

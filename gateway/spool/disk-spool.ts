@@ -66,10 +66,11 @@ export class DiskSpool implements Spool {
   async readBody(id: string): Promise<Buffer> {
     const cached = this.recent.get(id);
     if (cached) return cached;
-    const data = await readFile(join(this.msgDir, `${id}.msg`));
-    const parsed = parseEntry(data);
-    if (typeof parsed === 'string') throw new SluiceError('SPOOL_CORRUPT', `${id}: ${parsed}`);
-    return parsed.body;
+    return (await this.read(id)).body;
+  }
+
+  async readEnvelope(id: string): Promise<Envelope> {
+    return (await this.read(id)).envelope;
   }
 
   record(id: string, rcpt: string, state: RecipientState | { attempts: number }): void {
@@ -85,10 +86,10 @@ export class DiskSpool implements Spool {
     if (this.journalled.delete(id)) await unlink(join(this.msgDir, `${id}.log`)).catch(() => undefined);
   }
 
-  async recover(onCorrupt: (file: string, reason: string) => void): Promise<RecoveredMessage[]> {
+  async recover(onMessage: (m: RecoveredMessage) => void, onCorrupt: (file: string, reason: string) => void): Promise<number> {
     // Anything in tmp/ never got its 250: it is not ours to deliver.
     for (const f of await readdir(this.tmpDir)) await unlink(join(this.tmpDir, f)).catch(() => undefined);
-    const out: RecoveredMessage[] = [];
+    let found = 0;
     const names = (await readdir(this.msgDir)).filter((f) => f.endsWith('.msg')).sort();
     for (const name of names) {
       const path = join(this.msgDir, name);
@@ -101,9 +102,10 @@ export class DiskSpool implements Spool {
       }
       const { done, attempts, exists } = await readJournal(path.replace(/\.msg$/, '.log'));
       if (exists) this.journalled.add(parsed.envelope.id);
-      out.push({ envelope: parsed.envelope, done, attempts });
+      onMessage({ envelope: parsed.envelope, done, attempts });
+      found++;
     }
-    return out;
+    return found;
   }
 
   async freeBytes(): Promise<number> {
@@ -113,6 +115,12 @@ export class DiskSpool implements Spool {
 
   async close(): Promise<void> {
     await this.dirSync.sync();
+  }
+
+  private async read(id: string): Promise<{ envelope: Envelope; body: Buffer }> {
+    const parsed = parseEntry(await readFile(join(this.msgDir, `${id}.msg`)));
+    if (typeof parsed === 'string') throw new SluiceError('SPOOL_CORRUPT', `${id}: ${parsed}`);
+    return parsed;
   }
 }
 

@@ -18,11 +18,12 @@ import { createInterface } from 'node:readline';
 import type { RecipientState } from './types.js';
 import { DirSyncer } from './dir-syncer.js';
 
+/** What the journal says of one message; each part is made on its first line (most messages have one kind). */
 export interface JournalFacts {
-  readonly done: Map<string, RecipientState>;
-  readonly attempts: Map<string, number>;
+  done?: Map<string, RecipientState>;
+  attempts?: Map<string, number>;
   /** Segments named by done lines: the message has left the spool. */
-  readonly removedFrom: number[];
+  removedFrom?: number[];
 }
 
 export type JournalLine = { id: string; r: string; s: RecipientState } | { id: string; r: string; a: number } | { id: string; done: true; seg: number };
@@ -96,10 +97,10 @@ export class SegmentJournal {
       const line = parseLine(text);
       if (!line) continue; // a torn last line after a crash: the rest still counts
       let f = facts.get(line.id);
-      if (!f) facts.set(line.id, (f = { done: new Map(), attempts: new Map(), removedFrom: [] }));
-      if ('seg' in line) f.removedFrom.push(line.seg);
-      else if ('s' in line) f.done.set(line.r, line.s);
-      else f.attempts.set(line.r, line.a);
+      if (!f) facts.set(line.id, (f = {}));
+      if ('seg' in line) (f.removedFrom ??= []).push(line.seg);
+      else if ('s' in line) (f.done ??= new Map()).set(line.r, line.s);
+      else (f.attempts ??= new Map()).set(line.r, line.a);
     }
     return facts;
   }
@@ -156,8 +157,8 @@ export function doneLine(id: string, seg: number): JournalLine {
 
 export function factLines(id: string, f: JournalFacts): JournalLine[] {
   const out: JournalLine[] = [];
-  for (const [r, s] of f.done) out.push({ id, r, s });
-  for (const [r, a] of f.attempts) out.push({ id, r, a });
+  for (const [r, s] of f.done ?? []) out.push({ id, r, s });
+  for (const [r, a] of f.attempts ?? []) out.push({ id, r, a });
   return out;
 }
 

@@ -17,19 +17,23 @@ export interface ImportTarget {
 
 const CONCURRENCY = 64;
 
-export async function importLegacySpool(root: string, target: ImportTarget, onCorrupt: (file: string, reason: string) => void): Promise<RecoveredMessage[]> {
+/** Hands each imported message to `onMessage` once it is in a segment; resolves with how many. */
+export async function importLegacySpool(root: string, target: ImportTarget, onMessage: (m: RecoveredMessage) => void, onCorrupt: (file: string, reason: string) => void): Promise<number> {
   const msgDir = join(root, 'msg');
-  if (!(await stat(msgDir).catch(() => null))?.isDirectory()) return [];
+  if (!(await stat(msgDir).catch(() => null))?.isDirectory()) return 0;
   const legacy = await DiskSpool.open(root);
-  const found = await legacy.recover(onCorrupt);
-  const out: RecoveredMessage[] = [];
+  // A one-time migration from the old layout: its list is built before importing, not streamed.
+  const found: RecoveredMessage[] = [];
+  await legacy.recover((m) => found.push(m), onCorrupt);
+  let imported = 0;
   for (let i = 0; i < found.length; i += CONCURRENCY) {
     await Promise.all(
       found.slice(i, i + CONCURRENCY).map(async (m) => {
         const id = m.envelope.id;
         if (!target.has(id)) {
           await target.commit(m.envelope, await legacy.readBody(id));
-          out.push(m);
+          onMessage(m);
+          imported++;
         }
         for (const [rcpt, state] of m.done) target.record(id, rcpt, state);
         for (const [rcpt, attempts] of m.attempts) target.record(id, rcpt, { attempts });
@@ -39,5 +43,5 @@ export async function importLegacySpool(root: string, target: ImportTarget, onCo
   }
   await legacy.close();
   for (const d of [msgDir, join(root, 'tmp')]) await rmdir(d).catch(() => undefined);
-  return out;
+  return imported;
 }

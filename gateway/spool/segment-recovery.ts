@@ -4,7 +4,7 @@
  * reported, and the scan resyncs on the next valid record (see segment-format.ts), so a
  * bad record costs that message only.
  */
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { open, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Envelope } from './types.js';
 import type { SegmentIndex } from './segment-index.js';
@@ -18,14 +18,16 @@ export interface ScanOptions {
   readonly numbers: readonly number[];
   readonly index: SegmentIndex;
   readonly now: number;
+  /** True when the journal says the message left the spool: its copies are dead. */
+  readonly removed: (id: string) => boolean;
+  /** Each live message, once (at its first copy), as soon as it is read. */
+  readonly found: (envelope: Envelope) => void;
   readonly onCorrupt: (file: string, reason: string) => void;
 }
 
 export interface ScanResult {
-  /** Every message found, in spool order (later copies replace earlier ones in the index). */
-  readonly envelopes: Map<string, Envelope>;
-  /** Segment numbers in which each id was found (more than one after an interrupted compaction). */
-  readonly foundIn: Map<string, number | number[]>;
+  /** Segments holding a copy of a removed message, by id: each needs a done line. */
+  readonly removedIn: Map<string, number[]>;
   /** Segments to empty and unlink: damage in the middle, or stale copies of moved records. */
   readonly rewrite: Set<number>;
   /** Segments whose damage runs to their end: truncated there. */
@@ -33,11 +35,27 @@ export interface ScanResult {
 }
 
 export async function scanSegments(o: ScanOptions): Promise<ScanResult> {
-  const result: ScanResult = { envelopes: new Map(), foundIn: new Map(), rewrite: new Set(), cutAt: new Map() };
+  const result: ScanResult = { removedIn: new Map(), rewrite: new Set(), cutAt: new Map() };
+  // One buffer for every segment, in turn: a fresh one each would leave several
+  // segments' worth alive until the next garbage collection.
+  let space = Buffer.alloc(0);
   for (const n of o.numbers) {
     const name = SegmentWriter.fileName(n);
     const path = join(o.segDir, name);
-    const buf = await readFile(path);
+    const fh = await open(path, 'r');
+    let buf: Buffer;
+    try {
+      const size = (await fh.stat()).size;
+      if (size > space.length) space = Buffer.allocUnsafeSlow(size);
+      buf = space.subarray(0, size);
+      for (let at = 0; at < size; ) {
+        const { bytesRead } = await fh.read(buf, at, size - at, at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
+    } finally {
+      await fh.close();
+    }
     if (buf.length < SEGMENT_HEADER_BYTES) {
       // Records are only appended once the whole header is fsync'd: nothing was acknowledged here.
       await unlink(path).catch(() => undefined);
@@ -63,16 +81,19 @@ async function scanOne(buf: Buffer, n: number, key: Buffer, o: ScanOptions, resu
     const envelope = typeof rec === 'string' ? null : parseEnvelope(rec.meta);
     if (typeof rec !== 'string' && envelope) {
       const id = envelope.id;
-      const prev = o.index.get(id);
-      if (prev) {
-        // A crash between moving a record and unlinking its old segment: finish the move.
-        result.rewrite.add(prev.seg);
-        const seen = result.foundIn.get(id) ?? [];
-        result.foundIn.set(id, [...(Array.isArray(seen) ? seen : [seen]), n]);
-      } else result.foundIn.set(id, n);
-      o.index.set(id, { seg: n, offset: at, metaLength: rec.metaLength, bodyLength: rec.bodyLength });
-      result.envelopes.set(id, envelope);
+      const offset = at;
       at += recordBytes(rec.metaLength, rec.bodyLength);
+      if (o.removed(id)) {
+        const segs = result.removedIn.get(id);
+        if (segs) segs.push(n);
+        else result.removedIn.set(id, [n]);
+        continue;
+      }
+      const prev = o.index.get(id);
+      // A crash between moving a record and unlinking its old segment: finish the move.
+      if (prev) result.rewrite.add(prev.seg);
+      o.index.set(id, { seg: n, offset, metaLength: rec.metaLength, bodyLength: rec.bodyLength });
+      if (!prev) o.found(envelope);
       continue;
     }
     const reason = typeof rec === 'string' ? rec : 'envelope is not JSON';

@@ -3,7 +3,7 @@
  * writev + one fdatasync for every commit that arrived while the previous batch synced),
  * instead of a file, an fsync and a directory fsync per message (DiskSpool).
  *
- *   <root>/seg/<n>.seg          records (segment-format.ts); a new one at start and every ~64 MB
+ *   <root>/seg/<n>.seg          records (segment-format.ts); a new one at start and every ~16 MB
  *   <root>/journal.log          recipient states, attempts and removals (segment-journal.ts)
  *   <root>/quarantine/*.bad     damaged bytes found at recovery
  *
@@ -18,18 +18,21 @@ import type { Envelope, RecipientState, RecoveredMessage, Spool } from './types.
 import { SluiceError } from '../errors.js';
 import { BodyCache } from './body-cache.js';
 import { DirSyncer } from './dir-syncer.js';
-import { encodeRecord, newSegmentKey, readRecord, recordBytes } from './segment-format.js';
+import { encodeRecord, newSegmentKey, parseEnvelope, readRecord, recordBytes, type ParsedRecord } from './segment-format.js';
 import { SegmentIndex, type EntryLocation } from './segment-index.js';
 import { doneLine, factLines, SegmentJournal, type JournalFacts, type JournalLine } from './segment-journal.js';
 import { importLegacySpool } from './segment-legacy-import.js';
 import { SegmentReaders } from './segment-readers.js';
-import { scanSegments } from './segment-recovery.js';
+import { scanSegments, type ScanResult } from './segment-recovery.js';
 import { SegmentWriteError, SegmentWriter } from './segment-writer.js';
 
 export interface SegmentSpoolOptions {
   /** Time for compaction ages (tests inject a fake clock). */
   readonly clock?: Clock;
-  /** A segment is sealed and a new one started past this size. Default 64 MB. */
+  /**
+   * A segment is sealed and a new one started past this size. Default 16 MB: recovery
+   * reads one whole segment at a time, so this bounds the memory it needs for that.
+   */
   readonly segmentBytes?: number;
   /** Bodies of recent commits kept in memory: most are delivered seconds later. Default 64 MB. */
   readonly cacheBytes?: number;
@@ -51,6 +54,8 @@ export interface CompactionReport {
 const MB = 1024 * 1024;
 const MOVE_CONCURRENCY = 64;
 const READ_RETRIES = 3;
+/** The journal facts of a message it says nothing about. */
+const NONE: ReadonlyMap<string, never> = new Map<string, never>();
 
 export class SegmentSpool implements Spool {
   private readonly index = new SegmentIndex();
@@ -100,7 +105,7 @@ export class SegmentSpool implements Spool {
     spool.writer = new SegmentWriter({
       dir: spool.segDir,
       firstNumber: (spool.oldSegments[spool.oldSegments.length - 1] ?? 0) + 1,
-      maxBytes: opts.segmentBytes ?? 64 * MB,
+      maxBytes: opts.segmentBytes ?? 16 * MB,
       key: spool.key,
       events: {
         created: (n, key, size) => spool.index.addSegment({ n, key, size, live: 0, liveBytes: 0, sealed: false, sealedAt: 0 }),
@@ -140,20 +145,13 @@ export class SegmentSpool implements Spool {
   }
 
   async readBody(id: string): Promise<Buffer> {
-    const cached = this.cache.get(id);
-    if (cached) return cached;
-    for (let attempt = 1; ; attempt++) {
-      const loc = this.index.get(id);
-      if (!loc) throw new SluiceError('SPOOL_CORRUPT', `${id} is not in the spool`);
-      try {
-        return await this.readAt(loc);
-      } catch (err) {
-        // Compaction may have moved it (and unlinked the old segment) under our feet.
-        const now = this.index.get(id);
-        const moved = now !== undefined && (now.seg !== loc.seg || now.offset !== loc.offset);
-        if (!moved || attempt >= READ_RETRIES) throw err instanceof SluiceError ? err : new SluiceError('SPOOL_CORRUPT', `${id}: cannot read its segment`, { cause: err });
-      }
-    }
+    return this.cache.get(id) ?? (await this.readLive(id)).body;
+  }
+
+  async readEnvelope(id: string): Promise<Envelope> {
+    const envelope = parseEnvelope((await this.readLive(id)).meta);
+    if (envelope?.id !== id) throw new SluiceError('SPOOL_CORRUPT', `${id}: its record holds no envelope of its own`);
+    return envelope;
   }
 
   record(id: string, rcpt: string, state: RecipientState | { attempts: number }): void {
@@ -170,8 +168,8 @@ export class SegmentSpool implements Spool {
     if (seg?.sealed && seg.live === 0) await this.unlinkSegment(loc.seg);
   }
 
-  recover(onCorrupt: (file: string, reason: string) => void): Promise<RecoveredMessage[]> {
-    return this.exclusive(() => this.recoverNow(onCorrupt));
+  recover(onMessage: (m: RecoveredMessage) => void, onCorrupt: (file: string, reason: string) => void): Promise<number> {
+    return this.exclusive(() => this.recoverNow(onMessage, onCorrupt));
   }
 
   async freeBytes(): Promise<number> {
@@ -211,43 +209,75 @@ export class SegmentSpool implements Spool {
     await Promise.all(this.unlinking);
   }
 
-  private async recoverNow(onCorrupt: (file: string, reason: string) => void): Promise<RecoveredMessage[]> {
+  private async recoverNow(onMessage: (m: RecoveredMessage) => void, onCorrupt: (file: string, reason: string) => void): Promise<number> {
     const old = this.oldSegments;
     this.oldSegments = [];
-    const scan = await scanSegments({ segDir: this.segDir, quarantineDir: join(this.root, 'quarantine'), numbers: old, index: this.index, now: this.clock.now(), onCorrupt });
-    const facts = await this.journal.read();
-    for (const [id, f] of facts) {
-      const where = f.removedFrom.length > 0 ? scan.foundIn.get(id) : undefined;
-      if (where === undefined) continue;
-      this.index.delete(id);
-      // The done fact must outlive every copy, also one its done line does not name.
-      for (const seg of [where].flat()) if (!f.removedFrom.includes(seg)) this.journal.append(doneLine(id, seg));
-    }
+    const { found, scan } = await this.scanWithJournal(old, onMessage, onCorrupt);
     for (const n of old) {
       const s = this.index.segment(n);
       if (s && s.live === 0) await this.unlinkSegment(n);
     }
     for (const [n, at] of scan.cutAt) if (!scan.rewrite.has(n)) await this.cutSegment(n, at);
     for (const n of scan.rewrite) if (this.index.segment(n)) await this.moveLive(n);
-    const imported = await importLegacySpool(this.root, { has: (id) => this.index.has(id), commit: (e, b) => this.commit(e, b), record: (i, r, s) => this.record(i, r, s) }, onCorrupt);
+    const imported = await importLegacySpool(this.root, { has: (id) => this.index.has(id), commit: (e, b) => this.commit(e, b), record: (i, r, s) => this.record(i, r, s) }, onMessage, onCorrupt);
     this.recovered = true;
     await this.compactJournal();
-    const out: RecoveredMessage[] = [];
-    for (const [id, envelope] of scan.envelopes) {
-      if (!this.index.has(id)) continue;
-      const f = facts.get(id);
-      out.push({ envelope, done: f?.done ?? new Map(), attempts: f?.attempts ?? new Map() });
-    }
-    return out.concat(imported);
+    return found + imported;
   }
 
-  private async readAt(loc: EntryLocation): Promise<Buffer> {
+  /**
+   * Reads the journal, then the segments, handing each live message over as it is read
+   * with its journal facts. Its own frame holds the facts, so they are garbage before
+   * the journal is read again for the rewrite.
+   */
+  private async scanWithJournal(numbers: number[], onMessage: (m: RecoveredMessage) => void, onCorrupt: (file: string, reason: string) => void): Promise<{ found: number; scan: ScanResult }> {
+    const facts = await this.journal.read();
+    let found = 0;
+    const scan = await scanSegments({
+      segDir: this.segDir,
+      quarantineDir: join(this.root, 'quarantine'),
+      numbers,
+      index: this.index,
+      now: this.clock.now(),
+      removed: (id) => facts.get(id)?.removedFrom !== undefined,
+      found: (envelope) => {
+        const f = facts.get(envelope.id);
+        onMessage({ envelope, done: f?.done ?? NONE, attempts: f?.attempts ?? NONE });
+        found++;
+      },
+      onCorrupt,
+    });
+    // The done fact must outlive every copy, also one its done line does not name.
+    for (const [id, segs] of scan.removedIn) {
+      const named = facts.get(id)?.removedFrom ?? [];
+      for (const seg of new Set(segs)) if (!named.includes(seg)) this.journal.append(doneLine(id, seg));
+    }
+    return { found, scan };
+  }
+
+  /** The record of a live message, checked; retried when compaction moved it meanwhile. */
+  private async readLive(id: string): Promise<ParsedRecord> {
+    for (let attempt = 1; ; attempt++) {
+      const loc = this.index.get(id);
+      if (!loc) throw new SluiceError('SPOOL_CORRUPT', `${id} is not in the spool`);
+      try {
+        return await this.readAt(loc);
+      } catch (err) {
+        // Compaction may have moved it (and unlinked the old segment) under our feet.
+        const now = this.index.get(id);
+        const moved = now !== undefined && (now.seg !== loc.seg || now.offset !== loc.offset);
+        if (!moved || attempt >= READ_RETRIES) throw err instanceof SluiceError ? err : new SluiceError('SPOOL_CORRUPT', `${id}: cannot read its segment`, { cause: err });
+      }
+    }
+  }
+
+  private async readAt(loc: EntryLocation): Promise<ParsedRecord> {
     const seg = this.index.segment(loc.seg);
     if (!seg) throw new SluiceError('SPOOL_CORRUPT', `segment ${loc.seg} is gone`);
     const buf = await this.readers.read(loc.seg, loc.offset, recordBytes(loc.metaLength, loc.bodyLength));
     const rec = readRecord(buf, 0, seg.key);
     if (typeof rec === 'string') throw new SluiceError('SPOOL_CORRUPT', `segment ${loc.seg} at ${loc.offset}: ${rec}`);
-    return rec.body;
+    return rec;
   }
 
   /** Re-commits the live records of segment `n` into the current segment; unlinks it once empty. */

@@ -31,13 +31,20 @@ export interface Spool {
   /** Resolves only once message and envelope are on stable storage (DESIGN.md "Durability contract"). */
   commit(envelope: Envelope, body: Buffer): Promise<void>;
   readBody(id: string): Promise<Buffer>;
+  /** The envelope of a committed message: the queue keeps none for deferred messages and reads it back when one is due. */
+  readEnvelope(id: string): Promise<Envelope>;
   /** The message will not be read for a while (it was deferred): drop any in-memory copy. */
   forget?(id: string): void;
   /** Records final states or attempt counts; not fsync'd: a lost record means a resend (at-least-once). */
   record(id: string, rcpt: string, state: RecipientState | { attempts: number }): void;
   remove(id: string): Promise<void>;
-  /** Loads every message left from before; corrupt entries go to quarantine and are reported. */
-  recover(onCorrupt: (file: string, reason: string) => void): Promise<RecoveredMessage[]>;
+  /**
+   * Reads back every message left from before, handing each to `onMessage` as it is found
+   * (so recovery never holds every envelope at once), and resolves with how many there
+   * were. Corrupt entries go to quarantine and are reported. `onMessage` must not use the
+   * spool: nothing may until this resolves.
+   */
+  recover(onMessage: (m: RecoveredMessage) => void, onCorrupt: (file: string, reason: string) => void): Promise<number>;
   /** Free bytes on the spool's filesystem. */
   freeBytes(): Promise<number>;
   close(): Promise<void>;

@@ -12,6 +12,7 @@ import { afterAll, expect, test } from 'vitest';
 import { SegmentSpool } from '../../gateway/spool/segment-spool.js';
 import type { Envelope } from '../../gateway/spool/types.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { recoverAll } from '../support/spool.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -34,7 +35,7 @@ const segFiles = (root: string): string[] => readdirSync(join(root, 'seg')).sort
 async function mostlyDead(root: string, clock: FakeClock): Promise<{ spool: SegmentSpool; live: Map<string, Buffer>; before: string[] }> {
   // cacheBytes 0: every readBody goes to the segment files, the path compaction changes.
   const spool = await SegmentSpool.open(root, { clock, compactEveryMs: 0, segmentBytes: 32 * 1024, cacheBytes: 0 });
-  await spool.recover(() => undefined);
+  await recoverAll(spool, () => undefined);
   const live = new Map<string, Buffer>();
   for (let i = 0; i < 64; i++) {
     const id = `M${String(i).padStart(2, '0')}`;
@@ -77,7 +78,7 @@ test('live records of mostly-dead segments move, the old segments are unlinked, 
   await spool.close();
 
   const again = await SegmentSpool.open(root, { compactEveryMs: 0, cacheBytes: 0 });
-  const found = await again.recover(() => {
+  const found = await recoverAll(again, () => {
     throw new Error('no damage expected');
   });
   expect(found.map((m) => m.envelope.id).sort()).toEqual([...live.keys()].sort());
@@ -113,7 +114,7 @@ test('a message removed while compaction moves it does not come back', async () 
   await spool.close();
 
   const again = await SegmentSpool.open(root, { compactEveryMs: 0 });
-  const ids = (await again.recover(() => undefined)).map((m) => m.envelope.id).sort();
+  const ids = (await recoverAll(again, () => undefined)).map((m) => m.envelope.id).sort();
   expect(ids).toEqual([...live.keys()].filter((id) => id !== 'M00').sort());
   await again.close();
 });
@@ -122,7 +123,7 @@ test('the journal is rewritten when it grows, and keeps every fact live messages
   const root = tempRoot();
   const journal = join(root, 'journal.log');
   const spool = await SegmentSpool.open(root, { compactEveryMs: 0, journalCompactBytes: 16 * 1024 });
-  await spool.recover(() => undefined);
+  await recoverAll(spool, () => undefined);
   for (let i = 0; i < 200; i++) await spool.commit(envelope(`J${i}`), randomBytes(200));
   for (let round = 1; round <= 20; round++) {
     for (let i = 0; i < 200; i++) spool.record(`J${i}`, `j${i}@example.net`, { attempts: round });
@@ -138,7 +139,7 @@ test('the journal is rewritten when it grows, and keeps every fact live messages
   await spool.close();
 
   const again = await SegmentSpool.open(root, { compactEveryMs: 0 });
-  const found = await again.recover(() => undefined);
+  const found = await recoverAll(again, () => undefined);
   expect(found.map((m) => m.envelope.id).sort()).toEqual(Array.from({ length: 100 }, (_, i) => `J${i}`).sort());
   for (const m of found) expect(m.attempts.get(`${m.envelope.id.toLowerCase()}@example.net`)).toBe(20);
   expect(found.find((m) => m.envelope.id === 'J0')?.done.get('other@example.net')).toBe('delivered');

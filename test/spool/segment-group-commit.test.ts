@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { SegmentSpool } from '../../gateway/spool/segment-spool.js';
 import type { Envelope } from '../../gateway/spool/types.js';
+import { recoverAll } from '../support/spool.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -28,7 +29,7 @@ function envelope(id: string): Envelope {
 
 test('1000 concurrent commits share far fewer fdatasyncs; a lone commit goes out at once', async () => {
   const spool = await SegmentSpool.open(tempRoot(), { compactEveryMs: 0 });
-  await spool.recover(() => undefined);
+  await recoverAll(spool, () => undefined);
   await Promise.all(Array.from({ length: 1000 }, (_, i) => spool.commit(envelope(`G${i}`), randomBytes(5_000))));
   const syncs = spool.syncs;
   console.log(`1000 concurrent commits: ${syncs} fdatasyncs`);
@@ -45,7 +46,7 @@ test('1000 concurrent commits share far fewer fdatasyncs; a lone commit goes out
 test('no commit resolves before an fdatasync covering its bytes has finished', async () => {
   const root = tempRoot();
   const spool = await SegmentSpool.open(root, { compactEveryMs: 0 });
-  await spool.recover(() => undefined);
+  await recoverAll(spool, () => undefined);
   // Watch every FileHandle.datasync: what the file held when a sync started is durable when it ends.
   const probe = await open(join(root, 'probe'), 'w');
   const proto = Object.getPrototypeOf(probe) as { datasync: (this: FileHandle) => Promise<void> };
@@ -83,7 +84,7 @@ test('no commit resolves before an fdatasync covering its bytes has finished', a
 test('segments rotate at their size limit and every one of them is recovered', async () => {
   const root = tempRoot();
   const spool = await SegmentSpool.open(root, { compactEveryMs: 0, segmentBytes: 64 * 1024 });
-  await spool.recover(() => undefined);
+  await recoverAll(spool, () => undefined);
   const bodies = new Map<string, Buffer>();
   for (let i = 0; i < 100; i++) {
     const id = `S${String(i).padStart(3, '0')}`;
@@ -95,7 +96,7 @@ test('segments rotate at their size limit and every one of them is recovered', a
   expect(files.length).toBeGreaterThanOrEqual(7);
 
   const again = await SegmentSpool.open(root, { compactEveryMs: 0, cacheBytes: 0 });
-  const found = await again.recover(() => {
+  const found = await recoverAll(again, () => {
     throw new Error('no damage expected');
   });
   expect(found.map((m) => m.envelope.id)).toEqual([...bodies.keys()]);

@@ -12,6 +12,7 @@ import { runInNewContext } from 'node:vm';
 import { afterAll, expect, test } from 'vitest';
 import { SegmentSpool } from '../../gateway/spool/segment-spool.js';
 import type { Envelope } from '../../gateway/spool/types.js';
+import { recoverAll } from '../support/spool.js';
 
 const MESSAGES = 100_000;
 const MB = 1024 * 1024;
@@ -39,7 +40,7 @@ function envelope(i: number): Envelope {
 /** 100k commits from 200 concurrent writers; the footprint is taken while the spool is open. */
 async function commitAll(root: string, body: Buffer): Promise<{ commitMs: number; syncs: number; afterCommits: { heap: number; rss: number } }> {
   const spool = await SegmentSpool.open(root, { compactEveryMs: 0, cacheBytes: 0 });
-  await spool.recover(() => undefined);
+  await recoverAll(spool, () => undefined);
   let next = 0;
   const started = Date.now();
   await Promise.all(
@@ -54,7 +55,7 @@ async function commitAll(root: string, body: Buffer): Promise<{ commitMs: number
 }
 
 async function recoveredCount(spool: SegmentSpool): Promise<number> {
-  return (await spool.recover(() => undefined)).length;
+  return (await recoverAll(spool, () => undefined)).length;
 }
 
 test('100k queued messages: index memory', { timeout: 300_000 }, async () => {

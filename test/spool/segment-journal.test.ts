@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { SegmentSpool } from '../../gateway/spool/segment-spool.js';
 import type { Envelope } from '../../gateway/spool/types.js';
+import { recoverAll } from '../support/spool.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -24,7 +25,7 @@ test('facts recorded in one tick keep their order and close() writes them; a tor
   const root = mkdtempSync(join(tmpdir(), 'sluice-seg-journal-'));
   dirs.push(root);
   const spool = await SegmentSpool.open(root, { compactEveryMs: 0 });
-  await spool.recover(() => undefined);
+  await recoverAll(spool, () => undefined);
   await spool.commit(envelope('J1', ['a@x.test', 'b@x.test']), Buffer.from('hello'));
   for (let n = 1; n <= 50; n++) spool.record('J1', 'a@x.test', { attempts: n });
   spool.record('J1', 'b@x.test', 'delivered');
@@ -32,7 +33,7 @@ test('facts recorded in one tick keep their order and close() writes them; a tor
   appendFileSync(join(root, 'journal.log'), '{"id":"J1","r":"a@x.test","a":9'); // torn by a crash
 
   const again = await SegmentSpool.open(root, { compactEveryMs: 0 });
-  const [m] = await again.recover(() => undefined);
+  const [m] = await recoverAll(again, () => undefined);
   expect(m?.attempts.get('a@x.test')).toBe(50);
   expect(m?.done.get('b@x.test')).toBe('delivered');
   await again.close();

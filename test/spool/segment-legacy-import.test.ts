@@ -12,6 +12,7 @@ import { afterAll, expect, test } from 'vitest';
 import { DiskSpool } from '../../gateway/spool/disk-spool.js';
 import { SegmentSpool } from '../../gateway/spool/segment-spool.js';
 import type { Envelope } from '../../gateway/spool/types.js';
+import { recoverAll } from '../support/spool.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -43,7 +44,7 @@ test('messages spooled by DiskSpool move into segments with their journal facts'
 
   const spool = await SegmentSpool.open(root, { compactEveryMs: 0, cacheBytes: 0 });
   const reports: [string, string][] = [];
-  const found = await spool.recover((file, reason) => reports.push([file, reason]));
+  const found = await recoverAll(spool, (file, reason) => reports.push([file, reason]));
   expect(found.map((m) => m.envelope.id).sort()).toEqual(['OLD1', 'OLD2']);
   expect(reports).toEqual([['BROKEN.msg', 'checksum mismatch']]);
   const old1 = found.find((m) => m.envelope.id === 'OLD1');
@@ -56,7 +57,7 @@ test('messages spooled by DiskSpool move into segments with their journal facts'
 
   // From now on they live in segments only.
   const again = await SegmentSpool.open(root, { compactEveryMs: 0, cacheBytes: 0 });
-  const next = await again.recover(() => undefined);
+  const next = await recoverAll(again, () => undefined);
   expect(next.map((m) => m.envelope.id).sort()).toEqual(['OLD1', 'OLD2']);
   expect(next.find((m) => m.envelope.id === 'OLD1')?.attempts.get('b@x.test')).toBe(4);
   for (const id of ['OLD1', 'OLD2']) expect((await again.readBody(id)).equals(bodies.get(id) as Buffer)).toBe(true);

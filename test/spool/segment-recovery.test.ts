@@ -12,6 +12,7 @@ import { afterAll, expect, test } from 'vitest';
 import { SegmentSpool } from '../../gateway/spool/segment-spool.js';
 import { encodeRecord, readRecord, recordBytes, SEGMENT_HEADER_BYTES } from '../../gateway/spool/segment-format.js';
 import type { Envelope } from '../../gateway/spool/types.js';
+import { recoverAll } from '../support/spool.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -33,7 +34,7 @@ const open = (root: string) => SegmentSpool.open(root, { compactEveryMs: 0 });
 /** Commits `ids` one after the other (so they sit in that order), then closes. */
 async function spoolOf(root: string, ids: string[], bodyOf: (id: string) => Buffer = () => randomBytes(3_000)): Promise<Map<string, Buffer>> {
   const spool = await open(root);
-  await spool.recover(() => undefined);
+  await recoverAll(spool, () => undefined);
   const bodies = new Map<string, Buffer>();
   for (const id of ids) {
     const b = bodyOf(id);
@@ -65,7 +66,7 @@ function recordOffsets(file: string): number[] {
 async function reopen(root: string): Promise<{ spool: SegmentSpool; ids: string[]; reports: [string, string][] }> {
   const spool = await open(root);
   const reports: [string, string][] = [];
-  const ids = (await spool.recover((file, reason) => reports.push([file, reason]))).map((m) => m.envelope.id);
+  const ids = (await recoverAll(spool, (file, reason) => reports.push([file, reason]))).map((m) => m.envelope.id);
   return { spool, ids, reports };
 }
 

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { DiskSpool } from '../../gateway/spool/disk-spool.js';
 import { SegmentSpool } from '../../gateway/spool/segment-spool.js';
 import type { Envelope, Spool } from '../../gateway/spool/types.js';
+import { recoverAll } from '../support/spool.js';
 
 const MESSAGES = Number(process.argv[2] ?? 20_000);
 const COMMITTERS = Number(process.argv[3] ?? 20);
@@ -41,7 +42,7 @@ function envelope(i: number): Envelope {
 async function run(name: string, open: (root: string) => Promise<Spool & { syncs?: number }>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-spool-bench-'));
   const spool = await open(join(dir, 'spool'));
-  await spool.recover(() => undefined);
+  await recoverAll(spool, () => undefined);
   const bodies = Array.from({ length: 64 }, () => Buffer.from(randomBytes(Math.ceil(BYTES * 0.75)).toString('base64').slice(0, BYTES)));
   const latencies: number[] = [];
   let next = 0;

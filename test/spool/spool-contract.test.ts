@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskSpool } from '../../gateway/spool/disk-spool.js';
 import { SegmentSpool } from '../../gateway/spool/segment-spool.js';
 import type { Envelope, RecoveredMessage, Spool } from '../../gateway/spool/types.js';
+import { recoverAll } from '../support/spool.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -71,7 +72,7 @@ describe.each(cases)('$name spool', (c) => {
   it('commits, reads back, removes, and recovers after a reopen', async () => {
     const root = tempRoot();
     const spool = await c.open(root);
-    expect(await spool.recover(noCorruption)).toEqual([]);
+    expect(await recoverAll(spool, noCorruption)).toEqual([]);
     const bodies = new Map([
       ['A1', body(300)],
       ['A2', body(70_000)],
@@ -84,7 +85,7 @@ describe.each(cases)('$name spool', (c) => {
     await spool.close();
 
     const again = await c.open(root);
-    const found = byId(await again.recover(noCorruption));
+    const found = byId(await recoverAll(again, noCorruption));
     expect([...found.keys()].sort()).toEqual(['A1', 'A3']);
     expect(found.get('A1')?.envelope).toEqual(envelope('A1'));
     for (const id of ['A1', 'A3']) expect((await again.readBody(id)).equals(bodies.get(id) as Buffer)).toBe(true);
@@ -94,7 +95,7 @@ describe.each(cases)('$name spool', (c) => {
   it('keeps recipient states and attempt counts across a reopen', async () => {
     const root = tempRoot();
     const spool = await c.open(root);
-    await spool.recover(noCorruption);
+    await recoverAll(spool, noCorruption);
     await spool.commit(envelope('B1', ['a@x.test', 'b@x.test', 'c@x.test']), body(1_000));
     spool.record('B1', 'a@x.test', 'delivered');
     spool.record('B1', 'b@x.test', { attempts: 1 });
@@ -106,7 +107,7 @@ describe.each(cases)('$name spool', (c) => {
 
     for (let reopen = 0; reopen < 2; reopen++) {
       const again = await c.open(root);
-      const [m] = await again.recover(noCorruption);
+      const [m] = await recoverAll(again, noCorruption);
       expect(m?.envelope.id).toBe('B1');
       expect(Object.fromEntries(m?.done ?? [])).toEqual({ 'a@x.test': 'delivered', 'c@x.test': 'bounced' });
       expect(Object.fromEntries(m?.attempts ?? [])).toEqual({ 'b@x.test': 2 });
@@ -117,7 +118,7 @@ describe.each(cases)('$name spool', (c) => {
   it('does not bring back a removed message, also after further restarts', async () => {
     const root = tempRoot();
     const spool = await c.open(root);
-    await spool.recover(noCorruption);
+    await recoverAll(spool, noCorruption);
     for (const id of ['C1', 'C2', 'C3']) await spool.commit(envelope(id), body(2_000));
     spool.record('C2', 'c2@example.net', { attempts: 1 });
     await c.settle();
@@ -126,7 +127,7 @@ describe.each(cases)('$name spool', (c) => {
 
     for (let reopen = 0; reopen < 3; reopen++) {
       const again = await c.open(root);
-      const ids = (await again.recover(noCorruption)).map((m) => m.envelope.id).sort();
+      const ids = (await recoverAll(again, noCorruption)).map((m) => m.envelope.id).sort();
       expect(ids).toEqual(reopen === 0 ? ['C1', 'C3'] : ['C3']);
       if (reopen === 0) await again.remove('C1');
       await again.close();
@@ -147,7 +148,7 @@ describe.each(cases)('$name spool', (c) => {
 
     const spool = await c.open(root);
     // A torn record at the moment of the kill is allowed (it was never acknowledged).
-    const found = byId(await spool.recover(() => undefined));
+    const found = byId(await recoverAll(spool, () => undefined));
     const missing = [...acked.keys()].filter((id) => !found.has(id));
     expect(missing).toEqual([]);
     for (const [id, want] of acked) {
@@ -177,7 +178,7 @@ import { DiskSpool } from './gateway/spool/disk-spool.js';
 import { SegmentSpool } from './gateway/spool/segment-spool.js';
 const [kind, root, prefix] = process.argv.slice(2);
 const spool = kind === 'disk' ? await DiskSpool.open(root) : await SegmentSpool.open(root);
-await spool.recover(() => undefined);
+await spool.recover(() => undefined, () => undefined);
 process.stdout.write('ready\\n');
 let n = 0;
 const envelope = ${envelope.toString()};
