@@ -134,7 +134,9 @@ export class Scheduler {
 
   /**
    * Queues a message found by spool recovery, parked (without its envelope) until
-   * restored() is called: recovery hands over messages while it still runs.
+   * restored() is called: recovery hands over messages while it still runs. Deferred
+   * recipients keep the next attempt time the journal recorded (a restart does not make
+   * a whole backlog due at once); the rest are due when recovery ends.
    */
   restore(m: RecoveredMessage): void {
     this.waiting.hold();
@@ -147,7 +149,8 @@ export class Scheduler {
     const now = this.deps.clock.now();
     for (const [domain, rcpts] of byDomain(pending)) {
       const tries = Math.max(0, ...rcpts.map((r) => m.attempts.get(r) ?? 0));
-      this.park({ envelope: m.envelope, domain, rcpts, attempts: tries, nextAt: now, readyAt: now });
+      const due = Math.min(...rcpts.map((r) => m.retryAt?.get(r) ?? now));
+      this.park({ envelope: m.envelope, domain, rcpts, attempts: tries, nextAt: Math.max(now, due), readyAt: now });
     }
   }
 
@@ -406,7 +409,7 @@ export class Scheduler {
     // Its next attempt is a while away: the cached body would only crowd out fresh mail.
     this.deps.spool.forget?.(item.envelope.id);
     for (const r of rcpts) {
-      if (until === null) this.deps.spool.record(item.envelope.id, r, { attempts: item.attempts });
+      this.deps.spool.record(item.envelope.id, r, { attempts: item.attempts, nextAt: item.nextAt });
       this.emit('deferred', item, r, response, via, item.nextAt);
     }
     if (this.stopping) return;

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { appendFile, mkdir, open, readdir, readFile, rename, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Envelope, RecipientState, RecoveredMessage, Spool } from './types.js';
+import type { AttemptRecord, Envelope, RecipientState, RecoveredMessage, Spool } from './types.js';
 import { SluiceError } from '../errors.js';
 import { DirSyncer } from './dir-syncer.js';
 import { BodyCache } from './body-cache.js';
@@ -73,8 +73,8 @@ export class DiskSpool implements Spool {
     return (await this.read(id)).envelope;
   }
 
-  record(id: string, rcpt: string, state: RecipientState | { attempts: number }): void {
-    const line = typeof state === 'string' ? { r: rcpt, s: state } : { r: rcpt, a: state.attempts };
+  record(id: string, rcpt: string, state: RecipientState | AttemptRecord): void {
+    const line = typeof state === 'string' ? { r: rcpt, s: state } : { r: rcpt, a: state.attempts, ...(state.nextAt === undefined ? {} : { n: state.nextAt }) };
     this.journalled.add(id);
     // Not awaited and not fsync'd: losing this line only means a recipient is retried.
     appendFile(join(this.msgDir, `${id}.log`), `${JSON.stringify(line)}\n`).catch(() => undefined);
@@ -100,9 +100,9 @@ export class DiskSpool implements Spool {
         onCorrupt(name, parsed);
         continue;
       }
-      const { done, attempts, exists } = await readJournal(path.replace(/\.msg$/, '.log'));
+      const { done, attempts, retryAt, exists } = await readJournal(path.replace(/\.msg$/, '.log'));
       if (exists) this.journalled.add(parsed.envelope.id);
-      onMessage({ envelope: parsed.envelope, done, attempts });
+      onMessage({ envelope: parsed.envelope, done, attempts, retryAt });
       found++;
     }
     return found;
@@ -143,24 +143,27 @@ function parseEntry(data: Buffer): { envelope: Envelope; body: Buffer } | string
   }
 }
 
-async function readJournal(path: string): Promise<{ done: Map<string, RecipientState>; attempts: Map<string, number>; exists: boolean }> {
+async function readJournal(path: string): Promise<{ done: Map<string, RecipientState>; attempts: Map<string, number>; retryAt: Map<string, number>; exists: boolean }> {
   const done = new Map<string, RecipientState>();
   const attempts = new Map<string, number>();
+  const retryAt = new Map<string, number>();
   let text = '';
   try {
     text = await readFile(path, 'utf8');
   } catch {
-    return { done, attempts, exists: false };
+    return { done, attempts, retryAt, exists: false };
   }
   for (const line of text.split('\n')) {
     if (!line) continue;
     try {
-      const rec = JSON.parse(line) as { r: string; s?: RecipientState; a?: number };
+      const rec = JSON.parse(line) as { r: string; s?: RecipientState; a?: number; n?: number };
       if (rec.s) done.set(rec.r, rec.s);
       if (typeof rec.a === 'number') attempts.set(rec.r, rec.a);
+      if (typeof rec.n === 'number') retryAt.set(rec.r, rec.n);
+      else if (typeof rec.a === 'number') retryAt.delete(rec.r);
     } catch {
       // A torn last line after a crash: the rest of the journal still counts.
     }
   }
-  return { done, attempts, exists: true };
+  return { done, attempts, retryAt, exists: true };
 }

@@ -4,7 +4,7 @@
  * only means some recipients are tried again (at-least-once, DESIGN.md).
  *
  *   {"id":"X","r":"a@b","s":"delivered"}   a recipient's final state
- *   {"id":"X","r":"a@b","a":3}             a recipient's attempt count
+ *   {"id":"X","r":"a@b","a":3,"n":T}       a recipient's attempt count and next attempt (ms)
  *   {"id":"X","done":true,"seg":12}        the message left the spool; its record in segment 12 is dead
  *
  * A done line names the segment because it must outlive the id's record, not the id:
@@ -22,11 +22,13 @@ import { DirSyncer } from './dir-syncer.js';
 export interface JournalFacts {
   done?: Map<string, RecipientState>;
   attempts?: Map<string, number>;
+  /** When each deferred recipient is due again: a restart keeps the retry schedule. */
+  retryAt?: Map<string, number>;
   /** Segments named by done lines: the message has left the spool. */
   removedFrom?: number[];
 }
 
-export type JournalLine = { id: string; r: string; s: RecipientState } | { id: string; r: string; a: number } | { id: string; done: true; seg: number };
+export type JournalLine = { id: string; r: string; s: RecipientState } | { id: string; r: string; a: number; n?: number } | { id: string; done: true; seg: number };
 
 export class SegmentJournal {
   /** Bytes appended since the last rewrite, and the size of that rewrite. */
@@ -100,7 +102,11 @@ export class SegmentJournal {
       if (!f) facts.set(line.id, (f = {}));
       if ('seg' in line) (f.removedFrom ??= []).push(line.seg);
       else if ('s' in line) (f.done ??= new Map()).set(line.r, line.s);
-      else (f.attempts ??= new Map()).set(line.r, line.a);
+      else {
+        (f.attempts ??= new Map()).set(line.r, line.a);
+        if (line.n !== undefined) (f.retryAt ??= new Map()).set(line.r, line.n);
+        else f.retryAt?.delete(line.r);
+      }
     }
     return facts;
   }
@@ -158,7 +164,10 @@ export function doneLine(id: string, seg: number): JournalLine {
 export function factLines(id: string, f: JournalFacts): JournalLine[] {
   const out: JournalLine[] = [];
   for (const [r, s] of f.done ?? []) out.push({ id, r, s });
-  for (const [r, a] of f.attempts ?? []) out.push({ id, r, a });
+  for (const [r, a] of f.attempts ?? []) {
+    const n = f.retryAt?.get(r);
+    out.push(n === undefined ? { id, r, a } : { id, r, a, n });
+  }
   return out;
 }
 
@@ -186,6 +195,6 @@ function parseLine(text: string): JournalLine | null {
   if (o['done'] === true && typeof o['seg'] === 'number') return { id, done: true, seg: o['seg'] };
   if (typeof o['r'] !== 'string') return null;
   if (typeof o['s'] === 'string' && STATES.has(o['s'])) return { id, r: o['r'], s: o['s'] as RecipientState };
-  if (typeof o['a'] === 'number') return { id, r: o['r'], a: o['a'] };
+  if (typeof o['a'] === 'number') return typeof o['n'] === 'number' ? { id, r: o['r'], a: o['a'], n: o['n'] } : { id, r: o['r'], a: o['a'] };
   return null;
 }

@@ -36,7 +36,10 @@ export async function importLegacySpool(root: string, target: ImportTarget, onMe
           imported++;
         }
         for (const [rcpt, state] of m.done) target.record(id, rcpt, state);
-        for (const [rcpt, attempts] of m.attempts) target.record(id, rcpt, { attempts });
+        for (const [rcpt, attempts] of m.attempts) {
+          const nextAt = m.retryAt?.get(rcpt);
+          target.record(id, rcpt, nextAt === undefined ? { attempts } : { attempts, nextAt });
+        }
         await legacy.remove(id);
       }),
     );

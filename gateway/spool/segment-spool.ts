@@ -14,7 +14,7 @@
 import { mkdir, open, readdir, statfs, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Clock } from '../state/types.js';
-import type { Envelope, RecipientState, RecoveredMessage, Spool } from './types.js';
+import type { AttemptRecord, Envelope, RecipientState, RecoveredMessage, Spool } from './types.js';
 import { SluiceError } from '../errors.js';
 import { BodyCache } from './body-cache.js';
 import { DirSyncer } from './dir-syncer.js';
@@ -154,8 +154,9 @@ export class SegmentSpool implements Spool {
     return envelope;
   }
 
-  record(id: string, rcpt: string, state: RecipientState | { attempts: number }): void {
-    this.journal.append(typeof state === 'string' ? { id, r: rcpt, s: state } : { id, r: rcpt, a: state.attempts });
+  record(id: string, rcpt: string, state: RecipientState | AttemptRecord): void {
+    if (typeof state === 'string') this.journal.append({ id, r: rcpt, s: state });
+    else this.journal.append(state.nextAt === undefined ? { id, r: rcpt, a: state.attempts } : { id, r: rcpt, a: state.attempts, n: state.nextAt });
   }
 
   /** Never rejects: callers fire and forget it. */
@@ -242,7 +243,7 @@ export class SegmentSpool implements Spool {
       removed: (id) => facts.get(id)?.removedFrom !== undefined,
       found: (envelope) => {
         const f = facts.get(envelope.id);
-        onMessage({ envelope, done: f?.done ?? NONE, attempts: f?.attempts ?? NONE });
+        onMessage({ envelope, done: f?.done ?? NONE, attempts: f?.attempts ?? NONE, ...(f?.retryAt ? { retryAt: f.retryAt } : {}) });
         found++;
       },
       onCorrupt,

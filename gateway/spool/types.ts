@@ -25,6 +25,14 @@ export interface RecoveredMessage {
   readonly envelope: Envelope;
   readonly done: ReadonlyMap<string, RecipientState>;
   readonly attempts: ReadonlyMap<string, number>;
+  /** When each deferred recipient's next attempt was due (absent: due now). */
+  readonly retryAt?: ReadonlyMap<string, number>;
+}
+
+/** A deferred recipient: attempts so far and, when known, the time of its next attempt. */
+export interface AttemptRecord {
+  readonly attempts: number;
+  readonly nextAt?: number;
 }
 
 export interface Spool {
@@ -36,7 +44,7 @@ export interface Spool {
   /** The message will not be read for a while (it was deferred): drop any in-memory copy. */
   forget?(id: string): void;
   /** Records final states or attempt counts; not fsync'd: a lost record means a resend (at-least-once). */
-  record(id: string, rcpt: string, state: RecipientState | { attempts: number }): void;
+  record(id: string, rcpt: string, state: RecipientState | AttemptRecord): void;
   remove(id: string): Promise<void>;
   /**
    * Reads back every message left from before, handing each to `onMessage` as it is found

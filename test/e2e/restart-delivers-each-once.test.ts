@@ -1,5 +1,6 @@
 // Many messages queued while the MX is down survive a restart: recovery hands them to the
-// queue as it reads the spool, and each recipient is delivered exactly once.
+// queue as it reads the spool, each keeps its next attempt time, and each recipient is
+// delivered exactly once.
 import { expect, test } from 'vitest';
 import { useRelayToMx } from '../support/gateway.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
@@ -26,8 +27,18 @@ test('a restart with 400 queued messages delivers every recipient once', async (
   }
   await expect.poll(() => env.gw.node.scheduler.waitingItems().length, { timeout: 20_000 }).toBe(expected.length);
 
+  const before = new Map(env.gw.node.scheduler.waitingItems().map((p) => [`${p.id} ${p.rcpts.join(',')}`, p.nextAt]));
+
   await env.mx.up();
   await env.restart();
+  // Recovered mail keeps its retry schedule (the journal records each next attempt): a
+  // restart does not make the whole backlog due at once.
+  await expect.poll(() => env.gw.node.scheduler.waitingItems().length, { timeout: 20_000 }).toBe(expected.length);
+  const after = new Map(env.gw.node.scheduler.waitingItems().map((p) => [`${p.id} ${p.rcpts.join(',')}`, p.nextAt]));
+  expect(after).toEqual(before);
+  expect(env.mx.messages).toHaveLength(0);
+  // An operator's flush makes them due now.
+  expect(env.gw.node.scheduler.flush()).toBe(expected.length);
   await env.mx.waitUntil((mx) => mx.messages.reduce((n, m) => n + m.rcpts.length, 0) >= expected.length, 30_000);
   await expect.poll(() => env.gw.node.scheduler.depth, { timeout: 10_000 }).toBe(0);
 

@@ -29,7 +29,8 @@ mode = "relay"
 [dns.static]
 "*" = "127.0.0.27:${mxPort}"
 [queue]
-retry = ["1h"]
+# An attempt made before the stop keeps its retry time across the restart.
+retry = ["2s"]
 `);
   const node = startCli(file);
   cleanups.push(() => node.child.kill('SIGKILL'));

@@ -115,6 +115,27 @@ describe.each(cases)('$name spool', (c) => {
     }
   });
 
+  it('keeps each deferred recipient\'s next attempt time across a reopen', async () => {
+    const root = tempRoot();
+    const spool = await c.open(root);
+    await recoverAll(spool, noCorruption);
+    await spool.commit(envelope('N1', ['a@x.test', 'b@x.test', 'c@x.test']), body(1_000));
+    spool.record('N1', 'a@x.test', { attempts: 1, nextAt: 1_800_000_000_000 });
+    spool.record('N1', 'b@x.test', { attempts: 1, nextAt: 1_800_000_000_000 });
+    await c.settle();
+    spool.record('N1', 'a@x.test', { attempts: 2, nextAt: 1_800_003_600_000 });
+    // A record without a time (an older node wrote it) leaves the recipient due at once.
+    spool.record('N1', 'b@x.test', { attempts: 2 });
+    await c.settle();
+    await spool.close();
+
+    const again = await c.open(root);
+    const [m] = await recoverAll(again, noCorruption);
+    expect(Object.fromEntries(m?.attempts ?? [])).toEqual({ 'a@x.test': 2, 'b@x.test': 2 });
+    expect(Object.fromEntries(m?.retryAt ?? [])).toEqual({ 'a@x.test': 1_800_003_600_000 });
+    await again.close();
+  });
+
   it('does not bring back a removed message, also after further restarts', async () => {
     const root = tempRoot();
     const spool = await c.open(root);
