@@ -13,6 +13,7 @@ import { FEEDBACK_TYPES, type Config, type FeedbackConfig } from './config/schem
 import { FeedbackIntake, type Complaint, type FeedbackResult, type PoolQuery } from './bounce/feedback-intake.js';
 import { FEEDBACK_HEADER, FeedbackTokens } from './bounce/feedback-token.js';
 import type { FeedbackDelivery, FeedbackSink } from './ingress/feedback.js';
+import { NetworkList } from './ingress/networks.js';
 import { replies, type SmtpReply } from './ingress/replies.js';
 import { traceField } from './ingress/transaction.js';
 import type { Outcome } from './queue/types.js';
@@ -44,6 +45,7 @@ export class FeedbackLoop implements FeedbackSink {
   readonly addresses: ReadonlySet<string>;
   readonly maxSize: number;
   private readonly intake: FeedbackIntake;
+  private readonly trusted: NetworkList;
 
   private constructor(
     private readonly deps: FeedbackLoopDeps,
@@ -51,9 +53,11 @@ export class FeedbackLoop implements FeedbackSink {
   ) {
     this.addresses = new Set(deps.feedback.addresses.map((a) => a.toLowerCase()));
     this.maxSize = deps.feedback.max_message_size;
+    this.trusted = new NetworkList(deps.feedback.trusted_reporters);
     this.intake = new FeedbackIntake({
       tokens,
       complaintTypes: deps.feedback.complaint_types,
+      trustedReporter: (client) => this.trusted.contains(client),
       sourceByIp: (ip) => sourceByIp(deps.config(), ip),
       providerOf: (recipientDomain, reporterDomain) => this.providerOf(recipientDomain, reporterDomain),
       poolOf: (q) => poolOf(deps.config(), q),
@@ -77,7 +81,7 @@ export class FeedbackLoop implements FeedbackSink {
   async receive(message: Buffer, from: FeedbackDelivery): Promise<SmtpReply> {
     let result: FeedbackResult;
     try {
-      result = await this.intake.receive(message);
+      result = await this.intake.receive(message, from.connection.remoteAddress);
     } catch (err) {
       // The provider retries a 4xx: a report we could not read now is not lost.
       this.deps.log.error({ err, client: from.connection.remoteAddress }, 'feedback report could not be processed');
@@ -94,6 +98,12 @@ export class FeedbackLoop implements FeedbackSink {
         const c = result.complaint;
         this.deps.count(typeLabel(c.feedbackType), result.kind);
         this.deps.log.info({ event: result.kind === 'duplicate' ? 'feedback_duplicate' : 'feedback_received', ...base, ...describe(c) }, result.kind === 'duplicate' ? 'feedback report seen before: not counted again' : `feedback report of type ${c.feedbackType}: not a complaint`);
+        return received;
+      }
+      case 'unverified': {
+        const c = result.complaint;
+        this.deps.count(typeLabel(c.feedbackType), 'unverified');
+        this.deps.log.warn({ event: 'feedback_unverified', ...base, ...describe(c) }, `feedback report tied to our mail only by its ${c.matchedBy === 'received' ? 'Received id' : 'Source-IP'}, from a client outside [feedback] trusted_reporters: not counted`);
         return received;
       }
       case 'uncorrelated': {

@@ -39,6 +39,12 @@ export type FeedbackResult =
   | { readonly kind: 'ignored'; readonly complaint: Complaint }
   /** Nothing in the report points at mail we sent. */
   | { readonly kind: 'uncorrelated'; readonly report: FeedbackReport }
+  /**
+   * Tied to our mail only by what anyone can copy (our Received id, a source's IP), from
+   * a client outside [feedback] trusted_reporters: counting it would let anyone pause
+   * our sources or suppress any address.
+   */
+  | { readonly kind: 'unverified'; readonly complaint: Complaint }
   | { readonly kind: 'not-report'; readonly subject: string | null; readonly from: string | null }
   | { readonly kind: 'malformed'; readonly reason: string; readonly from: string | null };
 
@@ -54,6 +60,8 @@ export interface PoolQuery {
 export interface FeedbackIntakeDeps {
   readonly tokens: FeedbackTokens | null;
   readonly complaintTypes: readonly string[];
+  /** Whether a client may send reports that carry no reference of ours ([feedback] trusted_reporters). */
+  readonly trustedReporter: (clientAddress: string) => boolean;
   /** The [sources.X] name whose ip is `ip`, or null. */
   readonly sourceByIp: (ip: string) => string | null;
   /** The provider as shaping names it for a recipient domain (MX lookup), else for the reporter's domain. */
@@ -74,12 +82,13 @@ export class FeedbackIntake {
 
   constructor(private readonly deps: FeedbackIntakeDeps) {}
 
-  async receive(raw: Buffer): Promise<FeedbackResult> {
+  async receive(raw: Buffer, clientAddress: string): Promise<FeedbackResult> {
     const parsed = await parseArf(raw);
     if (parsed.kind !== 'report') return parsed;
     const report = parsed.report;
     const complaint = await this.correlate(report);
     if (complaint === null) return { kind: 'uncorrelated', report };
+    if (complaint.matchedBy !== 'header' && !this.deps.trustedReporter(clientAddress)) return { kind: 'unverified', complaint };
     if (!this.deps.complaintTypes.includes(report.feedbackType)) return { kind: 'ignored', complaint };
     if (this.#duplicate(complaint)) return { kind: 'duplicate', complaint };
     return { kind: 'complaint', complaint };

@@ -101,6 +101,10 @@ function feedbackIssues(config: Config, add: (key: string, message: string) => v
     add('feedback', 'with [cluster], set secret or secret_file: a report may reach any node, and every node must read the X-Sluice-FBL header the others wrote');
   }
   if (fb.secret !== undefined && fb.secret_file !== undefined) add('feedback.secret_file', 'set secret or secret_file, not both');
+  fb.trusted_reporters.forEach((n, i) => {
+    if (!parseNetwork(n)) add(`feedback.trusted_reporters[${i}]`, `"${n}" is not an IPv4 or IPv6 network; write e.g. "65.55.0.0/16" or "2001:db8::/32"`);
+  });
+  if (!fb.header && fb.trusted_reporters.length === 0) add('feedback.trusted_reporters', 'with header = false no report carries our reference: list the networks the providers send reports from, or nothing will count');
 }
 
 /** A burst belongs to the rate beside it, and cannot exceed its count (no window may hold more than count). */

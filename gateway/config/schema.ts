@@ -232,6 +232,12 @@ const feedback = z.strictObject({
   /** Key material for X-Sluice-FBL; every node of a cluster needs the same. Absent on one node: generated in data_dir. */
   secret: z.string().min(16, 'use at least 16 characters (e.g. openssl rand -hex 24)').optional(),
   secret_file: z.string().optional(),
+  /**
+   * Networks whose reports count without our X-Sluice-FBL reference (matched by our
+   * Received id or Source-IP, which anyone can copy). Empty: only reports carrying an
+   * authentic reference count.
+   */
+  trusted_reporters: z.array(z.string()).default([]),
 });
 
 const alert = z.strictObject({

@@ -35,7 +35,7 @@ export interface OutcomeLabels {
 export type SessionOutcome = 'completed' | 'rejected' | 'auth_failed' | 'tls_failed' | 'timeout' | 'error';
 export type PluginFailureReason = 'threw' | 'timeout' | 'invalid_verdict';
 /** What became of a message to a [feedback] address. */
-export type FeedbackResult = 'complaint' | 'duplicate' | 'ignored' | 'uncorrelated' | 'not_report' | 'malformed';
+export type FeedbackResult = 'complaint' | 'duplicate' | 'ignored' | 'unverified' | 'uncorrelated' | 'not_report' | 'malformed';
 
 export interface QueueRow {
   readonly pool: string;

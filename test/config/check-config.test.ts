@@ -93,6 +93,15 @@ test('[feedback] problems name their keys: addresses, a submission listener, a c
   expect(out).toContain(`${file}:10 feedback: with [cluster], set secret or secret_file`);
 });
 
+test('[feedback] trusted_reporters must be networks, and header = false needs some', async () => {
+  const bad = await check(['[[listen]]', 'port = 2525', 'mode = "relay"', '[feedback]', 'addresses = ["fbl@feedback.example.com"]', 'trusted_reporters = ["65.55.0.0/16", "microsoft"]', ''].join('\n'));
+  expect(bad.code).toBe(1);
+  expect(bad.out).toContain(`${bad.file}:6 feedback.trusted_reporters[1]: "microsoft" is not an IPv4 or IPv6 network`);
+  const none = await check(['[[listen]]', 'port = 2525', 'mode = "relay"', '[feedback]', 'addresses = ["fbl@feedback.example.com"]', 'header = false', ''].join('\n'));
+  expect(none.code).toBe(1);
+  expect(none.out).toMatch(/feedback\.trusted_reporters: with header = false no report carries our reference/);
+});
+
 test('a message burst over its rate, or without a rate beside it, is refused', async () => {
   const { code, out, file } = await check(
     ['[providers.yahoo]', 'mx_suffixes = [".yahoodns.net"]', 'max_message_rate = "150/s"', 'max_message_burst = 200', '[providers.yahoo.total]', 'max_message_burst = 10'].join('\n'),
