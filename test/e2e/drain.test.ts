@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startGateway, type TestGateway } from '../support/gateway.js';
+import { relayConfig, startGateway, type TestGateway } from '../support/gateway.js';
 import { startTestMx, type TestMx } from '../support/test-mx.js';
 import { freePort } from '../support/ports.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
@@ -22,23 +22,16 @@ beforeAll(async () => {
   await mx.down();
   const port = await freePort();
   admin = `http://127.0.0.1:${port}`;
-  gw = await startGateway(`
-[node]
-data_dir = "\${DIR}/data"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[admin]
-listen = "127.0.0.1:${port}"
-token = "${TOKEN}"
-[dns.static]
-"*" = "127.0.0.46:${mxPort}"
-[delivery]
+  gw = await startGateway(
+    relayConfig(
+      { mx: `127.0.0.46:${mxPort}`, admin: { port, token: TOKEN } },
+      `[delivery]
 connect_timeout = "1s"
 [queue]
 retry = ["1h"]
-`);
+`,
+    ),
+  );
 });
 afterAll(async () => {
   await gw.stop();

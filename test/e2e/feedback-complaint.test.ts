@@ -4,6 +4,7 @@
 // the recipient is suppressed (reason complaint, source: the report) so the next message
 // to it is refused 550 5.7.1, and the same report again is not counted twice.
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { relayConfig } from '../support/gateway.js';
 import { startTestMx, type TestMx } from '../support/test-mx.js';
 import { freePort } from '../support/ports.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
@@ -19,37 +20,20 @@ beforeAll(async () => {
   mx = await startTestMx({ host: '127.0.0.70' });
   const port = await freePort();
   admin = `http://127.0.0.1:${port}`;
-  gw = await startBuiltGateway(`
-[node]
-data_dir = "\${DIR}/data"
-hostname = "gw.sluice.test"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[relay]
-networks = ["127.0.0.1/32"]
-[dns.static]
-"*" = "127.0.0.70:${mx.port}"
-[sources.promo1]
-ip = "${SOURCE_IP}"
-ehlo = "promo1.sluice.test"
-[pools.promotional]
-sources = ["promo1"]
+  gw = await startBuiltGateway(
+    relayConfig({ mx: `127.0.0.70:${mx.port}`, node: 'hostname = "gw.sluice.test"', source: { name: 'promo1', ip: SOURCE_IP }, pool: 'promotional', admin: { port, token: TOKEN } }, `
 [classify]
 default = "promotional"
 [suppression]
 action = "reject"
 [providers.yahoo]
 domains = ["yahoo.test"]
-[admin]
-listen = "127.0.0.1:${port}"
-token = "${TOKEN}"
 [events]
 file = "\${DIR}/events.jsonl"
 [feedback]
 addresses = ["fbl@feedback.example.com"]
-`);
+`,
+    ));
 });
 afterAll(async () => {
   await gw?.stop();

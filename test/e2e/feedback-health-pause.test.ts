@@ -3,6 +3,7 @@
 // source is paused for that provider (source_paused, reason complaint_rate), and a
 // complaint_rate alert rises.
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { relayConfig } from '../support/gateway.js';
 import { startTestMx, type TestMx } from '../support/test-mx.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
 import { arfReport, startBuiltGateway, waitForEventLine, type BuiltGateway } from '../support/feedback.js';
@@ -13,22 +14,8 @@ let gw: BuiltGateway;
 
 beforeAll(async () => {
   mx = await startTestMx({ host: '127.0.0.75' });
-  gw = await startBuiltGateway(`
-[node]
-data_dir = "\${DIR}/data"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[relay]
-networks = ["127.0.0.1/32"]
-[dns.static]
-"*" = "127.0.0.75:${mx.port}"
-[sources.promo1]
-ip = "${SOURCE_IP}"
-ehlo = "promo1.sluice.test"
-[pools.transactional]
-sources = ["promo1"]
+  gw = await startBuiltGateway(
+    relayConfig({ mx: `127.0.0.75:${mx.port}`, source: { name: 'promo1', ip: SOURCE_IP } }, `
 [pools.transactional.health]
 max_complaint_rate = 0.2
 min_volume = 5
@@ -45,7 +32,8 @@ threshold = 0.2
 min_volume = 5
 [feedback]
 addresses = ["fbl@feedback.example.com"]
-`);
+`,
+    ));
 });
 afterAll(async () => {
   await gw?.stop();

@@ -4,6 +4,7 @@
 // from the recipient's domain, as shaping names it. Anyone can copy a Received id or a
 // source's IP, so such a report counts only from [feedback] trusted_reporters.
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { relayConfig } from '../support/gateway.js';
 import { startTestMx, type TestMx } from '../support/test-mx.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
 import { arfReport, readEvents, startBuiltGateway, type BuiltGateway } from '../support/feedback.js';
@@ -14,23 +15,8 @@ let gw: BuiltGateway;
 
 beforeAll(async () => {
   mx = await startTestMx({ host: '127.0.0.73' });
-  gw = await startBuiltGateway(`
-[node]
-data_dir = "\${DIR}/data"
-hostname = "gw.sluice.test"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[relay]
-networks = ["127.0.0.1/32"]
-[dns.static]
-"*" = "127.0.0.73:${mx.port}"
-[sources.tx1]
-ip = "${SOURCE_IP}"
-ehlo = "tx1.sluice.test"
-[pools.transactional]
-sources = ["tx1"]
+  gw = await startBuiltGateway(
+    relayConfig({ mx: `127.0.0.73:${mx.port}`, node: 'hostname = "gw.sluice.test"', source: { name: 'tx1', ip: SOURCE_IP } }, `
 [providers.outlook]
 domains = ["hotmail.test"]
 [events]
@@ -39,7 +25,8 @@ file = "\${DIR}/events.jsonl"
 addresses = ["fbl@feedback.example.com"]
 header = false
 trusted_reporters = ["127.0.0.96/32"]
-`);
+`,
+    ));
 });
 afterAll(async () => {
   await gw?.stop();

@@ -3,6 +3,7 @@
 // feedback and other recipients in one transaction (452 4.5.3: send them again apart),
 // and nothing sent to a feedback address is relayed onward.
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { relayConfig } from '../support/gateway.js';
 import { startTestMx, type TestMx } from '../support/test-mx.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
 import { startBuiltGateway, type BuiltGateway } from '../support/feedback.js';
@@ -12,20 +13,12 @@ let gw: BuiltGateway;
 
 beforeAll(async () => {
   mx = await startTestMx({ host: '127.0.0.72' });
-  gw = await startBuiltGateway(`
-[node]
-data_dir = "\${DIR}/data"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[relay]
-networks = ["127.0.0.1/32"]
-[dns.static]
-"*" = "127.0.0.72:${mx.port}"
+  gw = await startBuiltGateway(
+    relayConfig({ mx: `127.0.0.72:${mx.port}` }, `
 [feedback]
 addresses = ["fbl@feedback.example.com", "JMRP@feedback.example.com"]
-`);
+`,
+    ));
 });
 afterAll(async () => {
   await gw?.stop();

@@ -3,6 +3,7 @@
 // null sender), a not-spam report is logged and counted but changes nothing, and a report
 // about mail this fleet did not send is not counted.
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { relayConfig } from '../support/gateway.js';
 import { startTestMx, type TestMx } from '../support/test-mx.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
 import { arfReport, metricValue, readEvents, startBuiltGateway, type BuiltGateway } from '../support/feedback.js';
@@ -13,29 +14,16 @@ let gw: BuiltGateway;
 
 beforeAll(async () => {
   mx = await startTestMx({ host: '127.0.0.77' });
-  gw = await startBuiltGateway(`
-[node]
-data_dir = "\${DIR}/data"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[relay]
-networks = ["127.0.0.1/32"]
-[dns.static]
-"*" = "127.0.0.77:${mx.port}"
-[sources.tx1]
-ip = "${SOURCE_IP}"
-ehlo = "tx1.sluice.test"
-[pools.transactional]
-sources = ["tx1"]
+  gw = await startBuiltGateway(
+    relayConfig({ mx: `127.0.0.77:${mx.port}`, source: { name: 'tx1', ip: SOURCE_IP } }, `
 [suppression]
 [events]
 file = "\${DIR}/events.jsonl"
 [feedback]
 addresses = ["fbl@feedback.example.com"]
 forward_other = "postmaster@example.com"
-`);
+`,
+    ));
 });
 afterAll(async () => {
   await gw?.stop();

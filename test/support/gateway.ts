@@ -28,6 +28,32 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
+export interface RelayConfig {
+  /** Every domain's MX, `host:port` ([dns.static] "*"). */
+  readonly mx: string;
+  /** More lines for the [node] table (e.g. `hostname = "gw.test"`). */
+  readonly node?: string;
+  /** One source, the only member of `pool`. */
+  readonly source?: { readonly name: string; readonly ip: string };
+  /** The pool the source serves (default "transactional"). */
+  readonly pool?: string;
+  /** An [admin] listener on 127.0.0.1. */
+  readonly admin?: { readonly port: number; readonly token: string };
+}
+
+/**
+ * The TOML most end-to-end tests start from: a data dir in the test's temp dir (`${DIR}`),
+ * one relay listener on 127.0.0.1 (the OS picks the port) open to 127.0.0.1/32, every
+ * domain's MX at `o.mx`, optionally one source in a pool and an admin listener; `extra`
+ * adds the tables a test is about.
+ */
+export function relayConfig(o: RelayConfig, extra = ''): string {
+  const lines = ['[node]', 'data_dir = "${DIR}/data"', ...(o.node ? [o.node] : []), '[[listen]]', 'host = "127.0.0.1"', 'port = 0', 'mode = "relay"', '[relay]', 'networks = ["127.0.0.1/32"]', '[dns.static]', `"*" = "${o.mx}"`];
+  if (o.source) lines.push(`[sources.${o.source.name}]`, `ip = "${o.source.ip}"`, `ehlo = "${o.source.name}.sluice.test"`, `[pools.${o.pool ?? 'transactional'}]`, `sources = ["${o.source.name}"]`);
+  if (o.admin) lines.push('[admin]', `listen = "127.0.0.1:${o.admin.port}"`, `token = "${o.admin.token}"`);
+  return `${lines.join('\n')}\n${extra}`;
+}
+
 export function tempDir(prefix = 'sluice-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
