@@ -3,10 +3,11 @@
  * queue, routing and state, and acts through holds, the scheduler and the suppression
  * store. Every action is logged with who asked.
  */
-import { formatDuration } from './config/units.js';
 import { keys } from './shaping/keys.js';
-import { AdminError, type AdminControl, type ClusterStatus, type DrainResult, type FlushResult, type HoldView, type ProviderStatus, type ReloadResult, type SourceStatus } from './observe/admin-control.js';
-import type { Hold, SuppressionEntry, SuppressionReason } from './state/types.js';
+import { AdminError, type AdminControl, type ClusterStatus, type DrainResult, type FlushResult, type HoldView, type ProviderStatus, type ProviderTotal, type ReloadResult, type SourceStatus } from './observe/admin-control.js';
+import type { Hold, Rate, SuppressionEntry, SuppressionReason } from './state/types.js';
+import { ProviderTable } from './shaping/providers.js';
+import { formatRate, rateGuarantee } from './shaping/rate-text.js';
 import type { SluiceNode } from './node.js';
 import { today } from './shaping/warmup-gate.js';
 import { peerBoards, type QueueRow } from './cluster/fleet-board.js';
@@ -68,14 +69,17 @@ export class NodeControl implements AdminControl {
     const open = n.openConnections();
     const holds = n.holds.all();
     const names = [...new Set([...Object.keys(n.config.providers), 'default'])];
+    const table = new ProviderTable(n.config);
     return names.map((name) => {
-      const p = n.config.providers[name] ?? n.config.providers['default'];
-      const rate = p?.max_message_rate;
+      // As the scheduler resolves them: keys a provider leaves out come from [providers.default].
+      const limits = table.limitsOf(name === 'default' ? null : name, '');
+      const hasTotal = name !== 'default' && n.config.providers[name]?.total !== undefined;
       const mine = rows.filter((r) => r.provider === name);
       return {
         name,
-        max_connections: p?.max_connections ?? n.config.delivery.max_connections_per_destination,
-        max_message_rate: rate ? `${rate.count}/${formatDuration(rate.periodMs)}` : 'unlimited',
+        max_connections: limits.maxConnections,
+        ...rateView(limits.maxMessageRate),
+        total: hasTotal ? { max_connections: limits.totalMaxConnections, ...rateView(limits.totalMaxMessageRate) } : null,
         connections: open.filter((c) => c.provider === name).reduce((a, c) => a + c.open, 0),
         queue_depth: mine.reduce((a, r) => a + r.depth, 0),
         oldest_seconds: Math.max(0, ...mine.map((r) => r.oldestSeconds)),
@@ -178,6 +182,12 @@ export class NodeControl implements AdminControl {
     const m = this.node.maintenance;
     return { draining: this.node.draining, since: m ? new Date(m.since).toISOString() : null, queued: this.node.scheduler.depth, flushed };
   }
+}
+
+/** A rate as /api/providers shows it: the rate as configured, its burst apart, and what it keeps. */
+function rateView(rate: Rate | null): Pick<ProviderTotal, 'max_message_rate' | 'max_message_burst' | 'rate_guarantee'> {
+  if (!rate) return { max_message_rate: 'unlimited', max_message_burst: null, rate_guarantee: null };
+  return { max_message_rate: formatRate({ count: rate.count, periodMs: rate.periodMs }), max_message_burst: rate.burst ?? null, rate_guarantee: rateGuarantee(rate) };
 }
 
 /** Queue rows of several nodes summed per (pool, provider); the oldest age is the max. */

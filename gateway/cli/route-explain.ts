@@ -9,6 +9,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config, RouteConfig } from '../config/schema.js';
 import { createState, type ManagedState } from '../state/create.js';
 import { systemClock, type Rate } from '../state/types.js';
+import { formatRate, rateGuarantee } from '../shaping/rate-text.js';
 import { MxResolver } from '../delivery/mx-resolver.js';
 import { formatResponse } from '../delivery/response.js';
 import { ProviderTable, type ProviderLimits } from '../shaping/providers.js';
@@ -102,7 +103,9 @@ async function explain(config: Config, state: ManagedState, input: Input, klass:
   const pool = config.pools[d.pool];
   line('pool', `${d.pool} (priority ${d.priority}${pool?.overflow ? `, overflow ${pool.overflow}` : ''}${pool?.health ? ', health checked' : ''})`);
   line('limits', `per source: ${limits.maxConnections} connections, ${rate(limits.maxMessageRate)}, ${limits.maxMessagesPerConnection} messages/connection, connect_timeout ${formatDuration(limits.connectTimeoutMs)}, idle_timeout ${formatDuration(limits.idleTimeoutMs)}`);
+  if (limits.maxMessageRate) line('rate', `per source, all nodes together: ${rateGuarantee(limits.maxMessageRate)}`);
   if (limits.totalMaxConnections !== null || limits.totalMaxMessageRate) line('fleet total', `${limits.totalMaxConnections ?? 'no limit on'} connections, ${rate(limits.totalMaxMessageRate)} (all sources, all nodes)`);
+  if (limits.totalMaxMessageRate) line('fleet rate', `all sources, all nodes together: ${rateGuarantee(limits.totalMaxMessageRate)}`);
   if (limits.rules.length > 0) line('rules', limits.rules.map((r) => `${r.match} → ${r.action}${r.duration ? ` ${formatDuration(r.duration)}` : ''}`).join('; '));
   line('state', stateWhy(state));
 
@@ -228,7 +231,5 @@ function stateWhy(state: ManagedState): string {
 }
 
 function rate(r: Rate | null): string {
-  if (!r) return 'no rate limit';
-  const unit = formatDuration(r.periodMs);
-  return `${r.count}/${unit.replace(/^1(?=[a-z]+$)/, '')}`;
+  return r ? formatRate(r) : 'no rate limit';
 }

@@ -83,13 +83,29 @@ export interface SourceStatus {
 export interface ProviderStatus {
   readonly name: string;
   readonly max_connections: number;
-  /** As configured, e.g. "50/s". */
+  /** Per source, all nodes together, as configured: "50/s"; "unlimited" when no rate applies. */
   readonly max_message_rate: string;
+  /** The max_message_burst beside that rate; null: evenly spaced (the default). */
+  readonly max_message_burst: number | null;
+  /** What the rate keeps (docs/SHAPING.md "What a rate guarantees"); null when unlimited. */
+  readonly rate_guarantee: string | null;
+  /**
+   * [providers.X.total]: the provider across all sources and nodes; null when it has none,
+   * and for "default", whose limits above hold per site as a whole.
+   */
+  readonly total: ProviderTotal | null;
   readonly connections: number;
   readonly queue_depth: number;
   readonly oldest_seconds: number;
   /** Sources suspended toward this provider. */
   readonly suspended: ReadonlyArray<{ readonly source: string } & HoldView>;
+}
+
+export interface ProviderTotal {
+  readonly max_connections: number | null;
+  readonly max_message_rate: string;
+  readonly max_message_burst: number | null;
+  readonly rate_guarantee: string | null;
 }
 
 export interface FlushResult {

@@ -160,6 +160,14 @@ function renderSources(d) {
   $('sources').tBodies[0].replaceChildren.apply($('sources').tBodies[0], rows);
 }
 
+/* "50/s, burst 5" per source, the fleet total under it; what each keeps on hover (docs/SHAPING.md). */
+function withBurst(r) { return r.max_message_rate + (r.max_message_burst === null ? '' : ', burst ' + r.max_message_burst); }
+function rateCell(p) {
+  var keeps = [p.rate_guarantee && 'per source: ' + p.rate_guarantee, p.total && p.total.rate_guarantee && 'total: ' + p.total.rate_guarantee].filter(Boolean);
+  return h('td', { class: 'num', 'data-col': 'rate', title: keeps.length ? keeps.join('\n') : null }, [withBurst(p),
+    p.total ? h('span', { class: 'sub-line' }, ['total ' + withBurst(p.total)]) : null]);
+}
+
 function renderProviders(d) {
   var stats = byKey(d.stats && d.stats.by_provider);
   var rows = d.providers.providers.map(function (p) {
@@ -167,7 +175,7 @@ function renderProviders(d) {
     return h('tr', null, [
       h('td', { class: 'name' }, [p.name]),
       h('td', { class: 'num' }, [p.connections + ' / ' + p.max_connections]),
-      h('td', { class: 'num' }, [p.max_message_rate]),
+      rateCell(p),
       h('td', { class: 'num' }, [fmtNum(p.queue_depth)]),
       h('td', { class: 'num' }, [fmtAge(p.oldest_seconds)]),
       h('td', { class: 'num' }, [fmtNum(sent(r))]),

@@ -46,7 +46,11 @@ export class ProviderTable {
   }
 
   limits(domain: string, mxNames: readonly string[], site: string): ProviderLimits {
-    const name = this.match(domain, mxNames);
+    return this.limitsOf(this.match(domain, mxNames), site);
+  }
+
+  /** The limits of provider `name`, or (null) of a destination no provider matched, per site `site`. */
+  limitsOf(name: string | null, site: string): ProviderLimits {
     const p = name ? this.config.providers[name] : undefined;
     const fallback = this.config.providers['default'];
     const d = this.config.delivery;

@@ -110,6 +110,10 @@ describe('dashboard', () => {
     expect(bounceB).toMatch(/^[1-9][0-9.]*%/);
     await expect.poll(() => page.locator('.kpi .value').first().innerText()).not.toBe('0/s');
     expect(await page.locator('#providers').innerText()).toContain('outlook');
+    // gmail's rate with its burst, its fleet total under it, what each keeps on hover.
+    const gmailRate = page.locator('#providers td[data-col="rate"]').first();
+    expect(await gmailRate.innerText()).toMatch(/50\/s, burst 5\s+total 200\/s/);
+    expect(await gmailRate.getAttribute('title')).toMatch(/^per source: at most 50 in any 1s \(sliding\); 5 back to back, .*\ntotal: at most 200 in any 1s/);
     expect(await page.locator('#alerts').innerText()).toMatch(/bounce_rate of source b/);
     expect(await page.locator('#nodes').innerText()).toContain('gw-2');
     expect(await page.locator('#holds').innerText()).toContain('outlook'); // b is suspended toward outlook

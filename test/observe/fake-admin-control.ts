@@ -15,6 +15,7 @@ import {
   type SuspensionView,
 } from '../../gateway/observe/admin-control.js';
 import type { SuppressionEntry, SuppressionReason } from '../../gateway/state/types.js';
+import { rateGuarantee } from '../../gateway/shaping/rate-text.js';
 
 export type Call = { readonly method: string; readonly args: readonly unknown[] };
 
@@ -117,17 +118,31 @@ export class FakeAdminControl implements AdminControl {
 
   providers(): ProviderStatus[] {
     return [
-      { name: 'gmail', max_connections: 10, max_message_rate: '50/s', connections: 4, queue_depth: 42, oldest_seconds: 12, suspended: [] },
+      {
+        name: 'gmail',
+        max_connections: 10,
+        max_message_rate: '50/s',
+        max_message_burst: 5,
+        rate_guarantee: rateGuarantee({ count: 50, periodMs: 1000, burst: 5 }),
+        total: { max_connections: 40, max_message_rate: '200/s', max_message_burst: null, rate_guarantee: rateGuarantee({ count: 200, periodMs: 1000 }) },
+        connections: 4,
+        queue_depth: 42,
+        oldest_seconds: 12,
+        suspended: [],
+      },
       {
         name: 'outlook',
         max_connections: 8,
         max_message_rate: '20/s',
+        max_message_burst: null,
+        rate_guarantee: rateGuarantee({ count: 20, periodMs: 1000 }),
+        total: null,
         connections: 2,
         queue_depth: 1280,
         oldest_seconds: 905,
         suspended: [{ source: 'b', reason: '4.7.650 throttled', by: 'shaping', until: '2026-11-01T13:30:00.000Z' }],
       },
-      { name: 'yahoo', max_connections: 5, max_message_rate: '10/s', connections: 0, queue_depth: 7, oldest_seconds: 3, suspended: [] },
+      { name: 'yahoo', max_connections: 5, max_message_rate: '10/s', max_message_burst: null, rate_guarantee: rateGuarantee({ count: 10, periodMs: 1000 }), total: null, connections: 0, queue_depth: 7, oldest_seconds: 3, suspended: [] },
     ];
   }
 

@@ -1,5 +1,5 @@
 // The admin API of a real node: the token is required, /metrics counts what happened, a
-// paused source delivers nothing, and the API reports sources and the queue.
+// paused source delivers nothing, and the API reports sources, providers and the queue.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { startTestMx, type TestMx } from '../support/test-mx.js';
@@ -37,6 +37,19 @@ ip = "127.0.0.41"
 ehlo = "b.sluice.test"
 [pools.transactional]
 sources = ["a", "b"]
+[providers.bigmail]
+domains = ["bigmail.test"]
+max_message_rate = "150/s"
+max_message_burst = 10
+[providers.bigmail.total]
+max_connections = 12
+max_message_rate = "500/h"
+max_message_burst = 50
+[providers.plain]
+domains = ["plain.test"]
+[providers.default]
+max_connections = 7
+max_message_rate = "1000/s"
 `);
 });
 afterAll(async () => {
@@ -102,4 +115,20 @@ test('suppression add and check through the API; bad input gets 400', async () =
   expect(check.status).toBe(200);
   const bad = await fetch(`${admin}/api/suppression`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ address: 'not an address' }) });
   expect(bad.status).toBe(400);
+});
+
+test('providers show their limits as the scheduler applies them: burst, fleet total, and what a rate keeps', async () => {
+  const body = (await (await fetch(`${admin}/api/providers`, { headers: auth })).json()) as { providers: Record<string, unknown>[] };
+  const by = Object.fromEntries(body.providers.map((p) => [p['name'], p]));
+  expect(by['bigmail']).toMatchObject({
+    max_connections: 7, // from [providers.default]
+    max_message_rate: '150/s',
+    max_message_burst: 10,
+    rate_guarantee: 'at most 150 in any 1s (sliding); 10 back to back, then one every 7.2ms, about 138.9/s sustained',
+    total: { max_connections: 12, max_message_rate: '500/h', max_message_burst: 50, rate_guarantee: 'at most 500 in any 1h (sliding); 50 back to back, then one every 7.98s, about 451/h sustained' },
+  });
+  // Keys a provider leaves out come from [providers.default], as for delivery.
+  expect(by['plain']).toMatchObject({ max_connections: 7, max_message_rate: '1000/s', max_message_burst: null, total: null });
+  expect(by['plain']?.['rate_guarantee']).toMatch(/^at most 1000 in any 1s \(sliding\); one every 1\.03ms \(15 back to back\), about 970\.9\/s sustained$/);
+  expect(by['default']).toMatchObject({ max_connections: 7, max_message_rate: '1000/s', max_message_burst: null, total: null });
 });

@@ -1,53 +1,9 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { EventRecord } from '../../gateway/observe/event-types.js';
 import { Webhooks } from '../../gateway/observe/webhooks.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { captureLog } from './admin-harness.js';
-
-interface Received {
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: string;
-}
-
-/** A webhook endpoint on loopback that answers with `status()` and records every request. */
-async function receiver(status: () => number = () => 200) {
-  const requests: Received[] = [];
-  const waiters: Array<{ n: number; resolve: () => void }> = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      res.writeHead(status(), { 'content-type': 'text/plain' }).end('ok');
-      for (const w of waiters.filter((w) => requests.length >= w.n)) w.resolve();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-  return {
-    url,
-    requests,
-    /** Resolves once `n` requests have arrived. */
-    until(n: number): Promise<void> {
-      if (requests.length >= n) return Promise.resolve();
-      return new Promise((resolve) => waiters.push({ n, resolve }));
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
-/** The documented check: HMAC-SHA256(secret, "<t>.<raw body>") in hex, compared in constant time. */
-function verify(secret: string, header: string, body: string, now: number): boolean {
-  const parts = Object.fromEntries(header.split(',').map((kv) => kv.split('=') as [string, string]));
-  const t = Number(parts.t);
-  if (!Number.isInteger(t) || Math.abs(now - t) > 300) return false;
-  const expected = createHmac('sha256', secret).update(`${t}.${body}`).digest();
-  const given = Buffer.from(parts.v1 ?? '', 'hex');
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
+import { startWebhookReceiver as receiver, verifySignature as verify } from '../support/webhook-receiver.js';
 
 function record(event: EventRecord['event'], n: number): EventRecord {
   return {

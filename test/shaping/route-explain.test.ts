@@ -24,6 +24,8 @@ beforeAll(async () => {
     'customer.example': { mx: [{ priority: 10, exchange: 'in1.mx.bigmail.test' }, { priority: 20, exchange: 'in2.mx.bigmail.test' }] },
     'mx.small.example': { a: ['127.0.0.77'] },
     'small.example': { mx: [{ priority: 10, exchange: 'mx.small.example' }] },
+    'in.mx.burstmail.test': { a: ['127.0.0.78'] },
+    'burst.example': { mx: [{ priority: 10, exchange: 'in.mx.burstmail.test' }] },
   });
   const dir = tempDir('sluice-explain-');
   file = join(dir, 'sluice.toml');
@@ -70,6 +72,15 @@ max_connections = 4
 max_message_rate = "10/s"
 connect_timeout = "5s"
 idle_timeout = "2s"
+[providers.burstmail]
+mx_suffixes = [".mx.burstmail.test"]
+max_connections = 3
+max_message_rate = "150/s"
+max_message_burst = 10
+[providers.burstmail.total]
+max_connections = 12
+max_message_rate = "500/h"
+max_message_burst = 50
 [[providers.bigmail.rules]]
 match = "4.7.28"
 action = "suspend"
@@ -106,12 +117,27 @@ test('explains a promotional message to a company domain hosted at the provider'
   expect(out).toMatch(/^rule +\[\[routes\]\] #0 \(class = "promotional", provider = "bigmail"\) → pool promo/m);
   expect(out).toMatch(/^pool +promo \(priority 1, overflow spare\)/m);
   expect(out).toMatch(/^limits +per source: 4 connections, 10\/s, 100 messages\/connection, connect_timeout 5s, idle_timeout 2s/m);
+  // No burst: evenly spaced, (1000 + 30 ms) / 10 apart.
+  expect(out).toMatch(/^rate +per source, all nodes together: at most 10 in any 1s \(sliding\); one every 103ms \(1 back to back\), about 9\.7\/s sustained$/m);
+  expect(out).not.toMatch(/burst/);
   expect(out).toMatch(/^rules +4\.7\.28 → suspend 10m/m);
   expect(out).toMatch(/^ {2}no +p1 .*127\.0\.0\.71 .*p1 reached its warm-up cap for today \(3\/3\)/m);
   expect(out).toMatch(/^ {2}no +p2 .*weight 2 .*p2 is paused for bigmail \(bounce_rate: bounce rate 30% over max_bounce_rate 10%; until /m);
   expect(out).toMatch(/^sources of pool spare \(overflow/m);
   expect(out).toMatch(/^ {2}yes o1 .*127\.0\.0\.73 +ehlo o1\.mta\.test/m);
   expect(out).toMatch(/^now +sends from pool spare: o1/m);
+});
+
+test('shows a burst beside its rate, and what each rate keeps', async () => {
+  const { out, code } = await explain('--from', 'app@shop.example', '--to', 'cy@burst.example');
+  expect(code).toBe(0);
+  expect(out).toMatch(/^provider +burstmail: /m);
+  expect(out).toMatch(/^limits +per source: 3 connections, 150\/s, burst 10, 100 messages\/connection, /m);
+  // T = (1000 + 15 ms) / (150 - 10 + 1) = 7.2 ms: 138.9 a second at most sustained, never 151 in a second.
+  expect(out).toMatch(/^rate +per source, all nodes together: at most 150 in any 1s \(sliding\); 10 back to back, then one every 7\.2ms, about 138\.9\/s sustained$/m);
+  expect(out).toMatch(/^fleet total +12 connections, 500\/h, burst 50 \(all sources, all nodes\)$/m);
+  // docs/SHAPING.md's example: 50 at once, then one every 7.98 s, 451 an hour.
+  expect(out).toMatch(/^fleet rate +all sources, all nodes together: at most 500 in any 1h \(sliding\); 50 back to back, then one every 7\.98s, about 451\/h sustained$/m);
 });
 
 test('explains the default route and an unmatched provider', async () => {
