@@ -1,8 +1,13 @@
 /**
  * The scheduler: a waiting queue by next-attempt time (waiting-queue.ts), and ready
- * queues per (pool, site) served in priority order with ageing. It owns no protocol and
- * no policy: routes come from the router, sources from the picker, limits from shaping,
- * bytes from the spool.
+ * queues per (pool, site) served in priority order with ageing (dispatch.ts, which
+ * starts their sessions, blocks and retries them, and makes a session give way to a
+ * more urgent queue). The scheduler routes each message's items into those queues and
+ * decides what happens after an attempt: a final state (ledger.ts counts them and
+ * removes a finished message from the spool), a retry after a delay, or expiry at
+ * max_age, also for mail stuck in a ready queue that cannot send. It owns no protocol
+ * and no policy: routes come from the router, sources from the picker, limits from
+ * shaping, bytes from the spool.
  */
 import type { Config } from '../config/schema.js';
 import type { Envelope, RecoveredMessage, Spool } from '../spool/types.js';
@@ -11,17 +16,12 @@ import type { ProviderTable } from '../shaping/providers.js';
 import type { Router } from '../routing/router.js';
 import type { Clock } from '../state/types.js';
 import { isPermanent, localResponse, type Response } from '../delivery/response.js';
-import { ReadyQueue } from './ready-queue.js';
+import type { ReadyQueue } from './ready-queue.js';
 import { WaitingQueue } from './waiting-queue.js';
-import type { FinalState, OutcomeKind, OutcomeSink, Parked, QueueItem } from './types.js';
+import { Dispatcher } from './dispatch.js';
+import { Ledger } from './ledger.js';
+import type { FinalState, Logger, OutcomeSink, Parked, QueueItem, Via } from './types.js';
 import { domainOf } from '../routing/router.js';
-import { ANY_LEASE, Contention } from '../routing/contention.js';
-
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 /** Runs one session against a ready queue; resolves when the session has ended. */
 export type SessionRunner = (rq: ReadyQueue, sched: Scheduler) => Promise<void>;
@@ -43,36 +43,30 @@ export interface SchedulerDeps {
 }
 
 export class Scheduler {
-  /**
-   * Queued messages by id: how many of their recipients still wait for a final state
-   * (one per recipient of their items; nothing else, so that a queued message costs
-   * little more than its id).
-   */
-  private readonly messages = new Map<string, number>();
+  private readonly ledger: Ledger;
   private readonly waiting: WaitingQueue;
-  private readonly ready = new Map<string, ReadyQueue>();
+  private readonly dispatch: Dispatcher;
   /** Recovered messages with nothing left to send, removed once recovery has ended. */
   private finishedAtRestore: string[] = [];
   /** Pool labels of parked items, one string per distinct name instead of one per item. */
   private readonly labels = new Map<string, string>();
-  private pumpScheduled = false;
-  private activeSessions = 0;
-  private stopping = false;
-  private readonly idleResolvers: (() => void)[] = [];
-  // Shaping wiring: queues waiting for a lease another queue holds, the last time each
-  // queue sent a message (ageing counts from there), and one timer for blocked queues.
-  private readonly contention = new Contention<ReadyQueue>();
-  private readonly servedAt = new WeakMap<ReadyQueue, number>();
-  private retryTimer: NodeJS.Timeout | null = null;
-  private retryTimerAt = Infinity;
   private expiryTimer: NodeJS.Timeout | null = null;
 
   constructor(private deps: SchedulerDeps) {
+    this.ledger = new Ledger({ spool: deps.spool, log: deps.log, onOutcome: deps.onOutcome, beforeRemove: deps.beforeRemove });
     this.waiting = new WaitingQueue({
       spool: deps.spool,
       clock: deps.clock,
       due: (p, envelope) => this.unpark(p, envelope),
       unreadable: (p, err) => this.unreadable(p, err),
+    });
+    // Read through this.deps at each use: reconfigure() replaces them.
+    this.dispatch = new Dispatcher({
+      clock: deps.clock,
+      log: deps.log,
+      config: () => this.deps.config,
+      maxSessions: (rq) => this.deps.maxSessions?.(rq) ?? rq.provider.maxConnections,
+      run: (rq) => this.deps.runSession(rq, this),
     });
     this.armExpiry();
   }
@@ -87,7 +81,7 @@ export class Scheduler {
     const every = Math.min(60_000, Math.max(1_000, this.deps.config.queue.max_age / 10));
     this.expiryTimer = setTimeout(() => {
       this.expireReady();
-      if (!this.stopping) this.armExpiry();
+      if (!this.stopped) this.armExpiry();
     }, every);
     this.expiryTimer.unref();
   }
@@ -112,7 +106,7 @@ export class Scheduler {
       row.oldestSeconds = Math.max(row.oldestSeconds, (now - receivedAt) / 1000);
       rows.set(k, row);
     };
-    for (const rq of this.ready.values()) for (const item of rq.snapshot()) add(rq.pool, rq.provider.name, item.rcpts.length, item.envelope.receivedAt);
+    for (const rq of this.dispatch.queues()) for (const item of rq.snapshot()) add(rq.pool, rq.provider.name, item.rcpts.length, item.envelope.receivedAt);
     for (const p of this.waiting.items()) add(p.pool, p.provider, p.rcpts.length, p.receivedAt);
     return [...rows.values()];
   }
@@ -124,10 +118,10 @@ export class Scheduler {
       return;
     }
     const now = this.deps.clock.now();
-    this.messages.set(envelope.id, envelope.rcpts.length);
+    this.ledger.track(envelope.id, envelope.rcpts.length);
     for (const [domain, rcpts] of byDomain(envelope.rcpts)) {
       const item: QueueItem = { envelope, domain, rcpts, attempts: 0, nextAt: now, readyAt: now };
-      if (this.stopping) this.park(item);
+      if (this.stopped) this.park(item);
       else void this.route(item);
     }
   }
@@ -145,7 +139,7 @@ export class Scheduler {
       this.finishedAtRestore.push(m.envelope.id);
       return;
     }
-    this.messages.set(m.envelope.id, pending.length);
+    this.ledger.track(m.envelope.id, pending.length);
     const now = this.deps.clock.now();
     for (const [domain, rcpts] of byDomain(pending)) {
       const tries = Math.max(0, ...rcpts.map((r) => m.attempts.get(r) ?? 0));
@@ -158,15 +152,15 @@ export class Scheduler {
   restored(): void {
     for (const id of this.finishedAtRestore) void this.deps.spool.remove(id);
     this.finishedAtRestore = [];
-    if (!this.stopping) this.waiting.resume();
+    if (!this.stopped) this.waiting.resume();
   }
 
   get depth(): number {
-    return this.messages.size;
+    return this.ledger.size;
   }
 
   queues(): readonly ReadyQueue[] {
-    return [...this.ready.values()];
+    return [...this.dispatch.queues()];
   }
 
   waitingItems(): readonly Parked[] {
@@ -198,14 +192,14 @@ export class Scheduler {
     const now = this.deps.clock.now();
     // The id string the spool's index holds already, not a second copy per message once parked again.
     const item: QueueItem = { envelope: { ...envelope, id: p.id }, domain: domainOf(p.rcpts[0] ?? ''), rcpts: [...p.rcpts], attempts: p.attempts, nextAt: p.nextAt, readyAt: now };
-    if (this.stopping) this.park(item);
+    if (this.stopped) this.park(item);
     else void this.route(item);
   }
 
   /** The envelope of a due item could not be read: it waits for another retry interval. */
   private unreadable(p: Parked, err: unknown): void {
     this.deps.log.error({ err, queue_id: p.id }, 'cannot read spooled message');
-    if (this.stopping) return;
+    if (this.stopped) return;
     p.nextAt = this.deps.clock.now() + this.retryDelay(p.attempts);
     this.waiting.park(p);
   }
@@ -240,14 +234,7 @@ export class Scheduler {
     const decision = this.deps.router.decide({ envelope: item.envelope, domain: item.domain, provider: provider.name });
     // Priority is part of the key: a message of higher priority never queues behind lower ones in one FIFO.
     const key = `${decision.pool}\u0000${route.site}\u0000${decision.priority}`;
-    let rq = this.ready.get(key);
-    if (!rq) {
-      rq = new ReadyQueue(key, decision.pool, route.site, route.hosts, provider, decision.priority);
-      this.ready.set(key, rq);
-    } else {
-      rq.hosts = route.hosts;
-      rq.provider = provider;
-    }
+    const rq = this.dispatch.queueFor(key, decision.pool, route.site, route.hosts, provider, decision.priority);
     item.readyAt = this.deps.clock.now();
     item.lastPool = decision.pool;
     item.lastProvider = provider.name;
@@ -255,64 +242,9 @@ export class Scheduler {
     this.pump();
   }
 
-  /** Starts sessions where work waits, highest effective priority first. */
+  /** Starts sessions where work waits, highest effective priority first (dispatch.ts). */
   pump(): void {
-    if (this.pumpScheduled || this.stopping) return;
-    this.pumpScheduled = true;
-    setImmediate(() => {
-      this.pumpScheduled = false;
-      this.startSessions();
-    });
-  }
-
-  private startSessions(): void {
-    const now = this.deps.clock.now();
-    const ageing = Math.max(1, this.deps.config.queue.ageing);
-    const candidates = [...this.ready.values()].filter((rq) => rq.length > 0 && rq.idle === 0);
-    candidates.sort((a, b) => this.effective(b, now, ageing) - this.effective(a, now, ageing));
-    let retryAt = Infinity;
-    for (const rq of candidates) {
-      if (this.activeSessions >= this.deps.config.delivery.max_connections) {
-        // No session slot: queues without a session wait for any session to end (and may make one give way).
-        if (rq.sessions === 0 && rq.blockedUntil <= now) this.contention.wait(rq, [ANY_LEASE]);
-        continue;
-      }
-      if (rq.blockedUntil > now) {
-        retryAt = Math.min(retryAt, rq.blockedUntil);
-        continue;
-      }
-      // One new session per queue per pump: the next pump (after it connects) adds more if work remains.
-      const cap = this.deps.maxSessions?.(rq) ?? rq.provider.maxConnections;
-      if (rq.sessions < cap && rq.sessions < rq.length) {
-        rq.sessions++;
-        this.activeSessions++;
-        this.contention.done(rq);
-        void this.deps.runSession(rq, this).catch((err) => this.deps.log.error({ err, queue: rq.key }, 'session failed')).finally(() => {
-          rq.sessions--;
-          this.activeSessions--;
-          if (rq.sessions === 0 && rq.length === 0) {
-            this.ready.delete(rq.key);
-            this.contention.done(rq);
-          }
-          this.settleIdle();
-          this.pump();
-        });
-      }
-    }
-    this.armRetry(retryAt);
-  }
-
-  /** One timer for the earliest blocked queue (instead of one per pump). */
-  private armRetry(at: number): void {
-    if (at === Infinity || at >= this.retryTimerAt || this.stopping) return;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimerAt = at;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.retryTimerAt = Infinity;
-      this.pump();
-    }, Math.max(10, at - this.deps.clock.now()));
-    this.retryTimer.unref();
+    this.dispatch.pump();
   }
 
   /**
@@ -320,46 +252,22 @@ export class Scheduler {
    * `waitingFor` names lease keys) until a session holding one of them releases it.
    */
   block(rq: ReadyQueue, retryMs: number, reason: string, waitingFor: readonly string[] = []): void {
-    rq.blockedUntil = this.deps.clock.now() + retryMs;
-    rq.blockedReason = reason;
-    if (waitingFor.length > 0) this.contention.wait(rq, waitingFor);
-    else this.contention.done(rq);
-    this.armRetry(rq.blockedUntil);
+    this.dispatch.block(rq, retryMs, reason, waitingFor);
   }
 
   /** A session released its lease on `keys`: queues waiting for one of them try again now. */
   released(keys: readonly string[]): void {
-    const woken = this.contention.released(keys);
-    for (const rq of woken) rq.blockedUntil = 0;
-    if (woken.length > 0) this.pump();
+    this.dispatch.released(keys);
   }
 
   /** A session of `rq` sent a message: ageing of `rq` counts from now. */
   served(rq: ReadyQueue): void {
-    this.servedAt.set(rq, this.deps.clock.now());
+    this.dispatch.served(rq);
   }
 
-  /**
-   * Whether a session of `rq` holding leases on `keys` should end before its next
-   * message, so that a more urgent queue waiting for one of those leases gets it.
-   */
+  /** Whether a session of `rq` holding leases on `keys` should give way to a more urgent queue. */
   shouldYield(rq: ReadyQueue, keys: readonly string[]): boolean {
-    if (this.contention.size === 0) return false;
-    const now = this.deps.clock.now();
-    const ageing = Math.max(1, this.deps.config.queue.ageing);
-    return this.contention.yieldTo(rq, keys, (q) => (q.length > 0 ? this.effective(q, now, ageing) : -Infinity), now) !== null;
-  }
-
-  /**
-   * Priority plus one per `ageing` a queue has gone unserved: the time since its last
-   * message went out (or its oldest item arrived). A backlog that is being sent does
-   * not age, so it never outranks fresh mail of a higher priority; a queue that gets
-   * nothing rises until it is served.
-   */
-  private effective(rq: ReadyQueue, now: number, ageingMs: number): number {
-    const oldest = rq.oldestReadyAt() ?? now;
-    const since = Math.max(oldest, this.servedAt.get(rq) ?? 0);
-    return rq.priority + Math.floor((now - since) / ageingMs);
+    return this.dispatch.shouldYield(rq, keys);
   }
 
   /** Expires ready items that reached max_age; returns how many items expired. */
@@ -367,7 +275,7 @@ export class Scheduler {
     const now = this.deps.clock.now();
     const maxAge = this.deps.config.queue.max_age;
     let n = 0;
-    for (const rq of this.ready.values()) {
+    for (const rq of this.dispatch.queues()) {
       const stale = rq.takeWhere((item) => now - item.envelope.receivedAt >= maxAge);
       if (stale.length === 0) continue;
       const blocked = rq.blockedUntil > now && rq.blockedReason !== '';
@@ -408,11 +316,8 @@ export class Scheduler {
     item.nextAt = Math.min(next, item.envelope.receivedAt + max_age);
     // Its next attempt is a while away: the cached body would only crowd out fresh mail.
     this.deps.spool.forget?.(item.envelope.id);
-    for (const r of rcpts) {
-      this.deps.spool.record(item.envelope.id, r, { attempts: item.attempts, nextAt: item.nextAt });
-      this.emit('deferred', item, r, response, via, item.nextAt);
-    }
-    if (this.stopping) return;
+    this.ledger.deferred(item, rcpts, response, via);
+    if (this.stopped) return;
     this.park(item);
   }
 
@@ -435,74 +340,20 @@ export class Scheduler {
 
   /** Each recipient of an item gets exactly one final state: the message leaves the spool after its last. */
   final(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null): void {
-    if (state !== 'delivered') item.attempts = Math.max(item.attempts, 1);
-    this.emit(state, item, rcpt, response, via, null);
-    const id = item.envelope.id;
-    const pending = this.messages.get(id);
-    if (pending === undefined) return;
-    if (pending <= 1) {
-      this.messages.delete(id);
-      void Promise.resolve(this.deps.beforeRemove?.(item.envelope))
-        .catch((err: unknown) => this.deps.log.error({ err, queue_id: id }, 'before-remove step failed'))
-        .finally(() => this.deps.spool.remove(id));
-    } else {
-      this.messages.set(id, pending - 1);
-      this.deps.spool.record(id, rcpt, state);
-    }
-  }
-
-  private emit(kind: OutcomeKind, item: QueueItem, rcpt: string, response: Response | null, via: Via | null, nextAt: number | null): void {
-    try {
-      this.deps.onOutcome({
-        kind,
-        envelope: item.envelope,
-        rcpt,
-        response,
-        attempt: item.attempts,
-        pool: via?.pool ?? null,
-        source: via?.source ?? null,
-        sourceIp: via?.sourceIp ?? null,
-        provider: via?.provider ?? null,
-        mx: via?.mx ?? null,
-        nextAt,
-      });
-    } catch (err) {
-      this.deps.log.error({ err }, 'outcome handler threw');
-    }
-  }
-
-  private settleIdle(): void {
-    if (this.activeSessions === 0) for (const r of this.idleResolvers.splice(0)) r();
+    this.ledger.final(item, rcpt, state, response, via);
   }
 
   get stopped(): boolean {
-    return this.stopping;
+    return this.dispatch.stopped;
   }
 
   /** Stops starting sessions; resolves once running sessions ended or after `timeoutMs`. */
   async stop(timeoutMs: number): Promise<void> {
-    this.stopping = true;
+    this.dispatch.halt();
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.waiting.hold();
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    for (const rq of this.ready.values()) rq.wakeAll();
-    if (this.activeSessions === 0) return;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, timeoutMs);
-      this.idleResolvers.push(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    await this.dispatch.ended(timeoutMs);
   }
-}
-
-export interface Via {
-  readonly pool: string;
-  readonly source: string;
-  readonly sourceIp: string | null;
-  readonly provider: string;
-  readonly mx: string | null;
 }
 
 /** Recipients grouped by domain, in order: one queue item per group. */

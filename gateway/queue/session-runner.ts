@@ -17,8 +17,8 @@ import { matchRule, type RuleHit } from '../shaping/response-rules.js';
 import { DeliverySession } from '../delivery/session.js';
 import { isTransient, isPermanent, formatResponse, localResponse, type Response } from '../delivery/response.js';
 import type { ReadyQueue } from './ready-queue.js';
-import type { Logger, Scheduler, Via } from './scheduler.js';
-import type { QueueItem } from './types.js';
+import type { Scheduler } from './scheduler.js';
+import type { Logger, QueueItem, Via } from './types.js';
 
 export interface RunnerDeps {
   readonly config: Config;

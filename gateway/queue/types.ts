@@ -60,3 +60,18 @@ export interface OutcomeSink {
 }
 
 export type FinalState = RecipientState;
+
+/** Where an attempt went: the pool, source and MX a session used (null fields: not known). */
+export interface Via {
+  readonly pool: string;
+  readonly source: string;
+  readonly sourceIp: string | null;
+  readonly provider: string;
+  readonly mx: string | null;
+}
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
