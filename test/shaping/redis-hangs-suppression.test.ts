@@ -62,7 +62,8 @@ test.skipIf(!hasRedis)('a hung Redis defers delivery instead of skipping the sup
   expect(mx.messages).toHaveLength(0);
   expect(cli.output()).toContain('suppression list unavailable');
   redis.resume();
-  await cli.waitFor('state_restored', 15_000);
-  await mx.waitFor(4, 15_000);
+  // Generous waits: on a loaded machine the reconnect and the next retries take a while.
+  await cli.waitFor('state_restored', 30_000);
+  await mx.waitFor(4, 30_000);
   expect(mx.messages.flatMap((m) => m.rcpts).sort()).toEqual(recipients('s', 4, 'hang.test', 4).sort());
 });

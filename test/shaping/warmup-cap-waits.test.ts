@@ -22,8 +22,9 @@ test('capped mail is deferred until the next UTC day and the queue does not spin
   await submit(gw.port, oneEach(recipients('c', 10, 'cap.test', 5)));
   await mx.waitFor(4, 10_000);
   await gw.waitForEvent('queue_postponed');
-  // Let anything that would poll run for a while: a queue that went back to the capped
-  // source (the retry schedule is 1 s) would defer its items again.
+  // Once all six wait, let anything that would poll run for a while: a queue that went
+  // back to the capped source (the retry schedule is 1 s) would defer its items again.
+  await expect.poll(() => gw.node.scheduler.waitingItems().length, { timeout: 10_000 }).toBe(6);
   const deferredBefore = gw.events('deferred').length;
   await new Promise((r) => setTimeout(r, 1_500));
   expect(mx.messages).toHaveLength(4);
