@@ -21,9 +21,8 @@ import { DirSyncer } from './dir-syncer.js';
 /** What the journal says of one message; each part is made on its first line (most messages have one kind). */
 export interface JournalFacts {
   done?: Map<string, RecipientState>;
-  attempts?: Map<string, number>;
-  /** When each deferred recipient is due again: a restart keeps the retry schedule. */
-  retryAt?: Map<string, number>;
+  /** Deferred recipients: attempt count and next attempt time, packed (packDeferral). */
+  deferred?: Map<string, number>;
   /** Segments named by done lines: the message has left the spool. */
   removedFrom?: number[];
 }
@@ -102,11 +101,7 @@ export class SegmentJournal {
       if (!f) facts.set(line.id, (f = {}));
       if ('seg' in line) (f.removedFrom ??= []).push(line.seg);
       else if ('s' in line) (f.done ??= new Map()).set(line.r, line.s);
-      else {
-        (f.attempts ??= new Map()).set(line.r, line.a);
-        if (line.n !== undefined) (f.retryAt ??= new Map()).set(line.r, line.n);
-        else f.retryAt?.delete(line.r);
-      }
+      else (f.deferred ??= new Map()).set(line.r, packDeferral(line.a, line.n));
     }
     return facts;
   }
@@ -157,6 +152,24 @@ export class SegmentJournal {
   }
 }
 
+/**
+ * A deferred recipient's attempt count and next attempt time in one number, so that
+ * recovery holds one small Map per message however many facts it has: the next attempt
+ * in whole seconds (rounded up: never earlier than recorded; 0 for none) × 2^20 + the
+ * attempts (capped at 2^20 − 1). Exact below 2^53, i.e. until the year 2242.
+ */
+const ATTEMPT_SPAN = 2 ** 20;
+
+export function packDeferral(attempts: number, nextAt: number | undefined): number {
+  const seconds = nextAt === undefined ? 0 : Math.ceil(nextAt / 1000);
+  return seconds * ATTEMPT_SPAN + Math.min(Math.max(0, Math.floor(attempts)), ATTEMPT_SPAN - 1);
+}
+
+export function unpackDeferral(packed: number): { attempts: number; nextAt: number | undefined } {
+  const seconds = Math.floor(packed / ATTEMPT_SPAN);
+  return { attempts: packed - seconds * ATTEMPT_SPAN, nextAt: seconds === 0 ? undefined : seconds * 1000 };
+}
+
 export function doneLine(id: string, seg: number): JournalLine {
   return { id, done: true, seg };
 }
@@ -164,8 +177,8 @@ export function doneLine(id: string, seg: number): JournalLine {
 export function factLines(id: string, f: JournalFacts): JournalLine[] {
   const out: JournalLine[] = [];
   for (const [r, s] of f.done ?? []) out.push({ id, r, s });
-  for (const [r, a] of f.attempts ?? []) {
-    const n = f.retryAt?.get(r);
+  for (const [r, packed] of f.deferred ?? []) {
+    const { attempts: a, nextAt: n } = unpackDeferral(packed);
     out.push(n === undefined ? { id, r, a } : { id, r, a, n });
   }
   return out;

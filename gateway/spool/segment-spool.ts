@@ -20,7 +20,7 @@ import { BodyCache } from './body-cache.js';
 import { DirSyncer } from './dir-syncer.js';
 import { encodeRecord, newSegmentKey, parseEnvelope, readRecord, recordBytes, type ParsedRecord } from './segment-format.js';
 import { SegmentIndex, type EntryLocation } from './segment-index.js';
-import { doneLine, factLines, SegmentJournal, type JournalFacts, type JournalLine } from './segment-journal.js';
+import { doneLine, factLines, SegmentJournal, unpackDeferral, type JournalFacts, type JournalLine } from './segment-journal.js';
 import { importLegacySpool } from './segment-legacy-import.js';
 import { SegmentReaders } from './segment-readers.js';
 import { scanSegments, type ScanResult } from './segment-recovery.js';
@@ -243,7 +243,7 @@ export class SegmentSpool implements Spool {
       removed: (id) => facts.get(id)?.removedFrom !== undefined,
       found: (envelope) => {
         const f = facts.get(envelope.id);
-        onMessage({ envelope, done: f?.done ?? NONE, attempts: f?.attempts ?? NONE, ...(f?.retryAt ? { retryAt: f.retryAt } : {}) });
+        onMessage({ envelope, done: f?.done ?? NONE, ...deferrals(f?.deferred) });
         found++;
       },
       onCorrupt,
@@ -398,4 +398,17 @@ export class SegmentSpool implements Spool {
     );
     return run;
   }
+}
+
+/** The attempt counts and retry times recovery hands over, unpacked from the journal's facts. */
+function deferrals(packed: ReadonlyMap<string, number> | undefined): Pick<RecoveredMessage, 'attempts' | 'retryAt'> {
+  if (packed === undefined) return { attempts: NONE };
+  const attempts = new Map<string, number>();
+  let retryAt: Map<string, number> | undefined;
+  for (const [rcpt, v] of packed) {
+    const d = unpackDeferral(v);
+    attempts.set(rcpt, d.attempts);
+    if (d.nextAt !== undefined) (retryAt ??= new Map()).set(rcpt, d.nextAt);
+  }
+  return retryAt === undefined ? { attempts } : { attempts, retryAt };
 }

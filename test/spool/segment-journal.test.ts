@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
+import { packDeferral, unpackDeferral } from '../../gateway/spool/segment-journal.js';
 import { SegmentSpool } from '../../gateway/spool/segment-spool.js';
 import type { Envelope } from '../../gateway/spool/types.js';
 import { recoverAll } from '../support/spool.js';
@@ -37,4 +38,14 @@ test('facts recorded in one tick keep their order and close() writes them; a tor
   expect(m?.attempts.get('a@x.test')).toBe(50);
   expect(m?.done.get('b@x.test')).toBe('delivered');
   await again.close();
+});
+
+test('a deferral packs attempts and next attempt into one number, never earlier than recorded', () => {
+  expect(unpackDeferral(packDeferral(3, 1_800_000_000_001))).toEqual({ attempts: 3, nextAt: 1_800_000_001_000 });
+  expect(unpackDeferral(packDeferral(3, 1_800_000_000_000))).toEqual({ attempts: 3, nextAt: 1_800_000_000_000 });
+  expect(unpackDeferral(packDeferral(7, undefined))).toEqual({ attempts: 7, nextAt: undefined });
+  // Until 2242 the packed value stays an exact integer; attempts beyond 2^20 − 1 are capped.
+  const far = Date.parse('2242-01-01T00:00:00Z');
+  expect(unpackDeferral(packDeferral(432_000, far))).toEqual({ attempts: 432_000, nextAt: far });
+  expect(unpackDeferral(packDeferral(5_000_000, far)).attempts).toBe(2 ** 20 - 1);
 });
