@@ -6,6 +6,7 @@
 import { keys } from './shaping/keys.js';
 import { AdminError, type AdminControl, type ClusterStatus, type DrainResult, type FlushResult, type HoldView, type ProviderStatus, type ProviderTotal, type ReloadResult, type SourceStatus } from './observe/admin-control.js';
 import type { Hold, Rate, SuppressionEntry, SuppressionReason } from './state/types.js';
+import { memberSource } from './config/schema.js';
 import { ProviderTable } from './shaping/providers.js';
 import { formatRate, rateGuarantee } from './shaping/rate-text.js';
 import type { SluiceNode } from './node.js';
@@ -34,7 +35,7 @@ export class NodeControl implements AdminControl {
       draining: n.draining,
       queued_here: n.scheduler.depth,
       nodes,
-      pools: Object.entries(n.config.pools).map(([name, p]) => ({ name, sources: p.sources.map((m) => (typeof m === 'string' ? m : m.source)), paused: this.holdView(n.holds.held(keys.holdPool(name))) })),
+      pools: Object.entries(n.config.pools).map(([name, p]) => ({ name, sources: p.sources.map(memberSource), paused: this.holdView(n.holds.held(keys.holdPool(name))) })),
       queue: mergeQueues([...n.queueRows(), ...peerBoards(live, n.config.node.id).flatMap((b) => b.queue)]),
     };
   }
@@ -53,7 +54,7 @@ export class NodeControl implements AdminControl {
         ehlo: s.ehlo,
         node: s.node ?? null,
         node_live: s.node === undefined || s.node === n.config.node.id,
-        pools: Object.entries(n.config.pools).filter(([, p]) => p.sources.some((m) => (typeof m === 'string' ? m : m.source) === name)).map(([p]) => p),
+        pools: Object.entries(n.config.pools).filter(([, p]) => p.sources.some((m) => memberSource(m) === name)).map(([p]) => p),
         paused: this.holdView(n.holds.held(keys.holdSource(name))),
         suspended: holds.filter((h) => h.scope.startsWith(`source-provider:${name}:`)).map((h) => ({ provider: h.scope.slice(`source-provider:${name}:`.length), ...(this.holdView(h) as HoldView) })),
         warmup: cap === null ? null : { schedule: s.warmup ?? '', day: today(n.clock), used, cap },

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import { FEEDBACK_TYPES, type Config, type FeedbackConfig } from './config/schema.js';
+import { FEEDBACK_TYPES, memberSource, type Config, type FeedbackConfig } from './config/schema.js';
 import { FeedbackIntake, type Complaint, type FeedbackResult, type PoolQuery } from './bounce/feedback-intake.js';
 import { FEEDBACK_HEADER, FeedbackTokens } from './bounce/feedback-token.js';
 import type { FeedbackDelivery, FeedbackSink } from './ingress/feedback.js';
@@ -207,7 +207,7 @@ function poolOf(config: Config, q: PoolQuery): string | null {
   if (Object.keys(config.pools).length === 0) return null;
   const routed = new Router(config).decide({ envelope: { class: q.class, mailFrom: q.mailFrom, authUser: null, routeHeaders: {}, pool: null, priority: null }, domain: q.domain, provider: q.provider }).pool;
   if (q.source === null) return routed;
-  const holds = (pool: string) => config.pools[pool]?.sources.some((m) => (typeof m === 'string' ? m : m.source) === q.source) ?? false;
+  const holds = (pool: string) => config.pools[pool]?.sources.some((m) => memberSource(m) === q.source) ?? false;
   if (holds(routed)) return routed;
   return Object.keys(config.pools).find(holds) ?? routed;
 }

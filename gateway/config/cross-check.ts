@@ -1,7 +1,7 @@
 /** Checks between sections that a schema cannot express: names that must exist, networks that must parse. */
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import type { Config } from './schema.js';
+import { memberSource, type Config } from './schema.js';
 import { closest } from './suggest.js';
 import { parseNetwork } from '../ingress/networks.js';
 import { ruleMatchError } from '../shaping/response-rules.js';
@@ -27,7 +27,7 @@ export function crossCheck(config: Config, baseDir: string): CrossIssue[] {
 
   for (const [name, pool] of Object.entries(config.pools)) {
     pool.sources.forEach((m, i) => {
-      const s = typeof m === 'string' ? m : m.source;
+      const s = memberSource(m);
       if (!config.sources[s]) add(`pools.${name}.sources[${i}]`, unknown('source', s, sources));
     });
     if (pool.overflow !== undefined) {

@@ -286,3 +286,10 @@ export type PoolConfig = Config['pools'][string];
 export type ProviderConfig = Config['providers'][string];
 export type RouteConfig = Config['routes'][number];
 export type ResponseRuleConfig = ProviderConfig['rules'][number];
+
+export type PoolMember = z.infer<typeof poolMember>;
+
+/** The source a pool member names (`"tx1"` or `{ source = "tx1", weight = 3 }`). */
+export function memberSource(m: PoolMember): string {
+  return typeof m === 'string' ? m : m.source;
+}

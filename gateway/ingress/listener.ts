@@ -13,11 +13,11 @@ import { HeaderBlock } from '../plugin-host/headers.js';
 import { NetworkList } from './networks.js';
 import { AuthLimiter } from './auth-limiter.js';
 import { DUMMY_HASH, verifyPassword } from './passwords.js';
-import { readMessage } from './message-reader.js';
+import { readMessage, type ReadResult } from './message-reader.js';
 import { replies, replyError, type SmtpReply } from './replies.js';
 import { isValidMailbox } from './addresses.js';
 import { applySmtpGuards, type ViolationKind } from './smtp-guards.js';
-import { buildTransaction, type AcceptSink } from './transaction.js';
+import { buildTransaction, senderOf, type AcceptSink } from './transaction.js';
 import type { FeedbackSink } from './feedback.js';
 
 export interface IngressLogger {
@@ -265,7 +265,7 @@ export class Listener {
         notes.kind = 'mail';
         return cb();
       }
-      const tx = { mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcpts: session.envelope.rcptTo.map((r) => r.address), class: '', pool: null, priority: null, campaign: null };
+      const tx = { mailFrom: senderOf(session), rcpts: session.envelope.rcptTo.map((r) => r.address), class: '', pool: null, priority: null, campaign: null };
       const v = await this.deps.plugins.run('rcpt', { connection: this.connection(session), transaction: tx, rcpt: address.address });
       if (v.kind === 'drop') {
         notes.dropped.set(address.address.toLowerCase(), v.reason);
@@ -289,18 +289,9 @@ export class Listener {
     // SIZE in EHLO is relay.max_message_size, and smtp-server enforces it for every transaction.
     const limit = Math.min(fb.maxSize, this.deps.config.relay.max_message_size);
     const read = await readMessage(stream, limit, this.deps.config.relay.bare_line_endings);
-    switch (read.kind) {
-      case 'aborted':
-        return cb(replyError(replies.localError));
-      case 'too-big':
-        return cb(replyError(replies.tooBig(limit)));
-      case 'bad-line-endings':
-        return cb(replyError(replies.badLineEndings));
-      case 'ok':
-        break;
-    }
+    if (read.kind !== 'ok') return cb(replyError(unreadable(read, limit)));
     const to = session.envelope.rcptTo.map((r) => r.address);
-    const reply = await fb.receive(read.data, { connection: this.connection(session), mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcpts: to });
+    const reply = await fb.receive(read.data, { connection: this.connection(session), mailFrom: senderOf(session), rcpts: to });
     if (reply.code >= 200 && reply.code < 300) cb(null, `${reply.enhanced} ${reply.text}`);
     else cb(replyError(reply));
   }
@@ -310,17 +301,9 @@ export class Listener {
     try {
       const fb = this.deps.feedback;
       if (fb && this.note(session).kind === 'feedback') return await this.onFeedbackData(stream, session, fb, cb);
-      const read = await readMessage(stream, this.deps.config.relay.max_message_size, this.deps.config.relay.bare_line_endings);
-      switch (read.kind) {
-        case 'aborted':
-          return cb(replyError(replies.localError));
-        case 'too-big':
-          return cb(replyError(replies.tooBig(this.deps.config.relay.max_message_size)));
-        case 'bad-line-endings':
-          return cb(replyError(replies.badLineEndings));
-        case 'ok':
-          break;
-      }
+      const limit = this.deps.config.relay.max_message_size;
+      const read = await readMessage(stream, limit, this.deps.config.relay.bare_line_endings);
+      if (read.kind !== 'ok') return cb(replyError(unreadable(read, limit)));
       const dataEnd = performance.now();
       const { headers, body } = HeaderBlock.split(read.data);
       const result = await buildTransaction({
@@ -368,5 +351,17 @@ export function verdictError(v: Verdict): Error | null {
       return replyError({ code: v.code, enhanced: v.enhanced, text: v.text });
     case 'drop':
       return null;
+  }
+}
+
+/** The reply for DATA that could not be read as a message of at most `limit` bytes. */
+function unreadable(read: Exclude<ReadResult, { kind: 'ok' }>, limit: number): SmtpReply {
+  switch (read.kind) {
+    case 'aborted':
+      return replies.localError;
+    case 'too-big':
+      return replies.tooBig(limit);
+    case 'bad-line-endings':
+      return replies.badLineEndings;
   }
 }

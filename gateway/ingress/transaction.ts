@@ -52,7 +52,7 @@ export async function buildTransaction(input: TransactionInput): Promise<Transac
   const allRcpts = session.envelope.rcptTo.map((r) => r.address);
   const rcpts = allRcpts.filter((r) => !input.dropped.has(r.toLowerCase()));
   const tx: TransactionInfo = {
-    mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+    mailFrom: senderOf(session),
     rcpts,
     class: 'transactional',
     pool: null,
@@ -107,4 +107,9 @@ export function traceField(c: ConnectionInfo, hostname: string, id: string, rcpt
   const helo = (c.helo ?? 'unknown').replace(/[^\x21-\x7e]/g, '');
   const for1 = rcpts.length === 1 ? ` for <${rcpts[0]}>` : '';
   return `from ${helo} ([${c.remoteAddress}]) by ${hostname} (Sluice) with ${proto} id ${id}${for1}; ${new Date(now).toUTCString().replace('GMT', '+0000')}`;
+}
+
+/** The envelope sender of the session's transaction ('' for the null sender). */
+export function senderOf(session: SMTPServerSession): string {
+  return session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
 }

@@ -148,7 +148,7 @@ export class Scheduler {
     }
   }
 
-  /** Spool recovery has ended: recovered messages are due now. */
+  /** Spool recovery has ended: recovered items are released, each at its recorded next attempt (or now). */
   restored(): void {
     for (const id of this.finishedAtRestore) void this.deps.spool.remove(id);
     this.finishedAtRestore = [];

@@ -7,7 +7,7 @@
  * pool's `overflow` pool sends instead; with no overflow, capped mail waits for the next
  * UTC day.
  */
-import type { Config } from '../config/schema.js';
+import { memberSource, type Config } from '../config/schema.js';
 import { systemClock, type Clock, type Lease, type LeaseClaim, type StateBackend } from '../state/types.js';
 import type { ProviderLimits } from '../shaping/providers.js';
 import { keys } from '../shaping/keys.js';
@@ -77,7 +77,7 @@ export class SourcePicker {
       this.members.set(
         pool,
         p.sources.map((m) => {
-          const name = typeof m === 'string' ? m : m.source;
+          const name = memberSource(m);
           const s = config.sources[name];
           return { source: { name, ip: s?.ip, ehlo: s?.ehlo ?? defaultEhlo }, weight: typeof m === 'string' ? 1 : m.weight, current: 0 };
         }),
