@@ -16,11 +16,17 @@ export interface PrivateRedis {
   resume(): void;
 }
 
-/** Path of redis-server, or null: tests then skip their Redis runs with a message. */
-export function redisServerPath(): string | null {
-  const found = spawnSync('which', ['redis-server'], { encoding: 'utf8' });
+/**
+ * Path of redis-server, or null: tests then skip their Redis runs with a message. Under
+ * CI (CI=true) a missing binary is an error instead, so a CI run can never pass by
+ * skipping the shared-state tests (.ci/run installs redis-server).
+ */
+export function redisServerPath(env: NodeJS.ProcessEnv = process.env): string | null {
+  const found = spawnSync('which', ['redis-server'], { encoding: 'utf8', env: { ...process.env, PATH: env['PATH'] ?? '' } });
   const path = found.status === 0 ? found.stdout.trim() : '';
-  return path === '' ? null : path;
+  if (path !== '') return path;
+  if (env['CI'] === 'true') throw new Error('redis-server is not installed: with CI=true the Redis tests fail instead of skipping (install it: apt-get install redis-server)');
+  return null;
 }
 
 async function freePort(): Promise<number> {

@@ -7,6 +7,7 @@ import { makeCert } from './certs.js';
 import { startDnsServer, type TestDnsServer } from './dns-server.js';
 import { freePort } from './ports.js';
 import { startTestMx, type TestMx } from './test-mx.js';
+import { redisServerPath } from './redis-server.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -195,5 +196,13 @@ describe('makeCert and freePort', () => {
       srv.listen(port, '127.0.0.1', resolve);
     });
     await new Promise((resolve) => srv.close(resolve));
+  });
+});
+
+describe('redisServerPath', () => {
+  it('finds redis-server on the PATH, and with CI=true a missing one is an error, not a skip', () => {
+    expect(redisServerPath({ PATH: process.env['PATH'] ?? '' })).toMatch(/redis-server$/);
+    expect(redisServerPath({ PATH: '/nonexistent' })).toBeNull();
+    expect(() => redisServerPath({ PATH: '/nonexistent', CI: 'true' })).toThrow(/redis-server is not installed.*fail instead of skipping/);
   });
 });
