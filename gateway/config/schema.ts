@@ -57,11 +57,32 @@ const cluster = z.strictObject({
   key_prefix: z.string().default('sluice:'),
 });
 
+/**
+ * Mozilla's "intermediate" TLS 1.2 list (ssl-config.mozilla.org, v5.7): forward secrecy and
+ * AEAD only, no CBC (LUCKY13), no RSA key exchange, no 3DES/RC4. Every client from the last
+ * decade has one of these; testssl.sh rates none of them weak.
+ */
+export const INTERMEDIATE_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'DHE-RSA-AES128-GCM-SHA256',
+  'DHE-RSA-AES256-GCM-SHA384',
+  'DHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
 const listen = z.strictObject({
   host: z.string().default('0.0.0.0'),
   port,
   mode: z.enum(['relay', 'submission']),
   tls: z.enum(['starttls', 'implicit', 'none']).default('starttls'),
+  /** The oldest TLS version a client may negotiate (TLS 1.0 and 1.1: RFC 8996). */
+  tls_min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  /** OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are always the safe three). */
+  tls_ciphers: z.string().min(1).default(INTERMEDIATE_CIPHERS),
   proxy: z.boolean().default(false),
   max_connections: z.number().int().positive().default(1000),
   /** Idle time allowed between commands. */

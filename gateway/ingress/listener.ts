@@ -4,6 +4,7 @@
  * limit and line-ending rules, and hands a finished transaction to the accept sink,
  * which replies 250 only once the message is durable.
  */
+import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Config, ListenConfig } from '../config/schema.js';
 import type { Clock } from '../state/types.js';
@@ -79,6 +80,10 @@ export class Listener {
       secure: listen.tls === 'implicit',
       key: deps.tls.key,
       cert: deps.tls.cert,
+      // smtp-server's own default is TLSv1 with OpenSSL's default list (CBC suites included).
+      minVersion: listen.tls_min_version,
+      ciphers: listen.tls_ciphers,
+      honorCipherOrder: true,
       hideSTARTTLS: listen.tls === 'none',
       size: config.relay.max_message_size,
       maxRecipients: config.relay.max_recipients,
@@ -97,6 +102,12 @@ export class Listener {
       hideDSN: true,
       logger: false,
       onConnect: (s, cb) => void this.onConnect(s, cb),
+      // Client-initiated TLS 1.2 renegotiation costs the server a handshake per request
+      // (a DoS lever, CVE-2011-1473); no SMTP client needs it.
+      onSecure: (socket: TLSSocket, _s: SMTPServerSession, cb: Callback) => {
+        socket.disableRenegotiation();
+        cb();
+      },
       onAuth: (a, s, cb) => void this.onAuth(a, s, cb),
       onMailFrom: (a, s, cb) => void this.onMailFrom(a, s, cb),
       onRcptTo: (a, s, cb) => void this.onRcptTo(a, s, cb),

@@ -1,7 +1,10 @@
 /**
  * TLS material for the listeners: [tls] cert and key, or, when absent, a self-signed
- * certificate generated once into data_dir/tls/ (and reused after restarts).
+ * certificate generated into data_dir/tls/ and reused after restarts until it is within
+ * RENEW_BEFORE_MS of its end, when a start makes a new one. Its lifetime is the CA/Browser
+ * Forum's 397 days, so scanners do not flag it as too long-lived.
  */
+import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -24,10 +27,11 @@ export async function loadTls(tls: { cert: string; key: string } | undefined, ba
   const certPath = join(dir, 'self-signed.crt');
   const keyPath = join(dir, 'self-signed.key');
   if (existsSync(certPath) && existsSync(keyPath)) {
-    return { cert: await readFile(certPath), key: await readFile(keyPath), generated: true, path: certPath };
+    const cert = await readFile(certPath);
+    if (!renewalDue(cert, Date.now())) return { cert, key: await readFile(keyPath), generated: true, path: certPath };
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const notAfter = new Date(Date.now() + 3 * 365 * 86_400_000);
+  const notAfter = new Date(Date.now() + LIFETIME_MS);
   const pems = await selfsigned.generate([{ name: 'commonName', value: hostname }], {
     keySize: 2048,
     algorithm: 'sha256',
@@ -37,4 +41,17 @@ export async function loadTls(tls: { cert: string; key: string } | undefined, ba
   await writeFile(keyPath, pems.private, { mode: 0o600 });
   await writeFile(certPath, pems.cert, { mode: 0o644 });
   return { cert: Buffer.from(pems.cert), key: Buffer.from(pems.private), generated: true, path: certPath };
+}
+
+const DAY_MS = 86_400_000;
+const LIFETIME_MS = 397 * DAY_MS;
+const RENEW_BEFORE_MS = 60 * DAY_MS;
+
+/** True when a generated certificate is unreadable or ends within RENEW_BEFORE_MS of `now`. */
+export function renewalDue(pem: Buffer, now: number): boolean {
+  try {
+    return Date.parse(new X509Certificate(pem).validTo) - now < RENEW_BEFORE_MS;
+  } catch {
+    return true;
+  }
 }
