@@ -106,6 +106,8 @@ const stressLimits = z.strictObject({
 });
 
 const limits = untrustedLimits.extend({
+  /** IPv6 clients are counted per prefix of this length: a host usually holds a whole /64 (RFC 4291 §2.5.1). */
+  ipv6_prefix_length: z.number().int().min(32).max(128).default(64),
   trusted: trustedLimits.default(trustedLimits.parse({})),
   stress: stressLimits.default(stressLimits.parse({})),
 });

@@ -7,6 +7,7 @@
  * Memory is bounded: sessions and per-address counts by the open sessions (at most the
  * listener's max_connections), the rate table by MAX_TRACKED addresses.
  */
+import { Address4, Address6 } from 'ip-address';
 import type { Config, ListenConfig } from '../config/schema.js';
 import type { Clock } from '../state/types.js';
 
@@ -25,6 +26,8 @@ export interface LimitSet {
   readonly session_timeout: number;
   /** The idle timeout between commands (the listener's, or the shorter one under stress). */
   readonly socket_timeout: number;
+  /** IPv6 clients are counted by this prefix (an IPv6 host usually holds a whole /64). */
+  readonly ipv6_prefix_length: number;
 }
 
 /**
@@ -34,11 +37,10 @@ export interface LimitSet {
  * half a listener's max_connections, so it cannot lock the others out.
  */
 export function limitsFor(config: Config, listen: ListenConfig, trusted: boolean, stressed: boolean): LimitSet {
-  const { trusted: t, stress, ...base } = config.limits;
+  const { trusted: t, stress, ipv6_prefix_length, ...base } = config.limits;
   const half = Math.max(1, Math.floor(listen.max_connections / 2));
-  if (trusted) return { ...t, socket_timeout: listen.socket_timeout };
-  const own = { ...base };
-  for (const [k, v] of Object.entries(listen.limits ?? {})) if (v !== undefined) (own as Record<string, unknown>)[k] = v;
+  if (trusted) return { ...t, socket_timeout: listen.socket_timeout, ipv6_prefix_length };
+  const own = { ...withListener(base, listen.limits), ipv6_prefix_length };
   const perIp = capped(own.max_connections_per_ip, half);
   if (!stressed) return { ...own, max_connections_per_ip: perIp, socket_timeout: listen.socket_timeout };
   return {
@@ -48,6 +50,29 @@ export function limitsFor(config: Config, listen: ListenConfig, trusted: boolean
     max_errors: capped(own.max_errors, stress.max_errors),
     socket_timeout: Math.min(listen.socket_timeout, stress.socket_timeout),
   };
+}
+
+/** [limits] with the listener's own values on top (the keys it leaves out keep [limits]'). */
+function withListener<T extends object>(base: T, own: Partial<Record<keyof T, unknown>> | undefined): T {
+  const merged = { ...base };
+  for (const [key, value] of Object.entries(own ?? {})) if (value !== undefined) Object.assign(merged, { [key]: value });
+  return merged;
+}
+
+/**
+ * The key an address is counted under: an IPv4 address (also as ::ffff:a.b.c.d, RFC 4291
+ * §2.5.5.2) itself, an IPv6 address by its prefix, so one host cannot take a fresh count
+ * from each address of its /64.
+ */
+export function clientKey(address: string, ipv6PrefixLength: number): string {
+  try {
+    if (!Address6.isValid(address) || Address4.isValid(address)) return address;
+    const a = new Address6(address);
+    if (a.is4()) return a.to4().correctForm();
+    return `${new Address6(`${a.correctForm()}/${ipv6PrefixLength}`).startAddress().correctForm()}/${ipv6PrefixLength}`;
+  } catch {
+    return address;
+  }
 }
 
 /** The smaller of two limits where 0 means none. */
@@ -81,7 +106,8 @@ export class ClientLimits {
   ) {}
 
   /** A new session from `ip`: counted and null, or the reason it is refused (then not counted). */
-  admit(sessionId: string, ip: string, limits: LimitSet): LimitReason | null {
+  admit(sessionId: string, address: string, limits: LimitSet): LimitReason | null {
+    const ip = clientKey(address, limits.ipv6_prefix_length);
     if (limits.max_connection_rate && !this.takeRate(ip, limits.max_connection_rate)) return 'connection_rate';
     const open = this.perIp.get(ip) ?? 0;
     if (limits.max_connections_per_ip > 0 && open >= limits.max_connections_per_ip) return 'connections_per_ip';
@@ -135,9 +161,9 @@ export class ClientLimits {
     s.errors = 0;
   }
 
-  /** Sessions now counted from `ip`. */
-  open(ip: string): number {
-    return this.perIp.get(ip) ?? 0;
+  /** Sessions now counted from `address` (its IPv6 prefix). */
+  open(address: string, ipv6PrefixLength = 64): number {
+    return this.perIp.get(clientKey(address, ipv6PrefixLength)) ?? 0;
   }
 
   /** Addresses whose connection rate is tracked (bounded by maxTracked). */

@@ -2,10 +2,10 @@
 // counts, what resets it, which limits a client gets, and that its memory is bounded.
 import { describe, expect, test } from 'vitest';
 import { configSchema, type ListenConfig } from '../../gateway/config/schema.js';
-import { ClientLimits, StressState, limitsFor, type LimitSet } from '../../gateway/ingress/client-limits.js';
+import { ClientLimits, StressState, clientKey, limitsFor, type LimitSet } from '../../gateway/ingress/client-limits.js';
 import { FakeClock } from '../support/fake-clock.js';
 
-const base: LimitSet = { max_connections_per_ip: 2, max_connection_rate: { count: 3, periodMs: 60_000 }, max_junk_commands: 3, max_errors: 2, data_timeout: 600_000, session_timeout: 1_800_000, socket_timeout: 60_000 };
+const base: LimitSet = { max_connections_per_ip: 2, max_connection_rate: { count: 3, periodMs: 60_000 }, max_junk_commands: 3, max_errors: 2, data_timeout: 600_000, session_timeout: 1_800_000, socket_timeout: 60_000, ipv6_prefix_length: 64 };
 
 describe('connections', () => {
   test('concurrent sessions per address are capped and given back on release', () => {
@@ -33,6 +33,18 @@ describe('connections', () => {
     clock.advance(1);
     expect(l.admit('f', '192.0.2.1', noCap)).toBeNull();
     expect(l.admit('g', '192.0.2.1', noCap)).toBe('connection_rate');
+  });
+
+  test('IPv6 clients are counted per /64; IPv4-mapped addresses as IPv4', () => {
+    const l = new ClientLimits(new FakeClock());
+    const none = { ...base, max_connection_rate: undefined };
+    expect(l.admit('a', '2001:db8::1', none)).toBeNull();
+    expect(l.admit('b', '2001:db8::ffff:2', none)).toBeNull();
+    expect(l.admit('c', '2001:db8:0:0:1::3', none)).toBe('connections_per_ip');
+    expect(l.admit('d', '2001:db8:0:1::1', none)).toBeNull();
+    expect(clientKey('::ffff:192.0.2.7', 64)).toBe('192.0.2.7');
+    expect(clientKey('192.0.2.7', 64)).toBe('192.0.2.7');
+    expect(clientKey('2001:db8::1', 128)).toBe('2001:db8::1/128');
   });
 
   test('the rate table keeps at most maxTracked addresses, dropping the least recently seen', () => {
@@ -89,7 +101,7 @@ describe('limitsFor', () => {
   const [big, small] = config.listen as [ListenConfig, ListenConfig];
 
   test('defaults: untrusted 20 per address, 60/m, 100 junk, 20 errors, 10m DATA, 30m session', () => {
-    expect(limitsFor(config, big, false, false)).toEqual({ max_connections_per_ip: 20, max_connection_rate: { count: 60, periodMs: 60_000 }, max_junk_commands: 100, max_errors: 20, data_timeout: 600_000, session_timeout: 1_800_000, socket_timeout: 60_000 });
+    expect(limitsFor(config, big, false, false)).toEqual({ max_connections_per_ip: 20, max_connection_rate: { count: 60, periodMs: 60_000 }, max_junk_commands: 100, max_errors: 20, data_timeout: 600_000, session_timeout: 1_800_000, socket_timeout: 60_000, ipv6_prefix_length: 64 });
   });
 
   test('an address never gets more than half a listener; the listener overrides [limits]', () => {
@@ -97,7 +109,7 @@ describe('limitsFor', () => {
   });
 
   test('trusted clients: no per-address cap or rate, higher counts, no lifetime', () => {
-    expect(limitsFor(config, big, true, true)).toEqual({ max_connections_per_ip: 0, max_junk_commands: 1000, max_errors: 1000, data_timeout: 600_000, session_timeout: 0, socket_timeout: 60_000 });
+    expect(limitsFor(config, big, true, true)).toEqual({ max_connections_per_ip: 0, max_junk_commands: 1000, max_errors: 1000, data_timeout: 600_000, session_timeout: 0, socket_timeout: 60_000, ipv6_prefix_length: 64 });
   });
 
   test('under stress untrusted clients get the stress values', () => {
