@@ -187,7 +187,7 @@ export class Listener {
   private async onConnect(session: SMTPServerSession, cb: Callback): Promise<void> {
     const refused = this.refused();
     if (refused) return cb(replyError(refused));
-    // Per-client limits before any plugin work (RFC 5321 §3.1: a 421 greeting ends the session).
+    // Per-client limits before any plugin work; a 421 closes the session (RFC 5321 §3.8).
     const limited = this.limits.admit(session);
     if (limited) return cb(replyError(limited));
     this.guard(cb, async () => {

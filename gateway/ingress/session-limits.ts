@@ -46,6 +46,7 @@ export class SessionLimits {
       reply: (s, code) => this.end(s, this.counts.reply(s.id, code, this.limits(s))),
       idleTimeout: (s) => (this.stress.stressed && !this.trusted(s) ? this.limits(s).socket_timeout : null),
     });
+    deps.events?.stress(deps.listener, false);
   }
 
   /** A new session: null when it may go on, else the reply that refuses it (it is then not counted). */
