@@ -97,8 +97,8 @@ const GREETINGS = new Set(['HELO', 'EHLO', 'LHLO']);
 export class ClientLimits {
   private readonly sessions = new Map<string, SessionCount>();
   private readonly perIp = new Map<string, number>();
-  /** GCRA: per address, the theoretical arrival time of its next connection. */
-  private readonly rate = new Map<string, number>();
+  /** GCRA: per address, the theoretical arrival time of its next connection, and the spacing it was computed with. */
+  private readonly rate = new Map<string, { tat: number; interval: number }>();
 
   constructor(
     private readonly clock: Clock,
@@ -178,10 +178,14 @@ export class ClientLimits {
   private takeRate(ip: string, r: { count: number; periodMs: number }): boolean {
     const now = this.clock.now();
     const interval = r.periodMs / r.count;
-    const tat = Math.max(this.rate.get(ip) ?? now, now) + interval;
-    if (tat - now > r.periodMs) return false;
+    const seen = this.rate.get(ip);
+    // After a reload with another rate, the connections still counted carry over.
+    const prior = seen ? now + (Math.max(seen.tat - now, 0) / seen.interval) * interval : now;
+    const tat = prior + interval;
+    // 0.01 ms of slack: sums of periodMs/count on epoch milliseconds are not exact.
+    if (tat - now > r.periodMs + 0.01) return false;
     this.rate.delete(ip);
-    this.rate.set(ip, tat);
+    this.rate.set(ip, { tat, interval });
     if (this.rate.size > this.maxTracked) this.evict();
     return true;
   }

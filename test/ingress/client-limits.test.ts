@@ -35,6 +35,16 @@ describe('connections', () => {
     expect(l.admit('g', '192.0.2.1', noCap)).toBe('connection_rate');
   });
 
+  test('a rate that does not divide the period still allows exactly `count` at once', () => {
+    const l = new ClientLimits(new FakeClock(Date.UTC(2026, 10, 1, 12, 0, 0, 123)));
+    for (const count of [7, 13, 29]) {
+      const r = { ...base, max_connections_per_ip: 0, max_connection_rate: { count, periodMs: 60_000 } };
+      const ip = `192.0.2.${count}`;
+      for (let i = 0; i < count; i++) expect(l.admit(`${ip}-${i}`, ip, r)).toBeNull();
+      expect(l.admit(`${ip}-x`, ip, r)).toBe('connection_rate');
+    }
+  });
+
   test('IPv6 clients are counted per /64; IPv4-mapped addresses as IPv4', () => {
     const l = new ClientLimits(new FakeClock());
     const none = { ...base, max_connection_rate: undefined };
@@ -45,6 +55,16 @@ describe('connections', () => {
     expect(clientKey('::ffff:192.0.2.7', 64)).toBe('192.0.2.7');
     expect(clientKey('192.0.2.7', 64)).toBe('192.0.2.7');
     expect(clientKey('2001:db8::1', 128)).toBe('2001:db8::1/128');
+  });
+
+  test('after a reload to another rate, the connections already counted carry over', () => {
+    const l = new ClientLimits(new FakeClock());
+    const one = { ...base, max_connections_per_ip: 0, max_connection_rate: { count: 1, periodMs: 60_000 } };
+    const five = { ...one, max_connection_rate: { count: 5, periodMs: 60_000 } };
+    expect(l.admit('a', '192.0.2.1', one)).toBeNull();
+    expect(l.admit('b', '192.0.2.1', one)).toBe('connection_rate');
+    for (const id of ['c', 'd', 'e', 'f']) expect(l.admit(id, '192.0.2.1', five)).toBeNull();
+    expect(l.admit('g', '192.0.2.1', five)).toBe('connection_rate');
   });
 
   test('the rate table keeps at most maxTracked addresses, dropping the least recently seen', () => {
