@@ -90,7 +90,7 @@ interface SessionCount {
   errors: number;
 }
 
-/** Commands that move no mail (RFC 5321 §4.1.1.5, §4.1.1.9, §3.5): Postfix's "junk" commands. */
+/** Commands that move no mail, Postfix's "junk" commands: RSET, HELP, NOOP (RFC 5321 §4.1.1.5, .8, .9), VRFY and EXPN (§3.5), ETRN (RFC 1985). */
 const JUNK = new Set(['NOOP', 'RSET', 'VRFY', 'EXPN', 'HELP', 'ETRN']);
 const GREETINGS = new Set(['HELO', 'EHLO', 'LHLO']);
 

@@ -8,7 +8,7 @@
  * (550 → 5.1.1), so a reply text that starts with our own enhanced code is sent with
  * that code instead (DESIGN.md "Replies").
  *
- * It also lets a listener's SessionGate (client-limits.ts) end a session before a command
+ * And it lets a listener's SessionGate (session-limits.ts) end a session before a command
  * runs or after an error reply, and set a session's own idle timeout (stress mode):
  * smtp-server has no hook for either.
  *
