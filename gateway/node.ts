@@ -182,8 +182,12 @@ export class SluiceNode {
       dropped: (envelope, rcpts, reason) => this.outcomes.dropped(envelope, rcpts, reason),
     };
     const authLimiter = new AuthLimiter(config.relay.auth_failure_limit, config.relay.auth_failure_window, clock);
+    const limitEvents = {
+      refused: (listener: string, reason: string) => this.obs?.observer.metrics.ingressRefused(listener, reason),
+      stress: (listener: string, on: boolean) => this.obs?.observer.metrics.ingressStress(listener, on),
+    };
     for (const listen of config.listen) {
-      const l = new Listener({ config, listen, hostname: this.hostname, tls, plugins: this.plugins, sink, clock, log, authLimiter, admission: async () => (this.lowDisk ? replies.lowDisk : null), ...(feedback ? { feedback } : {}), onAccepted: (name, seconds) => this.obs?.observer.metrics.acceptLatency(name, seconds) });
+      const l = new Listener({ config, listen, hostname: this.hostname, tls, plugins: this.plugins, sink, clock, log, authLimiter, admission: async () => (this.lowDisk ? replies.lowDisk : null), ...(feedback ? { feedback } : {}), onAccepted: (name, seconds) => this.obs?.observer.metrics.acceptLatency(name, seconds), limitEvents });
       try {
         this.ports.push(await l.listen());
       } catch (err) {

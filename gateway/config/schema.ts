@@ -74,6 +74,61 @@ export const INTERMEDIATE_CIPHERS = [
   'DHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
+/**
+ * [limits]: per-client limits on a listener, as Postfix's anvil and smtpd do (the README
+ * and docs/RELIABILITY.md say what each defends against). 0 turns a limit off.
+ */
+const clientLimitKeys = {
+  /** Concurrent sessions from one client address on one listener (never more than half its max_connections). */
+  max_connections_per_ip: z.number().int().nonnegative(),
+  /** New sessions from one client address on one listener; absent: no limit. */
+  max_connection_rate: rate.optional(),
+  /** NOOP, RSET, VRFY, EXPN, HELP, ETRN and HELO/EHLO after the second, since the last accepted message. */
+  max_junk_commands: z.number().int().nonnegative(),
+  /** Error replies (4xx/5xx, except 421 and 452) since the last accepted message; then 421 4.7.0. */
+  max_errors: z.number().int().nonnegative(),
+  /** The whole DATA phase, from the 354 to the final dot (the idle timeout applies between bytes). */
+  data_timeout: duration,
+  /** The whole session, checked at each command (0: no limit). */
+  session_timeout: duration,
+};
+
+const untrustedLimits = z.strictObject({
+  max_connections_per_ip: clientLimitKeys.max_connections_per_ip.default(20),
+  max_connection_rate: clientLimitKeys.max_connection_rate.default({ count: 60, periodMs: 60_000 }),
+  max_junk_commands: clientLimitKeys.max_junk_commands.default(100),
+  max_errors: clientLimitKeys.max_errors.default(20),
+  data_timeout: clientLimitKeys.data_timeout.default(600_000),
+  session_timeout: clientLimitKeys.session_timeout.default(1_800_000),
+});
+
+/** Clients in relay.networks and authenticated users (Postfix exempts $mynetworks from anvil). */
+const trustedLimits = z.strictObject({
+  max_connections_per_ip: clientLimitKeys.max_connections_per_ip.default(0),
+  max_connection_rate: clientLimitKeys.max_connection_rate,
+  max_junk_commands: clientLimitKeys.max_junk_commands.default(1000),
+  max_errors: clientLimitKeys.max_errors.default(1000),
+  data_timeout: clientLimitKeys.data_timeout.default(600_000),
+  session_timeout: clientLimitKeys.session_timeout.default(0),
+});
+
+/** Postfix's stress-dependent overrides, for untrusted clients while a listener is nearly full. */
+const stressLimits = z.strictObject({
+  /** The share of a listener's max_connections in use from which it is under stress. */
+  threshold: z.number().gt(0).max(1).default(0.8),
+  socket_timeout: duration.default(10_000),
+  max_connections_per_ip: z.number().int().nonnegative().default(5),
+  max_junk_commands: z.number().int().nonnegative().default(10),
+  max_errors: z.number().int().nonnegative().default(5),
+});
+
+const limits = untrustedLimits.extend({
+  /** IPv6 clients are counted per prefix of this length: a host usually holds a whole /64 (RFC 4291 §2.5.1). */
+  ipv6_prefix_length: z.number().int().min(32).max(128).default(64),
+  trusted: trustedLimits.default(trustedLimits.parse({})),
+  stress: stressLimits.default(stressLimits.parse({})),
+});
+
 const listen = z.strictObject({
   host: z.string().default('0.0.0.0'),
   port,
@@ -89,6 +144,8 @@ const listen = z.strictObject({
   socket_timeout: duration.default(60_000),
   /** Take mail for [feedback] addresses from any client; default: true on relay listeners, false on submission. */
   feedback: z.boolean().optional(),
+  /** This listener's own values for the [limits] keys of untrusted clients. */
+  limits: z.strictObject(clientLimitKeys).partial().optional(),
 });
 
 const relay = z.strictObject({
@@ -278,6 +335,7 @@ export const configSchema = z.strictObject({
   cluster: cluster.optional(),
   listen: z.array(listen).default([]),
   relay: relay.default(relay.parse({})),
+  limits: limits.default(limits.parse({})),
   users: z.array(user).default([]),
   tls: tls.optional(),
   dns: dns.default(dns.parse({})),
@@ -301,6 +359,7 @@ export const configSchema = z.strictObject({
 
 export type Config = z.output<typeof configSchema>;
 export type ListenConfig = Config['listen'][number];
+export type LimitsConfig = Config['limits'];
 export type FeedbackConfig = NonNullable<Config['feedback']>;
 export type SourceConfig = Config['sources'][string];
 export type PoolConfig = Config['pools'][string];

@@ -15,10 +15,11 @@ import { NetworkList } from './networks.js';
 import { AuthLimiter } from './auth-limiter.js';
 import { DUMMY_HASH, verifyPassword } from './passwords.js';
 import { readMessage, type ReadResult } from './message-reader.js';
-import { replies, replyError, type SmtpReply } from './replies.js';
+import { limitReplies, replies, replyError, type SmtpReply } from './replies.js';
 import { isValidMailbox } from './addresses.js';
 import { applySmtpGuards, type ViolationKind } from './smtp-guards.js';
 import { buildTransaction, senderOf, type AcceptSink } from './transaction.js';
+import { SessionLimits, type LimitEvents } from './session-limits.js';
 import type { FeedbackSink } from './feedback.js';
 
 export interface IngressLogger {
@@ -43,6 +44,8 @@ export interface ListenerDeps {
   readonly admission: () => Promise<SmtpReply | null>;
   /** [feedback]: reports to these addresses are taken from any client and never relayed. */
   readonly feedback?: FeedbackSink;
+  /** Client-limit refusals and stress transitions, for metrics. */
+  readonly limitEvents?: LimitEvents;
 }
 
 interface SessionNotes {
@@ -68,6 +71,7 @@ export class Listener {
   /** Set during a maintenance drain: new sessions and transactions get it. */
   private refusal: SmtpReply | null = null;
   private inflight = 0;
+  private readonly limits: SessionLimits;
 
   constructor(private deps: ListenerDeps) {
     applySmtpGuards();
@@ -112,8 +116,12 @@ export class Listener {
       onMailFrom: (a, s, cb) => void this.onMailFrom(a, s, cb),
       onRcptTo: (a, s, cb) => void this.onRcptTo(a, s, cb),
       onData: (stream, s, cb) => void this.onData(stream, s, cb),
-      onClose: (s) => this.notes.delete(s.id),
+      onClose: (s) => {
+        this.notes.delete(s.id);
+        this.limits.closed(s);
+      },
     } as ConstructorParameters<typeof SMTPServer>[0]);
+    this.limits = new SessionLimits({ server: this.server, listener: this.name, clock: deps.clock, log: deps.log, events: deps.limitEvents, current: () => ({ config: this.deps.config, listen: this.deps.listen, networks: this.networks }) });
     this.server.on('error', (err) => deps.log.warn({ err, listener: this.name }, 'listener error'));
     // Smuggling attempts and broken clients the guards refused (smtp-guards.ts), one line each.
     this.server.on('smtp_violation', (kind: ViolationKind, conn: { id: string; remoteAddress: string }) =>
@@ -190,6 +198,9 @@ export class Listener {
   private async onConnect(session: SMTPServerSession, cb: Callback): Promise<void> {
     const refused = this.refused();
     if (refused) return cb(replyError(refused));
+    // Per-client limits before any plugin work; a 421 closes the session (RFC 5321 §3.8).
+    const limited = this.limits.admit(session);
+    if (limited) return cb(replyError(limited));
     this.guard(cb, async () => {
       const v = await this.deps.plugins.run('connect', { connection: this.connection(session) });
       if (v.kind === 'drop') this.note(session).sessionDrop = v.reason;
@@ -299,12 +310,14 @@ export class Listener {
   private async onFeedbackData(stream: SMTPServerDataStream, session: SMTPServerSession, fb: FeedbackSink, cb: (err?: Error | null, message?: string) => void): Promise<void> {
     // SIZE in EHLO is relay.max_message_size, and smtp-server enforces it for every transaction.
     const limit = Math.min(fb.maxSize, this.deps.config.relay.max_message_size);
-    const read = await readMessage(stream, limit, this.deps.config.relay.bare_line_endings);
+    const read = await this.read(stream, session, limit);
     if (read.kind !== 'ok') return cb(replyError(unreadable(read, limit)));
     const to = session.envelope.rcptTo.map((r) => r.address);
     const reply = await fb.receive(read.data, { connection: this.connection(session), mailFrom: senderOf(session), rcpts: to });
-    if (reply.code >= 200 && reply.code < 300) cb(null, `${reply.enhanced} ${reply.text}`);
-    else cb(replyError(reply));
+    if (reply.code >= 200 && reply.code < 300) {
+      this.limits.progress(session);
+      cb(null, `${reply.enhanced} ${reply.text}`);
+    } else cb(replyError(reply));
   }
 
   private async onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): Promise<void> {
@@ -313,7 +326,7 @@ export class Listener {
       const fb = this.deps.feedback;
       if (fb && this.note(session).kind === 'feedback') return await this.onFeedbackData(stream, session, fb, cb);
       const limit = this.deps.config.relay.max_message_size;
-      const read = await readMessage(stream, limit, this.deps.config.relay.bare_line_endings);
+      const read = await this.read(stream, session, limit);
       if (read.kind !== 'ok') return cb(replyError(unreadable(read, limit)));
       const dataEnd = performance.now();
       const { headers, body } = HeaderBlock.split(read.data);
@@ -330,6 +343,7 @@ export class Listener {
         log: this.deps.log,
         normalised: read.normalised,
       });
+      if (result.kind !== 'refused') this.limits.progress(session);
       if (result.kind === 'queued') {
         this.deps.onAccepted?.(this.name, (performance.now() - dataEnd) / 1000);
         cb(null, `2.0.0 Ok: queued as ${result.id}`);
@@ -341,6 +355,14 @@ export class Listener {
     } finally {
       this.inflight--;
     }
+  }
+
+  /** Reads DATA within the whole-DATA deadline ([limits] data_timeout). */
+  private async read(stream: SMTPServerDataStream, session: SMTPServerSession, limit: number): Promise<ReadResult | { kind: 'timeout' }> {
+    const disarm = this.limits.dataDeadline(session, stream);
+    const read = await readMessage(stream, limit, this.deps.config.relay.bare_line_endings);
+    // Past the deadline the session got 421 4.4.2 and is closed: whatever was read is not taken.
+    return disarm() ? { kind: 'timeout' } : read;
   }
 
   /** Runs a handler so that nothing it throws escapes into the process (fails closed). */
@@ -366,8 +388,10 @@ export function verdictError(v: Verdict): Error | null {
 }
 
 /** The reply for DATA that could not be read as a message of at most `limit` bytes. */
-function unreadable(read: Exclude<ReadResult, { kind: 'ok' }>, limit: number): SmtpReply {
+function unreadable(read: Exclude<ReadResult, { kind: 'ok' }> | { kind: 'timeout' }, limit: number): SmtpReply {
   switch (read.kind) {
+    case 'timeout':
+      return limitReplies.data_timeout;
     case 'aborted':
       return replies.localError;
     case 'too-big':

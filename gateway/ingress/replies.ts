@@ -2,6 +2,7 @@
  * Every reply the ingress sends for its own reasons, in one place (after haraka-dsn's
  * named replies). The text starts with the enhanced code so smtp-guards keeps it exact.
  */
+import type { LimitReason } from './client-limits.js';
 export interface SmtpReply {
   readonly code: number;
   readonly enhanced: string;
@@ -23,6 +24,20 @@ export const replies = {
   feedbackSeparately: { code: 452, enhanced: '4.5.3', text: 'Feedback reports and other mail go in separate transactions: send this recipient again in a new one' },
   noRecipients: { code: 554, enhanced: '5.5.1', text: 'No valid recipients' },
 } as const;
+
+/**
+ * The replies that end a session at a client limit (client-limits.ts). 4.7.0 is a
+ * security policy reason (RFC 3463 §3.8), 4.4.2 a connection timed out (§3.5); all are
+ * 421 because the session is closed (RFC 5321 §3.8), and a client tries again later.
+ */
+export const limitReplies: Readonly<Record<LimitReason, SmtpReply>> = {
+  connections_per_ip: { code: 421, enhanced: '4.7.0', text: 'Too many connections from your address, try again later' },
+  connection_rate: { code: 421, enhanced: '4.7.0', text: 'Too many connections from your address in a short time, try again later' },
+  junk_commands: { code: 421, enhanced: '4.7.0', text: 'Too many commands without a message, closing connection' },
+  errors: { code: 421, enhanced: '4.7.0', text: 'Too many errors, closing connection' },
+  session_timeout: { code: 421, enhanced: '4.4.2', text: 'Session time limit reached, closing connection' },
+  data_timeout: { code: 421, enhanced: '4.4.2', text: 'Timeout: the message took too long to arrive, closing connection' },
+};
 
 /** An Error smtp-server turns into the reply: responseCode + "enhanced text". */
 export function replyError(r: SmtpReply): Error & { responseCode: number } {

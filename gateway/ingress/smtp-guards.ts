@@ -8,9 +8,15 @@
  * (550 → 5.1.1), so a reply text that starts with our own enhanced code is sent with
  * that code instead (DESIGN.md "Replies").
  *
+ * And it lets a listener's SessionGate (session-limits.ts) end a session before a command
+ * runs or after an error reply, and set a session's own idle timeout (stress mode):
+ * smtp-server has no hook for either.
+ *
  * These are patches to smtp-server's connection class, applied once, idempotently.
- * They touch three internal methods (send, _createParser, the parser's _write and
- * oncommand); test/ingress/smuggling.test.ts fails if an upgrade changes them.
+ * They touch internal methods (send, close, _onCommand, _armTimeout, _createParser, the
+ * parser's _write and oncommand) and fields (_server, _socket, _nextHandler, _upgrading,
+ * _closing, the server's connections); test/ingress/smtp-internals.test.ts fails if an
+ * upgrade changes them.
  */
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 
@@ -32,10 +38,82 @@ interface ConnLike {
   send(code: number, data: unknown, context?: unknown): void;
   close(): void;
   _createParser(): ParserLike;
+  _onCommand(command: Buffer, callback?: () => void): void;
+  _armTimeout(socket?: { setTimeout(ms: number): unknown }): void;
   id: string;
   remoteAddress: string;
+  session: GateSession;
+  _socket: { setTimeout(ms: number): unknown };
+  _nextHandler: unknown;
+  _upgrading: boolean;
+  _closing: boolean;
   /** The SMTPServer the connection belongs to: violations are reported on it. */
   _server?: { emit(event: string, ...args: unknown[]): boolean };
+}
+
+/** What a gate sees of a session (smtp-server's session object). */
+export interface GateSession {
+  readonly id: string;
+  readonly remoteAddress?: string;
+  readonly user?: unknown;
+}
+
+/** A reply that ends a session: "code enhanced text", then the connection is closed. */
+export interface GateReply {
+  readonly code: number;
+  readonly enhanced: string;
+  readonly text: string;
+}
+
+/** A listener's per-session limits, consulted by the patched connection. */
+export interface SessionGate {
+  /** Before a command line runs (not AUTH continuation lines): a reply that ends the session instead, or null. */
+  command(session: GateSession, verb: string): GateReply | null;
+  /** After an error reply (4xx/5xx) went out: a reply that ends the session, or null. */
+  reply(session: GateSession, code: number): GateReply | null;
+  /** This session's idle timeout in ms, or null for the listener's socket_timeout. */
+  idleTimeout(session: GateSession): number | null;
+}
+
+interface ServerLike {
+  connections: Set<ConnLike>;
+  options: { socketTimeout?: number };
+}
+
+const gates = new WeakMap<object, SessionGate>();
+
+/** Installs `gate` for every session of `server` (an SMTPServer). */
+export function setSessionGate(server: object, gate: SessionGate): void {
+  gates.set(server, gate);
+}
+
+/** Ends one session of `server` with `reply` (e.g. at a deadline); false when it is gone. */
+export function endSession(server: object, sessionId: string, reply: GateReply): boolean {
+  const conn = findConnection(server, sessionId);
+  if (!conn || conn._closing) return false;
+  sendAndClose(conn, reply);
+  return true;
+}
+
+/** Applies the gate's idle timeout to one session of `server`, or to all of them. */
+export function applyIdleTimeout(server: object, sessionId?: string): void {
+  const gate = gates.get(server);
+  const { connections, options } = server as ServerLike;
+  for (const conn of connections) {
+    if (sessionId !== undefined && conn.id !== sessionId) continue;
+    // Without a callback, setTimeout only changes the delay of the listener smtp-server armed.
+    conn._socket.setTimeout(gate?.idleTimeout(conn.session) ?? options.socketTimeout ?? 60_000);
+  }
+}
+
+function findConnection(server: object, sessionId: string): ConnLike | undefined {
+  for (const conn of (server as ServerLike).connections) if (conn.id === sessionId) return conn;
+  return undefined;
+}
+
+function sendAndClose(conn: ConnLike, reply: GateReply): void {
+  conn.send(reply.code, `${reply.enhanced} ${reply.text}`, false);
+  conn.close();
 }
 
 /** What each listener's server emits (as 'smtp_violation') when a guard refuses a session. */
@@ -48,14 +126,34 @@ export function applySmtpGuards(): void {
 
   const send = proto.send;
   proto.send = function (this: ConnLike, code: number, data: unknown, context?: unknown) {
-    if (context !== false && typeof data === 'string') {
-      const m = ENHANCED_PREFIX.exec(data);
-      if (m && m[1] === String(code)[0]) {
-        // Ours already: send "code enhanced text" as written, without a derived code.
-        return send.call(this, code, data, false);
-      }
+    // Ours already ("code enhanced text"): sent as written, without a derived code.
+    const ours = context !== false && typeof data === 'string' && ENHANCED_PREFIX.exec(data)?.[1] === String(code)[0];
+    send.call(this, code, data, ours ? false : context);
+    const gate = this._server ? gates.get(this._server) : undefined;
+    if (gate && code >= 400 && code !== 421 && !this._closing) {
+      const end = gate.reply(this.session, code);
+      if (end) sendAndClose(this, end);
     }
-    return send.call(this, code, data, context);
+  };
+
+  const onCommand = proto._onCommand;
+  proto._onCommand = function (this: ConnLike, command: Buffer, callback?: () => void) {
+    const gate = this._server ? gates.get(this._server) : undefined;
+    // Lines of an AUTH exchange (_nextHandler) are not commands; during a TLS handshake
+    // smtp-server discards what arrives.
+    if (gate && !this._nextHandler && !this._upgrading && !this._closing) {
+      const verb = (command ?? '').toString('latin1').split(' ')[0]?.trim().toUpperCase() ?? '';
+      const end = gate.command(this.session, verb);
+      if (end) return sendAndClose(this, end);
+    }
+    return onCommand.call(this, command, callback);
+  };
+
+  const armTimeout = proto._armTimeout;
+  proto._armTimeout = function (this: ConnLike, socket = this._socket) {
+    armTimeout.call(this, socket);
+    const ms = this._server ? gates.get(this._server)?.idleTimeout(this.session) : null;
+    if (ms != null) socket.setTimeout(ms);
   };
 
   const createParser = proto._createParser;

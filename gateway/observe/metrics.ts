@@ -106,6 +106,8 @@ export class Metrics {
   readonly #feedbackReports: Counter<'type' | 'result'>;
   readonly #feedbackType = new BoundedLabel(16);
   readonly #acceptLatency: Histogram<'listener'>;
+  readonly #ingressRefused: Counter<'listener' | 'reason'>;
+  readonly #ingressStress: Gauge<'listener'>;
   readonly #deliveryLatency: Histogram<'provider'>;
   readonly #queueTime: Histogram<'class'>;
   #stateHealthy: () => boolean = () => true;
@@ -176,6 +178,18 @@ export class Metrics {
       name: 'sluice_feedback_reports_total',
       help: 'Messages to [feedback] addresses, by Feedback-Type ("none" when not a report) and what became of them.',
       labelNames: ['type', 'result'],
+      registers,
+    });
+    this.#ingressRefused = new Counter({
+      name: 'sluice_ingress_refused_total',
+      help: 'Sessions refused or ended at a client limit ([limits]), by listener and reason.',
+      labelNames: ['listener', 'reason'],
+      registers,
+    });
+    this.#ingressStress = new Gauge({
+      name: 'sluice_ingress_stress',
+      help: '1 while a listener is under stress (near max_connections): shorter timeouts and lower limits for untrusted clients.',
+      labelNames: ['listener'],
       registers,
     });
     this.#acceptLatency = new Histogram({
@@ -249,6 +263,15 @@ export class Metrics {
 
   acceptLatency(listener: string, seconds: number): void {
     this.#acceptLatency.observe({ listener }, seconds);
+  }
+
+  /** A session refused or ended at a client limit (reason: client-limits.ts LimitReason). */
+  ingressRefused(listener: string, reason: string): void {
+    this.#ingressRefused.inc({ listener, reason });
+  }
+
+  ingressStress(listener: string, on: boolean): void {
+    this.#ingressStress.set({ listener }, on ? 1 : 0);
   }
 
   deliveryLatency(provider: string | null, seconds: number): void {

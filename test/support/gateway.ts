@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { loadConfig } from '../../gateway/config/load.js';
 import { SluiceNode } from '../../gateway/node.js';
+import type { Clock } from '../../gateway/state/types.js';
 import { afterAll, beforeAll } from 'vitest';
 import { startTestMx, type TestMx, type TestMxOptions } from './test-mx.js';
 
@@ -58,13 +59,13 @@ export function tempDir(prefix = 'sluice-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** Writes `toml` (with `${DIR}` replaced by the temp dir) and starts a node on it. */
-export async function startGateway(toml: string, dir = tempDir()): Promise<TestGateway> {
+/** Writes `toml` (with `${DIR}` replaced by the temp dir) and starts a node on it (`clock`: a FakeClock, for windows and lifetimes). */
+export async function startGateway(toml: string, dir = tempDir(), clock?: Clock): Promise<TestGateway> {
   const configFile = join(dir, 'sluice.toml');
   writeFileSync(configFile, toml.replaceAll('${DIR}', dir));
   const loaded = loadConfig(configFile);
   const logger = pino({ level: process.env['SLUICE_TEST_LOG'] ?? 'silent' });
-  const node = new SluiceNode({ loaded, logger });
+  const node = new SluiceNode({ loaded, logger, ...(clock ? { clock } : {}) });
   await node.start();
   return {
     node,
