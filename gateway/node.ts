@@ -27,7 +27,7 @@ import { Scheduler } from './queue/scheduler.js';
 import { createSessionRunner } from './queue/session-runner.js';
 import type { Outcome } from './queue/types.js';
 import { Listener } from './ingress/listener.js';
-import { AuthLimiter } from './ingress/auth-limiter.js';
+import { smtpAuthLimiter } from './ingress/auth-limiter.js';
 import { loadTls } from './ingress/tls.js';
 import { replies } from './ingress/replies.js';
 import type { AcceptSink } from './ingress/transaction.js';
@@ -181,7 +181,10 @@ export class SluiceNode {
       },
       dropped: (envelope, rcpts, reason) => this.outcomes.dropped(envelope, rcpts, reason),
     };
-    const authLimiter = new AuthLimiter(config.relay.auth_failure_limit, config.relay.auth_failure_window, clock);
+    const authLimiter = smtpAuthLimiter(this.state.failures, () => this.config, {
+      failed: () => this.obs?.observer.metrics.authFailure('smtp'),
+      refused: () => this.obs?.observer.metrics.authRefused('smtp'),
+    });
     for (const listen of config.listen) {
       const l = new Listener({ config, listen, hostname: this.hostname, tls, plugins: this.plugins, sink, clock, log, authLimiter, admission: async () => (this.lowDisk ? replies.lowDisk : null), ...(feedback ? { feedback } : {}), onAccepted: (name, seconds) => this.obs?.observer.metrics.acceptLatency(name, seconds) });
       try {
