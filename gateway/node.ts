@@ -27,7 +27,7 @@ import { Scheduler } from './queue/scheduler.js';
 import { createSessionRunner } from './queue/session-runner.js';
 import type { Outcome } from './queue/types.js';
 import { Listener } from './ingress/listener.js';
-import { AuthLimiter } from './ingress/auth-limiter.js';
+import { smtpAuthLimiter } from './ingress/auth-limiter.js';
 import { loadTls } from './ingress/tls.js';
 import { replies } from './ingress/replies.js';
 import type { AcceptSink } from './ingress/transaction.js';
@@ -181,7 +181,10 @@ export class SluiceNode {
       },
       dropped: (envelope, rcpts, reason) => this.outcomes.dropped(envelope, rcpts, reason),
     };
-    const authLimiter = new AuthLimiter(config.relay.auth_failure_limit, config.relay.auth_failure_window, clock);
+    const authLimiter = smtpAuthLimiter(this.state.failures, () => this.config, {
+      failed: () => this.obs?.observer.metrics.authFailure('smtp'),
+      refused: () => this.obs?.observer.metrics.authRefused('smtp'),
+    });
     const limitEvents = {
       refused: (listener: string, reason: string) => this.obs?.observer.metrics.ingressRefused(listener, reason),
       stress: (listener: string, on: boolean) => this.obs?.observer.metrics.ingressStress(listener, on),

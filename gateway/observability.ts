@@ -11,6 +11,7 @@ import type { Outcome } from './queue/types.js';
 import type { SluiceNode } from './node.js';
 import { NodeControl } from './control.js';
 import { FleetStats } from './cluster/fleet-board.js';
+import { GuessLimiter } from './state/guess-limiter.js';
 
 /** Open outbound sessions per (source, provider), for the gauge and the API. */
 export class ConnectionCounter {
@@ -82,9 +83,10 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
   observer.start();
 
   let admin: AdminServer | null = null;
-  if (config.admin) {
+  const adminConfig = config.admin;
+  if (adminConfig) {
     admin = new AdminServer(
-      { listen: config.admin.listen, ...(config.admin.token ? { token: config.admin.token } : {}), ...(config.admin.token_file ? { token_file: isAbsolute(config.admin.token_file) ? config.admin.token_file : resolve(node.baseDir, config.admin.token_file) } : {}) },
+      { listen: adminConfig.listen, ...(adminConfig.token ? { token: adminConfig.token } : {}), ...(adminConfig.token_file ? { token_file: isAbsolute(adminConfig.token_file) ? adminConfig.token_file : resolve(node.baseDir, adminConfig.token_file) } : {}) },
       {
         node: config.node.id,
         control: new NodeControl(node),
@@ -95,10 +97,17 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
         statsSpanMs: observer.stats.spanMs,
         alerts: observer.alerts,
         log: node.log,
+        tokenGuesses: new GuessLimiter(
+          node.state.failures,
+          'admin',
+          // [admin] changes need a restart (config/diff.ts): the limits read at start stay.
+          () => ({ ip: { limit: adminConfig.token_failure_limit, windowMs: adminConfig.token_failure_window, lockoutMs: adminConfig.token_lockout } }),
+          { failed: () => m.authFailure('admin'), refused: () => m.authRefused('admin') },
+        ),
       },
     );
     await admin.start();
-    node.log.info({ event: 'admin_listening', listen: config.admin.listen }, 'admin API listening');
+    node.log.info({ event: 'admin_listening', listen: adminConfig.listen }, 'admin API listening');
   }
 
   return {

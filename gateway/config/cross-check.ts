@@ -59,7 +59,12 @@ export function crossCheck(config: Config, baseDir: string): CrossIssue[] {
     const id = `${l.host}:${l.port}`;
     if (seen.has(id) && l.port !== 0) add(`listen[${i}].port`, `${id} is already used by listen[${seen.get(id)}]`);
     seen.set(id, i);
-    if (l.mode === 'submission' && l.tls === 'none') add(`listen[${i}].tls`, 'submission needs TLS before AUTH: use "starttls" or "implicit"');
+    if (l.mode === 'submission' && l.tls === 'none' && !l.allow_insecure_auth) add(`listen[${i}].tls`, 'submission needs TLS before AUTH: use "starttls" or "implicit" (or allow_insecure_auth = true on a loopback host)');
+    if (l.allow_insecure_auth && !isLoopbackHost(l.host)) {
+      add(`listen[${i}].allow_insecure_auth`, `sends passwords in clear text, allowed only on a loopback host; set host = "127.0.0.1" (or "::1") on this listener, or remove allow_insecure_auth`);
+    }
+    if (l.allow_insecure_auth && l.proxy) add(`listen[${i}].allow_insecure_auth`, 'behind the PROXY protocol the clients are not on this machine: clear-text AUTH would cross the network; remove allow_insecure_auth or proxy');
+    if (l.allow_insecure_auth && l.mode !== 'submission') add(`listen[${i}].allow_insecure_auth`, 'only a submission listener takes AUTH; remove it here');
     if (l.mode === 'submission' && config.users.length === 0) add(`listen[${i}].mode`, 'submission requires AUTH but no [[users]] are configured; add one (sluice hash-password makes password_hash)');
   });
   const names = new Set<string>();
@@ -76,6 +81,11 @@ export function crossCheck(config: Config, baseDir: string): CrossIssue[] {
   if (config.feedback) feedbackIssues(config, add);
   if (config.admin && !config.admin.token && !config.admin.token_file) add('admin', 'set token or token_file: the admin API is never open without one');
   return out;
+}
+
+/** 127.0.0.0/8, ::1 and "localhost": addresses only this machine can reach. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** [feedback]: addresses that can be taken in, somewhere to take them, a key the fleet shares. */

@@ -146,6 +146,8 @@ const listen = z.strictObject({
   feedback: z.boolean().optional(),
   /** This listener's own values for the [limits] keys of untrusted clients. */
   limits: z.strictObject(clientLimitKeys).partial().optional(),
+  /** Submission: offer and accept AUTH before TLS (passwords in clear text). Loopback hosts only. */
+  allow_insecure_auth: z.boolean().default(false),
 });
 
 const relay = z.strictObject({
@@ -155,9 +157,13 @@ const relay = z.strictObject({
   bare_line_endings: z.enum(['normalize', 'reject']).default('normalize'),
   /** AUTH failures allowed on one session before it is closed. */
   max_auth_failures: z.number().int().positive().default(3),
-  /** Failures from one client address within auth_failure_window before its AUTH is slowed. */
+  /** Failed AUTH attempts from one client IP per auth_failure_window, across sessions and nodes; the next is refused (454 4.7.0) for auth_lockout. */
   auth_failure_limit: z.number().int().positive().default(10),
+  /** Failed AUTH attempts at one account name per auth_failure_window, from any IP; the next is refused for auth_lockout. */
+  auth_account_failure_limit: z.number().int().positive().default(20),
   auth_failure_window: duration.default(600_000),
+  /** How long a client IP or an account over its limit gets 454 4.7.0 to every AUTH, right password or not. */
+  auth_lockout: duration.default(900_000),
 });
 
 const user = z.strictObject({ name: z.string().min(1), password_hash: z.string().startsWith('scrypt$', 'expected a hash from "sluice hash-password"') });
@@ -276,6 +282,10 @@ const admin = z.strictObject({
   listen: hostPort.default('127.0.0.1:8925'),
   token: z.string().min(12, 'use at least 12 characters (e.g. openssl rand -hex 24)').optional(),
   token_file: z.string().optional(),
+  /** Wrong tokens from one client IP per token_failure_window before it gets 429 for token_lockout. */
+  token_failure_limit: z.number().int().positive().default(10),
+  token_failure_window: duration.default(600_000),
+  token_lockout: duration.default(900_000),
 });
 
 const webhook = z.strictObject({

@@ -1,48 +1,39 @@
 /**
- * Failed-login limits, which smtp-server does not have: a session is closed after
- * `max_auth_failures`; a client address with more than `auth_failure_limit` failures in
- * `auth_failure_window` gets its AUTH replies delayed (doubling, up to 10 s) so guessing
- * is slow, while a right password still works. Memory is bounded.
+ * SMTP AUTH guessing limits from [relay]: per client IP and per account name (the
+ * attempted user name, case-folded), shared by the fleet through the state seam
+ * (state/guess-limiter.ts). The session limit (max_auth_failures) closes one session;
+ * these hold across sessions, nodes and successes of other accounts.
  */
-import type { Clock } from '../state/types.js';
+import type { Config } from '../config/schema.js';
+import { GuessLimiter, type GuessCounters } from '../state/guess-limiter.js';
+import type { FailureLimitStore } from '../state/types.js';
 
-const MAX_TRACKED = 50_000;
-const MAX_DELAY_MS = 10_000;
+export type AuthLimiter = GuessLimiter;
 
-export class AuthLimiter {
-  private readonly failures = new Map<string, number[]>();
+export function smtpAuthLimiter(store: FailureLimitStore, config: () => Config, counters?: GuessCounters): AuthLimiter {
+  return new GuessLimiter(
+    store,
+    'smtp',
+    () => {
+      const r = config().relay;
+      return {
+        ip: { limit: r.auth_failure_limit, windowMs: r.auth_failure_window, lockoutMs: r.auth_lockout },
+        account: { limit: r.auth_account_failure_limit, windowMs: r.auth_failure_window, lockoutMs: r.auth_lockout },
+      };
+    },
+    counters,
+  );
+}
 
-  constructor(
-    private readonly limit: number,
-    private readonly windowMs: number,
-    private readonly clock: Clock,
-  ) {}
+/** Longest part of a client-supplied user name that goes into a log line. */
+const LOGGED_NAME = 64;
 
-  /** How long to hold this address's next AUTH reply. */
-  delayFor(address: string): number {
-    const recent = this.recent(address);
-    const excess = recent.length - this.limit;
-    if (excess < 0) return 0;
-    return Math.min(MAX_DELAY_MS, 250 * 2 ** Math.min(excess, 6));
-  }
-
-  fail(address: string): void {
-    const recent = this.recent(address);
-    recent.push(this.clock.now());
-    if (recent.length > this.limit * 4) recent.splice(0, recent.length - this.limit * 4);
-    if (!this.failures.has(address) && this.failures.size >= MAX_TRACKED) {
-      const oldest = this.failures.keys().next().value;
-      if (oldest !== undefined) this.failures.delete(oldest);
-    }
-    this.failures.set(address, recent);
-  }
-
-  succeed(address: string): void {
-    this.failures.delete(address);
-  }
-
-  private recent(address: string): number[] {
-    const cutoff = this.clock.now() - this.windowMs;
-    return (this.failures.get(address) ?? []).filter((t) => t > cutoff);
-  }
+/**
+ * A user name as logged: at most 64 characters, anything outside printable ASCII
+ * escaped, and the full length when cut, so a 10 000-character name cannot flood
+ * the log nor forge a line.
+ */
+export function loggedName(name: string): { user: string; user_length?: number } {
+  const head = [...name.slice(0, LOGGED_NAME)].map((ch) => (/^[\x20-\x7e]$/.test(ch) && ch !== '\\' ? ch : `\\u{${ch.codePointAt(0)?.toString(16)}}`)).join('');
+  return name.length > LOGGED_NAME ? { user: `${head}...`, user_length: name.length } : { user: head };
 }

@@ -12,7 +12,8 @@ import type { ConnectionInfo, Verdict } from '../plugin-host/public.js';
 import type { PluginHost } from '../plugin-host/host.js';
 import { HeaderBlock } from '../plugin-host/headers.js';
 import { NetworkList } from './networks.js';
-import { AuthLimiter } from './auth-limiter.js';
+import { loggedName, type AuthLimiter } from './auth-limiter.js';
+import { applyTlsPolicy } from './tls-policy.js';
 import { DUMMY_HASH, verifyPassword } from './passwords.js';
 import { readMessage, type ReadResult } from './message-reader.js';
 import { limitReplies, replies, replyError, type SmtpReply } from './replies.js';
@@ -75,6 +76,7 @@ export class Listener {
 
   constructor(private deps: ListenerDeps) {
     applySmtpGuards();
+    applyTlsPolicy();
     const { listen, config } = deps;
     this.networks = new NetworkList(config.relay.networks);
     const submission = listen.mode === 'submission';
@@ -97,7 +99,8 @@ export class Listener {
       useProxy: listen.proxy,
       authMethods: ['PLAIN', 'LOGIN'],
       authOptional: !submission,
-      allowInsecureAuth: false,
+      // Without TLS, AUTH is neither listed nor run unless this is set (tls-policy.ts).
+      allowInsecureAuth: listen.allow_insecure_auth,
       disabledCommands: submission ? [] : ['AUTH'],
       hideENHANCEDSTATUSCODES: false,
       hideSMTPUTF8: false,
@@ -210,24 +213,36 @@ export class Listener {
 
   private async onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, res?: { user: string }) => void): Promise<void> {
     const notes = this.note(session);
-    const addr = session.remoteAddress;
-    const delay = this.deps.authLimiter.delayFor(addr);
-    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-    const user = this.deps.config.users.find((u) => u.name === auth.username);
+    const client = session.remoteAddress;
+    const name = auth.username ?? '';
+    const who = { session: session.id, client, ...loggedName(name) };
+    let attempt;
+    try {
+      // Charged before the password is checked: parallel sessions share one count.
+      attempt = await this.deps.authLimiter.begin({ ip: client, account: name });
+    } catch (err) {
+      this.deps.log.error({ err, ...who }, 'AUTH limits could not be checked');
+      return cb(replyError(replies.authUnavailable));
+    }
+    if (!attempt.ok) {
+      notes.authFailures++;
+      this.deps.log.warn({ event: 'auth_refused', ...who, retry_after_s: Math.ceil(attempt.retryAfterMs / 1000) }, 'AUTH refused unchecked: too many failures from this client IP or at this account');
+      return cb(replyError(notes.authFailures >= this.deps.config.relay.max_auth_failures ? replies.tooManyAuthFailures : replies.authLockedOut));
+    }
+    const user = this.deps.config.users.find((u) => u.name === name);
     let ok = false;
     try {
       ok = await verifyPassword(auth.password ?? '', user?.password_hash ?? DUMMY_HASH);
     } catch {
       ok = false;
     }
+    await attempt.settle(ok && user !== undefined).catch((err: unknown) => this.deps.log.warn({ err, ...who }, 'AUTH charge not given back'));
     if (ok && user) {
-      this.deps.authLimiter.succeed(addr);
-      this.deps.log.info({ event: 'auth_ok', session: session.id, user: user.name, client: addr }, 'authenticated');
+      this.deps.log.info({ event: 'auth_ok', ...who }, 'authenticated');
       return cb(null, { user: user.name });
     }
     notes.authFailures++;
-    this.deps.authLimiter.fail(addr);
-    this.deps.log.warn({ event: 'auth_failed', session: session.id, user: auth.username, client: addr, failures: notes.authFailures }, 'authentication failed');
+    this.deps.log.warn({ event: 'auth_failed', ...who, failures: notes.authFailures }, 'authentication failed');
     if (notes.authFailures >= this.deps.config.relay.max_auth_failures) {
       cb(replyError(replies.tooManyAuthFailures));
       return;

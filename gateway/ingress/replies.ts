@@ -14,6 +14,14 @@ export const replies = {
   authRequired: { code: 530, enhanced: '5.7.0', text: 'Authentication required' },
   authFailed: { code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid' },
   tooManyAuthFailures: { code: 421, enhanced: '4.7.0', text: 'Too many failed logins, closing connection' },
+  /** RFC 4954 §6 (454 4.7.0, temporary), as Postfix words it: this client IP or account is locked out. */
+  authLockedOut: { code: 454, enhanced: '4.7.0', text: 'Too many failed authentication attempts, try again later' },
+  /** RFC 4954 §6: the limits could not be checked, so the password is not either. */
+  authUnavailable: { code: 454, enhanced: '4.7.0', text: 'Temporary authentication failure, try again later' },
+  /** RFC 3207 §4: a command that needs TLS, before STARTTLS. */
+  tlsRequired: { code: 530, enhanced: '5.7.0', text: 'Must issue a STARTTLS command first' },
+  /** RFC 5321 §4.2.4: this listener has no TLS (tls = "none"), so it does not run STARTTLS. */
+  tlsNotAvailable: { code: 502, enhanced: '5.5.1', text: 'STARTTLS not available on this listener' },
   tooBig: (limit: number): SmtpReply => ({ code: 552, enhanced: '5.3.4', text: `Message size exceeds fixed maximum message size of ${limit} bytes` }),
   badLineEndings: { code: 550, enhanced: '5.5.2', text: 'Message contains bare <CR>, bare <LF> or NUL; lines must end in <CR><LF>' },
   localError: { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' },

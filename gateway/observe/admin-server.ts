@@ -6,6 +6,9 @@
  * the page asks the API with the token) needs `Authorization: Bearer <token>`, compared
  * in constant time. Each API request is logged with who asked: the remote address and
  * a fingerprint of the token (the first 8 hex digits of its SHA-256), never the token.
+ * Wrong tokens are limited per client IP across the fleet (`token_failure_limit`): past
+ * the limit every request from that IP gets 429 with Retry-After, right token or not,
+ * until the lock-out ends (RFC 6585 §4).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -19,6 +22,7 @@ import { BadRequest, ROUTES, type Reply, type RouteDeps } from './admin-routes.j
 import { loadDashboardAssets, type Asset } from './dashboard-assets.js';
 import type { AlertView } from './event-types.js';
 import type { StatsReader } from './stats.js';
+import type { GuessAttempt } from '../state/guess-limiter.js';
 
 /** `[admin]` as the config parsed it. */
 export interface AdminOptions {
@@ -47,6 +51,8 @@ export interface AdminServerDeps {
   readonly statsSpanMs?: number;
   readonly alerts: { active(): readonly AlertView[]; recent(): readonly AlertView[] };
   readonly log: PluginLogger;
+  /** Wrong-token limits, charged per client IP (`{ ip }`) before the token is compared. */
+  readonly tokenGuesses: { begin(parts: { ip: string }): Promise<GuessAttempt> };
 }
 
 export class AdminServer {
@@ -140,7 +146,16 @@ export class AdminServer {
         status = sendAsset(req, res, asset);
         return;
       }
-      if (!this.#authorized(presented)) {
+      const guess = presented === null ? null : await this.#deps.tokenGuesses.begin({ ip: remote });
+      if (guess !== null && !guess.ok) {
+        res.setHeader('retry-after', String(Math.ceil(guess.retryAfterMs / 1000)));
+        status = send(res, 429, problem('TOO_MANY_ATTEMPTS', 'too many wrong tokens from this address; try again later'));
+        this.#deps.log.warn({ ...who, method, path }, 'admin request refused unchecked: too many wrong tokens from this address');
+        return;
+      }
+      const authorized = this.#authorized(presented);
+      await guess?.settle(authorized);
+      if (!authorized) {
         res.setHeader('www-authenticate', 'Bearer realm="sluice-admin"');
         status = send(res, 401, problem('UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" header is required'));
         this.#deps.log.warn({ ...who, method, path }, 'admin request refused: bad or missing token');

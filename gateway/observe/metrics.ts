@@ -32,6 +32,7 @@ export interface OutcomeLabels {
   readonly campaign: string | null;
 }
 
+export type AuthScope = 'smtp' | 'admin';
 export type SessionOutcome = 'completed' | 'rejected' | 'auth_failed' | 'tls_failed' | 'timeout' | 'error';
 export type PluginFailureReason = 'threw' | 'timeout' | 'invalid_verdict';
 /** What became of a message to a [feedback] address. */
@@ -105,6 +106,8 @@ export class Metrics {
   readonly #eventLogDropped: Counter;
   readonly #feedbackReports: Counter<'type' | 'result'>;
   readonly #feedbackType = new BoundedLabel(16);
+  readonly #authFailures: Counter<'scope'>;
+  readonly #authRefused: Counter<'scope'>;
   readonly #acceptLatency: Histogram<'listener'>;
   readonly #ingressRefused: Counter<'listener' | 'reason'>;
   readonly #ingressStress: Gauge<'listener'>;
@@ -192,6 +195,18 @@ export class Metrics {
       labelNames: ['listener'],
       registers,
     });
+    this.#authFailures = new Counter({
+      name: 'sluice_auth_failures_total',
+      help: 'Wrong credentials: SMTP AUTH (scope "smtp") and admin API tokens (scope "admin").',
+      labelNames: ['scope'],
+      registers,
+    });
+    this.#authRefused = new Counter({
+      name: 'sluice_auth_refused_total',
+      help: 'Attempts refused unchecked because the client IP or the account was locked out (SMTP 454 4.7.0, admin 429).',
+      labelNames: ['scope'],
+      registers,
+    });
     this.#acceptLatency = new Histogram({
       name: 'sluice_accept_latency_seconds',
       help: 'From the end of DATA to the 250 reply (plugins, spool fsync).',
@@ -259,6 +274,14 @@ export class Metrics {
   /** `type` is the report's Feedback-Type (bounded: unusual values read "other"), null when there was no report. */
   feedbackReport(type: string | null, result: FeedbackResult): void {
     this.#feedbackReports.inc({ type: this.#feedbackType.value(type), result });
+  }
+
+  authFailure(scope: AuthScope): void {
+    this.#authFailures.inc({ scope });
+  }
+
+  authRefused(scope: AuthScope): void {
+    this.#authRefused.inc({ scope });
   }
 
   acceptLatency(listener: string, seconds: number): void {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SluiceError } from '../errors.js';
+import { EmbeddedFailures } from './embedded/failure-store.js';
 import { FleetSize } from './embedded/fleet-size.js';
 import { seriesName } from './embedded/health-store.js';
 import { HealthWindows } from './embedded/health-windows.js';
@@ -9,7 +10,10 @@ import { FallbackMode } from './redis/fallback-mode.js';
 import { FallbackThrottle } from './redis/fallback-throttle.js';
 import type { RedisState } from './redis/redis-state.js';
 import type {
+  AttemptResult,
   Clock,
+  FailureClaim,
+  FailureLimitStore,
   HealthCounts,
   HealthOutcome,
   HealthStore,
@@ -48,6 +52,7 @@ export class ResilientState implements StateBackend {
   readonly health: HealthStore;
   readonly holds: HoldStore;
   readonly nodes: NodeRegistry;
+  readonly failures: FailureLimitStore;
   readonly #shared: RedisState;
   readonly #fleet: FleetSize;
   readonly #mode: FallbackMode;
@@ -64,6 +69,7 @@ export class ResilientState implements StateBackend {
     this.health = new FallbackHealth(shared.health, this.#mode, clock);
     this.holds = new CachedHolds(shared.holds, this.#mode, clock);
     this.nodes = new CachedNodes(shared.nodes, this.#mode, this.#fleet);
+    this.failures = new FallbackFailures(shared.failures, this.#mode, clock);
   }
 
   /** Reads the fleet size saved by an earlier run (so a restart during an outage still divides). */
@@ -212,6 +218,38 @@ class FallbackHealth implements HealthStore {
     return this.#mode.attempt(
       () => this.#shared.counts(source, provider, windowMs),
       () => this.#local.counts(seriesName(source, provider), windowMs, this.#clock.now()),
+    );
+  }
+}
+
+/**
+ * Guessing limits: while Redis is away, this node counts alone against its share of
+ * each limit (limit / live nodes, at least 1), so the fleet never allows more guesses
+ * than with Redis; it neither lets every guess through nor refuses every login.
+ */
+class FallbackFailures implements FailureLimitStore {
+  readonly #shared: FailureLimitStore;
+  readonly #mode: FallbackMode;
+  readonly #local: EmbeddedFailures;
+
+  constructor(shared: FailureLimitStore, mode: FallbackMode, clock: Clock) {
+    this.#shared = shared;
+    this.#mode = mode;
+    this.#local = new EmbeddedFailures(clock);
+  }
+
+  attempt(claims: readonly FailureClaim[]): Promise<AttemptResult> {
+    return this.#mode.attempt(
+      () => this.#shared.attempt(claims),
+      () => this.#local.attempt(claims.map((c) => ({ ...c, limit: Math.max(1, Math.floor(c.limit / this.#mode.nodes())) }))),
+    );
+  }
+
+  async refund(keys: readonly string[]): Promise<void> {
+    // A charge taken on one side and given back on the other costs one attempt at most.
+    await this.#mode.attempt(
+      () => this.#shared.refund(keys),
+      () => this.#local.refund(keys),
     );
   }
 }

@@ -138,6 +138,35 @@ export interface NodeRegistry {
   leave(id: string): Promise<void>;
 }
 
+/**
+ * One failure counter an attempt is charged to: a client IP, an account name, an
+ * admin client. At most `limit` attempts per `windowMs` may fail; the next one is
+ * refused and locks the key for `lockoutMs`.
+ */
+export interface FailureClaim {
+  readonly key: string;
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly lockoutMs: number;
+}
+
+export type AttemptResult = { readonly ok: true } | { readonly ok: false; readonly retryAfterMs: number };
+
+/**
+ * Guessing limits (AUTH passwords, admin tokens), shared by the fleet. An attempt is
+ * charged BEFORE its credentials are checked, so parallel sessions cannot overshoot
+ * the limit between a check and a count; a right guess gives back only its own charge.
+ */
+export interface FailureLimitStore {
+  /**
+   * Charges one attempt to every claim, or to none when any key is locked or has no
+   * attempts left in its window (that key is then locked for its lockoutMs). Atomic.
+   */
+  attempt(claims: readonly FailureClaim[]): Promise<AttemptResult>;
+  /** Gives back one charge per key, for an attempt that turned out right. */
+  refund(keys: readonly string[]): Promise<void>;
+}
+
 export interface StateBackend {
   readonly kind: 'embedded' | 'redis';
   readonly suppression: SuppressionStore;
@@ -146,6 +175,7 @@ export interface StateBackend {
   readonly health: HealthStore;
   readonly holds: HoldStore;
   readonly nodes: NodeRegistry;
+  readonly failures: FailureLimitStore;
   /** True while the backend answers; the redis backend flips this on errors and timeouts. */
   healthy(): boolean;
   close(): Promise<void>;

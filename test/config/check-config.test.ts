@@ -110,3 +110,13 @@ test('a message burst over its rate, or without a rate beside it, is refused', a
   expect(out).toContain(`${file}:4 providers.yahoo.max_message_burst: 200 is more than max_message_rate's 150 per period; use 1 to 150`);
   expect(out).toContain(`${file}:6 providers.yahoo.total.max_message_burst: needs max_message_rate in the same table ([providers.yahoo.total])`);
 });
+
+test('allow_insecure_auth on a listener that is not on loopback is refused, naming file, line, key and the fix', async () => {
+  const { code, out, file } = await check(
+    ['[[listen]]', 'host = "0.0.0.0"', 'port = 2587', 'mode = "submission"', 'allow_insecure_auth = true', '[[users]]', 'name = "app"', 'password_hash = "scrypt$16384$8$1$AAAA$AAAA"'].join('\n'),
+  );
+  expect(code).toBe(1);
+  expect(out).toContain(`${file}:5 listen[0].allow_insecure_auth: sends passwords in clear text, allowed only on a loopback host; set host = "127.0.0.1" (or "::1") on this listener, or remove allow_insecure_auth`);
+  const loopback = await check(['[[listen]]', 'host = "127.0.0.1"', 'port = 2587', 'mode = "submission"', 'allow_insecure_auth = true', '[[users]]', 'name = "app"', 'password_hash = "scrypt$16384$8$1$AAAA$AAAA"'].join('\n'));
+  expect(loopback.out).toMatch(/^OK: /);
+});

@@ -7,6 +7,9 @@ import { startHarness, TOKEN, captureLog, type Harness } from './admin-harness.j
 import { FakeAdminControl } from './fake-admin-control.js';
 import { Registry } from 'prom-client';
 import { OutcomeStats } from '../../gateway/observe/stats.js';
+import { EmbeddedFailures } from '../../gateway/state/embedded/failure-store.js';
+import { GuessLimiter } from '../../gateway/state/guess-limiter.js';
+import { systemClock } from '../../gateway/state/types.js';
 
 let h: Harness | null = null;
 afterEach(async () => {
@@ -87,8 +90,31 @@ describe('admin API token', () => {
         stats: new OutcomeStats({ node: 'gw-1' }),
         alerts: { active: () => [], recent: () => [] },
         log,
+        tokenGuesses: new GuessLimiter(new EmbeddedFailures(systemClock), 'admin', () => ({})),
       },
     );
     await expect(server.start()).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
+  it('answers 429 with Retry-After after too many wrong tokens from one address, right token or not, and counts them', async () => {
+    h = await startHarness({ tokenFailureLimit: 5 });
+    // A guesser's requests in parallel: they share one count (charged before the comparison).
+    const guesses = await Promise.all(Array.from({ length: 12 }, (_, i) => h?.request('GET', '/api/status', { token: `guess-${i}-0123456789` })));
+    const statuses = guesses.map((r) => r?.status);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(7);
+    const refused = guesses.find((r) => r?.status === 429);
+    expect(Number(refused?.headers.get('retry-after'))).toBeGreaterThan(800);
+    expect(((await refused?.json()) as { error: { code: string } }).error.code).toBe('TOO_MANY_ATTEMPTS');
+    for (const r of guesses) await r?.body?.cancel().catch(() => undefined);
+    // Locked out: the right token from the same address is refused unchecked too.
+    const right = await h.request('GET', '/api/status');
+    expect(right.status).toBe(429);
+    await right.body?.cancel();
+    const text = await h.registry.metrics();
+    expect(text).toMatch(/sluice_auth_failures_total\{scope="admin"\} 5/);
+    expect(text).toMatch(/sluice_auth_refused_total\{scope="admin"\} 8/);
+    // Health checks stay open for the balancer.
+    expect((await h.request('GET', '/healthz', { token: null })).status).toBe(200);
   });
 });

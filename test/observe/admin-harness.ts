@@ -9,6 +9,9 @@ import { Observer, type ObserverOptions } from '../../gateway/observe/observer.j
 import type { PluginLogger } from '../../gateway/plugin-host/public.js';
 import type { OutcomeEvent } from '../../gateway/plugin-host/public.js';
 import { FakeAdminControl } from './fake-admin-control.js';
+import { EmbeddedFailures } from '../../gateway/state/embedded/failure-store.js';
+import { GuessLimiter } from '../../gateway/state/guess-limiter.js';
+import { systemClock } from '../../gateway/state/types.js';
 
 export const TOKEN = 'test-token-0123456789';
 
@@ -44,6 +47,8 @@ export async function startHarness(
     admin?: Omit<AdminOptions, 'listen'>;
     readiness?: () => Readiness | Promise<Readiness>;
     observer?: Partial<ObserverOptions>;
+    /** Wrong tokens per client IP before 429 (default 10, as [admin] token_failure_limit). */
+    tokenFailureLimit?: number;
   } = {},
 ): Promise<Harness> {
   const { log, lines } = captureLog();
@@ -60,6 +65,12 @@ export async function startHarness(
     statsSpanMs: observer.stats.spanMs,
     alerts: observer.alerts,
     log,
+    tokenGuesses: new GuessLimiter(
+      new EmbeddedFailures(systemClock),
+      'admin',
+      () => ({ ip: { limit: options.tokenFailureLimit ?? 10, windowMs: 600_000, lockoutMs: 900_000 } }),
+      { failed: () => observer.metrics.authFailure('admin'), refused: () => observer.metrics.authRefused('admin') },
+    ),
   });
   const { port } = await server.start();
   const url = `http://127.0.0.1:${port}`;

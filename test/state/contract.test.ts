@@ -312,6 +312,44 @@ describe.each(cases)('state contract: $name', (backend) => {
       });
     });
 
+    describe('failure limits', () => {
+      const claim = (key: string, limit = 3) => ({ key, limit, windowMs: h.ttlMs * 10, lockoutMs: h.ttlMs });
+
+      it('charges every key or none, refuses and locks a key out of attempts, gives a charge back on refund', async () => {
+        const f = h.state.failures;
+        for (let i = 0; i < 3; i++) expect(await f.attempt([claim('ip:a'), claim('acct:x', 5)])).toEqual({ ok: true });
+        const refused = await f.attempt([claim('ip:a'), claim('acct:x', 5)]);
+        expect(refused.ok).toBe(false);
+        expect(refused.ok ? 0 : refused.retryAfterMs).toBeGreaterThan(h.ttlMs * 0.5);
+        expect(refused.ok ? 0 : refused.retryAfterMs).toBeLessThanOrEqual(h.ttlMs);
+        // acct:x was not charged by the refused attempt: two more fit, then it is out too.
+        expect(await f.attempt([claim('ip:b'), claim('acct:x', 5)])).toEqual({ ok: true });
+        expect(await f.attempt([claim('ip:c'), claim('acct:x', 5)])).toEqual({ ok: true });
+        expect((await f.attempt([claim('ip:d'), claim('acct:x', 5)])).ok).toBe(false);
+        // A refund gives back only its own charge: ip:b had one, so two more fit before its limit.
+        await f.refund(['ip:b']);
+        await f.refund(['ip:b']);
+        for (let i = 0; i < 3; i++) expect((await f.attempt([claim('ip:b')])).ok).toBe(true);
+        expect((await f.attempt([claim('ip:b')])).ok).toBe(false);
+      });
+
+      it('a locked key stays locked whatever refunds come, and opens after its lockout', async () => {
+        const f = h.state.failures;
+        expect((await f.attempt([claim('k', 1)])).ok).toBe(true);
+        expect((await f.attempt([claim('k', 1)])).ok).toBe(false);
+        await f.refund(['k']);
+        expect((await f.attempt([claim('k', 1)])).ok).toBe(false);
+        await h.pass(h.ttlMs + 50);
+        expect(await f.attempt([claim('k', 1)])).toEqual({ ok: true });
+        expect((await f.attempt([claim('k', 1)])).ok).toBe(false);
+      });
+
+      it('holds the limit under 40 concurrent attempts', async () => {
+        const results = await Promise.all(Array.from({ length: 40 }, () => h.state.failures.attempt([claim('busy', 7)])));
+        expect(results.filter((r) => r.ok)).toHaveLength(7);
+      });
+    });
+
     it('warm-up take respects the cap and giveBack', async () => {
       const w = h.state.warmup;
       for (let i = 0; i < 3; i++) expect(await w.take('tx1', '2026-11-01', 3)).toBe(true);

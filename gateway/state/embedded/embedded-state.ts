@@ -1,4 +1,5 @@
 import type { Clock, StateBackend } from '../types.js';
+import { EmbeddedFailures } from './failure-store.js';
 import { EmbeddedHealth } from './health-store.js';
 import { EmbeddedHolds } from './hold-store.js';
 import { EmbeddedNodeRegistry } from './node-registry.js';
@@ -25,6 +26,7 @@ export class EmbeddedState implements StateBackend {
   readonly health: EmbeddedHealth;
   readonly holds: EmbeddedHolds;
   readonly nodes: EmbeddedNodeRegistry;
+  readonly failures: EmbeddedFailures;
   #closed = false;
 
   constructor(options: EmbeddedStateOptions) {
@@ -35,6 +37,7 @@ export class EmbeddedState implements StateBackend {
     this.health = new EmbeddedHealth(dataDir, clock);
     this.holds = new EmbeddedHolds(dataDir, clock);
     this.nodes = new EmbeddedNodeRegistry(clock);
+    this.failures = new EmbeddedFailures(clock);
   }
 
   async open(): Promise<void> {

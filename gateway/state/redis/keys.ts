@@ -3,7 +3,8 @@
  * A hash tag `{…}` right after the prefix puts the keys one script touches into one
  * slot, so the scripts also run on Redis Cluster: every throttle key shares `{t}` (an
  * acquire may combine a per-source key with a provider-wide one), and the two keys of
- * a warm-up take share their (source, day).
+ * a warm-up take share their (source, day); every failure key shares `{f}` (an AUTH
+ * attempt charges a client IP and an account at once).
  */
 export interface StateKeys {
   readonly prefix: string;
@@ -17,6 +18,7 @@ export interface StateKeys {
   holds(): string;
   nodes(): string;
   nodeInfo(): string;
+  failure(key: string): string;
 }
 
 export const DEFAULT_PREFIX = 'sluice:';
@@ -34,5 +36,6 @@ export function stateKeys(prefix: string = DEFAULT_PREFIX): StateKeys {
     holds: () => `${prefix}holds`,
     nodes: () => `${prefix}{nodes}:expiry`,
     nodeInfo: () => `${prefix}{nodes}:info`,
+    failure: (key) => `${prefix}{f}:failure:${key}`,
   };
 }

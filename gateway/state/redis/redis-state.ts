@@ -7,8 +7,10 @@ import { RedisNodeRegistry } from './node-registry.js';
 import { RedisSuppression } from './suppression-store.js';
 import { RedisThrottle } from './throttle-store.js';
 import { RedisWarmup } from './warmup-store.js';
+import { RedisFailures } from './failure-store.js';
 import { acquireLease } from './scripts/acquire-lease-n.js';
 import { addWarmup } from './scripts/add-warmup-1.js';
+import { attemptFailures } from './scripts/attempt-failures-n.js';
 import { allHolds } from './scripts/all-holds-1.js';
 import { checkSuppression } from './scripts/check-suppression-2.js';
 import { countHealth } from './scripts/count-health-1.js';
@@ -18,6 +20,7 @@ import { heartbeatNode } from './scripts/heartbeat-node-2.js';
 import { liftHold } from './scripts/lift-hold-1.js';
 import { liveNodes } from './scripts/live-nodes-2.js';
 import { recordHealth } from './scripts/record-health-1.js';
+import { refundFailures } from './scripts/refund-failures-n.js';
 import { releaseLease } from './scripts/release-lease-n.js';
 import { renewLease } from './scripts/renew-lease-n.js';
 import { takeRate } from './scripts/take-rate-n.js';
@@ -27,6 +30,7 @@ const SCRIPTS = [
   acquireLease,
   addWarmup,
   allHolds,
+  attemptFailures,
   checkSuppression,
   countHealth,
   countLease,
@@ -35,6 +39,7 @@ const SCRIPTS = [
   liftHold,
   liveNodes,
   recordHealth,
+  refundFailures,
   releaseLease,
   renewLease,
   takeRate,
@@ -63,6 +68,7 @@ export class RedisState implements StateBackend {
   readonly health: RedisHealth;
   readonly holds: RedisHolds;
   readonly nodes: RedisNodeRegistry;
+  readonly failures: RedisFailures;
   readonly #conn: RedisConnection;
 
   constructor(options: RedisStateOptions) {
@@ -80,6 +86,7 @@ export class RedisState implements StateBackend {
     this.health = new RedisHealth(this.#conn, keys);
     this.holds = new RedisHolds(this.#conn, keys);
     this.nodes = new RedisNodeRegistry(this.#conn, keys);
+    this.failures = new RedisFailures(this.#conn, keys);
   }
 
   /** Waits up to `timeoutMs` for the first connection; false if Redis has not answered yet. */
