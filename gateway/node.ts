@@ -183,7 +183,7 @@ export class SluiceNode {
     };
     const authLimiter = new AuthLimiter(config.relay.auth_failure_limit, config.relay.auth_failure_window, clock);
     for (const listen of config.listen) {
-      const l = new Listener({ config, listen, hostname: this.hostname, tls, plugins: this.plugins, sink, clock, log, authLimiter, admission: async () => (this.lowDisk ? replies.lowDisk : null), ...(feedback ? { feedback } : {}), onAccepted: (name, seconds) => this.obs?.observer.metrics.acceptLatency(name, seconds) });
+      const l = new Listener({ config, listen, hostname: this.hostname, tls, plugins: this.plugins, sink, clock, log, authLimiter, admission: async () => (this.lowDisk ? replies.lowDisk : null), ...(feedback ? { feedback } : {}), postmasterDir: join(this.dataDir, 'postmaster'), onAccepted: (name, seconds) => this.obs?.observer.metrics.acceptLatency(name, seconds) });
       try {
         this.ports.push(await l.listen());
       } catch (err) {

@@ -80,6 +80,16 @@ const relay = z.strictObject({
   /** Failures from one client address within auth_failure_window before its AUTH is slowed. */
   auth_failure_limit: z.number().int().positive().default(10),
   auth_failure_window: duration.default(600_000),
+  /**
+   * Loop protection (RFC 5321 §6.3): a message whose header has more Received fields
+   * than this is refused at the end of DATA with 554 5.4.6. Postfix's hopcount_limit is 50.
+   */
+  max_received: z.number().int().positive().default(50),
+  /**
+   * Where mail to <postmaster> and postmaster@<a local domain> goes (RFC 5321 §4.5.1:
+   * it must be accepted from anyone). Absent: it is kept in data_dir/postmaster/.
+   */
+  postmaster: z.string().regex(/^[^\s@<>]+@[^\s@<>]+$/, 'expected an address, e.g. "ops@example.com"').optional(),
 });
 
 const user = z.strictObject({ name: z.string().min(1), password_hash: z.string().startsWith('scrypt$', 'expected a hash from "sluice hash-password"') });
