@@ -3,6 +3,7 @@
  * unknown keys are errors. Names stay snake_case from file to type.
  */
 import { z } from 'zod';
+import { isName, NAME_RULE } from './names.js';
 import { parseDuration, parseRate, parseSize } from './units.js';
 
 const duration = z.string().transform((text, ctx) => {
@@ -33,7 +34,7 @@ const rate = z.string().transform((text, ctx) => {
 });
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected "host:port", e.g. "127.0.0.1:2525"');
-const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'names use letters, digits, "-", "_" and "."');
+const name = z.string().refine(isName, NAME_RULE);
 const port = z.number().int().min(0).max(65535);
 
 const node = z.strictObject({
