@@ -35,6 +35,9 @@ const rate = z.string().transform((text, ctx) => {
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected "host:port", e.g. "127.0.0.1:2525"');
 const name = z.string().refine(isName, NAME_RULE);
+/** A table keyed by names (sources, pools…): a bad key's error says the rule, not "invalid key". */
+const byName = <T extends z.ZodType>(value: T) =>
+  z.record(name, value, { error: (issue) => (issue.code === 'invalid_key' ? `"${String(issue.input)}" is not a usable name: ${NAME_RULE}` : undefined) });
 const port = z.number().int().min(0).max(65535);
 
 const node = z.strictObject({
@@ -274,11 +277,11 @@ export const configSchema = z.strictObject({
   delivery: delivery.default(delivery.parse({})),
   queue: queue.default(queue.parse({})),
   plugins: plugins.default(plugins.parse({})),
-  sources: z.record(name, source).default({}),
-  pools: z.record(name, pool).default({}),
+  sources: byName(source).default({}),
+  pools: byName(pool).default({}),
   routes: z.array(route).default([]),
-  warmup: z.record(name, warmup).default({}),
-  providers: z.record(name, provider).default({}),
+  warmup: byName(warmup).default({}),
+  providers: byName(provider).default({}),
   admin: admin.optional(),
   events: events.default(events.parse({})),
   alerts: z.array(alert).default([]),

@@ -110,3 +110,17 @@ test('a message burst over its rate, or without a rate beside it, is refused', a
   expect(out).toContain(`${file}:4 providers.yahoo.max_message_burst: 200 is more than max_message_rate's 150 per period; use 1 to 150`);
   expect(out).toContain(`${file}:6 providers.yahoo.total.max_message_burst: needs max_message_rate in the same table ([providers.yahoo.total])`);
 });
+
+test('a source or pool named like a built-in object property is refused with the naming rule', async () => {
+  const { code, out, file } = await check(['[sources.constructor]', 'ip = "127.0.0.2"', 'ehlo = "a.test"', '', '[pools.toString]', 'sources = ["constructor"]'].join('\n'));
+  expect(code).toBe(1);
+  expect(out).toMatch(new RegExp(`${file}:1 sources\\.constructor: .*not a built-in object property`));
+  expect(out).toMatch(/pools\.toString: .*not a built-in object property/);
+});
+
+test('[relay] max_received and postmaster are checked', async () => {
+  const { code, out } = await check(['[relay]', 'max_received = 0', 'postmaster = "not an address"'].join('\n'));
+  expect(code).toBe(1);
+  expect(out).toMatch(/relay\.max_received: /);
+  expect(out).toMatch(/relay\.postmaster: expected an address/);
+});
