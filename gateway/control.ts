@@ -90,11 +90,11 @@ export class NodeControl implements AdminControl {
   }
 
   private source(name: string): void {
-    if (!this.node.config.sources[name]) throw AdminError.notFound('source', name);
+    if (!Object.hasOwn(this.node.config.sources, name)) throw AdminError.notFound('source', name);
   }
 
   private pool(name: string): void {
-    if (!this.node.config.pools[name]) throw AdminError.notFound('pool', name);
+    if (!Object.hasOwn(this.node.config.pools, name)) throw AdminError.notFound('pool', name);
   }
 
   async pauseSource(name: string, reason: string, by: string): Promise<void> {

@@ -190,7 +190,7 @@ export class SluiceNode {
       stress: (listener: string, on: boolean) => this.obs?.observer.metrics.ingressStress(listener, on),
     };
     for (const listen of config.listen) {
-      const l = new Listener({ config, listen, hostname: this.hostname, tls, plugins: this.plugins, sink, clock, log, authLimiter, admission: async () => (this.lowDisk ? replies.lowDisk : null), ...(feedback ? { feedback } : {}), onAccepted: (name, seconds) => this.obs?.observer.metrics.acceptLatency(name, seconds), limitEvents });
+      const l = new Listener({ config, listen, hostname: this.hostname, tls, plugins: this.plugins, sink, clock, log, authLimiter, admission: async () => (this.lowDisk ? replies.lowDisk : null), ...(feedback ? { feedback } : {}), postmasterDir: join(this.dataDir, 'postmaster'), onAccepted: (name, seconds) => this.obs?.observer.metrics.acceptLatency(name, seconds), limitEvents });
       try {
         this.ports.push(await l.listen());
       } catch (err) {

@@ -14,6 +14,7 @@ import { EmbeddedSuppression } from '../state/embedded/suppression-store.js';
 import { systemClock, type SuppressionEntry, type SuppressionReason, type SuppressionStore } from '../state/types.js';
 import { SluiceError } from '../errors.js';
 import { parse, required } from './args.js';
+import { csvRow, parseCsvRow } from './csv.js';
 
 const USAGE = `Usage: sluice suppress <action> --config FILE [options]
 
@@ -48,7 +49,7 @@ export async function suppressCommand(argv: string[]): Promise<number> {
         return 0;
       }
       case 'remove': {
-        const removed = await state.suppression.remove(rest.map(normalise));
+        const removed = await state.suppression.remove(rest.map((a) => normalise(a)));
         process.stdout.write(`removed ${removed}\n`);
         return 0;
       }
@@ -77,7 +78,7 @@ export async function suppressCommand(argv: string[]): Promise<number> {
       }
       case 'export': {
         const lines: string[] = ['address,reason,source,time'];
-        for await (const e of state.suppression.list()) lines.push([e.address, e.reason, csv(e.source), new Date(e.at).toISOString()].join(','));
+        for await (const e of state.suppression.list()) lines.push(csvRow([e.address, e.reason, e.source, new Date(e.at).toISOString()]));
         const text = `${lines.join('\n')}\n`;
         if (rest[0]) await writeFile(rest[0], text);
         else process.stdout.write(text);
@@ -110,9 +111,12 @@ async function openSuppression(c: Config, stateDir: string): Promise<OpenSuppres
   return { suppression, close: () => suppression.close() };
 }
 
-function normalise(address: string): string {
+/** Lower-cased; refused unless it has an @ and no space or control character (NUL, tab, line break). */
+function normalise(address: string, where = ''): string {
   const a = address.trim().toLowerCase();
-  if (!a.includes('@')) throw new SluiceError('USAGE', `"${address}" is not an address (user@example.com) or a domain (@example.com)`);
+  if (!/^[^\s@<>\u0000-\u001f\u007f]*@[^\s@<>\u0000-\u001f\u007f]+$/.test(a)) {
+    throw new SluiceError('USAGE', `${where}${JSON.stringify(address)} is not an address (user@example.com) or a domain (@example.com)`);
+  }
   return a;
 }
 
@@ -121,14 +125,10 @@ function parseImport(text: string, reason: SuppressionReason, source: string, at
   text.split(/\r?\n/).forEach((line, i) => {
     const t = line.trim();
     if (!t || t.startsWith('#') || /^address\s*,/i.test(t)) return;
-    const [addr, r, src] = t.split(',').map((x) => x.trim());
+    const [addr, r, src] = parseCsvRow(t);
     const rr = (r && (REASONS as readonly string[]).includes(r) ? r : reason) as SuppressionReason;
-    if (!addr || !addr.includes('@')) throw new SluiceError('USAGE', `line ${i + 1}: "${t}" is not an address`);
-    out.push({ address: addr.toLowerCase(), reason: rr, source: src || source, at });
+    out.push({ address: normalise(addr ?? '', `line ${i + 1}: `), reason: rr, source: src || source, at });
   });
   return out;
 }
 
-function csv(v: string): string {
-  return /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
-}

@@ -3,6 +3,7 @@
  * unknown keys are errors. Names stay snake_case from file to type.
  */
 import { z } from 'zod';
+import { isName, NAME_RULE } from './names.js';
 import { parseDuration, parseRate, parseSize } from './units.js';
 
 const duration = z.string().transform((text, ctx) => {
@@ -33,7 +34,10 @@ const rate = z.string().transform((text, ctx) => {
 });
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected "host:port", e.g. "127.0.0.1:2525"');
-const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'names use letters, digits, "-", "_" and "."');
+const name = z.string().refine(isName, NAME_RULE);
+/** A table keyed by names (sources, pools…): a bad key's error says the rule, not "invalid key". */
+const byName = <T extends z.ZodType>(value: T) =>
+  z.record(name, value, { error: (issue) => (issue.code === 'invalid_key' ? `"${String(issue.input)}" is not a usable name: ${NAME_RULE}` : undefined) });
 const port = z.number().int().min(0).max(65535);
 
 const node = z.strictObject({
@@ -164,6 +168,16 @@ const relay = z.strictObject({
   auth_failure_window: duration.default(600_000),
   /** How long a client IP or an account over its limit gets 454 4.7.0 to every AUTH, right password or not. */
   auth_lockout: duration.default(900_000),
+  /**
+   * Loop protection (RFC 5321 §6.3): a message whose header has more Received fields
+   * than this is refused at the end of DATA with 554 5.4.6. Postfix's hopcount_limit is 50.
+   */
+  max_received: z.number().int().positive().default(50),
+  /**
+   * Where mail to <postmaster> and postmaster@<a local domain> goes (RFC 5321 §4.5.1:
+   * it must be accepted from anyone). Absent: it is kept in data_dir/postmaster/.
+   */
+  postmaster: z.string().regex(/^[^\s@<>]+@[^\s@<>]+$/, 'expected an address, e.g. "ops@example.com"').optional(),
 });
 
 const user = z.strictObject({ name: z.string().min(1), password_hash: z.string().startsWith('scrypt$', 'expected a hash from "sluice hash-password"') });
@@ -352,11 +366,11 @@ export const configSchema = z.strictObject({
   delivery: delivery.default(delivery.parse({})),
   queue: queue.default(queue.parse({})),
   plugins: plugins.default(plugins.parse({})),
-  sources: z.record(name, source).default({}),
-  pools: z.record(name, pool).default({}),
+  sources: byName(source).default({}),
+  pools: byName(pool).default({}),
   routes: z.array(route).default([]),
-  warmup: z.record(name, warmup).default({}),
-  providers: z.record(name, provider).default({}),
+  warmup: byName(warmup).default({}),
+  providers: byName(provider).default({}),
   admin: admin.optional(),
   events: events.default(events.parse({})),
   alerts: z.array(alert).default([]),

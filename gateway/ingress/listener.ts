@@ -17,9 +17,12 @@ import { applyTlsPolicy } from './tls-policy.js';
 import { DUMMY_HASH, verifyPassword } from './passwords.js';
 import { readMessage, type ReadResult } from './message-reader.js';
 import { limitReplies, replies, replyError, type SmtpReply } from './replies.js';
-import { isValidMailbox } from './addresses.js';
+import { dedupeRecipients, exactAddress, isValidMailbox } from './addresses.js';
+import { isPostmaster, keepForPostmaster, localDomains } from './postmaster.js';
+import { countReceived } from './hops.js';
 import { applySmtpGuards, type ViolationKind } from './smtp-guards.js';
-import { buildTransaction, senderOf, type AcceptSink } from './transaction.js';
+import { buildTransaction, senderOf, traceField, type AcceptSink } from './transaction.js';
+import { newQueueId } from '../spool/queue-id.js';
 import { SessionLimits, type LimitEvents } from './session-limits.js';
 import type { FeedbackSink } from './feedback.js';
 
@@ -47,6 +50,8 @@ export interface ListenerDeps {
   readonly feedback?: FeedbackSink;
   /** Client-limit refusals and stress transitions, for metrics. */
   readonly limitEvents?: LimitEvents;
+  /** Where postmaster mail is kept when [relay] postmaster is not set (data_dir/postmaster). */
+  readonly postmasterDir: string;
 }
 
 interface SessionNotes {
@@ -58,8 +63,8 @@ interface SessionNotes {
   transactionDrop: string | null;
   /** Recipients a plugin dropped, with the reason (lower-cased address → reason). */
   dropped: Map<string, string>;
-  /** What the transaction's accepted recipients are: feedback addresses or mail to relay (never both). */
-  kind: 'feedback' | 'mail' | null;
+  /** What the transaction's accepted recipients are: feedback addresses, postmaster mail kept on disk, or mail to relay (never mixed). */
+  kind: 'feedback' | 'postmaster' | 'mail' | null;
 }
 
 type Callback = (err?: Error | null) => void;
@@ -254,6 +259,8 @@ export class Listener {
     const refused = this.refused();
     if (refused) return cb(replyError(refused));
     this.guard(cb, async () => {
+      const exact = exactAddress(address, session, 'sender');
+      if (exact) return cb(replyError(exact));
       if (address.address !== '' && !isValidMailbox(address.address)) return cb(replyError(replies.badAddress('sender')));
       const full = await this.deps.admission();
       if (full) return cb(replyError(full));
@@ -281,16 +288,30 @@ export class Listener {
 
   private async onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): Promise<void> {
     this.guard(cb, async () => {
-      if (!isValidMailbox(address.address)) return cb(replyError(replies.badAddress('recipient')));
+      const exact = exactAddress(address, session, 'recipient');
+      if (exact) return cb(replyError(exact));
+      const postmaster = isPostmaster(address.address, localDomains(this.deps.config, this.deps.hostname));
+      if (!postmaster && !isValidMailbox(address.address)) return cb(replyError(replies.badAddress('recipient')));
       const notes = this.note(session);
       if (this.isFeedbackAddress(address.address)) {
         // Feedback loops: providers send from their own servers, so any client may reach
         // these addresses; the message is read as a report at the end of DATA, never relayed.
-        if (notes.kind === 'mail') return cb(replyError(replies.feedbackSeparately));
+        if (notes.kind === 'mail' || notes.kind === 'postmaster') return cb(replyError(replies.feedbackSeparately));
         notes.kind = 'feedback';
         return cb();
       }
-      if (this.deps.listen.mode === 'relay' && !this.networks.contains(session.remoteAddress)) {
+      if (notes.kind === 'postmaster' && !postmaster) return cb(replyError(replies.postmasterSeparately));
+      if (postmaster) {
+        // RFC 5321 §4.5.1: accepted from any client. To [relay] postmaster, else kept on disk.
+        const to = this.deps.config.relay.postmaster;
+        this.deps.log.info({ event: 'postmaster_rcpt', session: session.id, client: session.remoteAddress, rcpt: address.address, to: to ?? this.deps.postmasterDir }, 'mail for the postmaster');
+        if (to === undefined) {
+          if (notes.kind !== null) return cb(replyError(notes.kind === 'feedback' ? replies.feedbackSeparately : replies.postmasterSeparately));
+          notes.kind = 'postmaster';
+          return cb();
+        }
+        address.address = to;
+      } else if (this.deps.listen.mode === 'relay' && !this.networks.contains(session.remoteAddress)) {
         this.deps.log.warn({ event: 'relay_denied', session: session.id, client: session.remoteAddress, rcpt: address.address }, 'relay denied');
         return cb(replyError(replies.relayDenied));
       }
@@ -335,14 +356,34 @@ export class Listener {
     } else cb(replyError(reply));
   }
 
+  /** The end of DATA of a transaction to the postmaster with no [relay] postmaster: kept on disk, never relayed. */
+  private async onPostmasterData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): Promise<void> {
+    const limit = this.deps.config.relay.max_message_size;
+    const read = await readMessage(stream, limit, this.deps.config.relay.bare_line_endings);
+    if (read.kind !== 'ok') return cb(replyError(unreadable(read, limit)));
+    if (countReceived(read.data, this.deps.config.relay.max_received) > this.deps.config.relay.max_received) return cb(replyError(replies.tooManyHops));
+    const id = newQueueId(this.deps.clock);
+    const rcpts = session.envelope.rcptTo.map((r) => r.address);
+    const received = `Received: ${traceField(this.connection(session), this.deps.hostname, id, rcpts, this.deps.clock.now())}\r\n`;
+    const path = await keepForPostmaster(this.deps.postmasterDir, id, senderOf(session), rcpts, Buffer.concat([Buffer.from(received, 'latin1'), read.data]));
+    this.deps.log.warn({ event: 'postmaster_kept', queue_id: id, path, from: senderOf(session), client: session.remoteAddress }, 'mail for the postmaster kept on disk: set [relay] postmaster to have it delivered');
+    cb(null, `2.0.0 Ok: kept for the postmaster as ${id}`);
+  }
+
   private async onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): Promise<void> {
     this.inflight++;
     try {
+      dedupeRecipients(session);
       const fb = this.deps.feedback;
       if (fb && this.note(session).kind === 'feedback') return await this.onFeedbackData(stream, session, fb, cb);
+      if (this.note(session).kind === 'postmaster') return await this.onPostmasterData(stream, session, cb);
       const limit = this.deps.config.relay.max_message_size;
       const read = await this.read(stream, session, limit);
       if (read.kind !== 'ok') return cb(replyError(unreadable(read, limit)));
+      if (countReceived(read.data, this.deps.config.relay.max_received) > this.deps.config.relay.max_received) {
+        this.deps.log.warn({ event: 'mail_loop', session: session.id, client: session.remoteAddress, max_received: this.deps.config.relay.max_received }, 'too many Received fields: refused');
+        return cb(replyError(replies.tooManyHops));
+      }
       const dataEnd = performance.now();
       const { headers, body } = HeaderBlock.split(read.data);
       const result = await buildTransaction({

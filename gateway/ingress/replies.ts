@@ -30,6 +30,10 @@ export const replies = {
   lowDisk: { code: 452, enhanced: '4.3.1', text: 'Insufficient system storage, try again later' },
   badAddress: (which: 'sender' | 'recipient'): SmtpReply => ({ code: 553, enhanced: which === 'sender' ? '5.1.7' : '5.1.3', text: `Bad ${which} address syntax` }),
   feedbackSeparately: { code: 452, enhanced: '4.5.3', text: 'Feedback reports and other mail go in separate transactions: send this recipient again in a new one' },
+  // RFC 6531 §3.7.4.1: a non-ASCII address in a transaction without SMTPUTF8.
+  nonAsciiAddress: (which: 'sender' | 'recipient'): SmtpReply => ({ code: 553, enhanced: '5.6.7', text: `Non-ASCII addresses not permitted for that ${which} without SMTPUTF8` }),
+  tooManyHops: { code: 554, enhanced: '5.4.6', text: 'Too many hops (mail loop?)' },
+  postmasterSeparately: { code: 452, enhanced: '4.5.3', text: 'Mail for the postmaster and other mail go in separate transactions: send this recipient again in a new one' },
   noRecipients: { code: 554, enhanced: '5.5.1', text: 'No valid recipients' },
 } as const;
 

@@ -1,26 +1,30 @@
 /**
  * Protocol integrity that smtp-server leaves to us (the SMTP smuggling attacks of
- * December 2023), and exact enhanced status codes on the wire.
+ * December 2023), exact enhanced status codes and ASCII-only texts on the wire, and
+ * command lines as the client sent them.
  *
  * smtp-server's parser splits command lines on a bare LF, and reads message text that a
- * client pipelined after DATA before it saw the 354 reply. Postfix ≥ 3.9 refuses both;
- * so do we. It also derives the enhanced status code from the numeric code alone
- * (550 → 5.1.1), so a reply text that starts with our own enhanced code is sent with
- * that code instead (DESIGN.md "Replies").
+ * client pipelined after DATA before it saw the 354 reply. Postfix >= 3.9 refuses both;
+ * so do we. It decodes command lines as UTF-8, turning a malformed byte into U+FFFD
+ * (a Latin-1 "j\xfcrgen" became "j\uFFFDrgen" and was relayed): a command that is not
+ * UTF-8 is refused here instead, and the bytes of the command being handled are kept
+ * for the listener (commandBytes). Every reply goes through reply-wire.ts.
  *
  * And it lets a listener's SessionGate (session-limits.ts) end a session before a command
  * runs or after an error reply, and set a session's own idle timeout (stress mode):
  * smtp-server has no hook for either.
  *
  * These are patches to smtp-server's connection class, applied once, idempotently.
- * They touch internal methods (send, close, _onCommand, _armTimeout, _createParser, the
- * parser's _write and oncommand) and fields (_server, _socket, _nextHandler, _upgrading,
- * _closing, the server's connections); test/ingress/smtp-internals.test.ts fails if an
- * upgrade changes them.
+ * They touch internal methods (send, close, _onCommand, _armTimeout, _getEnhancedStatusCode,
+ * _createParser, the parser's _write, _dataMode, _remainder and oncommand) and fields
+ * (_server, _socket, session, _nextHandler, _upgrading, _closing, the server's connections);
+ * test/ingress/smtp-internals.test.ts and smtp-wire-internals.test.ts fail if an upgrade
+ * changes them.
  */
+import { isUtf8 } from 'node:buffer';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { wireReply } from './reply-wire.js';
 
-const ENHANCED_PREFIX = /^([245])\.\d{1,3}\.\d{1,3} /;
 let applied = false;
 
 interface ParserLike {
@@ -36,15 +40,18 @@ interface ParserLike {
 
 interface ConnLike {
   send(code: number, data: unknown, context?: unknown): void;
+  _getEnhancedStatusCode(code: number, context?: unknown): string;
   close(): void;
   _createParser(): ParserLike;
   _onCommand(command: Buffer, callback?: () => void): void;
   _armTimeout(socket?: { setTimeout(ms: number): unknown }): void;
   id: string;
   remoteAddress: string;
+  /** One object for the whole connection (smtp-server resets its fields, never replaces it). */
   session: GateSession;
   _socket: { setTimeout(ms: number): unknown };
   _nextHandler: unknown;
+  /** True while STARTTLS is in its handshake: nothing may be written then. */
   _upgrading: boolean;
   _closing: boolean;
   /** The SMTPServer the connection belongs to: violations are reported on it. */
@@ -119,6 +126,18 @@ function sendAndClose(conn: ConnLike, reply: GateReply): void {
 /** What each listener's server emits (as 'smtp_violation') when a guard refuses a session. */
 export type ViolationKind = 'bare_lf_command' | 'early_data';
 
+/** The command line each session is handling now, as bytes (keyed by smtp-server's session object). */
+const current = new WeakMap<object, Buffer>();
+
+/**
+ * The bytes of the command the session is handling (MAIL, RCPT…), before smtp-server
+ * decoded it and turned xn-- labels into Unicode. Commands run one at a time per session
+ * (the parser waits for each one's callback), so this is the line of the handler calling.
+ */
+export function commandBytes(session: object): Buffer | undefined {
+  return current.get(session);
+}
+
 export function applySmtpGuards(): void {
   if (applied) return;
   applied = true;
@@ -126,9 +145,9 @@ export function applySmtpGuards(): void {
 
   const send = proto.send;
   proto.send = function (this: ConnLike, code: number, data: unknown, context?: unknown) {
-    // Ours already ("code enhanced text"): sent as written, without a derived code.
-    const ours = context !== false && typeof data === 'string' && ENHANCED_PREFIX.exec(data)?.[1] === String(code)[0];
-    send.call(this, code, data, ours ? false : context);
+    const derived = context === false ? '' : this._getEnhancedStatusCode(code, context);
+    const w = wireReply(code, data, context, derived);
+    send.call(this, code, w.data, w.context);
     const gate = this._server ? gates.get(this._server) : undefined;
     if (gate && code >= 400 && code !== 421 && !this._closing) {
       const end = gate.reply(this.session, code);
@@ -187,10 +206,21 @@ function guardParser(conn: ConnLike, parser: ParserLike): void {
   const oncommand = parser.oncommand;
   parser.oncommand = (line: Buffer, cb: () => void) => {
     parser.__consumed = (parser.__consumed ?? 0) + line.length + 2;
+    if (!conn._upgrading) {
+      current.set(conn.session, line);
+      if (!isUtf8(line)) {
+        // RFC 6531 §3.3 extends the command syntax with UTF-8 (RFC 3629) only; other
+        // bytes match no command (500, RFC 5321 §4.2.2; 5.5.2 syntax error, RFC 3463 §3.6).
+        // RFC 3629 §10: decoders must not turn invalid sequences into characters.
+        conn.send(500, '5.5.2 Syntax error: the command is not valid UTF-8', false);
+        cb();
+        return;
+      }
+    }
     if (/^data\s*$/i.test(line.toString('latin1')) && (parser.__chunkBytes ?? 0) > (parser.__consumed ?? 0)) {
       // RFC 2920 §3.1: DATA is a synchronisation point; text sent before the 354 is a
       // smuggling attempt or a broken client. Refuse and close, accepting nothing.
-      reject(conn, parser, 'early_data', '554 5.5.0 Error: message text sent before the 354 reply (RFC 2920 §3.1)', () => undefined);
+      reject(conn, parser, 'early_data', '554 5.5.0 Error: message text sent before the 354 reply (RFC 2920 section 3.1)', () => undefined);
       return;
     }
     oncommand(line, cb);

@@ -213,6 +213,8 @@ export class AdminServer {
       const status = { NOT_FOUND: 404, INVALID: 400, CONFLICT: 409, UNAVAILABLE: 503 }[err.code];
       return send(res, status, problem(err.code, err.message));
     }
+    // The state layer's own input check (suppression-key.ts): the request's fault, not ours.
+    if (err instanceof SluiceError && err.code === 'USAGE') return send(res, 400, problem('INVALID', err.message));
     if (err instanceof SluiceError && err.code === 'STATE_UNAVAILABLE') {
       return send(res, 503, problem('UNAVAILABLE', 'shared state is unavailable; try again'));
     }

@@ -120,3 +120,17 @@ test('allow_insecure_auth on a listener that is not on loopback is refused, nami
   const loopback = await check(['[[listen]]', 'host = "127.0.0.1"', 'port = 2587', 'mode = "submission"', 'allow_insecure_auth = true', '[[users]]', 'name = "app"', 'password_hash = "scrypt$16384$8$1$AAAA$AAAA"'].join('\n'));
   expect(loopback.out).toMatch(/^OK: /);
 });
+
+test('a source or pool named like a built-in object property is refused with the naming rule', async () => {
+  const { code, out, file } = await check(['[sources.constructor]', 'ip = "127.0.0.2"', 'ehlo = "a.test"', '', '[pools.toString]', 'sources = ["constructor"]'].join('\n'));
+  expect(code).toBe(1);
+  expect(out).toMatch(new RegExp(`${file}:1 sources\\.constructor: .*not a built-in object property`));
+  expect(out).toMatch(/pools\.toString: .*not a built-in object property/);
+});
+
+test('[relay] max_received and postmaster are checked', async () => {
+  const { code, out } = await check(['[relay]', 'max_received = 0', 'postmaster = "not an address"'].join('\n'));
+  expect(code).toBe(1);
+  expect(out).toMatch(/relay\.max_received: /);
+  expect(out).toMatch(/relay\.postmaster: expected an address/);
+});

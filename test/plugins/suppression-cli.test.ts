@@ -71,7 +71,8 @@ describe('sluice suppress before the first start', () => {
     const rows = readFileSync(out, 'utf8').trim().split('\n');
     expect(rows[0]).toBe('address,reason,source,time');
     expect(rows.slice(1).map((r) => r.split(',').slice(0, 3)).sort()).toEqual([
-      ['@blocked.test', 'manual', 'cli'],
+      // A cell starting with @ is a formula to a spreadsheet: quoted and guarded (OWASP CSV injection).
+      ['"\'@blocked.test"', 'manual', 'cli'],
       ['four@example.net', 'unsubscribe', `import ${file}`],
       ['one@example.net', 'unsubscribe', 'cli'],
       ['three@example.net', 'complaint', 'esp-export'],
