@@ -110,7 +110,7 @@ export class SluiceNode {
   async start(): Promise<void> {
     const { config, log, clock } = this;
     await mkdir(this.dataDir, { recursive: true });
-    this.state = await createState({ dataDir: join(this.dataDir, 'state'), clock, ...(config.cluster ? { redisUrl: config.cluster.redis_url, redisPrefix: config.cluster.key_prefix, commandTimeoutMs: config.cluster.command_timeout } : {}) });
+    this.state = await createState({ dataDir: join(this.dataDir, 'state'), clock, ...(config.cluster ? { redisUrl: config.cluster.redis_url, redisPrefix: config.cluster.key_prefix, commandTimeoutMs: config.cluster.command_timeout, leaseHolder: config.node.id } : {}) });
     this.spool = await SegmentSpool.open(join(this.dataDir, 'spool'), { clock });
     this.plugins = await PluginHost.load({
       order: pluginOrder(config),

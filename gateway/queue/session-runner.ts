@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.js';
 import type { Spool } from '../spool/types.js';
 import type { Clock, StateBackend } from '../state/types.js';
 import type { SourcePicker, Grant } from '../routing/source-picker.js';
-import { LEASE_TTL_MS } from '../routing/source-picker.js';
+import { leaseTtl } from '../routing/source-picker.js';
 import type { WarmupGate } from '../shaping/warmup-gate.js';
 import type { Pauses } from '../shaping/pauses.js';
 import { keys } from '../shaping/keys.js';
@@ -57,14 +57,15 @@ export function createSessionRunner(deps: RunnerDeps) {
     }
     const grant = pick.grant;
     const lease = { lost: false };
+    const ttlMs = leaseTtl(deps.config);
     const renew = setInterval(() => {
-      deps.state.throttle.renew(grant.lease, LEASE_TTL_MS).then(
+      deps.state.throttle.renew(grant.lease, ttlMs).then(
         (ok) => {
           if (!ok) lease.lost = true;
         },
         () => undefined,
       );
-    }, LEASE_TTL_MS / 3);
+    }, ttlMs / 3);
     renew.unref();
     deps.onSessionChange?.(grant.source.name, rq.provider.name, 1);
     try {
