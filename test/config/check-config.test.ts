@@ -110,3 +110,10 @@ test('a message burst over its rate, or without a rate beside it, is refused', a
   expect(out).toContain(`${file}:4 providers.yahoo.max_message_burst: 200 is more than max_message_rate's 150 per period; use 1 to 150`);
   expect(out).toContain(`${file}:6 providers.yahoo.total.max_message_burst: needs max_message_rate in the same table ([providers.yahoo.total])`);
 });
+
+test('a lease TTL a single timed-out renew would lapse is refused with the smallest value that works', async () => {
+  const { code, out, file } = await check(['[cluster]', 'redis_url = "redis://127.0.0.1:6379/0"', 'command_timeout = "1s"', 'lease_ttl = "3s"'].join('\n'));
+  expect(code).toBe(1);
+  expect(out).toContain(`${file}:4 cluster.lease_ttl: 3000 ms is under 4 x command_timeout (1000 ms)`);
+  expect(out).toContain('raise lease_ttl to at least 4000 ms');
+});
