@@ -25,6 +25,7 @@ import { HealthMonitor } from './shaping/health-monitor.js';
 import { SharedLimitsWatch } from './shaping/shared-limits-watch.js';
 import { Scheduler } from './queue/scheduler.js';
 import { createSessionRunner } from './queue/session-runner.js';
+import { SendWindows } from './shaping/send-window.js';
 import type { Outcome } from './queue/types.js';
 import { Listener } from './ingress/listener.js';
 import { smtpAuthLimiter } from './ingress/auth-limiter.js';
@@ -86,6 +87,8 @@ export class SluiceNode {
   /** [feedback] intake, when configured. */
   feedback: FeedbackLoop | null = null;
   private diskTimer: NodeJS.Timeout | null = null;
+  /** This node's sends per rate key; outlives reloads, since sends in flight still count. */
+  private readonly sendWindows: SendWindows;
 
   constructor(opts: NodeOptions) {
     this.loaded = opts.loaded;
@@ -97,6 +100,7 @@ export class SluiceNode {
     const d = this.config.node.data_dir;
     this.dataDir = isAbsolute(d) ? d : resolve(opts.loaded.baseDir, d);
     this.startedAt = this.clock.now();
+    this.sendWindows = new SendWindows(this.clock);
   }
 
   get config(): Config {
@@ -110,7 +114,7 @@ export class SluiceNode {
   async start(): Promise<void> {
     const { config, log, clock } = this;
     await mkdir(this.dataDir, { recursive: true });
-    this.state = await createState({ dataDir: join(this.dataDir, 'state'), clock, ...(config.cluster ? { redisUrl: config.cluster.redis_url, redisPrefix: config.cluster.key_prefix, commandTimeoutMs: config.cluster.command_timeout } : {}) });
+    this.state = await createState({ dataDir: join(this.dataDir, 'state'), clock, ...(config.cluster ? { redisUrl: config.cluster.redis_url, redisPrefix: config.cluster.key_prefix, commandTimeoutMs: config.cluster.command_timeout, leaseHolder: config.node.id } : {}) });
     this.spool = await SegmentSpool.open(join(this.dataDir, 'spool'), { clock });
     this.plugins = await PluginHost.load({
       order: pluginOrder(config),
@@ -228,6 +232,7 @@ export class SluiceNode {
       log,
       onSessionChange: (source, provider, delta) => this.connections.change(source, provider, delta),
       degraded: () => this.state.degraded(),
+      sendWindows: this.sendWindows,
       // Re-checked just before sending: an address suppressed after it was queued is not mailed.
       ...(pluginOrder(config).includes('suppression')
         ? {

@@ -177,8 +177,10 @@ async function sourceLine(ctx: SourceContext, pool: string, m: MemberView): Prom
     notes.push(`warm-up ${used ?? '?'}/${cap} today`);
   }
   if (ctx.shared) {
-    const [mine, total] = await Promise.all(ctx.picker.claims(name, limits).map((c) => state.throttle.leaseCount(c.key).catch(() => null)));
-    notes.push(`${mine ?? '?'}/${limits.maxConnections} connections in use${total === null ? '' : ` (fleet ${total}/${limits.totalMaxConnections})`}`);
+    // claims() lists the per-source lease, then the fleet total's only when the provider has one.
+    const [mine, fleet] = await Promise.all(ctx.picker.claims(name, limits).map((c) => state.throttle.leaseCount(c.key).catch(() => null)));
+    const total = limits.totalMaxConnections === null ? '' : ` (fleet ${fleet ?? '?'}/${limits.totalMaxConnections})`;
+    notes.push(`${mine ?? '?'}/${limits.maxConnections} connections in use${total}`);
   }
   const health = config.pools[pool]?.health;
   const window = health?.window ?? 3_600_000;

@@ -46,6 +46,11 @@ export function crossCheck(config: Config, baseDir: string): CrossIssue[] {
   config.relay.networks.forEach((n, i) => {
     if (!parseNetwork(n)) add(`relay.networks[${i}]`, `"${n}" is not an IPv4 or IPv6 network; write e.g. "10.0.0.0/8" or "2001:db8::/32"`);
   });
+  const cluster = config.cluster;
+  if (cluster !== undefined && cluster.lease_ttl < 4 * cluster.command_timeout) {
+    // Renewed every lease_ttl / 3: one renew may time out without the lease lapsing.
+    add('cluster.lease_ttl', `${cluster.lease_ttl} ms is under 4 x command_timeout (${cluster.command_timeout} ms): a renew that times out once would lose the connection; raise lease_ttl to at least ${4 * cluster.command_timeout} ms`);
+  }
   for (const [name, p] of Object.entries(config.providers)) {
     burstIssue(p, `providers.${name}`, add);
     if (p.total) burstIssue(p.total, `providers.${name}.total`, add);

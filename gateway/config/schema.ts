@@ -59,6 +59,12 @@ const cluster = z.strictObject({
   heartbeat: duration.default(2_000),
   command_timeout: duration.default(500),
   key_prefix: z.string().default('sluice:'),
+  /**
+   * A connection lease lapses this long after it was taken or last renewed (renewed every
+   * third of it). Short, so a lease nobody holds (a node that died, a request Redis ran
+   * after we stopped waiting) frees its connection slot soon.
+   */
+  lease_ttl: duration.default(6_000),
 });
 
 /**

@@ -7,10 +7,11 @@
  */
 import type { Config } from '../config/schema.js';
 import type { Spool } from '../spool/types.js';
-import type { Clock, StateBackend } from '../state/types.js';
+import type { Clock, RateClaim, StateBackend } from '../state/types.js';
 import type { SourcePicker, Grant } from '../routing/source-picker.js';
-import { LEASE_TTL_MS } from '../routing/source-picker.js';
+import { leaseTtl } from '../routing/source-picker.js';
 import type { WarmupGate } from '../shaping/warmup-gate.js';
+import type { SendSlot, SendWindows } from '../shaping/send-window.js';
 import type { Pauses } from '../shaping/pauses.js';
 import { keys } from '../shaping/keys.js';
 import { matchRule, type RuleHit } from '../shaping/response-rules.js';
@@ -35,6 +36,8 @@ export interface RunnerDeps {
   readonly onSessionChange?: (source: string, provider: string, delta: 1 | -1) => void;
   /** True while the shared state is unreachable and limits are this node's share. */
   readonly degraded?: () => boolean;
+  /** This node's sends per rate key, counted to their completion (shaping/send-window.ts). */
+  readonly sendWindows?: SendWindows;
 }
 
 const MIN_GREETING_BACKOFF_MS = 1_000;
@@ -57,14 +60,15 @@ export function createSessionRunner(deps: RunnerDeps) {
     }
     const grant = pick.grant;
     const lease = { lost: false };
+    const ttlMs = leaseTtl(deps.config);
     const renew = setInterval(() => {
-      deps.state.throttle.renew(grant.lease, LEASE_TTL_MS).then(
+      deps.state.throttle.renew(grant.lease, ttlMs).then(
         (ok) => {
           if (!ok) lease.lost = true;
         },
         () => undefined,
       );
-    }, LEASE_TTL_MS / 3);
+    }, ttlMs / 3);
     renew.unref();
     deps.onSessionChange?.(grant.source.name, rq.provider.name, 1);
     try {
@@ -121,20 +125,8 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
       }
       const sendable = await filterRecipients(deps, sched, item, viaMx);
       if (sendable.length === 0) continue;
-      const budget = await deps.warmup.take(grant.source.name).catch(() => null);
-      if (budget !== true) {
-        sched.putBack(rq, item);
-        // null: the warm-up count could not be read; try again in a second.
-        if (budget === null) sched.block(rq, 1_000, 'warm-up count unavailable');
-        break;
-      }
-      const token = await waitForToken(deps, rq, grant, sched);
-      if (token !== 'ok') {
-        await deps.warmup.giveBack(grant.source.name).catch(() => undefined);
-        sched.putBack(rq, item);
-        if (token.blockMs > 0) sched.block(rq, token.blockMs, `rate limit of ${rq.provider.name} reached`);
-        break;
-      }
+      // Read before the rate token: a disk read between token and wire (a cold cache after
+      // a restart) would delay some messages more than others and bunch their arrivals.
       let body: Buffer;
       try {
         body = await deps.spool.readBody(item.envelope.id);
@@ -143,7 +135,28 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
         sched.defer(item, sendable, localResponse(451, '4.3.0', 'local spool read error'), viaMx);
         continue;
       }
-      const result = await session.send(item.envelope.mailFrom, sendable, body);
+      const budget = await deps.warmup.take(grant.source.name).catch(() => null);
+      if (budget !== true) {
+        sched.putBack(rq, item);
+        // null: the warm-up count could not be read; try again in a second.
+        if (budget === null) sched.block(rq, 1_000, 'warm-up count unavailable');
+        break;
+      }
+      const token = await waitForToken(deps, rq, grant, sched);
+      const slot = token === 'ok' ? await admitSend(deps, rq, grant, sched) : null;
+      if (slot === null) {
+        await deps.warmup.giveBack(grant.source.name).catch(() => undefined);
+        sched.putBack(rq, item);
+        const blockMs = token === 'ok' ? 1_000 : token.blockMs;
+        if (blockMs > 0) sched.block(rq, blockMs, `rate limit of ${rq.provider.name} reached`);
+        break;
+      }
+      let result;
+      try {
+        result = await session.send(item.envelope.mailFrom, sendable, body);
+      } finally {
+        slot.done();
+      }
 
       sched.served(rq);
       settleWithRules(deps, sched, rq, item, result.results, viaMx);
@@ -173,11 +186,25 @@ async function filterRecipients(deps: RunnerDeps, sched: Scheduler, item: QueueI
   return keep;
 }
 
-/** Takes a rate token, waiting for short gaps; a long gap ends the session and blocks the queue for it. */
-async function waitForToken(deps: RunnerDeps, rq: ReadyQueue, grant: Grant, sched: Scheduler): Promise<'ok' | { blockMs: number }> {
-  const claims = [];
+/** The rate claims a message from `grant`'s source to the queue's provider takes. */
+function rateClaims(rq: ReadyQueue, grant: Grant): RateClaim[] {
+  const claims: RateClaim[] = [];
   if (rq.provider.maxMessageRate) claims.push({ key: keys.sourceRate(grant.source.name, rq.provider.key), rate: rq.provider.maxMessageRate });
   if (rq.provider.totalMaxMessageRate) claims.push({ key: keys.providerRate(rq.provider.key), rate: rq.provider.totalMaxMessageRate });
+  return claims;
+}
+
+/** Waits until this node's own recent sends leave room under every rate; null: not within the token wait. */
+async function admitSend(deps: RunnerDeps, rq: ReadyQueue, grant: Grant, sched: Scheduler): Promise<SendSlot | null> {
+  const claims = rateClaims(rq, grant);
+  if (deps.sendWindows === undefined || claims.length === 0) return { done: () => undefined };
+  const deadline = deps.clock.now() + Math.max(rq.provider.idleTimeoutMs, MAX_TOKEN_WAIT_MS);
+  return deps.sendWindows.admit(claims, deadline, () => sched.stopped);
+}
+
+/** Takes a rate token, waiting for short gaps; a long gap ends the session and blocks the queue for it. */
+async function waitForToken(deps: RunnerDeps, rq: ReadyQueue, grant: Grant, sched: Scheduler): Promise<'ok' | { blockMs: number }> {
+  const claims = rateClaims(rq, grant);
   if (claims.length === 0) return 'ok';
   // Waiting longer than the idle timeout (in one gap or in many) holds a connection for nothing: give it back.
   const limit = Math.max(rq.provider.idleTimeoutMs, MAX_TOKEN_WAIT_MS);

@@ -49,7 +49,13 @@ export interface MemberView {
   readonly status: SourceStatus;
 }
 
+/** The lease TTL of a single node (embedded state: no other node waits on a lapse). */
 export const LEASE_TTL_MS = 60_000;
+
+/** A connection lease's TTL: `[cluster] lease_ttl`, or LEASE_TTL_MS on one node. Renewed every third of it. */
+export function leaseTtl(config: Config): number {
+  return config.cluster?.lease_ttl ?? LEASE_TTL_MS;
+}
 /** A held source is looked at again this often at most (an admin may lift a hold any time). */
 const HOLD_RECHECK_MS = 5_000;
 /** Every source busy: look again this often, or sooner when a session releases its lease. */
@@ -146,7 +152,7 @@ export class SourcePicker {
         continue;
       }
       const claims = this.claims(m.source.name, provider);
-      const lease = await this.state.throttle.acquire(claims, LEASE_TTL_MS);
+      const lease = await this.state.throttle.acquire(claims, leaseTtl(this.config));
       if (lease) return { kind: 'granted', grant: { source: m.source, lease, pool, overflowFrom: null } };
       busy.push(...claims.map((c) => c.key));
       reasons.push(`${m.source.name} is at its connection limit for ${provider.name}`);

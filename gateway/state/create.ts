@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EmbeddedState } from './embedded/embedded-state.js';
 import { RedisState } from './redis/redis-state.js';
 import { ResilientState } from './resilient.js';
@@ -17,6 +18,11 @@ export interface CreateStateOptions {
   readonly commandTimeoutMs?: number;
   /** Cluster only: how long to wait for Redis at start before running degraded (default 2 s). */
   readonly connectWaitMs?: number;
+  /**
+   * Cluster only: the node that takes connection leases (`[node] id`). Its first acquire
+   * drops what an earlier run of this node left in Redis. Absent (the CLI): takes none of its own.
+   */
+  readonly leaseHolder?: string;
 }
 
 /** A backend plus whether it is running on local shares (for /readyz, metrics, logs). */
@@ -39,6 +45,7 @@ export async function createState(options: CreateStateOptions): Promise<ManagedS
     url: options.redisUrl,
     ...(options.redisPrefix === undefined ? {} : { prefix: options.redisPrefix }),
     ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
+    ...(options.leaseHolder === undefined ? {} : { leaseOwner: { node: options.leaseHolder, boot: randomBytes(6).toString('hex') } }),
   });
   const state = new ResilientState({
     shared,

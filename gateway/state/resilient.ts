@@ -64,7 +64,7 @@ export class ResilientState implements StateBackend {
     this.#fleet = new FleetSize(options.dataDir, options.nodeCountHint ?? 1);
     this.#mode = new FallbackMode(shared, this.#fleet, clock);
     this.suppression = new CheckedSuppression(shared.suppression, this.#mode);
-    this.throttle = new FallbackThrottle(shared.throttle, this.#mode, clock, newId);
+    this.throttle = new FallbackThrottle(shared.throttle, this.#mode, clock);
     this.warmup = new FallbackWarmup(shared, this.#mode, clock, newId);
     this.health = new FallbackHealth(shared.health, this.#mode, clock);
     this.holds = new CachedHolds(shared.holds, this.#mode, clock);

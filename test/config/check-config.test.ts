@@ -134,3 +134,10 @@ test('[relay] max_received and postmaster are checked', async () => {
   expect(out).toMatch(/relay\.max_received: /);
   expect(out).toMatch(/relay\.postmaster: expected an address/);
 });
+
+test('a lease TTL a single timed-out renew would lapse is refused with the smallest value that works', async () => {
+  const { code, out, file } = await check(['[cluster]', 'redis_url = "redis://127.0.0.1:6379/0"', 'command_timeout = "1s"', 'lease_ttl = "3s"'].join('\n'));
+  expect(code).toBe(1);
+  expect(out).toContain(`${file}:4 cluster.lease_ttl: 3000 ms is under 4 x command_timeout (1000 ms)`);
+  expect(out).toContain('raise lease_ttl to at least 4000 ms');
+});

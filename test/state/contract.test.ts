@@ -26,6 +26,11 @@ interface Harness {
   /** The backend's "now" as finely as it has it (Redis TIME has microseconds). */
   stamp(): number;
   readonly dataDir: string | null;
+  /**
+   * The same node started again (a new boot, as after kill -9): its state from the same
+   * data dir or Redis prefix. Closed by dispose().
+   */
+  restart(): Promise<StateBackend>;
   dispose(): Promise<void>;
 }
 
@@ -50,6 +55,7 @@ function embeddedCase(): BackendCase {
       const clock = new FakeClock();
       const state = new EmbeddedState({ dataDir, clock });
       await state.open();
+      const later: EmbeddedState[] = [];
       return {
         state,
         ttlMs: 1_000,
@@ -57,8 +63,15 @@ function embeddedCase(): BackendCase {
         now: () => clock.now(),
         stamp: () => clock.now(),
         dataDir,
+        restart: async () => {
+          const next = new EmbeddedState({ dataDir, clock });
+          await next.open();
+          later.push(next);
+          return next;
+        },
         dispose: async () => {
           await state.close();
+          for (const next of later) await next.close();
           await rm(dataDir, { recursive: true, force: true });
         },
       };
@@ -82,9 +95,33 @@ function redisCase(): BackendCase {
     make: async () => {
       if (server === null) throw new Error('redis case not set up');
       // One key prefix per test: tests share the server, never each other's keys.
-      const state = new RedisState({ url: server.url, prefix: `contract${++tests}:` });
-      if (!(await state.waitReady(5_000))) throw new Error('private redis did not become ready');
-      return { state, ttlMs: 300, pass: sleep, now: () => Date.now(), stamp: () => performance.timeOrigin + performance.now(), dataDir: null, dispose: () => state.close() };
+      const url = server.url;
+      const prefix = `contract${++tests}:`;
+      let boots = 0;
+      const boot = async (): Promise<RedisState> => {
+        const next = new RedisState({ url, prefix, leaseOwner: { node: 'gw-1', boot: `boot${++boots}` } });
+        if (!(await next.waitReady(5_000))) throw new Error('private redis did not become ready');
+        return next;
+      };
+      const state = await boot();
+      const later: RedisState[] = [];
+      return {
+        state,
+        ttlMs: 300,
+        pass: sleep,
+        now: () => Date.now(),
+        stamp: () => performance.timeOrigin + performance.now(),
+        dataDir: null,
+        restart: async () => {
+          const next = await boot();
+          later.push(next);
+          return next;
+        },
+        dispose: async () => {
+          await state.close();
+          for (const next of later) await next.close();
+        },
+      };
     },
   };
 }
@@ -217,6 +254,16 @@ describe.each(cases)('state contract: $name', (backend) => {
         const results = await Promise.all(Array.from({ length: 50 }, () => h.state.throttle.acquire(claims, 60_000)));
         expect(results.filter((lease) => lease !== null)).toHaveLength(5);
         expect(await h.state.throttle.leaseCount('busy')).toBe(5);
+      });
+
+      it('a restarted node holds none of the leases of its previous run', async () => {
+        const claim = [{ key: 'restart', limit: 3 }];
+        for (let i = 0; i < 3; i++) expect(await h.state.throttle.acquire(claim, 60_000)).not.toBeNull();
+        expect(await h.state.throttle.acquire(claim, 60_000)).toBeNull();
+        // kill -9: nothing was released. The next run's first acquire finds the slots free.
+        const next = await h.restart();
+        expect(await next.throttle.acquire(claim, 60_000)).not.toBeNull();
+        expect(await next.throttle.leaseCount('restart')).toBe(1);
       });
 
       it('lets a lease lapse after its TTL unless renewed', async () => {

@@ -7,7 +7,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { RedisState } from '../../gateway/state/redis/redis-state.js';
+import type { LeaseOwner } from '../../gateway/state/redis/throttle-store.js';
+import { acquireLease } from '../../gateway/state/redis/scripts/acquire-lease-n.js';
 import { ResilientState } from '../../gateway/state/resilient.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { redisServerPath, startRedis, type PrivateRedis } from '../support/redis-server.js';
@@ -52,8 +55,8 @@ describe.skipIf(binary === null)('redis failure', () => {
     server.resume();
   });
 
-  async function redisState(): Promise<RedisState> {
-    const state = new RedisState({ url: server.url, prefix: `failure${++prefixes}:` });
+  async function redisState(leaseOwner?: LeaseOwner, prefix = `failure${++prefixes}:`): Promise<RedisState> {
+    const state = new RedisState({ url: server.url, prefix, ...(leaseOwner ? { leaseOwner } : {}) });
     open.push(state);
     expect(await state.waitReady(5_000)).toBe(true);
     return state;
@@ -89,6 +92,68 @@ describe.skipIf(binary === null)('redis failure', () => {
     server.resume();
     await until('healthy() to turn true', () => state.healthy());
     expect(await state.throttle.acquire([{ key: 'k', limit: 2 }], 60_000)).not.toBeNull();
+  });
+
+  it('a lease request Redis runs after the node stopped waiting for it holds nothing', async () => {
+    const state = await redisState({ node: 'gw-1', boot: 'b1' });
+    const claim = [{ key: 'frozen', limit: 2 }];
+    const first = await state.throttle.acquire(claim, 60_000); // also teaches the node Redis's clock
+    expect(first).not.toBeNull();
+    server.pause();
+    await rejectsFast(() => state.throttle.acquire(claim, 60_000));
+    await rejectsFast(() => state.throttle.acquire(claim, 60_000));
+    // Redis runs both acquires once it resumes: past their deadline, and released behind them.
+    server.resume();
+    await until('healthy() to turn true', () => state.healthy());
+    expect(await state.throttle.leaseCount('frozen')).toBe(1);
+    expect(state.throttle.pendingReleases()).toBe(0);
+    if (first !== null) await state.throttle.release(first);
+    expect(await state.throttle.leaseCount('frozen')).toBe(0);
+  });
+
+  it('the acquire script takes nothing once past the deadline the request carries', async () => {
+    const redis = new Redis(server.url);
+    try {
+      const key = 'deadline-test:{t}:lease:k';
+      const [, now] = (await redis.eval(acquireLease.lua, 2, 'deadline-test:{t}:holder:x', key, 'late', 60_000, 0, 0, '["k"]', 5)) as [number, number];
+      expect(await redis.zcard(key)).toBe(1);
+      expect(await redis.eval(acquireLease.lua, 2, 'deadline-test:{t}:holder:x', key, 'later', 60_000, now - 1_000, 0, '["k"]', 5)).toEqual([-1, expect.any(Number)]);
+      expect(await redis.zrange(key, 0, -1)).toEqual(['late']);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('a restart drops this node\'s leases of its previous boot, and no other node\'s', async () => {
+    const prefix = `failure${++prefixes}:`;
+    const claim = [{ key: 'boot', limit: 3 }];
+    const before = await redisState({ node: 'gw-1', boot: 'old' }, prefix);
+    const other = await redisState({ node: 'gw-2', boot: 'x' }, prefix);
+    expect(await before.throttle.acquire(claim, 60_000)).not.toBeNull();
+    expect(await before.throttle.acquire(claim, 60_000)).not.toBeNull();
+    expect(await other.throttle.acquire(claim, 60_000)).not.toBeNull();
+    const after = await redisState({ node: 'gw-1', boot: 'new' }, prefix);
+    expect(await after.throttle.acquire(claim, 60_000)).not.toBeNull();
+    // gw-2's lease and the new boot's: gw-1's old two are gone.
+    expect(await after.throttle.leaseCount('boot')).toBe(2);
+  });
+
+  it('a release made while Redis is frozen is applied once it answers, not dropped', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'sluice-resilient-'));
+    dirs.push(dataDir);
+    const shared = await redisState({ node: 'gw-1', boot: 'b1' });
+    const state = new ResilientState({ shared, dataDir, clock: new FakeClock() });
+    await state.open();
+    const lease = await state.throttle.acquire([{ key: 'held', limit: 1 }], 60_000);
+    if (lease === null) throw new Error('no shared lease');
+    server.pause();
+    await rejectsFast(() => shared.holds.all());
+    expect(state.degraded()).toBe(true);
+    await state.throttle.release(lease);
+    server.resume();
+    await until('shared state again', () => !state.degraded());
+    expect(await state.throttle.leaseCount('held')).toBe(0);
+    expect(await state.throttle.acquire([{ key: 'held', limit: 1 }], 60_000)).not.toBeNull();
   });
 
   it('falls back to this node\'s share while Redis is down, then returns to shared limits', async () => {

@@ -26,13 +26,16 @@ type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
  */
 export class RedisConnection {
   readonly #redis: Redis;
+  /** How long a command may take before it fails (and may still run in Redis later). */
+  readonly commandTimeoutMs: number;
   #healthy = false;
   #closed = false;
   #probe: NodeJS.Timeout | null = null;
 
   constructor(options: RedisConnectionOptions, scripts: readonly ScriptDef[]) {
+    this.commandTimeoutMs = options.commandTimeoutMs ?? 500;
     this.#redis = new Redis(options.url, {
-      commandTimeout: options.commandTimeoutMs ?? 500,
+      commandTimeout: this.commandTimeoutMs,
       connectTimeout: options.connectTimeoutMs ?? 1_000,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Clock, Lease, LeaseClaim, RateClaim, ThrottleStore, TokenResult } from '../types.js';
 import { checkTtl, mergeLeaseClaims } from '../embedded/checks.js';
 import { shareLimit } from '../embedded/fleet-share.js';
@@ -21,16 +20,14 @@ export class FallbackThrottle implements ThrottleStore {
   readonly #shared: RedisThrottle;
   readonly #mode: FallbackMode;
   readonly #clock: Clock;
-  readonly #newId: () => string;
   readonly #ledger = new LeaseLedger();
   readonly #rates: FallbackRates;
   #calls = 0;
 
-  constructor(shared: RedisThrottle, mode: FallbackMode, clock: Clock, newId: () => string = randomUUID) {
+  constructor(shared: RedisThrottle, mode: FallbackMode, clock: Clock) {
     this.#shared = shared;
     this.#mode = mode;
     this.#clock = clock;
-    this.#newId = newId;
     this.#rates = new FallbackRates(clock);
   }
 
@@ -38,14 +35,16 @@ export class FallbackThrottle implements ThrottleStore {
     checkTtl(ttlMs);
     const merged = mergeLeaseClaims(claims);
     const keys = merged.map((claim) => claim.key);
-    const id = this.#newId();
     return this.#mode.attempt(
       async () => {
+        const id = this.#shared.newLeaseId();
         const lease = await this.#shared.acquireWithId(id, merged, ttlMs);
         if (lease !== null) this.#ledger.record(id, merged, 'shared', this.#clock.now() + ttlMs);
         return lease;
       },
       () => {
+        // A fresh id: the one of a shared acquire given up on is being released in Redis.
+        const id = this.#shared.newLeaseId();
         const now = this.#tick();
         const nodes = this.#mode.nodes();
         const granted = this.#ledger.tryLocal(id, merged, (c) => shareLimit(c.limit, nodes), now + ttlMs, now);
@@ -83,10 +82,11 @@ export class FallbackThrottle implements ThrottleStore {
     const held = this.#ledger.get(lease.id, this.#tick());
     this.#ledger.remove(lease.id);
     if (held?.origin === 'local') return;
-    // Unreleased in Redis, a lease still lapses with its TTL: waiting is the safe side.
+    // Redis away: released as soon as it answers again (dropping it would leave a lease
+    // nobody holds filling the limit until its TTL).
     await this.#mode.attempt(
       () => this.#shared.release(lease),
-      () => undefined,
+      () => this.#shared.releaseLater(lease),
     );
   }
 

@@ -12,6 +12,8 @@ export interface StateKeys {
   suppressionDomains(): string;
   lease(key: string): string;
   rate(key: string): string;
+  /** The leases a node holds (id -> keys), so that its next boot can drop them. */
+  leaseHolder(node: string): string;
   warmup(source: string, day: string): string;
   warmupOps(source: string, day: string): string;
   health(source: string, provider: string): string;
@@ -30,6 +32,7 @@ export function stateKeys(prefix: string = DEFAULT_PREFIX): StateKeys {
     suppressionDomains: () => `${prefix}{suppression}:domains`,
     lease: (key) => `${prefix}{t}:lease:${key}`,
     rate: (key) => `${prefix}{t}:rate:${key}`,
+    leaseHolder: (node) => `${prefix}{t}:holder:${node}`,
     warmup: (source, day) => `${prefix}{warmup:${source}:${day}}:used`,
     warmupOps: (source, day) => `${prefix}{warmup:${source}:${day}}:ops`,
     health: (source, provider) => `${prefix}health:${source}:${provider}`,

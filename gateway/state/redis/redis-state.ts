@@ -5,7 +5,7 @@ import { RedisHealth } from './health-store.js';
 import { RedisHolds } from './hold-store.js';
 import { RedisNodeRegistry } from './node-registry.js';
 import { RedisSuppression } from './suppression-store.js';
-import { RedisThrottle } from './throttle-store.js';
+import { RedisThrottle, type LeaseOwner } from './throttle-store.js';
 import { RedisWarmup } from './warmup-store.js';
 import { RedisFailures } from './failure-store.js';
 import { acquireLease } from './scripts/acquire-lease-n.js';
@@ -53,6 +53,11 @@ export interface RedisStateOptions {
   readonly prefix?: string;
   /** Every call fails with STATE_UNAVAILABLE after this long (default 500 ms). */
   readonly commandTimeoutMs?: number;
+  /**
+   * The node taking leases through this state, and its boot: its first acquire drops the
+   * leases an earlier boot of the same node left. Absent (CLI, tools): random lease ids.
+   */
+  readonly leaseOwner?: LeaseOwner;
 }
 
 /**
@@ -81,7 +86,7 @@ export class RedisState implements StateBackend {
     );
     const keys = stateKeys(options.prefix ?? DEFAULT_PREFIX);
     this.suppression = new RedisSuppression(this.#conn, keys);
-    this.throttle = new RedisThrottle(this.#conn, keys);
+    this.throttle = new RedisThrottle(this.#conn, keys, options.leaseOwner ?? null);
     this.warmup = new RedisWarmup(this.#conn, keys);
     this.health = new RedisHealth(this.#conn, keys);
     this.holds = new RedisHolds(this.#conn, keys);

@@ -1,12 +1,17 @@
 import type { ScriptDef } from '../script-def.js';
 
-/** KEYS: the lease's sorted sets. ARGV: lease id. Idempotent: releasing twice is harmless. */
+/**
+ * KEYS: the holder's index, then the lease's sorted sets. ARGV: lease id.
+ * Idempotent: releasing twice, or a lease that lapsed or was never granted, is harmless
+ * (a node releases the id of every acquire it stopped waiting for).
+ */
 export const releaseLease: ScriptDef = {
   name: 'sluiceReleaseLease',
   numberOfKeys: 'dynamic',
   lua: `
-for i, key in ipairs(KEYS) do
-  redis.call('ZREM', key, ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+for i = 2, #KEYS do
+  redis.call('ZREM', KEYS[i], ARGV[1])
 end
 return 1
 `,

@@ -1,7 +1,7 @@
 import { LUA_NOW_MS, type ScriptDef } from '../script-def.js';
 
 /**
- * KEYS: the lease's sorted sets. ARGV: lease id, ttl ms.
+ * KEYS: the holder's index, then the lease's sorted sets. ARGV: lease id, ttl ms.
  * Extends the lease on every key when it still holds every key; a lease that lapsed
  * anywhere is gone (0) and the caller must stop using its connection.
  */
@@ -11,14 +11,15 @@ export const renewLease: ScriptDef = {
   lua: `${LUA_NOW_MS}
 local id = ARGV[1]
 local ttl = tonumber(ARGV[2])
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  if not redis.call('ZSCORE', key, id) then return 0 end
+for i = 2, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  if not redis.call('ZSCORE', KEYS[i], id) then return 0 end
 end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, 'XX', now + ttl, id)
-  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], 'XX', now + ttl, id)
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
 end
+if redis.call('PTTL', KEYS[1]) > 0 and redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
 return 1
 `,
 };
