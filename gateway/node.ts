@@ -86,6 +86,8 @@ export class SluiceNode {
   /** [feedback] intake, when configured. */
   feedback: FeedbackLoop | null = null;
   private diskTimer: NodeJS.Timeout | null = null;
+  /** Header names [[routes]] read (lower-cased), from the config in force: ingress keeps their values. */
+  private routeHeaderNames: readonly string[] = [];
 
   constructor(opts: NodeOptions) {
     this.loaded = opts.loaded;
@@ -169,8 +171,12 @@ export class SluiceNode {
       });
     }
     const feedback = this.feedback;
+    const node = this;
     const sink: AcceptSink = {
-      routeHeaders: new Router(config).headerNames(),
+      // Read per message: a reload that adds a header route must see that header on the next message.
+      get routeHeaders() {
+        return node.routeHeaderNames;
+      },
       // A client's own X-Sluice-FBL never leaves: only ours can be read back from a report.
       privateHeaders: feedback ? ['x-sluice-class', 'x-sluice-fbl'] : ['x-sluice-class'],
       ...(feedback ? { stamp: (envelope: Envelope) => feedback.stamp(envelope) } : {}),
@@ -231,11 +237,13 @@ export class SluiceNode {
           }
         : {}),
     });
+    const router = new Router(config);
+    this.routeHeaderNames = router.headerNames();
     return {
       config,
       resolver: this.resolver,
       providers: new ProviderTable(config),
-      router: new Router(config),
+      router,
       runSession,
       maxSessions: (rq: { pool: string; provider: ProviderLimits }) => this.picker.maxSessions(rq.pool, rq.provider),
     };

@@ -8,6 +8,9 @@ import type { Config } from './schema.js';
 /** Sections a running node cannot apply: new sockets, a new identity, other plugins. */
 export const RESTART_ONLY = ['node', 'cluster', 'listen', 'tls', 'plugins', 'admin', 'events', 'alerts', 'feedback', 'dkim', 'classify', 'suppression'] as const;
 
+/** Keys of reloadable sections that still need a restart. */
+export const RELAY_AT_RESTART = ['auth_failure_limit', 'auth_failure_window'] as const;
+
 const NAMED = ['sources', 'pools', 'providers', 'warmup'] as const;
 
 export function diffConfig(before: Config, after: Config): { changes: string[]; restartNeeded: string[] } {
@@ -30,6 +33,17 @@ export function diffConfig(before: Config, after: Config): { changes: string[]; 
         else if (!isDeepStrictEqual(ra[name], rb[name])) changes.push(`${key}.${name} changed`);
       }
     } else changes.push(`${key} changed`);
+    if (key === 'relay') {
+      // The failed-login limiter (ingress/auth-limiter.ts) is built once with these and keeps
+      // its counts across a reload: say so instead of claiming they applied.
+      const ra = (a ?? {}) as Record<string, unknown>;
+      const rb = (b ?? {}) as Record<string, unknown>;
+      for (const k of RELAY_AT_RESTART) {
+        if (isDeepStrictEqual(ra[k], rb[k])) continue;
+        restartNeeded.push(`relay.${k}`);
+        changes.push(`relay.${k} changed (takes effect after a restart)`);
+      }
+    }
   }
   return { changes, restartNeeded };
 }
