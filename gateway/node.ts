@@ -13,7 +13,7 @@ import { systemClock, type Clock } from './state/types.js';
 import { createState, type ManagedState } from './state/create.js';
 import { SegmentSpool } from './spool/segment-spool.js';
 import type { Envelope, Spool } from './spool/types.js';
-import { PluginHost } from './plugin-host/host.js';
+import { PluginHost, pluginOrder } from './plugin-host/host.js';
 import { MxResolver } from './delivery/mx-resolver.js';
 import { ProviderTable, type ProviderLimits } from './shaping/providers.js';
 import { Router } from './routing/router.js';
@@ -390,16 +390,6 @@ export class SluiceNode {
     await this.state?.close();
     this.log.info({ event: 'stopped', queued: this.scheduler?.depth ?? 0 }, 'stopped; queued mail stays in the spool');
   }
-}
-
-/**
- * Wiring (shaping issue): with no `[plugins] order`, the built-ins whose table is written
- * ([suppression], [classify], [dkim]) run in DESIGN.md's order, so a config with
- * `[[classify.rules]]` classifies without also listing the plugin.
- */
-function pluginOrder(config: Config): readonly string[] {
-  if (config.plugins.order.length > 0) return config.plugins.order;
-  return (['suppression', 'classify', 'dkim'] as const).filter((name) => config[name] !== undefined);
 }
 
 function listenError(err: unknown, host: string, port: number): SluiceError {
