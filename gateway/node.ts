@@ -37,6 +37,7 @@ import { FeedbackLoop } from './feedback-loop.js';
 import { VERSION } from './control.js';
 import { makeBoard } from './cluster/fleet-board.js';
 import { SluiceError } from './errors.js';
+import { listenError } from './listen-error.js';
 import { ConnectionCounter, startObservability, type Observability } from './observability.js';
 import type { Observer } from './observe/observer.js';
 import type { Readiness } from './observe/admin-server.js';
@@ -390,14 +391,4 @@ export class SluiceNode {
     await this.state?.close();
     this.log.info({ event: 'stopped', queued: this.scheduler?.depth ?? 0 }, 'stopped; queued mail stays in the spool');
   }
-}
-
-function listenError(err: unknown, host: string, port: number): SluiceError {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'EACCES') {
-    return new SluiceError('LISTEN_FAILED', `cannot bind ${host}:${port}: permission denied. Ports below 1024 need root or CAP_NET_BIND_SERVICE: run as root, or "sudo setcap cap_net_bind_service=+ep $(command -v node)", or use ports above 1024 in [[listen]]`, { cause: err });
-  }
-  if (code === 'EADDRINUSE') return new SluiceError('LISTEN_FAILED', `cannot bind ${host}:${port}: the port is in use by another process (find it with "ss -ltnp 'sport = :${port}'") — stop it or change [[listen]] port`, { cause: err });
-  if (code === 'EADDRNOTAVAIL') return new SluiceError('LISTEN_FAILED', `cannot bind ${host}:${port}: ${host} is not an address of this machine — fix [[listen]] host`, { cause: err });
-  return new SluiceError('LISTEN_FAILED', `cannot bind ${host}:${port}: ${(err as Error).message}`, { cause: err });
 }

@@ -99,7 +99,6 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
       },
     );
     await admin.start();
-    node.log.info({ event: 'admin_listening', listen: config.admin.listen }, 'admin API listening');
   }
 
   return {

@@ -56,6 +56,7 @@ export interface MessageView {
   readonly headers: Headers;
   /** Body bytes (after the blank line), normalised to CRLF. */
   readonly body: Buffer;
+  /** The whole message as received (header block and body), in bytes. */
   readonly size: number;
 }
 
