@@ -35,8 +35,8 @@ export async function dkimCommand(argv: string[]): Promise<number> {
   const domain = required(args.values.domain, '--domain', USAGE);
   const selector = required(args.values.selector, '--selector', USAGE);
   const r = await dkimKeygen({ domain, selector, algorithm, ...(args.values.bits ? { bits: Number(args.values.bits) } : {}), dir });
-  const inBase = relative(base, r.path);
-  const keyPath = config !== undefined && !inBase.startsWith('..') && !isAbsolute(inBase) ? inBase.split(sep).join('/') : r.path;
+  // Relative to the config's directory, as load.ts resolves it ("../keys/x.pem" included).
+  const keyPath = config !== undefined ? relative(base, r.path).split(sep).join('/') : r.path;
   const where = config !== undefined ? `${config} (key is relative to its directory)` : 'the config';
   const d = r.txtName.slice(r.txtName.indexOf('._domainkey.') + '._domainkey.'.length);
   const s = r.txtName.slice(0, r.txtName.indexOf('._domainkey.'));
