@@ -153,3 +153,11 @@ test('a DKIM key that is not a private key, and a TLS key that does not match it
   expect(out).toContain('2 problems found');
   expect(key).toContain('PRIVATE KEY');
 });
+
+test('a later --config wins (npm start -- --config FILE after the script\'s own)', async () => {
+  const dir = tempDir();
+  const good = join(dir, 'good.toml');
+  writeFileSync(good, '[node]\nid = "x"\n');
+  const r = await run(process.execPath, [CLI, 'check-config', '--config', join(dir, 'missing.toml'), '--config', good]);
+  expect(r.stdout).toBe(`OK: ${good}\n`);
+});
