@@ -13,7 +13,7 @@ import { systemClock, type Clock } from './state/types.js';
 import { createState, type ManagedState } from './state/create.js';
 import { SegmentSpool } from './spool/segment-spool.js';
 import type { Envelope, Spool } from './spool/types.js';
-import { PluginHost } from './plugin-host/host.js';
+import { PluginHost, pluginOrder } from './plugin-host/host.js';
 import { MxResolver } from './delivery/mx-resolver.js';
 import { ProviderTable, type ProviderLimits } from './shaping/providers.js';
 import { Router } from './routing/router.js';
@@ -38,6 +38,7 @@ import { FeedbackLoop } from './feedback-loop.js';
 import { VERSION } from './control.js';
 import { makeBoard } from './cluster/fleet-board.js';
 import { SluiceError } from './errors.js';
+import { listenError } from './listen-error.js';
 import { ConnectionCounter, startObservability, type Observability } from './observability.js';
 import type { Observer } from './observe/observer.js';
 import type { Readiness } from './observe/admin-server.js';
@@ -89,6 +90,8 @@ export class SluiceNode {
   private diskTimer: NodeJS.Timeout | null = null;
   /** This node's sends per rate key; outlives reloads, since sends in flight still count. */
   private readonly sendWindows: SendWindows;
+  /** Header names [[routes]] read (lower-cased), from the config in force: ingress keeps their values. */
+  private routeHeaderNames: readonly string[] = [];
 
   constructor(opts: NodeOptions) {
     this.loaded = opts.loaded;
@@ -173,8 +176,12 @@ export class SluiceNode {
       });
     }
     const feedback = this.feedback;
+    const node = this;
     const sink: AcceptSink = {
-      routeHeaders: new Router(config).headerNames(),
+      // Read per message: a reload that adds a header route must see that header on the next message.
+      get routeHeaders() {
+        return node.routeHeaderNames;
+      },
       // A client's own X-Sluice-FBL never leaves: only ours can be read back from a report.
       privateHeaders: feedback ? ['x-sluice-class', 'x-sluice-fbl'] : ['x-sluice-class'],
       ...(feedback ? { stamp: (envelope: Envelope) => feedback.stamp(envelope) } : {}),
@@ -243,11 +250,13 @@ export class SluiceNode {
           }
         : {}),
     });
+    const router = new Router(config);
+    this.routeHeaderNames = router.headerNames();
     return {
       config,
       resolver: this.resolver,
       providers: new ProviderTable(config),
-      router: new Router(config),
+      router,
       runSession,
       maxSessions: (rq: { pool: string; provider: ProviderLimits }) => this.picker.maxSessions(rq.pool, rq.provider),
     };
@@ -394,24 +403,4 @@ export class SluiceNode {
     await this.state?.close();
     this.log.info({ event: 'stopped', queued: this.scheduler?.depth ?? 0 }, 'stopped; queued mail stays in the spool');
   }
-}
-
-/**
- * Wiring (shaping issue): with no `[plugins] order`, the built-ins whose table is written
- * ([suppression], [classify], [dkim]) run in DESIGN.md's order, so a config with
- * `[[classify.rules]]` classifies without also listing the plugin.
- */
-function pluginOrder(config: Config): readonly string[] {
-  if (config.plugins.order.length > 0) return config.plugins.order;
-  return (['suppression', 'classify', 'dkim'] as const).filter((name) => config[name] !== undefined);
-}
-
-function listenError(err: unknown, host: string, port: number): SluiceError {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'EACCES') {
-    return new SluiceError('LISTEN_FAILED', `cannot bind ${host}:${port}: permission denied. Ports below 1024 need root or CAP_NET_BIND_SERVICE: run as root, or "sudo setcap cap_net_bind_service=+ep $(command -v node)", or use ports above 1024 in [[listen]]`, { cause: err });
-  }
-  if (code === 'EADDRINUSE') return new SluiceError('LISTEN_FAILED', `cannot bind ${host}:${port}: the port is in use by another process (find it with "ss -ltnp 'sport = :${port}'") — stop it or change [[listen]] port`, { cause: err });
-  if (code === 'EADDRNOTAVAIL') return new SluiceError('LISTEN_FAILED', `cannot bind ${host}:${port}: ${host} is not an address of this machine — fix [[listen]] host`, { cause: err });
-  return new SluiceError('LISTEN_FAILED', `cannot bind ${host}:${port}: ${(err as Error).message}`, { cause: err });
 }

@@ -74,7 +74,8 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
   m.setConnectionsSnapshot(() => node.openConnections());
   m.setWarmupSnapshot(async () => {
     const rows = [];
-    for (const name of Object.keys(config.sources)) {
+    // The sources in force now: a reload may add or remove some.
+    for (const name of Object.keys(node.config.sources)) {
       const cap = node.warmup.cap(name);
       rows.push({ source: name, used: cap === null ? 0 : await node.warmup.used(name).catch(() => 0), cap });
     }
@@ -107,7 +108,6 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
       },
     );
     await admin.start();
-    node.log.info({ event: 'admin_listening', listen: adminConfig.listen }, 'admin API listening');
   }
 
   return {

@@ -1,5 +1,5 @@
 import { LoadtestError } from './errors.js';
-import { MAX_PROVIDERS, MAX_SOURCES } from './setup/topology.js';
+import { DEFAULT_SOURCE_BASE, MAX_PROVIDERS, MAX_SOURCES, sourceBaseProblem } from './setup/topology.js';
 
 export interface LoadtestOptions {
   readonly messages: number;
@@ -23,6 +23,8 @@ export interface LoadtestOptions {
   readonly gatewayCli: string | null; // null: <project>/dist/gateway/cli/main.js
   readonly dnsPort: number | null; // null: a free port (10053 with --target)
   readonly sinkPort: number | null; // null: a free port (10025 with --target)
+  readonly listenPort: number | null; // null: a free port (the gateway the load test starts)
+  readonly sourceBase: string; // the first source IP; the others follow it
   readonly help: boolean;
 }
 
@@ -41,7 +43,9 @@ export const USAGE = `usage: npm run loadtest -- [options]
   --html FILE          write a self-contained HTML report with charts
   --profile-dir DIR    where profiles live (<project>/loadtest/profiles)
   --keep               keep the work dir (config, gateway log, spool) after the run
-  --sources N          gateway source IPs 127.0.0.2 … (4)
+  --sources N          gateway source IPs, from --source-base up (4)
+  --source-base IP     the first source IP, on loopback (127.0.0.2); lt2 … take the next ones
+  --listen-port N      the started gateway's relay port on 127.0.0.1 (a free one)
   --unknown SHARE      share of messages to unknown users, refused 550 5.1.1 (0)
   --drain-timeout DUR  wait at least this long after the last accept for deliveries (60s)
   --stall DUR          then stop once nothing arrived for this long (15s)
@@ -58,7 +62,7 @@ const VALUE_FLAGS: Record<string, Flag> = {
   messages: 'messages', connections: 'connections', size: 'size', domains: 'domains', providers: 'providers',
   dkim: 'dkim', target: 'target', html: 'html', 'profile-dir': 'profileDir', sources: 'sources', unknown: 'unknownShare',
   'drain-timeout': 'drainTimeoutMs', stall: 'stallMs', 'max-drain': 'maxDrainMs', 'start-timeout': 'startTimeoutMs',
-  'gateway-cli': 'gatewayCli', 'dns-port': 'dnsPort', 'sink-port': 'sinkPort',
+  'gateway-cli': 'gatewayCli', 'dns-port': 'dnsPort', 'sink-port': 'sinkPort', 'listen-port': 'listenPort', 'source-base': 'sourceBase',
 };
 const BOOL_FLAGS: Record<string, Flag> = { json: 'json', keep: 'keep', 'sink-only': 'sinkOnly', help: 'help' };
 
@@ -101,9 +105,14 @@ export function parseArgs(argv: readonly string[]): LoadtestOptions {
     gatewayCli: str('gatewayCli') ?? null,
     dnsPort: str('dnsPort') === undefined ? null : int(str('dnsPort'), 0, 'dns-port', 1, 65535),
     sinkPort: str('sinkPort') === undefined ? null : int(str('sinkPort'), 0, 'sink-port', 1, 65535),
+    listenPort: str('listenPort') === undefined ? null : int(str('listenPort'), 0, 'listen-port', 1, 65535),
+    sourceBase: str('sourceBase') ?? DEFAULT_SOURCE_BASE,
     help: raw.has('help'),
   };
   if (opts.sinkOnly && opts.target) throw usage('--sink-only and --target exclude each other');
+  if (opts.listenPort !== null && (opts.sinkOnly || opts.target)) throw usage('--listen-port is the port of the gateway the load test starts: not with --target or --sink-only');
+  const clash = sourceBaseProblem(opts.sourceBase, opts.sources);
+  if (clash) throw usage(clash);
   return opts;
 }
 

@@ -90,8 +90,8 @@ export async function startGateway(args: {
   readonly signal: AbortSignal;
   readonly teardown: Teardown;
 }): Promise<{ gateway: GatewayProcess; port: number; configFile: string }> {
-  const port = await freeTcpPort(LOCAL_HOST);
-  const sources = Array.from({ length: args.opts.sources }, (_, i) => ({ name: `lt${i + 1}`, ip: sourceIp(i), ehlo: `lt${i + 1}.loadtest.test` }));
+  const port = args.opts.listenPort ?? (await freeTcpPort(LOCAL_HOST));
+  const sources = Array.from({ length: args.opts.sources }, (_, i) => ({ name: `lt${i + 1}`, ip: sourceIp(i, args.opts.sourceBase), ehlo: `lt${i + 1}.loadtest.test` }));
   const configFile = path.join(args.workDir, 'sluice.toml');
   const toml = sluiceConfigToml({
     nodeId: 'loadtest',

@@ -49,6 +49,8 @@ class LoadtestRun {
   private readonly dsnLog: DeliveryLog;
   private readonly accept: AcceptLog;
   private readonly sourceTracker = new ConnectionTracker();
+  /** Where the gateway this run started listens (the report's header names it). */
+  private gatewayAddress: string | null = null;
   private readonly progress: Progress;
   private readonly warnings: string[] = [];
   private phase = 'setup';
@@ -114,6 +116,7 @@ class LoadtestRun {
     try {
       const started = await startGateway({ opts, cli, node: env.node, workDir: this.workDir, profiles, dns, simPort: sims.port, dkim, clock: env.clock, signal: env.signal, teardown: env.teardown });
       this.gateway = started.gateway;
+      this.gatewayAddress = `${LOCAL_HOST}:${started.port}`;
       this.say(`gateway pid ${started.gateway.pid} listening on ${LOCAL_HOST}:${started.port} (config ${started.configFile})`);
       return { host: LOCAL_HOST, port: started.port };
     } catch (err) {
@@ -154,7 +157,7 @@ class LoadtestRun {
       runId: this.runId, mode, startedAt: this.startedAt,
       settings: {
         connections: opts.connections, size_bytes: opts.size, domains: opts.domains, dkim: mode === 'gateway' ? opts.dkim : 'none',
-        profiles: this.providerNames, source_count: opts.sources, target: opts.target ? `${opts.target.host}:${opts.target.port}` : null,
+        profiles: this.providerNames, source_count: opts.sources, target: opts.target ? `${opts.target.host}:${opts.target.port}` : this.gatewayAddress,
         unknown_share: opts.unknownShare,
       },
       accept: this.accept, deliveries: this.log, dsnReceived: this.dsnLog.arrivals.length,

@@ -19,8 +19,9 @@ Commands:
   check-config    --config FILE   validate a config; lists every problem, exit 1 if any
   hash-password                   read a password on stdin, print a hash for [[users]] password_hash
   suppress        add|remove|check|list|import|export --config FILE ...   manage the suppression list
-  dkim keygen     --domain D --selector S [--algorithm rsa|ed25519] [--bits N] [--dir DIR]
+  dkim keygen     --domain D --selector S [--config FILE] [--algorithm rsa|ed25519] [--bits N] [--dir DIR]
   drain           --config FILE [--cancel] [--wait DURATION]   stop taking mail, deliver what is queued
+  mailbox         [--listen 127.0.0.1:2526] [--dir DIR]   a local test mailbox (config/local.toml delivers to it)
   route           --explain --config FILE --from A --to B [--header "K: V"]...   how a message would be routed now
 
 
@@ -37,6 +38,7 @@ const commands: Record<string, () => Promise<Command>> = {
   dkim: async () => (await import('./dkim.js')).dkimCommand,
   route: async () => (await import('./route-explain.js')).routeCommand,
   drain: async () => (await import('./drain.js')).drainCommand,
+  mailbox: async () => (await import('./mailbox.js')).mailboxCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

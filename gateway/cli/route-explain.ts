@@ -223,7 +223,7 @@ function ruleWhy(config: Config, d: RouteDecision): string {
   const fields = Object.entries(r)
     .filter(([k]) => k !== 'pool' && k !== 'priority')
     .map(([k, v]) => `${k} = ${typeof v === 'string' ? `"${v}"` : JSON.stringify(v)}`);
-  return `[[routes]] #${d.rule} (${fields.join(', ') || 'matches everything'}) → pool ${d.pool}`;
+  return `routes[${d.rule}] (${fields.join(', ') || 'matches everything'}) → pool ${d.pool}`;
 }
 
 function stateWhy(state: ManagedState): string {

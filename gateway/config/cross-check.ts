@@ -1,11 +1,13 @@
 /** Checks between sections that a schema cannot express: names that must exist, networks that must parse. */
-import { existsSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { memberSource, type Config } from './schema.js';
 import { closest } from './suggest.js';
 import { parseNetwork } from '../ingress/networks.js';
 import { ruleMatchError } from '../shaping/response-rules.js';
 import { isValidMailbox } from '../ingress/addresses.js';
+import type { InvalidNames } from './partial.js';
 
 export interface CrossIssue {
   readonly file: string;
@@ -14,12 +16,17 @@ export interface CrossIssue {
   readonly message: string;
 }
 
-export function crossCheck(config: Config, baseDir: string): CrossIssue[] {
+/**
+ * `invalid`: names defined in the file whose entry the schema refused (check-config runs
+ * these checks on what parsed): they exist, so nothing is reported as naming a missing one.
+ */
+export function crossCheck(config: Config, baseDir: string, invalid: InvalidNames = {}): CrossIssue[] {
   const out: CrossIssue[] = [];
   const add = (key: string, message: string) => out.push({ file: '', line: null, key, message });
   const sources = Object.keys(config.sources);
   const pools = Object.keys(config.pools);
   const warmups = Object.keys(config.warmup);
+  const defined = (section: 'sources' | 'pools' | 'warmup' | 'providers', name: string) => config[section][name] !== undefined || (invalid[section]?.has(name) ?? false);
   const unknown = (kind: string, value: string, known: string[]) => {
     const guess = closest(value, known);
     return `no ${kind} named "${value}"${guess ? ` (did you mean "${guess}"?)` : known.length ? ` (defined: ${known.join(', ')})` : ` (define [${kind}s.${value}])`}`;
@@ -28,20 +35,20 @@ export function crossCheck(config: Config, baseDir: string): CrossIssue[] {
   for (const [name, pool] of Object.entries(config.pools)) {
     pool.sources.forEach((m, i) => {
       const s = memberSource(m);
-      if (!config.sources[s]) add(`pools.${name}.sources[${i}]`, unknown('source', s, sources));
+      if (!defined('sources', s)) add(`pools.${name}.sources[${i}]`, unknown('source', s, sources));
     });
     if (pool.overflow !== undefined) {
-      if (!config.pools[pool.overflow]) add(`pools.${name}.overflow`, unknown('pool', pool.overflow, pools));
+      if (!defined('pools', pool.overflow)) add(`pools.${name}.overflow`, unknown('pool', pool.overflow, pools));
       else if (pool.overflow === name) add(`pools.${name}.overflow`, 'a pool cannot overflow into itself');
     }
   }
   for (const [name, src] of Object.entries(config.sources)) {
-    if (src.warmup !== undefined && !config.warmup[src.warmup]) add(`sources.${name}.warmup`, unknown('warmup', src.warmup, warmups).replace('[warmups.', '[warmup.'));
+    if (src.warmup !== undefined && !defined('warmup', src.warmup)) add(`sources.${name}.warmup`, unknown('warmup', src.warmup, warmups).replace('[warmups.', '[warmup.'));
     if (!/^[0-9.]+$|:/.test(src.ip)) add(`sources.${name}.ip`, `"${src.ip}" is not an IP address`);
   }
   config.routes.forEach((r, i) => {
-    if (!config.pools[r.pool]) add(`routes[${i}].pool`, unknown('pool', r.pool, pools));
-    if (r.provider !== undefined && r.provider !== 'default' && !config.providers[r.provider]) add(`routes[${i}].provider`, `no provider named "${r.provider}"`);
+    if (!defined('pools', r.pool)) add(`routes[${i}].pool`, unknown('pool', r.pool, pools));
+    if (r.provider !== undefined && r.provider !== 'default' && !defined('providers', r.provider)) add(`routes[${i}].provider`, `no provider named "${r.provider}"`);
   });
   config.relay.networks.forEach((n, i) => {
     if (!parseNetwork(n)) add(`relay.networks[${i}]`, `"${n}" is not an IPv4 or IPv6 network; write e.g. "10.0.0.0/8" or "2001:db8::/32"`);
@@ -77,12 +84,14 @@ export function crossCheck(config: Config, baseDir: string): CrossIssue[] {
     if (names.has(u.name)) add(`users[${i}].name`, `user "${u.name}" is defined twice`);
     names.add(u.name);
   });
-  if (config.tls) {
-    for (const k of ['cert', 'key'] as const) {
-      const p = isAbsolute(config.tls[k]) ? config.tls[k] : resolve(baseDir, config.tls[k]);
-      if (!existsSync(p)) add(`tls.${k}`, `file not found: ${p}`);
-    }
-  }
+  if (config.tls) tlsIssues(config.tls, baseDir, add);
+  const readable = (key: string, path: string | undefined) => {
+    if (path === undefined) return;
+    const problem = unreadable(isAbsolute(path) ? path : resolve(baseDir, path));
+    if (problem) add(key, problem);
+  };
+  readable('admin.token_file', config.admin?.token_file);
+  readable('feedback.secret_file', config.feedback?.secret_file);
   if (config.feedback) feedbackIssues(config, add);
   if (config.admin && !config.admin.token && !config.admin.token_file) add('admin', 'set token or token_file: the admin API is never open without one');
   return out;
@@ -133,4 +142,42 @@ function burstIssue(
   const rate = table.max_message_rate;
   if (rate === undefined) add(`${at}.max_message_burst`, `needs max_message_rate in the same table ([${at}])`);
   else if (burst > rate.count) add(`${at}.max_message_burst`, `${burst} is more than max_message_rate's ${rate.count} per period; use 1 to ${rate.count}`);
+}
+
+/** Why `path` cannot be read by this user, or null. */
+function unreadable(path: string): string | null {
+  try {
+    readFileSync(path);
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return `file not found: ${path} (relative paths are relative to the config file's directory)`;
+    if (code === 'EACCES' || code === 'EPERM') return `${path} is not readable by this user`;
+    if (code === 'EISDIR') return `${path} is a directory, not a file`;
+    return `cannot read ${path} (${code ?? String(err)})`;
+  }
+}
+
+/** [tls] cert and key: readable, a PEM certificate and a PEM private key that belong together. */
+function tlsIssues(tls: { cert: string; key: string }, baseDir: string, add: (key: string, message: string) => void): void {
+  const certPath = isAbsolute(tls.cert) ? tls.cert : resolve(baseDir, tls.cert);
+  const keyPath = isAbsolute(tls.key) ? tls.key : resolve(baseDir, tls.key);
+  let cert: X509Certificate | null = null;
+  const certProblem = unreadable(certPath);
+  if (certProblem) add('tls.cert', certProblem);
+  else {
+    try {
+      cert = new X509Certificate(readFileSync(certPath));
+    } catch (err) {
+      add('tls.cert', `${certPath} is not a PEM certificate (${(err as Error).message})`);
+    }
+  }
+  const keyProblem = unreadable(keyPath);
+  if (keyProblem) return add('tls.key', keyProblem);
+  try {
+    const key = createPrivateKey(readFileSync(keyPath));
+    if (cert && !cert.checkPrivateKey(key)) add('tls.key', `${keyPath} is not the private key of the certificate in ${certPath}`);
+  } catch (err) {
+    add('tls.key', `${keyPath} is not an unencrypted PEM private key (${(err as Error).message})`);
+  }
 }

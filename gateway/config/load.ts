@@ -11,6 +11,8 @@ import { formatIssue, keyPath, type ConfigIssue } from './issues.js';
 import { knownKeysAt } from './known-keys.js';
 import { crossCheck } from './cross-check.js';
 import { locateKey } from './locate.js';
+import { parsePartial, type InvalidNames } from './partial.js';
+import { typeHint } from './type-hint.js';
 import { SluiceError } from '../errors.js';
 
 export interface SourceFile {
@@ -31,9 +33,12 @@ export interface LoadedConfig {
 
 export class ConfigError extends SluiceError {
   readonly issues: readonly ConfigIssue[];
-  constructor(issues: readonly ConfigIssue[]) {
+  /** What parsed despite the issues (absent when a file could not be read or parsed as TOML), for check-config's further checks. */
+  readonly partial: Omit<LoadedConfig, 'config'> & { readonly config: Config } | undefined;
+  constructor(issues: readonly ConfigIssue[], partial?: Omit<LoadedConfig, 'config'> & { readonly config: Config }) {
     super('CONFIG_INVALID', issues.map(formatIssue).join('\n'));
     this.issues = issues;
+    this.partial = partial;
   }
 }
 
@@ -102,15 +107,21 @@ export function loadConfig(file: string): LoadedConfig {
   if (issues.length > 0) throw new ConfigError(issues.map((i) => withLine(i, files)));
 
   const pluginTables = takeUserPluginTables(merged);
+  const baseDir = dirname(mainPath);
+  const crossIssues = (config: Config, invalid?: InvalidNames) => crossCheck(config, baseDir, invalid).map((issue) => ({ ...issue, file: origin[issue.key.split(/[.[]/)[0] ?? ''] ?? mainPath }));
   const result = configSchema.safeParse(merged);
   if (!result.success) {
     for (const issue of result.error.issues) issues.push(...explain(issue, merged, origin, mainPath));
-    throw new ConfigError(issues.map((i) => withLine(i, files)));
+    // Every problem in one pass: the cross checks still run on the sections that parsed.
+    const partial = parsePartial(merged);
+    for (const issue of crossIssues(partial.config, partial.invalidNames)) {
+      if (!partial.invalidSections.has(issue.key.split(/[.[]/)[0] ?? '')) issues.push(issue);
+    }
+    throw new ConfigError(issues.map((i) => withLine(i, files)), { config: partial.config, pluginTables, files, baseDir, origin });
   }
   const config = result.data;
-  const baseDir = dirname(mainPath);
-  for (const issue of crossCheck(config, baseDir)) issues.push({ ...issue, file: origin[issue.key.split(/[.[]/)[0] ?? ''] ?? mainPath });
-  if (issues.length > 0) throw new ConfigError(issues.map((i) => withLine(i, files)));
+  issues.push(...crossIssues(config));
+  if (issues.length > 0) throw new ConfigError(issues.map((i) => withLine(i, files)), { config, pluginTables, files, baseDir, origin });
   return deepFreeze({ config, pluginTables, files, baseDir, origin });
 }
 
@@ -144,6 +155,7 @@ interface ZodIssueLike {
   readonly path: readonly PropertyKey[];
   readonly message: string;
   readonly keys?: readonly string[];
+  readonly expected?: string;
 }
 
 function explain(issue: ZodIssueLike, doc: Record<string, unknown>, origin: Record<string, string>, mainPath: string): ConfigIssue[] {
@@ -158,7 +170,10 @@ function explain(issue: ZodIssueLike, doc: Record<string, unknown>, origin: Reco
     });
   }
   let message = issue.message;
-  if (issue.code === 'invalid_type' && valueAt(doc, issue.path) === undefined) message = 'required key is missing';
+  if (issue.code === 'invalid_type') {
+    const value = valueAt(doc, issue.path);
+    message = value === undefined ? 'required key is missing' : typeHint(issue.expected ?? '', value, issue.path);
+  }
   return [{ file, line: null, key: keyPath(issue.path), message }];
 }
 

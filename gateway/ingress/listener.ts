@@ -392,6 +392,7 @@ export class Listener {
         dropped: this.note(session).dropped,
         headers,
         body,
+        size: read.data.length,
         hostname: this.deps.hostname,
         plugins: this.deps.plugins,
         sink: this.deps.sink,

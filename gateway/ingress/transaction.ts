@@ -38,6 +38,8 @@ export interface TransactionInput {
   readonly dropped: ReadonlyMap<string, string>;
   readonly headers: HeaderBlock;
   readonly body: Buffer;
+  /** The whole message as the client sent it (header and body, after line-end normalising), in bytes. */
+  readonly size: number;
   readonly hostname: string;
   readonly plugins: PluginHost;
   readonly sink: AcceptSink;
@@ -59,7 +61,7 @@ export async function buildTransaction(input: TransactionInput): Promise<Transac
     priority: null,
     campaign: headers.get('x-campaign-id'),
   };
-  const message = { headers, body, size: body.length };
+  const message = { headers, body, size: input.size };
   const v = await input.plugins.run('data', { connection: input.connection, transaction: tx, message });
   if (v.kind === 'reject' || v.kind === 'defer') return { kind: 'refused', reply: { code: v.code, enhanced: v.enhanced, text: v.text } };
   const messageId = headers.get('message-id');
@@ -95,7 +97,7 @@ export async function buildTransaction(input: TransactionInput): Promise<Transac
     input.log.error({ err, queue_id: id }, 'spool commit failed');
     return { kind: 'refused', reply: replies.localError };
   }
-  input.log.info({ event: 'queued', queue_id: id, message_id: messageId, from: tx.mailFrom, rcpts: rcpts.length, size: body.length, class: envelope.class, client: input.connection.remoteAddress, normalised: input.normalised || undefined }, 'queued');
+  input.log.info({ event: 'queued', queue_id: id, message_id: messageId, from: tx.mailFrom, rcpts: rcpts.length, size: input.size, class: envelope.class, client: input.connection.remoteAddress, normalised: input.normalised || undefined }, 'queued');
   // After the commit the message is ours: the queued hook can observe, not refuse.
   void input.plugins.run('queued', { connection: input.connection, transaction: tx, message, queueId: id }).catch(() => undefined);
   return { kind: 'queued', id };

@@ -16,6 +16,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { SluiceError } from '../errors.js';
+import { listenError } from '../listen-error.js';
 import type { PluginLogger } from '../plugin-host/public.js';
 import { AdminError, type AdminControl } from './admin-control.js';
 import { BadRequest, ROUTES, type Reply, type RouteDeps } from './admin-routes.js';
@@ -85,9 +86,7 @@ export class AdminServer {
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) =>
-        reject(new SluiceError('LISTEN_FAILED', `admin: cannot listen on ${this.#options.listen}`, { cause: err })),
-      );
+      server.once('error', (err) => reject(listenError(err, host, port, '[admin] listen')));
       server.listen({ host, port }, resolve);
     });
     this.#server = server;
@@ -95,7 +94,7 @@ export class AdminServer {
     if (!isLoopback(bound.address)) {
       this.#deps.log.warn({ listen: this.#options.listen }, 'admin API listens beyond loopback; keep the token secret and the port firewalled');
     }
-    this.#deps.log.info({ host: bound.address, port: bound.port }, 'admin API listening');
+    this.#deps.log.info({ event: 'admin_listening', host: bound.address, port: bound.port }, 'admin API listening');
     return { host: bound.address, port: bound.port };
   }
 

@@ -42,21 +42,21 @@ export const DASHBOARD_HTML = `<!doctype html>
         <div id="chart" class="chart"></div>
       </section>
       <section class="card">
-        <h2>Sources <small>per source IP, over the window</small></h2>
+        <h2>Sources <small>per source IP, over the window; rates are of delivery attempts</small></h2>
         <div class="scroll"><table id="sources" class="tbl">
           <thead><tr>
             <th>Source</th><th>IP · node</th><th>Pools</th><th>Status</th><th class="warm">Warm-up today</th>
-            <th class="num">Sent</th><th class="num">Delivered</th><th class="num">Deferred</th><th class="num">Bounced</th><th class="num">Complaints</th><th></th>
+            <th class="num" title="Delivery attempts: a deferred try and the later delivery count as two">Attempts</th><th class="num" title="Share of delivery attempts that were delivered (not of messages: a message deferred once, then delivered, is 1 of 2)">Delivered</th><th class="num">Deferred</th><th class="num">Bounced</th><th class="num">Complaints</th><th></th>
           </tr></thead>
           <tbody></tbody>
         </table></div>
       </section>
       <section class="card">
-        <h2>Providers <small>over the window</small></h2>
+        <h2>Providers <small>over the window; rates are of delivery attempts</small></h2>
         <div class="scroll"><table id="providers" class="tbl">
           <thead><tr>
             <th>Provider</th><th class="num">Connections</th><th class="num">Rate limit</th><th class="num">Queued</th><th class="num">Oldest</th>
-            <th class="num">Sent</th><th class="num">Delivered</th><th class="num">Deferred</th><th class="num">Bounced</th><th class="num">Complaints</th><th>Suspended sources</th>
+            <th class="num" title="Delivery attempts: a deferred try and the later delivery count as two">Attempts</th><th class="num" title="Share of delivery attempts that were delivered (not of messages: a message deferred once, then delivered, is 1 of 2)">Delivered</th><th class="num">Deferred</th><th class="num">Bounced</th><th class="num">Complaints</th><th>Suspended sources</th>
           </tr></thead>
           <tbody></tbody>
         </table></div>

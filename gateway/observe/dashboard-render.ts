@@ -23,17 +23,21 @@ function kpi(label, value, sub, lvl) {
     h('div', { class: 'label' }, [label]), h('div', { class: 'value' }, [value]), h('div', { class: 'sub' }, [sub])
   ]);
 }
-function recentRate(series, kind, seconds) {
-  var v = series[kind]; var n = Math.max(1, Math.min(v.length, Math.round(seconds / series.step_s)));
+/* The cards and the chart legend (away from the cursor) both show this: the mean rate over
+   the last RECENT_S seconds of the series, so the two never disagree. */
+var RECENT_S = 10;
+function tailRate(v, stepS, seconds) {
+  var n = Math.max(1, Math.min(v.length, Math.round(seconds / stepS)));
   var sum = 0; for (var i = v.length - n; i < v.length; i++) sum += v[i] || 0;
   return sum / n;
 }
+function recentRate(series, kind, seconds) { return tailRate(series[kind], series.step_s, seconds); }
 function renderKpis(d) {
   var st = d.stats, s = d.status, tiles = [];
   if (st) {
     var t = st.totals, wl = state.window;
-    tiles.push(kpi('Delivering', fmtRate(recentRate(st.series, 'delivered', 10)) + '/s', fmtNum(t.delivered) + ' delivered in ' + wl));
-    tiles.push(kpi('Accepting', fmtRate(recentRate(st.series, 'queued', 10)) + '/s', fmtNum(t.queued) + ' accepted in ' + wl));
+    tiles.push(kpi('Delivering', fmtRate(recentRate(st.series, 'delivered', RECENT_S)) + '/s', RECENT_S + ' s avg \u00b7 ' + fmtNum(t.delivered) + ' in ' + wl));
+    tiles.push(kpi('Accepting', fmtRate(recentRate(st.series, 'queued', RECENT_S)) + '/s', RECENT_S + ' s avg \u00b7 ' + fmtNum(t.queued) + ' in ' + wl));
   }
   if (s) {
     var depth = 0, oldest = 0;
@@ -60,7 +64,8 @@ var SERIES = [
 ];
 function renderChart(stats) {
   var box = $('chart');
-  $('chart-sub').textContent = 'messages per second, last ' + state.window + (stats.series.step_s > 1 ? ' (' + stats.series.step_s + ' s steps)' : '');
+  $('chart-sub').textContent = 'messages per second, last ' + state.window + (stats.series.step_s > 1 ? ' (' + stats.series.step_s + ' s steps)' : '') + '; legend: last ' + RECENT_S + ' s as on the cards, one step under the cursor';
+  state.stepS = stats.series.step_s;
   var data = [stats.series.t].concat(SERIES.map(function (s) { return stats.series[s[0]]; }));
   if (typeof uPlot === 'undefined') {
     box.replaceChildren(h('div', { class: 'empty' }, ['chart unavailable (uPlot not loaded)']));
@@ -76,7 +81,12 @@ function renderChart(stats) {
       axes: [axis, Object.assign({}, axis, { size: 48, values: function (u, vals) { return vals.map(function (v) { return v % 1 === 0 ? String(v) : v.toFixed(1); }); } })],
       series: [{}].concat(SERIES.map(function (s, i) {
         return { label: s[1], stroke: s[2], width: i === 0 ? 2 : 1.5, fill: i === 0 ? 'rgba(63,185,80,0.10)' : undefined,
-          value: function (u, v) { return v === null ? '\u2013' : fmtRate(v) + '/s'; } };
+          value: function (u, v, sidx, idx) {
+            // No cursor over the chart (uPlot passes no index after a redraw) or the latest
+            // step: the cards' figure, over the same seconds.
+            if (idx == null || (!state.hover && idx === u.data[0].length - 1)) return fmtRate(tailRate(u.data[sidx], state.stepS || 1, RECENT_S)) + '/s';
+            return v === null ? '\u2013' : fmtRate(v) + '/s';
+          } };
       }))
     }, data, box);
     state.chartWidth = width;
@@ -100,7 +110,13 @@ function showLatest() {
 
 /* ---- tables ---- */
 function byKey(rows) { var m = {}; (rows || []).forEach(function (r) { m[r.key] = r; }); return m; }
+/* Delivery attempts (each try counts: a deferral and the later delivery are two), not messages. */
 function sent(r) { return r ? r.delivered + r.deferred + r.bounced : 0; }
+function attemptsCell(r) {
+  var cell = pctCell('delivered', r && sent(r) ? r.delivered / sent(r) : null, r ? r.delivered : 0);
+  cell.lastChild.textContent = fmtNum(r ? r.delivered : 0) + ' of ' + fmtNum(sent(r)) + ' attempts';
+  return cell;
+}
 
 function sourceStatus(s) {
   if (s.paused) return h('span', { class: 'status', title: s.paused.reason + ' (by ' + s.paused.by + ')' }, [h('span', { class: 'dot bad' }), 'paused']);
@@ -147,7 +163,7 @@ function renderSources(d) {
       h('td', null, [sourceStatus(s)]),
       warmupCell(s.warmup),
       h('td', { class: 'num', 'data-col': 'sent' }, [fmtNum(sent(r)), h('span', { class: 'sub-line' }, [s.connections + ' conn'])]),
-      pctCell('delivered', r && sent(r) ? r.delivered / sent(r) : null, r ? r.delivered : 0),
+      attemptsCell(r),
       pctCell('deferral_rate', r ? r.deferral_rate : null, r ? r.deferred : 0),
       pctCell('bounce_rate', r ? r.bounce_rate : null, r ? r.bounced : 0),
       pctCell('complaint_rate', r ? r.complaint_rate : null, r ? r.complained : 0),
@@ -179,7 +195,7 @@ function renderProviders(d) {
       h('td', { class: 'num' }, [fmtNum(p.queue_depth)]),
       h('td', { class: 'num' }, [fmtAge(p.oldest_seconds)]),
       h('td', { class: 'num' }, [fmtNum(sent(r))]),
-      pctCell('delivered', r && sent(r) ? r.delivered / sent(r) : null, r ? r.delivered : 0),
+      attemptsCell(r),
       pctCell('deferral_rate', r ? r.deferral_rate : null, r ? r.deferred : 0),
       pctCell('bounce_rate', r ? r.bounce_rate : null, r ? r.bounced : 0),
       pctCell('complaint_rate', r ? r.complaint_rate : null, r ? r.complained : 0),

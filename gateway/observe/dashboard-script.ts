@@ -12,7 +12,7 @@ import { DASHBOARD_JS_RENDER } from './dashboard-render.js';
 
 export const DASHBOARD_JS_CORE = String.raw`var TOKEN_KEY = 'sluice-admin-token';
 var REFRESH_MS = 2000;
-var state = { token: null, window: '5m', timer: null, chart: null, chartWidth: 0, hover: false, busy: false, last: null };
+var state = { token: null, window: '5m', timer: null, chart: null, chartWidth: 0, stepS: 1, hover: false, busy: false, last: null };
 
 function $(id) { return document.getElementById(id); }
 

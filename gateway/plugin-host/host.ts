@@ -13,6 +13,7 @@ import type { StateBackend } from '../state/types.js';
 import { SluiceError } from '../errors.js';
 import { ConfigError, pluginTableName } from '../config/load.js';
 import type { ConfigIssue } from '../config/issues.js';
+import type { Config } from '../config/schema.js';
 import { keyPath } from '../config/issues.js';
 import type { OutcomeEvent, OutcomeEvents, Plugin, PluginLogger, Verdict, VerdictHelpers } from './public.js';
 
@@ -72,6 +73,28 @@ export async function importPlugin(entry: string, baseDir: string): Promise<Plug
     throw new SluiceError('PLUGIN_LOAD_FAILED', `${path}: the default export must be { name, setup?, hooks } (see definePlugin in sluice/plugin)`);
   }
   return p;
+}
+
+/**
+ * Wiring (shaping issue): with no `[plugins] order`, the built-ins whose table is written
+ * ([suppression], [classify], [dkim]) run in DESIGN.md's order, so a config with
+ * `[[classify.rules]]` classifies without also listing the plugin.
+ */
+export function pluginOrder(config: Pick<Config, 'plugins' | 'suppression' | 'classify' | 'dkim'>): readonly string[] {
+  if (config.plugins.order.length > 0) return config.plugins.order;
+  return (['suppression', 'classify', 'dkim'] as const).filter((name) => config[name] !== undefined);
+}
+
+/**
+ * check-config's view of one plugin: its table against its configSchema, then (when that
+ * passes) its own check() of the files the table names.
+ */
+export async function checkPlugin(plugin: Plugin<unknown>, table: unknown, file: string, baseDir: string): Promise<ConfigIssue[]> {
+  const issues = pluginConfigIssues(plugin, table, file);
+  if (issues.length > 0 || !plugin.check) return issues;
+  const config = plugin.configSchema ? (plugin.configSchema.safeParse(table ?? {}) as { data: unknown }).data : (table ?? {});
+  const found = await plugin.check({ config, configFile: file, baseDir });
+  return found.map((f) => ({ file, line: null, key: `${plugin.name}.${f.key}`, message: f.message }));
 }
 
 /** Validates each plugin's table against its configSchema; returns issues for check-config. */

@@ -56,6 +56,7 @@ export interface MessageView {
   readonly headers: Headers;
   /** Body bytes (after the blank line), normalised to CRLF. */
   readonly body: Buffer;
+  /** The whole message as received (header block and body), in bytes. */
   readonly size: number;
 }
 
@@ -163,6 +164,13 @@ export interface SetupCtx {
   readonly metrics: Registry;
 }
 
+export interface CheckCtx<C> {
+  /** The table as `configSchema` parsed it. */
+  readonly config: C;
+  readonly configFile: string;
+  readonly baseDir: string;
+}
+
 /** What a plugin's `configSchema` must offer (a zod schema fits). */
 export interface ConfigSchema<C> {
   safeParse(input: unknown):
@@ -176,6 +184,12 @@ export interface Plugin<C = unknown> {
   readonly configSchema?: ConfigSchema<C>;
   /** Runs once at start; the returned value (if any) becomes `ctx.config` for hooks. */
   setup?(ctx: SetupCtx): C | void | Promise<C | void>;
+  /**
+   * What would make setup fail, checked without starting anything (files the table names:
+   * readable, parseable). check-config runs it so that its OK means the node will start.
+   * `key` is relative to the plugin's table (e.g. `keys[0].key`).
+   */
+  check?(ctx: CheckCtx<C>): ReadonlyArray<{ key: string; message: string }> | Promise<ReadonlyArray<{ key: string; message: string }>>;
   readonly hooks: PluginHooks<C>;
 }
 

@@ -92,8 +92,19 @@ export class Scheduler {
    */
   reconfigure(next: Partial<Pick<SchedulerDeps, 'config' | 'resolver' | 'providers' | 'router' | 'runSession' | 'maxSessions'>>): void {
     this.deps = { ...this.deps, ...next };
+    // A reload must act as a fresh start for routing: sessions opened under the old config
+    // (their source picked from the old pools) take no further item, idle ones end now,
+    // and what waits in a ready queue is routed again with the new rules.
+    this.generation++;
+    for (const rq of this.dispatch.queues()) {
+      rq.wakeAll();
+      for (const item of rq.drain()) void this.route(item);
+    }
     this.pump();
   }
+
+  /** Bumped by each reconfigure(): a session started under an older one ends after its current message. */
+  generation = 0;
 
   /** Recipients queued per (pool, provider) and the oldest one's age, ready or waiting. */
   queueRows(): { pool: string; provider: string; depth: number; oldestSeconds: number }[] {
@@ -332,8 +343,15 @@ export class Scheduler {
     return items.length;
   }
 
-  /** Puts an item back at the front of its ready queue (a session stopped before sending it). */
-  putBack(rq: ReadyQueue, item: QueueItem): void {
+  /**
+   * Puts an item back at the front of its ready queue (a session stopped before sending it).
+   * Taken under an older config (`generation`): it is routed again, as a reload routes every ready item.
+   */
+  putBack(rq: ReadyQueue, item: QueueItem, generation = this.generation): void {
+    if (generation !== this.generation) {
+      void this.route(item);
+      return;
+    }
     rq.unshift(item);
     this.pump();
   }

@@ -107,8 +107,10 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
   const session = opened;
   rq.greetingBackoffMs = 0;
   const viaMx: Via = { ...via, mx: session.host.name };
+  // The config this session's source was picked under: after a reload it sends nothing more.
+  const generation = sched.generation;
   try {
-    while (session.usable && !sched.stopped && !lease.lost) {
+    while (session.usable && !sched.stopped && !lease.lost && sched.generation === generation) {
       if (session.sent >= rq.provider.maxMessagesPerConnection) break;
       // A lease taken from this node's share during an outage is not in the shared count:
       // once shared state is back, end the session so the next one takes a shared lease.
@@ -119,8 +121,8 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
       const item = await rq.next(rq.provider.idleTimeoutMs);
       if (!item) break;
       // Paused or suspended while this session sat idle: the item goes back for another source.
-      if (sched.stopped || deps.picker.status(grant.source.name, rq.provider).kind === 'held' || deps.picker.poolPaused(rq.pool) || deps.picker.poolPaused(grant.pool)) {
-        sched.putBack(rq, item);
+      if (sched.stopped || sched.generation !== generation || deps.picker.status(grant.source.name, rq.provider).kind === 'held' || deps.picker.poolPaused(rq.pool) || deps.picker.poolPaused(grant.pool)) {
+        sched.putBack(rq, item, generation);
         break;
       }
       const sendable = await filterRecipients(deps, sched, item, viaMx);
@@ -137,7 +139,7 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
       }
       const budget = await deps.warmup.take(grant.source.name).catch(() => null);
       if (budget !== true) {
-        sched.putBack(rq, item);
+        sched.putBack(rq, item, generation);
         // null: the warm-up count could not be read; try again in a second.
         if (budget === null) sched.block(rq, 1_000, 'warm-up count unavailable');
         break;
@@ -146,7 +148,7 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
       const slot = token === 'ok' ? await admitSend(deps, rq, grant, sched) : null;
       if (slot === null) {
         await deps.warmup.giveBack(grant.source.name).catch(() => undefined);
-        sched.putBack(rq, item);
+        sched.putBack(rq, item, generation);
         const blockMs = token === 'ok' ? 1_000 : token.blockMs;
         if (blockMs > 0) sched.block(rq, blockMs, `rate limit of ${rq.provider.name} reached`);
         break;

@@ -295,3 +295,14 @@ function seconds(ms: number): number {
 function roundOrNull(x: number | null, digits: number): number | null {
   return x === null ? null : round(x, digits);
 }
+
+/**
+ * The header's DKIM words. `--dkim` only configures a gateway the load test starts; against
+ * `--target` the target's own config decides, so say what the arrivals showed instead of
+ * "none" beside a count of signed messages.
+ */
+export function dkimLabel(r: Pick<Report, 'mode' | 'dkim' | 'dkim_signed'>): string {
+  if (r.mode === 'gateway') return r.dkim === 'none' ? 'dkim none' : `dkim ${r.dkim} (a fresh key)`;
+  if (r.mode === 'sink-only') return 'dkim not applicable (no gateway)';
+  return r.dkim_signed > 0 ? 'dkim by the target\'s own config' : 'dkim none seen from the target';
+}

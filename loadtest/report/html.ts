@@ -1,4 +1,4 @@
-import type { Report } from './build-report.js';
+import { dkimLabel, type Report } from './build-report.js';
 import { logHistogram } from './stats.js';
 import { escapeXml as esc, histogramChart, lineChart, type LineSeries } from './svg.js';
 import { formatBytes } from './table.js';
@@ -25,7 +25,7 @@ export function renderHtml(r: Report, latencies: ArrayLike<number>): string {
   ];
   const body = [
     `<h1>Sluice load test <code>${esc(r.run_id)}</code></h1>`,
-    `<p class="sub">${esc(r.mode)}${r.target ? ` → ${esc(r.target)}` : ''} · ${esc(r.started_at)} · ${r.messages} messages of ${formatBytes(r.size_bytes)} · ${r.connections} connections · ${r.domains} domains · providers ${esc(r.profiles.join(', '))} · DKIM ${esc(r.dkim)}</p>`,
+    `<p class="sub">${esc(r.mode)}${r.target ? ` → ${esc(r.target)}` : ''} · ${esc(r.started_at)} · ${r.messages} messages of ${formatBytes(r.size_bytes)} · ${r.connections} connections · ${r.domains} domains · providers ${esc(r.profiles.join(', '))} · ${esc(dkimLabel(r))}</p>`,
     cards(r),
     '<h2>Rates over time</h2>',
     lineChart('Accepted and delivered per second', 'messages per second', rates, r.series.bucket_s),

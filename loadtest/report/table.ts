@@ -1,4 +1,4 @@
-import type { Report } from './build-report.js';
+import { dkimLabel, type Report } from './build-report.js';
 
 /** The plain-text report printed on stdout at the end of a run. */
 export function formatReport(r: Report): string {
@@ -6,7 +6,7 @@ export function formatReport(r: Report): string {
   lines.push(`Sluice load test ${r.run_id} (${r.mode}${r.target ? ` → ${r.target}` : ''}), ${r.started_at}`);
   lines.push(
     `  ${r.messages} messages of ${formatBytes(r.size_bytes)} over ${r.connections} connections to ${r.domains} domains; ` +
-      `providers ${r.profiles.join(', ')}; dkim ${r.dkim}${r.mode === 'gateway' ? `; ${r.source_count} sources` : ''}`,
+      `providers ${r.profiles.join(', ')}; ${dkimLabel(r)}${r.mode === 'gateway' ? `; ${r.source_count} sources` : ''}`,
   );
   lines.push('');
   lines.push(

@@ -1,7 +1,7 @@
 import { definePlugin, type DataCtx, type Headers, type Plugin } from '../../gateway/plugin-host/public.js';
 import { SluiceError } from '../../gateway/errors.js';
 import { configSchema, type DkimConfig } from './config.js';
-import { loadKeys, RECOMMENDED_RSA_BITS, type LoadedKey } from './keys.js';
+import { keyProblems, loadKeys, RECOMMENDED_RSA_BITS, type LoadedKey } from './keys.js';
 import { fromDomain, keysForDomain, signMessage } from './sign.js';
 
 export { configSchema } from './config.js';
@@ -45,6 +45,8 @@ export function createDkimPlugin(): Plugin<DkimConfig> {
       }
       return parsed.data;
     },
+    // check-config: every key file readable and a usable private key, as setup needs it.
+    check: (ctx) => keyProblems(ctx.config.keys, { baseDir: ctx.baseDir, configFile: ctx.configFile }),
     hooks: {
       // Configured last in [plugins] order, so it signs what the other plugins left.
       async data(ctx) {

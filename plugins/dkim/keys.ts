@@ -31,11 +31,13 @@ interface KeyContext {
 }
 
 function where(entry: DkimKeyConfig, ctx: KeyContext): string {
-  return `${ctx.configFile} [[dkim.keys]] #${ctx.index + 1} (domain = "${entry.domain}", selector = "${entry.selector}")`;
+  // The same numbering as every other config message: dkim.keys[0] is the first [[dkim.keys]].
+  return `${ctx.configFile} dkim.keys[${ctx.index}] (domain = "${entry.domain}", selector = "${entry.selector}")`;
 }
 
-function keygenHint(entry: DkimKeyConfig): string {
-  return `sluice dkim keygen --domain ${entry.domain} --selector ${entry.selector}`;
+function keygenHint(entry: DkimKeyConfig, ctx: KeyContext): string {
+  // --config writes the key beside the config, where a relative "key" path points.
+  return `sluice dkim keygen --domain ${entry.domain} --selector ${entry.selector} --config ${ctx.configFile}`;
 }
 
 function invalid(message: string, cause?: unknown): SluiceError {
@@ -49,7 +51,7 @@ async function readPem(file: string, entry: DkimKeyConfig, ctx: KeyContext): Pro
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       throw invalid(
-        `${where(entry, ctx)}: key file ${file} does not exist. Create it with "${keygenHint(entry)}" and publish the TXT record it prints, or fix the "key" path (it is relative to the config file's directory).`,
+        `${where(entry, ctx)}: key file ${file} does not exist. Create it with "${keygenHint(entry, ctx)}" and publish the TXT record it prints, or fix the "key" path (it is relative to the config file's directory).`,
         err,
       );
     }
@@ -74,13 +76,13 @@ function parsePem(pem: string, file: string, entry: DkimKeyConfig, ctx: KeyConte
     throw invalid(`${where(entry, ctx)}: ${file} is encrypted with a passphrase; store the key unencrypted with mode 0600 (sluice cannot prompt for a passphrase).`);
   }
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
-    throw invalid(`${where(entry, ctx)}: ${file} is not a PEM private key (no "-----BEGIN PRIVATE KEY-----" block). Create one with "${keygenHint(entry)}".`);
+    throw invalid(`${where(entry, ctx)}: ${file} is not a PEM private key (no "-----BEGIN PRIVATE KEY-----" block). Create one with "${keygenHint(entry, ctx)}".`);
   }
   try {
     return createPrivateKey({ key: pem, format: 'pem' });
   } catch (err) {
     throw invalid(
-      `${where(entry, ctx)}: ${file} is not a valid PEM private key (${(err as Error).message}). Replace it with one made by "${keygenHint(entry)}".`,
+      `${where(entry, ctx)}: ${file} is not a valid PEM private key (${(err as Error).message}). Replace it with one made by "${keygenHint(entry, ctx)}".`,
       err,
     );
   }
@@ -93,7 +95,7 @@ function algorithmOf(key: KeyObject, file: string, entry: DkimKeyConfig, ctx: Ke
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
     if (bits < MIN_RSA_BITS) {
       throw invalid(
-        `${where(entry, ctx)}: ${file} is a ${bits}-bit RSA key; DKIM verifiers reject RSA keys under ${MIN_RSA_BITS} bits (RFC 8301 §3.2). Generate a ${RECOMMENDED_RSA_BITS}-bit key with "${keygenHint(entry)}" under a new selector.`,
+        `${where(entry, ctx)}: ${file} is a ${bits}-bit RSA key; DKIM verifiers reject RSA keys under ${MIN_RSA_BITS} bits (RFC 8301 §3.2). Generate a ${RECOMMENDED_RSA_BITS}-bit key with "${keygenHint(entry, ctx)}" under a new selector.`,
       );
     }
     return { algorithm: 'rsa-sha256', bits };
@@ -113,17 +115,34 @@ export async function loadKeys(
   opts: { baseDir: string; configFile: string },
 ): Promise<LoadedKey[]> {
   const loaded: LoadedKey[] = [];
-  for (const [index, entry] of entries.entries()) {
-    const ctx = { configFile: opts.configFile, index };
-    const file = isAbsolute(entry.key) ? entry.key : resolve(opts.baseDir, entry.key);
-    const privateKey = parsePem(await readPem(file, entry, ctx), file, entry, ctx);
-    const { algorithm, bits } = algorithmOf(privateKey, file, entry, ctx);
-    if (entry.algorithm !== undefined && entry.algorithm !== algorithm) {
-      throw invalid(
-        `${where(entry, ctx)}: algorithm = "${entry.algorithm}" but ${file} holds an ${algorithm === 'rsa-sha256' ? 'RSA' : 'Ed25519'} key (${algorithm}). Remove "algorithm" (it is taken from the PEM) or point "key" at the right file.`,
-      );
-    }
-    loaded.push({ domain: entry.domain, selector: entry.selector, subDomains: entry.sub_domains, algorithm, privateKey, bits, file });
-  }
+  for (const [index, entry] of entries.entries()) loaded.push(await loadKey(entry, index, opts));
   return loaded;
+}
+
+/** Every key that would stop start-up, each with its message (check-config: all in one pass). */
+export async function keyProblems(entries: readonly DkimKeyConfig[], opts: { baseDir: string; configFile: string }): Promise<{ key: string; message: string }[]> {
+  const out: { key: string; message: string }[] = [];
+  for (const [index, entry] of entries.entries()) {
+    try {
+      await loadKey(entry, index, opts);
+    } catch (err) {
+      // The message starts with "FILE dkim.keys[i] (…): "; check-config prints file and key itself.
+      const message = (err as Error).message.replace(/^.*?\): /, '');
+      out.push({ key: `keys[${index}].key`, message });
+    }
+  }
+  return out;
+}
+
+async function loadKey(entry: DkimKeyConfig, index: number, opts: { baseDir: string; configFile: string }): Promise<LoadedKey> {
+  const ctx = { configFile: opts.configFile, index };
+  const file = isAbsolute(entry.key) ? entry.key : resolve(opts.baseDir, entry.key);
+  const privateKey = parsePem(await readPem(file, entry, ctx), file, entry, ctx);
+  const { algorithm, bits } = algorithmOf(privateKey, file, entry, ctx);
+  if (entry.algorithm !== undefined && entry.algorithm !== algorithm) {
+    throw invalid(
+      `${where(entry, ctx)}: algorithm = "${entry.algorithm}" but ${file} holds an ${algorithm === 'rsa-sha256' ? 'RSA' : 'Ed25519'} key (${algorithm}). Remove "algorithm" (it is taken from the PEM) or point "key" at the right file.`,
+    );
+  }
+  return { domain: entry.domain, selector: entry.selector, subDomains: entry.sub_domains, algorithm, privateKey, bits, file };
 }

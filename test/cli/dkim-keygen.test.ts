@@ -1,6 +1,6 @@
 // `sluice dkim keygen` writes a private key (0600, never overwritten) and prints the TXT record.
 import { execFile } from 'node:child_process';
-import { statSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, statSync, readFileSync, writeFileSync } from 'node:fs';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,4 +21,28 @@ test.each(['rsa', 'ed25519'])('%s key and its DNS record', async (algorithm) => 
   if (algorithm === 'rsa') expect(Buffer.from(txt?.[2] ?? '', 'base64')).toEqual(createPublicKey(key).export({ type: 'spki', format: 'der' }));
   else expect(Buffer.from(txt?.[2] ?? '', 'base64')).toHaveLength(32);
   await expect(run(process.execPath, [CLI, 'dkim', 'keygen', '--domain', 'example.com', '--selector', 's1', '--dir', dir])).rejects.toMatchObject({ code: 2 });
+});
+
+// Config paths resolve against the config file's directory: with --config the key lands
+// there and the printed [[dkim.keys]] lines, pasted as they are, pass check-config and
+// load, whatever the current directory was.
+test('--config writes beside the config and prints [[dkim.keys]] lines that check-config accepts', async () => {
+  const confDir = tempDir();
+  const elsewhere = tempDir();
+  const file = join(confDir, 'sluice.toml');
+  writeFileSync(file, '[node]\ndata_dir = "data"\n');
+  const { stdout } = await run(process.execPath, [CLI, 'dkim', 'keygen', '--domain', 'example.com', '--selector', 's1', '--config', file], { cwd: elsewhere });
+  expect(statSync(join(confDir, 'certs/dkim/example.com.s1.pem')).mode & 0o777).toBe(0o600);
+  expect(existsSync(join(elsewhere, 'certs'))).toBe(false);
+  const snippet = stdout.slice(stdout.indexOf('[[dkim.keys]]'));
+  expect(snippet).toBe('[[dkim.keys]]\ndomain = "example.com"\nselector = "s1"\nkey = "certs/dkim/example.com.s1.pem"\n');
+  appendFileSync(file, snippet);
+  const checked = await run(process.execPath, [CLI, 'check-config', '--config', file], { cwd: elsewhere });
+  expect(checked.stdout).toMatch(/^OK: /);
+});
+
+test('without --config the printed key path is absolute, so it is right from any config', async () => {
+  const cwd = tempDir();
+  const { stdout } = await run(process.execPath, [CLI, 'dkim', 'keygen', '--domain', 'example.org', '--selector', 's2'], { cwd });
+  expect(stdout).toContain(`key = "${join(cwd, 'certs/dkim/example.org.s2.pem')}"`);
 });

@@ -1,10 +1,11 @@
 // check-config: exit 1 listing every problem as file:line key: problem, with a did-you-mean.
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, test } from 'vitest';
 import { CLI, tempDir } from '../support/gateway.js';
+import { makeCert } from '../support/certs.js';
 
 const run = promisify(execFile);
 
@@ -35,7 +36,9 @@ test('every problem is listed, not only the first', async () => {
   expect(code).toBe(1);
   expect(out).toContain(`${file}:2 relay.max_message_size: "lots" is not a size`);
   expect(out).toMatch(new RegExp(`${file}:6 listen\\[0\\]\\.mode: `));
-  expect(out).toContain('2 problems found');
+  // The cross checks run on what parsed, in the same pass as the schema.
+  expect(out).toContain(`${file}:9 pools.tx.sources[0]: no source named "nope"`);
+  expect(out).toContain('3 problems found');
 });
 
 test('cross references are checked after the schema: unknown source in a pool', async () => {
@@ -140,4 +143,52 @@ test('a lease TTL a single timed-out renew would lapse is refused with the small
   expect(code).toBe(1);
   expect(out).toContain(`${file}:4 cluster.lease_ttl: 3000 ms is under 4 x command_timeout (1000 ms)`);
   expect(out).toContain('raise lease_ttl to at least 4000 ms');
+});
+
+test('an unknown key, a wrong type and a route naming a missing pool: all three in one pass, the type error with an example', async () => {
+  const { code, out, file } = await check(
+    ['[sources.tx]', 'ip = "127.0.0.2"', 'ehlo = "tx.test"', '[pools.transactional]', 'sources = ["tx"]', 'priorty = 3', '[pools.bulk]', 'sources = ["tx"]', 'priority = "10"', '[[routes]]', 'class = "promo*"', 'pool = "promotional"', ''].join('\n'),
+  );
+  expect(code).toBe(1);
+  expect(out).toContain(`${file}:6 pools.transactional.priorty: unknown key (did you mean "priority"?)`);
+  expect(out).toContain(`${file}:9 pools.bulk.priority: expected a number, got the string "10"; write it without quotes, e.g. priority = 10`);
+  expect(out).toContain(`${file}:12 routes[0].pool: no pool named "promotional"`);
+  expect(out).toContain('3 problems found');
+});
+
+test('a pool whose own entry is wrong still counts as defined: no second, false problem for a route naming it', async () => {
+  const { code, out } = await check(['[sources.tx]', 'ip = "127.0.0.2"', 'ehlo = "tx.test"', '[pools.bulk]', 'sources = ["tx"]', 'priority = "10"', '[[routes]]', 'class = "b*"', 'pool = "bulk"', ''].join('\n'));
+  expect(code).toBe(1);
+  expect(out).not.toContain('no pool named');
+  expect(out).toContain('1 problem found');
+});
+
+test('a [[dkim.keys]] file that does not exist is a problem, not OK (start would fail)', async () => {
+  const { code, out, file } = await check(['[[dkim.keys]]', 'domain = "example.com"', 'selector = "s1"', 'key = "certs/dkim/example.com.s1.pem"', ''].join('\n'));
+  expect(code).toBe(1);
+  expect(out).toContain(`${file}:4 dkim.keys[0].key: key file ${join(dirname(file), 'certs/dkim/example.com.s1.pem')} does not exist`);
+  expect(out).toContain(`sluice dkim keygen --domain example.com --selector s1 --config ${file}`);
+  expect(out).not.toContain('OK');
+});
+
+test('a DKIM key that is not a private key, and a TLS key that does not match its certificate, are reported together', async () => {
+  const { cert, key } = await makeCert();
+  const other = await makeCert();
+  const { code, out, file } = await check(
+    ['[tls]', 'cert = "tls.crt"', 'key = "tls.key"', '[[dkim.keys]]', 'domain = "example.com"', 'selector = "s1"', 'key = "dkim.pem"', ''].join('\n'),
+    { 'tls.crt': cert, 'tls.key': other.key, 'dkim.pem': 'not a key\n' },
+  );
+  expect(code).toBe(1);
+  expect(out).toContain(`${file}:3 tls.key: ${join(dirname(file), 'tls.key')} is not the private key of the certificate`);
+  expect(out).toMatch(/dkim\.keys\[0\]\.key: .*dkim\.pem is not a PEM private key/);
+  expect(out).toContain('2 problems found');
+  expect(key).toContain('PRIVATE KEY');
+});
+
+test('a later --config wins (npm start -- --config FILE after the script\'s own)', async () => {
+  const dir = tempDir();
+  const good = join(dir, 'good.toml');
+  writeFileSync(good, '[node]\nid = "x"\n');
+  const r = await run(process.execPath, [CLI, 'check-config', '--config', join(dir, 'missing.toml'), '--config', good]);
+  expect(r.stdout).toBe(`OK: ${good}\n`);
 });

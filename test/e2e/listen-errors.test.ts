@@ -42,3 +42,21 @@ test.skipIf(process.getuid?.() !== 0)('port 25 without privileges: exit 1 saying
   expect(code).toBe(1);
   expect(out).toMatch(/cannot bind 127\.0\.0\.1:25: permission denied.*CAP_NET_BIND_SERVICE/s);
 });
+
+test('the admin port in use: exit 1 with the same help as an SMTP port, and no stack trace', async () => {
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+  const port = (blocker.address() as { port: number }).port;
+  try {
+    const dir = tempDir();
+    const file = join(dir, 'sluice.toml');
+    writeFileSync(file, `[node]\ndata_dir = "${dir}/data"\n[[listen]]\nhost = "127.0.0.1"\nport = 0\nmode = "relay"\n[admin]\nlisten = "127.0.0.1:${port}"\ntoken = "admin-token-0123456789"\n`);
+    const { code, out } = await run(file);
+    expect(code).toBe(1);
+    expect(out).toContain(`cannot bind 127.0.0.1:${port}: the port is in use by another process`);
+    expect(out).toContain('change the port in [admin] listen');
+    expect(out).not.toMatch(/^\s+at /m);
+  } finally {
+    blocker.close();
+  }
+});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AcceptLog, SEQ } from '../../loadtest/client/load-client.js';
-import { buildReport, type ReportInput } from '../../loadtest/report/build-report.js';
+import { buildReport, dkimLabel, type ReportInput } from '../../loadtest/report/build-report.js';
+import { formatReport } from '../../loadtest/report/table.js';
 import { DeliveryLog } from '../../loadtest/sim/delivery-log.js';
 import { ConnectionTracker } from '../../loadtest/sim/peer-stats.js';
 
@@ -61,5 +62,25 @@ describe('report outcomes', () => {
     expect(report.sources['127.0.0.3']).toMatchObject({ peak_connections: 1, delivered: 2 });
     expect(report).toMatchObject({ cpu_s: 1.5, rss_peak_mb: 80 });
     expect(JSON.parse(JSON.stringify(report))).toEqual(report); // what --json prints is the whole report
+  });
+});
+
+describe('the report header says who signed', () => {
+  it('--target: the header never says "dkim none" beside a count of signed arrivals', () => {
+    const accept = new AcceptLog(2);
+    const log = new DeliveryLog('test1234', 2);
+    [0, 1].forEach((seq) => {
+      accept.acceptedAt[seq] = 1000;
+      accept.state[seq] = SEQ.accepted;
+      accept.accepted += 1;
+      log.record({ trace: `test1234.${seq}`, t: 1100, ip: '127.0.0.2', provider: 'gmail', dkim: true });
+    });
+    const base = input(accept, log, new ConnectionTracker());
+    const { report } = buildReport({ ...base, mode: 'target', settings: { ...base.settings, target: '127.0.0.1:2525' } });
+    const text = formatReport(report);
+    expect(text).toContain('DKIM-Signature present on 2 of 2 arrivals');
+    expect(text).not.toContain('dkim none');
+    expect(text).toContain("dkim by the target's own config");
+    expect(dkimLabel({ mode: 'gateway', dkim: 'rsa', dkim_signed: 10 })).toBe('dkim rsa (a fresh key)');
   });
 });

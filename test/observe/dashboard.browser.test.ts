@@ -118,6 +118,17 @@ describe('dashboard', () => {
     expect(await page.locator('#nodes').innerText()).toContain('gw-2');
     expect(await page.locator('#holds').innerText()).toContain('outlook'); // b is suspended toward outlook
     await page.waitForSelector('#chart .uplot canvas');
+    // Per-source figures say they count delivery attempts, not messages.
+    expect(await page.locator('#sources thead').innerText()).toMatch(/Attempts\s+Delivered/i);
+    expect(await page.locator('tr[data-source="a"] td[data-col="delivered"]').innerText()).toMatch(/%\s+[\d,]+ of [\d,]+ attempts$/);
+    // The Delivering card and the chart legend beside it show the same rate (one read of both).
+    const shown = await page.evaluate(() => {
+      const card = document.querySelector('.kpi .value')?.textContent ?? '';
+      const row = [...document.querySelectorAll('#chart .u-legend .u-series')].find((r) => r.textContent?.includes('Delivered'));
+      return { card, legend: row?.querySelector('.u-value')?.textContent ?? '', dbg: document.querySelector('#chart .u-legend')?.textContent ?? 'none' };
+    });
+    expect(shown.card).toMatch(/\/s$/);
+    expect(shown.legend, shown.dbg).toBe(shown.card);
 
     await page.click('tr[data-source="a"] button.pause');
     await vi.waitFor(() => expect(h.control.callsTo('pauseSource')).toHaveLength(1));

@@ -91,7 +91,7 @@ describe('dkim setup', () => {
     const err = await setupError([{ domain: 'example.com', selector: 's1', key: 'certs/dkim/example.com.s1.pem' }]);
     expect(err.code).toBe('DKIM_KEY_INVALID');
     expect(err.message).toContain(join(dir, 'certs/dkim/example.com.s1.pem'));
-    expect(err.message).toContain('/etc/sluice/sluice.toml [[dkim.keys]] #1');
+    expect(err.message).toContain('/etc/sluice/sluice.toml dkim.keys[0]');
     expect(err.message).toContain('sluice dkim keygen --domain example.com --selector s1');
   });
 

@@ -114,7 +114,7 @@ test('explains a promotional message to a company domain hosted at the provider'
   expect(out).toMatch(/^mx +in1\.mx\.bigmail\.test \(pref 10\) \[127\.0\.0\.75\]/m);
   expect(out).toMatch(/^provider +bigmail: every MX host matches \[providers\.bigmail\] mx_suffixes \(in1\.mx\.bigmail\.test ends in "\.mx\.bigmail\.test", in2/m);
   expect(out).toMatch(/^class +promotional \(classify\.rules\[0\] matched\)/m);
-  expect(out).toMatch(/^rule +\[\[routes\]\] #0 \(class = "promotional", provider = "bigmail"\) → pool promo/m);
+  expect(out).toMatch(/^rule +routes\[0\] \(class = "promotional", provider = "bigmail"\) → pool promo/m);
   expect(out).toMatch(/^pool +promo \(priority 1, overflow spare\)/m);
   expect(out).toMatch(/^limits +per source: 4 connections, 10\/s, 100 messages\/connection, connect_timeout 5s, idle_timeout 2s/m);
   // No burst: evenly spaced, (1000 + 30 ms) / 10 apart.
