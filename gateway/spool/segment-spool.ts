@@ -4,6 +4,7 @@
  * instead of a file, an fsync and a directory fsync per message (DiskSpool).
  *
  *   <root>/seg/<n>.seg          records (segment-format.ts); a new one at start and every ~16 MB
+ *   <root>/seg/<n>.key          the segment's key again: damage at the start of <n>.seg costs only the records there
  *   <root>/journal.log          recipient states, attempts and removals (segment-journal.ts)
  *   <root>/quarantine/*.bad     damaged bytes found at recovery
  *
@@ -14,7 +15,7 @@
 import { mkdir, open, readdir, statfs, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Clock } from '../state/types.js';
-import type { AttemptRecord, Envelope, RecipientState, RecoveredMessage, Spool } from './types.js';
+import type { AttemptRecord, CorruptReport, Envelope, RecipientState, RecoveredMessage, Spool } from './types.js';
 import { SluiceError } from '../errors.js';
 import { BodyCache } from './body-cache.js';
 import { DirSyncer } from './dir-syncer.js';
@@ -169,7 +170,7 @@ export class SegmentSpool implements Spool {
     if (seg?.sealed && seg.live === 0) await this.unlinkSegment(loc.seg);
   }
 
-  recover(onMessage: (m: RecoveredMessage) => void, onCorrupt: (file: string, reason: string) => void): Promise<number> {
+  recover(onMessage: (m: RecoveredMessage) => void, onCorrupt: CorruptReport): Promise<number> {
     return this.exclusive(() => this.recoverNow(onMessage, onCorrupt));
   }
 
@@ -210,7 +211,7 @@ export class SegmentSpool implements Spool {
     await Promise.all(this.unlinking);
   }
 
-  private async recoverNow(onMessage: (m: RecoveredMessage) => void, onCorrupt: (file: string, reason: string) => void): Promise<number> {
+  private async recoverNow(onMessage: (m: RecoveredMessage) => void, onCorrupt: CorruptReport): Promise<number> {
     const old = this.oldSegments;
     this.oldSegments = [];
     const { found, scan } = await this.scanWithJournal(old, onMessage, onCorrupt);
@@ -218,12 +219,25 @@ export class SegmentSpool implements Spool {
       const s = this.index.segment(n);
       if (s && s.live === 0) await this.unlinkSegment(n);
     }
+    await this.dropOrphanKeys();
     for (const [n, at] of scan.cutAt) if (!scan.rewrite.has(n)) await this.cutSegment(n, at);
     for (const n of scan.rewrite) if (this.index.segment(n)) await this.moveLive(n);
     const imported = await importLegacySpool(this.root, { has: (id) => this.index.has(id), commit: (e, b) => this.commit(e, b), record: (i, r, s) => this.record(i, r, s) }, onMessage, onCorrupt);
     this.recovered = true;
-    await this.compactJournal();
+    // On a full disk the rewrite fails: the journal stays as it is, and start goes on
+    // (the node must deliver to free space, issue 11).
+    await this.compactJournal().catch(() => undefined);
     return found + imported;
+  }
+
+  /** Key files whose segment is gone (unlinked just before a crash, or quarantined). */
+  private async dropOrphanKeys(): Promise<void> {
+    const names = await readdir(this.segDir).catch(() => [] as string[]);
+    for (const f of names) {
+      const n = Number(/^(\d{8})\.key$/.exec(f)?.[1] ?? NaN);
+      if (Number.isNaN(n) || this.index.segment(n) || n >= this.writer.firstNumber) continue;
+      await unlink(join(this.segDir, f)).catch(() => undefined);
+    }
   }
 
   /**
@@ -231,8 +245,10 @@ export class SegmentSpool implements Spool {
    * with its journal facts. Its own frame holds the facts, so they are garbage before
    * the journal is read again for the rewrite.
    */
-  private async scanWithJournal(numbers: number[], onMessage: (m: RecoveredMessage) => void, onCorrupt: (file: string, reason: string) => void): Promise<{ found: number; scan: ScanResult }> {
-    const facts = await this.journal.read();
+  private async scanWithJournal(numbers: number[], onMessage: (m: RecoveredMessage) => void, onCorrupt: CorruptReport): Promise<{ found: number; scan: ScanResult }> {
+    const facts = await this.journal.read((g) =>
+      onCorrupt('journal.log', `journal: ${g.length} bytes skipped, not facts (they began "${g.sample}")`, { where: 'journal.log', offset: g.offset, length: g.length, quarantined: null, lost: [], unchecked: [], tornTail: g.atEnd === true }),
+    );
     let found = 0;
     const scan = await scanSegments({
       segDir: this.segDir,
@@ -241,19 +257,35 @@ export class SegmentSpool implements Spool {
       index: this.index,
       now: this.clock.now(),
       removed: (id) => facts.get(id)?.removedFrom !== undefined,
+      doneOf: (id) => facts.get(id)?.done ?? NONE,
       found: (envelope) => {
         const f = facts.get(envelope.id);
         onMessage({ envelope, done: f?.done ?? NONE, ...deferrals(f?.deferred) });
         found++;
       },
-      onCorrupt,
     });
+    this.reportDamage(scan, onCorrupt);
     // The done fact must outlive every copy, also one its done line does not name.
     for (const [id, segs] of scan.removedIn) {
       const named = facts.get(id)?.removedFrom ?? [];
       for (const seg of new Set(segs)) if (!named.includes(seg)) this.journal.append(doneLine(id, seg));
     }
     return { found, scan };
+  }
+
+  /**
+   * Reports each damaged region once the scan is over: a record lost in one segment whose
+   * good copy is in a later one (compaction cut short) is not lost. A lost message gets
+   * a done line, so that a region left in place (no space to move around it) does not
+   * report it, and DSN its sender, again at the next start.
+   */
+  private reportDamage(scan: ScanResult, onCorrupt: CorruptReport): void {
+    for (const { reason, damage } of scan.damage) {
+      const lost = damage.lost.filter((m) => !this.index.has(m.envelope.id));
+      const seg = Number(/(\d{8})\.seg$/.exec(damage.where)?.[1]);
+      for (const m of lost) this.journal.append(doneLine(m.envelope.id, seg));
+      onCorrupt(damage.quarantined ?? damage.where, reason, { ...damage, lost });
+    }
   }
 
   /** The record of a live message, checked; retried when compaction moved it meanwhile. */
@@ -306,7 +338,12 @@ export class SegmentSpool implements Spool {
       return false; // removed meanwhile, or unreadable: it stays where it is
     }
     if (typeof rec === 'string') return false;
-    const at = await this.writer.append(encodeRecord(this.key, rec.meta, rec.body));
+    let at;
+    try {
+      at = await this.writer.append(encodeRecord(this.key, rec.meta, rec.body));
+    } catch {
+      return false; // no space (or a failed write): it stays where it is, still live
+    }
     const cur = this.index.get(id);
     if (cur && cur.seg === loc.seg && cur.offset === loc.offset) {
       // The new copy is durable: only now does the index (and readBody) point at it.
@@ -332,6 +369,8 @@ export class SegmentSpool implements Spool {
     this.readers.forget(n);
     this.goneNotSynced.add(n);
     const p = unlink(join(this.segDir, SegmentWriter.fileName(n)))
+      .catch(() => undefined)
+      .then(() => unlink(join(this.segDir, SegmentWriter.keyFileName(n))))
       .catch(() => undefined)
       .finally(() => this.unlinking.delete(p));
     this.unlinking.add(p);
