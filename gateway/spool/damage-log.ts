@@ -17,7 +17,7 @@ export function logDamage(log: Logger, file: string, reason: string, damage: Spo
   const ids = [...damage.lost.map((m) => m.envelope.id), ...damage.unchecked.map((u) => u.id)];
   const messageIds = [...damage.lost.map((m) => m.envelope.messageId), ...damage.unchecked.map((u) => u.messageId)].filter((m): m is string => m !== null);
   const event = damage.where === 'journal.log' ? 'journal_garbage' : 'spool_quarantined';
-  const text = damage.where === 'journal.log' ? 'journal bytes skipped: facts there are lost (recipients may be sent again)' : damage.quarantined ? 'damaged spool bytes moved to quarantine' : 'damaged spool bytes left in place (not copied to quarantine)';
+  const text = damage.where === 'journal.log' ? 'journal bytes skipped: facts there are lost (recipients may be sent again)' : damage.quarantined ? 'damaged spool bytes moved to quarantine' : 'damaged spool bytes not copied to quarantine (see reason)';
   log.error({ event, file, reason, where: damage.where, offset: damage.offset, length: damage.length, quarantined: damage.quarantined, torn_tail: damage.tornTail, lost: ids.length, queue_ids: ids, message_ids: messageIds }, text);
   // A torn tail may be a write the crash cut short: its client got no 250 and sends it again.
   const dsn = !damage.tornTail;

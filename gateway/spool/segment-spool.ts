@@ -160,6 +160,10 @@ export class SegmentSpool implements Spool {
     else this.journal.append(state.nextAt === undefined ? { id, r: rcpt, a: state.attempts } : { id, r: rcpt, a: state.attempts, n: state.nextAt });
   }
 
+  recorded(): Promise<void> {
+    return this.journal.flush();
+  }
+
   /** Never rejects: callers fire and forget it. */
   async remove(id: string): Promise<void> {
     this.cache.delete(id);

@@ -80,6 +80,12 @@ export interface Spool {
   record(id: string, rcpt: string, state: RecipientState | AttemptRecord): void;
   remove(id: string): Promise<void>;
   /**
+   * Resolves once every state recorded so far is in the file (handed to the kernel:
+   * it survives kill -9, not a power cut). The session runner awaits it between two
+   * messages on one connection.
+   */
+  recorded?(): Promise<void>;
+  /**
    * Reads back every message left from before, handing each to `onMessage` as it is found
    * (so recovery never holds every envelope at once), and resolves with how many there
    * were. Corrupt entries go to quarantine and are reported. `onMessage` must not use the
