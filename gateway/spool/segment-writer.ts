@@ -151,7 +151,9 @@ export class SegmentWriter {
       // O_APPEND: the kernel puts it at the end; libuv loops over IOV_MAX and short writes.
       const { bytesWritten } = await seg.fh.writev(bufs);
       seg.size += bytesWritten;
-      if (bytesWritten !== end - start) throw new Error(`short write: ${bytesWritten} of ${end - start} bytes`);
+      // write(2) to a regular file comes back short when the disk fills up (the next
+      // call would fail with ENOSPC): say so, so that the reply is 452 4.3.1.
+      if (bytesWritten !== end - start) throw Object.assign(new Error(`short write: ${bytesWritten} of ${end - start} bytes (disk full)`), { code: 'ENOSPC' });
       await seg.fh.datasync();
       this.syncs++;
     } catch (err) {
