@@ -51,7 +51,7 @@ test('a zeroed block at the start, middle and end of a segment and of the journa
   const port = await freePort();
   const node = startNode(dir, nodeConfig(`${dir}/data`, port, mx.address));
   cleanups.push(() => node.child.kill('SIGKILL'));
-  await node.waitFor('started');
+  await node.waitFor('started', 60_000);
   const body = (id: number) => `From: <app@chaos.example.com>\r\nSubject: chaos ${id}\r\nMessage-ID: <${id}@chaos.example.com>\r\n\r\n${'y'.repeat(76)}\r\n`.repeat(40);
   await sendAll(port, Array.from({ length: DELIVERED_FIRST }, (_, i) => i), { body });
   await mx.waitUntil(() => deliveries(mx).unique.size >= DELIVERED_FIRST, 60_000);

@@ -61,7 +61,7 @@ test('disk full at run time and at start', async () => {
   const toml = (min: string) => nodeConfig(`${mnt}/data`, port, `127.0.0.42:${mxPort}`, `min_free_disk = "${min}"`);
   let node: CliNode = startNode(dir, toml('4MB'));
   cleanups.push(() => node.child.kill('SIGKILL'));
-  await node.waitFor('started');
+  await node.waitFor('started', 60_000);
 
   // 1. Run time, MX down: 256 kB messages until the node refuses. No reply but 250 and 452 4.3.1.
   const big = (id: number) => `From: <app@chaos.example.com>\r\nSubject: big ${id}\r\n\r\n${'x'.repeat(76)}\r\n`.repeat(3_300);
@@ -87,7 +87,7 @@ test('disk full at run time and at start', async () => {
   // 2. Something else fills the disk between two checks: the next write hits ENOSPC.
   await kill9(node);
   node = startNode(dir, toml('64KB'));
-  await node.waitFor('started');
+  await node.waitFor('started', 60_000);
   const filler = fill(mnt);
   const r2stats = newStats();
   const r2 = await sendAll(port, [1000], { concurrency: 1, body: big, stop: () => r2stats.refusals.size > 0, stats: r2stats });

@@ -20,7 +20,7 @@ test(`kill -9 every 2-10 s under ${MESSAGES} messages: 0 acknowledged lost`, asy
   const toml = nodeConfig(`${dir}/data`, port, mx.address);
   let node: CliNode = startNode(dir, toml);
   cleanups.push(() => node.child.kill('SIGKILL'));
-  await node.waitFor('started');
+  await node.waitFor('started', 60_000);
 
   const ids = Array.from({ length: MESSAGES }, (_, i) => i);
   let done = false;

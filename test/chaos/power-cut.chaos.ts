@@ -27,7 +27,7 @@ test(`${CUTS} power cuts (copies of the data dir mid-run) under ${Math.ceil(MESS
   const port = await freePort();
   const node = startNode(dir, nodeConfig(`${dir}/data`, port, mx.address));
   cleanups.push(() => node.child.kill('SIGKILL'));
-  await node.waitFor('started');
+  await node.waitFor('started', 60_000);
 
   const total = Math.ceil(MESSAGES / 4);
   let done = false;
