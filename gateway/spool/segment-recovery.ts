@@ -13,9 +13,10 @@
  * are in the report) and damage in the middle stays where it is, so that start works
  * with zero free bytes (issue 11).
  */
-import { open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Envelope, LostMessage, RecipientState, SpoolDamage } from './types.js';
+import type { CorruptReport, Envelope, LostMessage, RecipientState, SpoolDamage } from './types.js';
+import { doneLine, type JournalLine } from './segment-journal.js';
 import type { SegmentIndex } from './segment-index.js';
 import { magicOffsets, nextRecord, parseEnvelope, parseSegmentHeader, readRecord, recordBytes, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, survivingMeta } from './segment-format.js';
 import { SegmentWriter } from './segment-writer.js';
@@ -216,6 +217,31 @@ async function readInto(path: string, buf: Buffer): Promise<Buffer> {
     return buf.subarray(0, at);
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Reports each damaged region once the scan is over: a record lost in one segment whose
+ * good copy is in a later one (compaction cut short) is not lost. A lost message gets a
+ * done line, so that a region left in place (no space to move around it) does not report
+ * it, and DSN its sender, again at the next start.
+ */
+export function reportDamage(scan: ScanResult, live: (id: string) => boolean, journal: (line: JournalLine) => void, onCorrupt: CorruptReport): void {
+  for (const { reason, damage } of scan.damage) {
+    const lost = damage.lost.filter((m) => !live(m.envelope.id));
+    const seg = Number(/(\d{8})\.seg$/.exec(damage.where)?.[1]);
+    for (const m of lost) journal(doneLine(m.envelope.id, seg));
+    onCorrupt(damage.quarantined ?? damage.where, reason, { ...damage, lost });
+  }
+}
+
+/** Key files whose segment is gone (unlinked just before a crash, or quarantined). */
+export async function dropOrphanKeys(segDir: string, keep: (n: number) => boolean): Promise<void> {
+  const names = await readdir(segDir).catch(() => [] as string[]);
+  for (const f of names) {
+    const n = Number(/^(\d{8})\.key$/.exec(f)?.[1] ?? NaN);
+    if (Number.isNaN(n) || keep(n)) continue;
+    await unlink(join(segDir, f)).catch(() => undefined);
   }
 }
 

@@ -24,7 +24,7 @@ import { SegmentIndex, type EntryLocation } from './segment-index.js';
 import { doneLine, factLines, SegmentJournal, unpackDeferral, type JournalFacts, type JournalLine } from './segment-journal.js';
 import { importLegacySpool } from './segment-legacy-import.js';
 import { SegmentReaders } from './segment-readers.js';
-import { scanSegments, type ScanResult } from './segment-recovery.js';
+import { dropOrphanKeys, reportDamage, scanSegments, type ScanResult } from './segment-recovery.js';
 import { SegmentWriteError, SegmentWriter } from './segment-writer.js';
 
 export interface SegmentSpoolOptions {
@@ -223,7 +223,7 @@ export class SegmentSpool implements Spool {
       const s = this.index.segment(n);
       if (s && s.live === 0) await this.unlinkSegment(n);
     }
-    await this.dropOrphanKeys();
+    await dropOrphanKeys(this.segDir, (n) => this.index.segment(n) !== undefined || n >= this.writer.firstNumber);
     for (const [n, at] of scan.cutAt) if (!scan.rewrite.has(n)) await this.cutSegment(n, at);
     for (const n of scan.rewrite) if (this.index.segment(n)) await this.moveLive(n);
     const imported = await importLegacySpool(this.root, { has: (id) => this.index.has(id), commit: (e, b) => this.commit(e, b), record: (i, r, s) => this.record(i, r, s) }, onMessage, onCorrupt);
@@ -232,16 +232,6 @@ export class SegmentSpool implements Spool {
     // (the node must deliver to free space, issue 11).
     await this.compactJournal().catch(() => undefined);
     return found + imported;
-  }
-
-  /** Key files whose segment is gone (unlinked just before a crash, or quarantined). */
-  private async dropOrphanKeys(): Promise<void> {
-    const names = await readdir(this.segDir).catch(() => [] as string[]);
-    for (const f of names) {
-      const n = Number(/^(\d{8})\.key$/.exec(f)?.[1] ?? NaN);
-      if (Number.isNaN(n) || this.index.segment(n) || n >= this.writer.firstNumber) continue;
-      await unlink(join(this.segDir, f)).catch(() => undefined);
-    }
   }
 
   /**
@@ -268,28 +258,13 @@ export class SegmentSpool implements Spool {
         found++;
       },
     });
-    this.reportDamage(scan, onCorrupt);
+    reportDamage(scan, (id) => this.index.has(id), (line) => this.journal.append(line), onCorrupt);
     // The done fact must outlive every copy, also one its done line does not name.
     for (const [id, segs] of scan.removedIn) {
       const named = facts.get(id)?.removedFrom ?? [];
       for (const seg of new Set(segs)) if (!named.includes(seg)) this.journal.append(doneLine(id, seg));
     }
     return { found, scan };
-  }
-
-  /**
-   * Reports each damaged region once the scan is over: a record lost in one segment whose
-   * good copy is in a later one (compaction cut short) is not lost. A lost message gets
-   * a done line, so that a region left in place (no space to move around it) does not
-   * report it, and DSN its sender, again at the next start.
-   */
-  private reportDamage(scan: ScanResult, onCorrupt: CorruptReport): void {
-    for (const { reason, damage } of scan.damage) {
-      const lost = damage.lost.filter((m) => !this.index.has(m.envelope.id));
-      const seg = Number(/(\d{8})\.seg$/.exec(damage.where)?.[1]);
-      for (const m of lost) this.journal.append(doneLine(m.envelope.id, seg));
-      onCorrupt(damage.quarantined ?? damage.where, reason, { ...damage, lost });
-    }
   }
 
   /** The record of a live message, checked; retried when compaction moved it meanwhile. */
