@@ -92,7 +92,7 @@ function guardParser(conn: ConnLike, parser: ParserLike): void {
     if (/^data\s*$/i.test(line.toString('latin1')) && (parser.__chunkBytes ?? 0) > (parser.__consumed ?? 0)) {
       // RFC 2920 §3.1: DATA is a synchronisation point; text sent before the 354 is a
       // smuggling attempt or a broken client. Refuse and close, accepting nothing.
-      reject(conn, parser, 'early_data', '554 5.5.0 Error: message text sent before the 354 reply (RFC 2920 §3.1)', () => undefined);
+      reject(conn, parser, 'early_data', '554 5.5.0 Error: message text sent before the 354 reply (RFC 2920 section 3.1)', () => undefined);
       return;
     }
     oncommand(line, cb);

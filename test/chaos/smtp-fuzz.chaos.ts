@@ -78,10 +78,18 @@ function session(port: number): Promise<{ replies: number; bad: string[] }> {
     s.on('error', () => undefined);
     s.on('close', () => resolve({ replies, bad }));
     s.on('connect', async () => {
+      // Mostly a client that waits for the greeting and for each reply; sometimes an
+      // early talker or a pipelining burst.
+      const early = Math.random() < 0.05;
+      const waitReply = async (ms: number) => {
+        const seen = replies;
+        for (let t = 0; t < ms && replies === seen && !s.destroyed; t += 5) await sleep(5);
+      };
+      if (!early) await waitReply(2_000);
       for (let n = Math.floor(Math.random() * 25) + 1; n > 0 && !s.destroyed; n--) {
         s.write(command());
         if (Math.random() < 0.15) s.write(body());
-        if (Math.random() < 0.3) await sleep(Math.random() * 20);
+        if (Math.random() < 0.7) await waitReply(300);
       }
       await sleep(200);
       if (Math.random() < 0.5) s.end('QUIT\r\n');
