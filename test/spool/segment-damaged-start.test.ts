@@ -175,3 +175,28 @@ test('a segment whose header and key file are both gone, with no sibling key, is
   ]);
   await spool.close();
 });
+
+test('garbage in the journal is reported with its offset, length and first bytes; the facts around it still count', async () => {
+  const root = tempRoot();
+  const spool = await open(root);
+  await recoverAll(spool, () => undefined);
+  for (const id of ['J1', 'J2', 'J3']) await spool.commit(envelope(id), Buffer.from(`body ${id}`));
+  await spool.remove('J1');
+  for (let i = 0; i < 50; i++) spool.record('J2', 'j2@example.net', { attempts: i + 1 });
+  await spool.remove('J3');
+  await spool.close();
+  const path = join(root, 'journal.log');
+  const buf = readFileSync(path);
+  const first = buf.indexOf('\n') + 1; // keep J1's done line
+  buf.fill(0, first + 10, first + 200);
+  writeFileSync(path, buf);
+
+  const { spool: again, ids, reports } = await reopen(root);
+  expect(ids).toEqual(['J2']); // J1 and J3 stay removed: their done lines are outside the block
+  const journal = reports.filter((r) => r.damage?.where === 'journal.log');
+  expect(journal).toHaveLength(1);
+  expect(journal[0]?.damage).toMatchObject({ offset: first, quarantined: null });
+  expect(journal[0]?.damage?.length).toBeGreaterThanOrEqual(190);
+  expect(journal[0]?.reason).toMatch(/^journal: \d+ bytes skipped, not facts \(they began "\{"id":"J2".*\\x00/);
+  await again.close();
+});
