@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { CorruptReport, Envelope, LostMessage, RecipientState, SpoolDamage } from './types.js';
 import { doneLine, type JournalLine } from './segment-journal.js';
 import type { SegmentIndex } from './segment-index.js';
-import { magicOffsets, nextRecord, parseEnvelope, parseSegmentHeader, readRecord, recordBytes, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, survivingMeta } from './segment-format.js';
+import { encodeSegmentHeader, magicOffsets, nextRecord, parseEnvelope, parseSegmentHeader, readRecord, recordBytes, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, survivingMeta } from './segment-format.js';
 import { SegmentWriter } from './segment-writer.js';
 
 export interface ScanOptions {
@@ -75,6 +75,9 @@ export async function scanSegments(o: ScanOptions): Promise<ScanResult> {
       continue;
     }
     o.index.addSegment({ n, key, size: buf.length, live: 0, liveBytes: 0, sealed: true, sealedAt: o.now });
+    // A segment from before key files gets one now, so that a later damaged header costs
+    // it no more than a new segment's would. Best effort: on a full disk it stays without.
+    if (!keys.fromFile.has(n)) await writeFile(join(o.segDir, SegmentWriter.keyFileName(n)), encodeSegmentHeader(key), { mode: 0o600 }).catch(() => undefined);
     if (typeof own === 'string') {
       // Its records move to a sound segment, so the damage is reported once.
       const from = keys.fromFile.has(n) ? SegmentWriter.keyFileName(n) : "another segment's header";

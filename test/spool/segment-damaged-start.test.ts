@@ -146,6 +146,8 @@ test('segments written before the upgrade recover, also one whose header is gone
   expect(ids).toEqual(['OLD1', 'OLD2', 'OLD3', 'OLD4']);
   expect((await spool.readBody('OLD4')).toString()).toBe('Subject: OLD4\r\n\r\nold spool\r\n');
   expect(reports.map((r) => [r.damage?.where, r.reason])).toEqual([['seg/00000002.seg', "segment header corrupt; key read from another segment's header"]]);
+  // The old segment that stays got a key file of its own.
+  expect(readdirSync(join(root, 'seg'))).toContain('00000001.key');
   // New mail after the upgrade goes into a new (v2) segment with a key file.
   await spool.commit(envelope('NEW1'), Buffer.from('new'));
   await spool.close();
