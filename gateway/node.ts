@@ -26,8 +26,8 @@ import { SharedLimitsWatch } from './shaping/shared-limits-watch.js';
 import { Scheduler } from './queue/scheduler.js';
 import { createSessionRunner } from './queue/session-runner.js';
 import { SendWindows } from './shaping/send-window.js';
-import type { Outcome } from './queue/types.js';
 import { Listener } from './ingress/listener.js';
+import { ResilientState } from './state/resilient.js';
 import { smtpAuthLimiter } from './ingress/auth-limiter.js';
 import { loadTls } from './ingress/tls.js';
 import { replies } from './ingress/replies.js';
@@ -176,11 +176,11 @@ export class SluiceNode {
       });
     }
     const feedback = this.feedback;
-    const node = this;
+    const routeHeaderNames = () => this.routeHeaderNames;
     const sink: AcceptSink = {
       // Read per message: a reload that adds a header route must see that header on the next message.
       get routeHeaders() {
-        return node.routeHeaderNames;
+        return routeHeaderNames();
       },
       // A client's own X-Sluice-FBL never leaves: only ours can be read back from a report.
       privateHeaders: feedback ? ['x-sluice-class', 'x-sluice-fbl'] : ['x-sluice-class'],
@@ -358,7 +358,7 @@ export class SluiceNode {
    */
   private startClusterWiring(cluster: NonNullable<Config['cluster']>): void {
     const state = this.state;
-    this.limitsWatch = new SharedLimitsWatch(state, this.log, () => this.clock.now(), () => ('fleetSize' in state && typeof state.fleetSize === 'function' ? { fleet_size: state.fleetSize() } : {}));
+    this.limitsWatch = new SharedLimitsWatch(state, this.log, () => this.clock.now(), () => (state instanceof ResilientState ? { fleet_size: state.fleetSize() } : {}));
     this.limitsWatch.start();
     const info = { id: this.config.node.id, address: this.hostname, startedAt: this.startedAt, version: VERSION };
     // live() after each beat keeps the fleet size (what local shares divide by) current.

@@ -61,7 +61,7 @@ export function loadConfig(file: string): LoadedConfig {
     }
     files.push({ path, text });
     try {
-      return parse(text) as Record<string, unknown>;
+      return parse(text);
     } catch (err) {
       const line = err instanceof TomlError ? err.line : null;
       const first = String((err as Error).message).split('\n')[0] ?? 'invalid TOML';
@@ -77,7 +77,7 @@ export function loadConfig(file: string): LoadedConfig {
         merged[key] = value;
         origin[key] = path;
       } else if (MERGEABLE_ARRAYS.has(key) && Array.isArray(prior) && Array.isArray(value)) {
-        merged[key] = [...prior, ...value];
+        merged[key] = [...(prior as unknown[]), ...(value as unknown[])];
       } else if (isTable(prior) && isTable(value) && ['sources', 'pools', 'providers', 'warmup'].includes(key)) {
         for (const [name, v] of Object.entries(value)) {
           if (name in prior) issues.push({ file: path, line: null, key: `${key}.${name}`, message: `already defined in ${origin[key]}` });

@@ -37,7 +37,7 @@ const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expe
 const name = z.string().refine(isName, NAME_RULE);
 /** A table keyed by names (sources, pools…): a bad key's error says the rule, not "invalid key". */
 const byName = <T extends z.ZodType>(value: T) =>
-  z.record(name, value, { error: (issue) => (issue.code === 'invalid_key' ? `"${String(issue.input)}" is not a usable name: ${NAME_RULE}` : undefined) });
+  z.record(name, value, { error: (issue) => (issue.code === 'invalid_key' ? `"${typeof issue.input === 'string' ? issue.input : JSON.stringify(issue.input)}" is not a usable name: ${NAME_RULE}` : undefined) });
 const port = z.number().int().min(0).max(65535);
 
 const node = z.strictObject({

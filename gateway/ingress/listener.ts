@@ -128,7 +128,7 @@ export class Listener {
         this.notes.delete(s.id);
         this.limits.closed(s);
       },
-    } as ConstructorParameters<typeof SMTPServer>[0]);
+    });
     this.limits = new SessionLimits({ server: this.server, listener: this.name, clock: deps.clock, log: deps.log, events: deps.limitEvents, current: () => ({ config: this.deps.config, listen: this.deps.listen, networks: this.networks }) });
     this.server.on('error', (err) => deps.log.warn({ err, listener: this.name }, 'listener error'));
     // Smuggling attempts and broken clients the guards refused (smtp-guards.ts), one line each.
@@ -235,7 +235,7 @@ export class Listener {
       return cb(replyError(notes.authFailures >= this.deps.config.relay.max_auth_failures ? replies.tooManyAuthFailures : replies.authLockedOut));
     }
     const user = this.deps.config.users.find((u) => u.name === name);
-    let ok = false;
+    let ok: boolean;
     try {
       ok = await verifyPassword(auth.password ?? '', user?.password_hash ?? DUMMY_HASH);
     } catch {
@@ -424,7 +424,7 @@ export class Listener {
 
   /** Runs a handler so that nothing it throws escapes into the process (fails closed). */
   private guard(cb: Callback, fn: () => Promise<void>): void {
-    fn().catch((err) => {
+    fn().catch((err: unknown) => {
       this.deps.log.error({ err }, 'session handler failed');
       cb(replyError(replies.localError));
     });

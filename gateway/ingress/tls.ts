@@ -37,7 +37,7 @@ export async function loadTls(tls: { cert: string; key: string } | undefined, ba
     algorithm: 'sha256',
     notAfterDate: notAfter,
     extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: hostname }] }],
-  } as Parameters<typeof selfsigned.generate>[1]);
+  });
   await writeFile(keyPath, pems.private, { mode: 0o600 });
   await writeFile(certPath, pems.cert, { mode: 0o644 });
   return { cert: Buffer.from(pems.cert), key: Buffer.from(pems.private), generated: true, path: certPath };

@@ -195,19 +195,12 @@ export class PluginHost {
 class HookTimeout extends Error {}
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new HookTimeout(`timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
+  let t: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    t = setTimeout(() => reject(new HookTimeout(`timed out after ${ms} ms`)), ms);
   });
+  // The hook's own rejection passes through as the hook threw it.
+  return Promise.race([p, late]).finally(() => clearTimeout(t));
 }
 
 /**

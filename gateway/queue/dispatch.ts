@@ -96,7 +96,7 @@ export class Dispatcher {
     rq.sessions++;
     this.activeSessions++;
     this.contention.done(rq);
-    void this.deps.run(rq).catch((err) => this.deps.log.error({ err, queue: rq.key }, 'session failed')).finally(() => {
+    void this.deps.run(rq).catch((err: unknown) => this.deps.log.error({ err, queue: rq.key }, 'session failed')).finally(() => {
       rq.sessions--;
       this.activeSessions--;
       if (rq.sessions === 0 && rq.length === 0) {
