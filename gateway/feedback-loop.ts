@@ -13,7 +13,7 @@ import { FEEDBACK_TYPES, memberSource, type Config, type FeedbackConfig } from '
 import { FeedbackIntake, type Complaint, type FeedbackResult, type PoolQuery } from './bounce/feedback-intake.js';
 import { FEEDBACK_HEADER, FeedbackTokens } from './bounce/feedback-token.js';
 import type { FeedbackDelivery, FeedbackSink } from './ingress/feedback.js';
-import { NetworkList } from './ingress/networks.js';
+import { NetworkList } from './config/networks.js';
 import { replies, type SmtpReply } from './ingress/replies.js';
 import { traceField } from './ingress/transaction.js';
 import type { Outcome } from './queue/types.js';

@@ -32,7 +32,7 @@ import { smtpAuthLimiter } from './ingress/auth-limiter.js';
 import { loadTls } from './ingress/tls.js';
 import { replies } from './ingress/replies.js';
 import type { AcceptSink } from './ingress/transaction.js';
-import { createLogger, type Logger } from './observe/logger.js';
+import { createLogger, type NodeLog } from './observe/logger.js';
 import { OutcomeRouter } from './outcomes.js';
 import { FeedbackLoop } from './feedback-loop.js';
 import { VERSION } from './control.js';
@@ -48,13 +48,13 @@ import type { OutcomeEvent } from './plugin-host/public.js';
 export interface NodeOptions {
   readonly loaded: LoadedConfig;
   readonly clock?: Clock;
-  readonly logger?: Logger;
+  readonly logger?: NodeLog;
 }
 
 export class SluiceNode {
   private current: Config;
   private loaded: LoadedConfig;
-  readonly log: Logger;
+  readonly log: NodeLog;
   readonly clock: Clock;
   readonly hostname: string;
   readonly dataDir: string;

@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { memberSource, type Config } from './schema.js';
 import { closest } from './suggest.js';
-import { parseNetwork } from '../ingress/networks.js';
-import { ruleMatchError } from '../shaping/response-rules.js';
-import { isValidMailbox } from '../ingress/addresses.js';
+import { parseNetwork } from './networks.js';
+import { ruleMatchError } from './response-match.js';
+import { isValidMailbox } from './mailbox.js';
 import type { InvalidNames } from './partial.js';
 
 export interface CrossIssue {

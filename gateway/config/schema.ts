@@ -283,7 +283,7 @@ const provider = z.strictObject({
   domains: z.array(z.string()).default([]),
   max_connections: z.number().int().positive().optional(),
   max_message_rate: rate.optional(),
-  /** Messages that may leave back to back under max_message_rate (1..its count); absent: evenly spaced with 15 ms of slack (embedded/gcra.ts). */
+  /** Messages that may leave back to back under max_message_rate (1..its count); absent: evenly spaced with 15 ms of slack (state/gcra-params.ts). */
   max_message_burst: z.number().int().positive().optional(),
   max_messages_per_connection: z.number().int().positive().optional(),
   connect_timeout: duration.optional(),

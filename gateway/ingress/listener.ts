@@ -11,13 +11,14 @@ import type { Clock } from '../state/types.js';
 import type { ConnectionInfo, Verdict } from '../plugin-host/public.js';
 import type { PluginHost } from '../plugin-host/host.js';
 import { HeaderBlock } from '../plugin-host/headers.js';
-import { NetworkList } from './networks.js';
+import { NetworkList } from '../config/networks.js';
 import { loggedName, type AuthLimiter } from './auth-limiter.js';
 import { applyTlsPolicy } from './tls-policy.js';
 import { DUMMY_HASH, verifyPassword } from './passwords.js';
 import { readMessage, type ReadResult } from './message-reader.js';
 import { limitReplies, replies, replyError, type SmtpReply } from './replies.js';
-import { dedupeRecipients, exactAddress, isValidMailbox } from './addresses.js';
+import { dedupeRecipients, exactAddress } from './addresses.js';
+import { isValidMailbox } from '../config/mailbox.js';
 import { isPostmaster, keepForPostmaster, localDomains } from './postmaster.js';
 import { countReceived } from './hops.js';
 import { applySmtpGuards, type ViolationKind } from './smtp-guards.js';
@@ -25,12 +26,8 @@ import { buildTransaction, senderOf, traceField, type AcceptSink } from './trans
 import { newQueueId } from '../spool/queue-id.js';
 import { SessionLimits, type LimitEvents } from './session-limits.js';
 import type { FeedbackSink } from './feedback.js';
+import type { Logger } from '../observe/logger.js';
 
-export interface IngressLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 export interface ListenerDeps {
   readonly config: Config;
@@ -40,7 +37,7 @@ export interface ListenerDeps {
   readonly plugins: PluginHost;
   readonly sink: AcceptSink;
   readonly clock: Clock;
-  readonly log: IngressLogger;
+  readonly log: Logger;
   readonly authLimiter: AuthLimiter;
   /** Seconds from the end of DATA to the 250 (the spool commit and the data hook). */
   readonly onAccepted?: (listener: string, seconds: number) => void;

@@ -13,7 +13,7 @@ import type { ProviderLimits } from '../shaping/providers.js';
 import type { Clock } from '../state/types.js';
 import { ANY_LEASE, Contention } from '../routing/contention.js';
 import { ReadyQueue } from './ready-queue.js';
-import type { Logger } from './types.js';
+import type { Logger } from '../observe/logger.js';
 
 export interface DispatchDeps {
   readonly clock: Clock;

@@ -1,7 +1,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { SluiceError } from '../../gateway/errors.js';
+import { SluiceError } from '../../gateway/plugin-host/public.js';
 import type { DkimKeyConfig } from './config.js';
 
 export type DkimAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
