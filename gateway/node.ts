@@ -4,7 +4,8 @@
  */
 import { hostname as osHostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { configPath } from './config/paths.js';
 import { Registry } from 'prom-client';
 import { loadConfig, type LoadedConfig } from './config/load.js';
 import { diffConfig, RESTART_ONLY } from './config/diff.js';
@@ -101,7 +102,7 @@ export class SluiceNode {
     this.log = opts.logger ?? createLogger(this.config.node.id);
     this.hostname = this.config.node.hostname ?? osHostname();
     const d = this.config.node.data_dir;
-    this.dataDir = isAbsolute(d) ? d : resolve(opts.loaded.baseDir, d);
+    this.dataDir = configPath(opts.loaded.baseDir, d);
     this.startedAt = this.clock.now();
     this.sendWindows = new SendWindows(this.clock);
   }

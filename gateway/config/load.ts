@@ -3,7 +3,8 @@
  * cross-references between sections, and returns a frozen Config or every problem found.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { configPath } from './paths.js';
 import { parse, TomlError } from 'smol-toml';
 import { configSchema, PLUGIN_TABLES, type Config } from './schema.js';
 import { closest } from './suggest.js';
@@ -95,7 +96,7 @@ export function loadConfig(file: string): LoadedConfig {
     const includes = Array.isArray(main['include']) ? main['include'] : [];
     for (const inc of includes) {
       if (typeof inc !== 'string') continue;
-      const incPath = isAbsolute(inc) ? inc : resolve(dirname(mainPath), inc);
+      const incPath = configPath(dirname(mainPath), inc);
       const data = readToml(incPath);
       if (data) {
         if ('include' in data) issues.push({ file: incPath, line: null, key: 'include', message: 'included files may not include others' });

@@ -7,7 +7,8 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { configPath } from '../config/paths.js';
 import selfsigned from 'selfsigned';
 
 export interface TlsMaterial {
@@ -19,8 +20,8 @@ export interface TlsMaterial {
 
 export async function loadTls(tls: { cert: string; key: string } | undefined, baseDir: string, dataDir: string, hostname: string): Promise<TlsMaterial> {
   if (tls) {
-    const certPath = isAbsolute(tls.cert) ? tls.cert : resolve(baseDir, tls.cert);
-    const keyPath = isAbsolute(tls.key) ? tls.key : resolve(baseDir, tls.key);
+    const certPath = configPath(baseDir, tls.cert);
+    const keyPath = configPath(baseDir, tls.key);
     return { cert: await readFile(certPath), key: await readFile(keyPath), generated: false, path: certPath };
   }
   const dir = join(dataDir, 'tls');

@@ -9,6 +9,9 @@ import type { Logger } from '../observe/logger.js';
 /** What a plugin logs through: the node's one Logger type, under the name the plugin API has always used. */
 export type PluginLogger = Logger;
 
+/** A path from the plugin's config table, resolved as the gateway resolves its own (ctx.baseDir). */
+export { configPath } from '../config/paths.js';
+
 /** The error type plugins throw for config and key problems (a code, a message that says the fix). */
 export { SluiceError } from '../errors.js';
 
