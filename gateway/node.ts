@@ -4,7 +4,7 @@
  */
 import { hostname as osHostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { configPath } from './config/paths.js';
 import { Registry } from 'prom-client';
 import { loadConfig, type LoadedConfig } from './config/load.js';

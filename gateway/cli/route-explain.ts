@@ -4,7 +4,7 @@
  * each candidate source with why it is or is not usable now (holds, warm-up, health,
  * connections in use), then the overflow pool and what would happen.
  */
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { configPath } from '../config/paths.js';
 import { loadConfig } from '../config/load.js';
 import type { Config, RouteConfig } from '../config/schema.js';
