@@ -8,12 +8,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { configPath } from './config/paths.js';
 import { FEEDBACK_TYPES, memberSource, type Config, type FeedbackConfig } from './config/schema.js';
 import { FeedbackIntake, type Complaint, type FeedbackResult, type PoolQuery } from './bounce/feedback-intake.js';
 import { FEEDBACK_HEADER, FeedbackTokens } from './bounce/feedback-token.js';
 import type { FeedbackDelivery, FeedbackSink } from './ingress/feedback.js';
-import { NetworkList } from './ingress/networks.js';
+import { NetworkList } from './config/networks.js';
 import { replies, type SmtpReply } from './ingress/replies.js';
 import { traceField } from './ingress/transaction.js';
 import type { Outcome } from './queue/types.js';
@@ -216,7 +217,7 @@ function poolOf(config: Config, q: PoolQuery): string | null {
 async function loadSecret(fb: FeedbackConfig, baseDir: string, dataDir: string): Promise<string | Buffer> {
   if (fb.secret !== undefined) return fb.secret;
   if (fb.secret_file !== undefined) {
-    const path = isAbsolute(fb.secret_file) ? fb.secret_file : resolve(baseDir, fb.secret_file);
+    const path = configPath(baseDir, fb.secret_file);
     const text = (await readFile(path, 'utf8').catch((err: unknown) => {
       throw new SluiceError('CONFIG_UNREADABLE', `[feedback] secret_file ${path}: ${(err as Error).message}`, { cause: err });
     })).trim();

@@ -4,7 +4,8 @@
  */
 import { hostname as osHostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { configPath } from './config/paths.js';
 import { Registry } from 'prom-client';
 import { loadConfig, type LoadedConfig } from './config/load.js';
 import { diffConfig, RESTART_ONLY } from './config/diff.js';
@@ -29,13 +30,13 @@ import { SharedLimitsWatch } from './shaping/shared-limits-watch.js';
 import { Scheduler } from './queue/scheduler.js';
 import { createSessionRunner } from './queue/session-runner.js';
 import { SendWindows } from './shaping/send-window.js';
-import type { Outcome } from './queue/types.js';
 import { Listener } from './ingress/listener.js';
+import { ResilientState } from './state/resilient.js';
 import { smtpAuthLimiter } from './ingress/auth-limiter.js';
 import { loadTls } from './ingress/tls.js';
 import { replies } from './ingress/replies.js';
 import type { AcceptSink } from './ingress/transaction.js';
-import { createLogger, type Logger } from './observe/logger.js';
+import { createLogger, type NodeLog } from './observe/logger.js';
 import { OutcomeRouter } from './outcomes.js';
 import { FeedbackLoop } from './feedback-loop.js';
 import { VERSION } from './control.js';
@@ -51,13 +52,13 @@ import type { OutcomeEvent } from './plugin-host/public.js';
 export interface NodeOptions {
   readonly loaded: LoadedConfig;
   readonly clock?: Clock;
-  readonly logger?: Logger;
+  readonly logger?: NodeLog;
 }
 
 export class SluiceNode {
   private current: Config;
   private loaded: LoadedConfig;
-  readonly log: Logger;
+  readonly log: NodeLog;
   readonly clock: Clock;
   readonly hostname: string;
   readonly dataDir: string;
@@ -105,7 +106,7 @@ export class SluiceNode {
     this.log = opts.logger ?? createLogger(this.config.node.id);
     this.hostname = this.config.node.hostname ?? osHostname();
     const d = this.config.node.data_dir;
-    this.dataDir = isAbsolute(d) ? d : resolve(opts.loaded.baseDir, d);
+    this.dataDir = configPath(opts.loaded.baseDir, d);
     this.startedAt = this.clock.now();
     this.sendWindows = new SendWindows(this.clock);
   }
@@ -188,11 +189,11 @@ export class SluiceNode {
       });
     }
     const feedback = this.feedback;
-    const node = this;
+    const routeHeaderNames = () => this.routeHeaderNames;
     const sink: AcceptSink = {
       // Read per message: a reload that adds a header route must see that header on the next message.
       get routeHeaders() {
-        return node.routeHeaderNames;
+        return routeHeaderNames();
       },
       // A client's own X-Sluice-FBL never leaves: only ours can be read back from a report.
       privateHeaders: feedback ? ['x-sluice-class', 'x-sluice-fbl'] : ['x-sluice-class'],
@@ -383,7 +384,7 @@ export class SluiceNode {
    */
   private startClusterWiring(cluster: NonNullable<Config['cluster']>): void {
     const state = this.state;
-    this.limitsWatch = new SharedLimitsWatch(state, this.log, () => this.clock.now(), () => ('fleetSize' in state && typeof state.fleetSize === 'function' ? { fleet_size: state.fleetSize() } : {}));
+    this.limitsWatch = new SharedLimitsWatch(state, this.log, () => this.clock.now(), () => (state instanceof ResilientState ? { fleet_size: state.fleetSize() } : {}));
     this.limitsWatch.start();
     const info = { id: this.config.node.id, address: this.hostname, startedAt: this.startedAt, version: VERSION };
     // live() after each beat keeps the fleet size (what local shares divide by) current.

@@ -3,7 +3,7 @@
  * alerts) on the outcome stream, gauges read from the queue and state, and the admin
  * listener when [admin] is configured.
  */
-import { isAbsolute, resolve } from 'node:path';
+import { configPath } from './config/paths.js';
 import { Observer } from './observe/observer.js';
 import { AdminServer } from './observe/admin-server.js';
 import type { OutcomeEvent } from './plugin-host/public.js';
@@ -46,7 +46,7 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
     log: node.log,
     clock: node.clock,
     events: {
-      ...(events.file ? { file: isAbsolute(events.file) ? events.file : resolve(node.baseDir, events.file) } : {}),
+      ...(events.file ? { file: configPath(node.baseDir, events.file) } : {}),
       max_size: events.max_size,
       keep: events.keep,
       webhooks: events.webhooks.map((w, i) => ({ url: w.url, events: w.events, secret: w.secret, batch_size: w.batch_size, max_backlog: w.max_backlog, name: String(i) })),
@@ -87,7 +87,7 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
   const adminConfig = config.admin;
   if (adminConfig) {
     admin = new AdminServer(
-      { listen: adminConfig.listen, ...(adminConfig.token ? { token: adminConfig.token } : {}), ...(adminConfig.token_file ? { token_file: isAbsolute(adminConfig.token_file) ? adminConfig.token_file : resolve(node.baseDir, adminConfig.token_file) } : {}) },
+      { listen: adminConfig.listen, ...(adminConfig.token ? { token: adminConfig.token } : {}), ...(adminConfig.token_file ? { token_file: configPath(node.baseDir, adminConfig.token_file) } : {}) },
       {
         node: config.node.id,
         control: new NodeControl(node),

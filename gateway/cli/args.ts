@@ -18,7 +18,7 @@ export interface ParsedArgs {
 export function parse(argv: string[], options: Record<string, OptionSpec>, usage: string): ParsedArgs | null {
   let parsed: ParsedArgs;
   try {
-    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } } as never, allowPositionals: true, strict: true }) as ParsedArgs;
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } } as never, allowPositionals: true, strict: true });
   } catch (err) {
     throw new SluiceError('USAGE', `${(err as Error).message}\n\n${usage}`);
   }

@@ -1,5 +1,6 @@
 /** `sluice dkim keygen`: a new DKIM key where the config will find it, the TXT record and the config lines. */
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { dirname, relative, resolve, sep } from 'node:path';
+import { configPath } from '../config/paths.js';
 import { dkimKeygen } from './dkim-keygen.js';
 import { SluiceError } from '../errors.js';
 import { parse, required } from './args.js';
@@ -31,7 +32,7 @@ export async function dkimCommand(argv: string[]): Promise<number> {
   const config = typeof args.values.config === 'string' ? resolve(args.values.config) : undefined;
   const base = config !== undefined ? dirname(config) : process.cwd();
   const dirArg = args.values.dir as string;
-  const dir = isAbsolute(dirArg) ? dirArg : resolve(base, dirArg);
+  const dir = configPath(base, dirArg);
   const domain = required(args.values.domain, '--domain', USAGE);
   const selector = required(args.values.selector, '--selector', USAGE);
   const r = await dkimKeygen({ domain, selector, algorithm, ...(args.values.bits ? { bits: Number(args.values.bits) } : {}), dir });

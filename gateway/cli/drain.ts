@@ -4,7 +4,7 @@
  * `--wait` polls until the queue is empty or the time is up.
  */
 import { readFile } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
+import { configPath } from '../config/paths.js';
 import { loadConfig } from '../config/load.js';
 import { parseDuration } from '../config/units.js';
 import { SluiceError } from '../errors.js';
@@ -68,7 +68,7 @@ async function adminApi(configFile: string) {
   const base = `http://${config.admin.listen}`;
   let token = config.admin.token;
   if (token === undefined && config.admin.token_file !== undefined) {
-    const path = isAbsolute(config.admin.token_file) ? config.admin.token_file : resolve(baseDir, config.admin.token_file);
+    const path = configPath(baseDir, config.admin.token_file);
     token = (await readFile(path, 'utf8')).trim();
   }
   const call = async (method: 'GET' | 'POST', path: string) => {

@@ -4,7 +4,8 @@
  * each candidate source with why it is or is not usable now (holds, warm-up, health,
  * connections in use), then the overflow pool and what would happen.
  */
-import { isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { configPath } from '../config/paths.js';
 import { loadConfig } from '../config/load.js';
 import type { Config, RouteConfig } from '../config/schema.js';
 import { createState, type ManagedState } from '../state/create.js';
@@ -68,7 +69,7 @@ export async function routeCommand(argv: string[]): Promise<number> {
   };
   const given = args.values.class as string | undefined;
   const klass = given !== undefined ? { class: given, pool: null, priority: null, why: '--class' } : classify(config, input);
-  const dataDir = isAbsolute(config.node.data_dir) ? config.node.data_dir : resolve(loaded.baseDir, config.node.data_dir);
+  const dataDir = configPath(loaded.baseDir, config.node.data_dir);
   const state = await createState({ dataDir: join(dataDir, 'state'), clock: systemClock, connectWaitMs: 1_500, ...(config.cluster ? { redisUrl: config.cluster.redis_url, redisPrefix: config.cluster.key_prefix, commandTimeoutMs: Math.max(1_000, config.cluster.command_timeout) } : {}) });
   try {
     const out = await explain(config, state, input, klass);

@@ -6,7 +6,8 @@
  * in the inbox, which the node applies within a second (or at its next start).
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { configPath } from '../config/paths.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createState } from '../state/create.js';
@@ -36,7 +37,7 @@ export async function suppressCommand(argv: string[]): Promise<number> {
   if (!REASONS.includes(reason)) throw new SluiceError('USAGE', `--reason must be one of ${REASONS.join(', ')}`);
   const loaded = loadConfig(required(args.values.config, '--config', USAGE));
   const c = loaded.config;
-  const dataDir = isAbsolute(c.node.data_dir) ? c.node.data_dir : resolve(loaded.baseDir, c.node.data_dir);
+  const dataDir = configPath(loaded.baseDir, c.node.data_dir);
   const state = await openSuppression(c, join(dataDir, 'state'));
   try {
     const now = Date.now();

@@ -1,12 +1,12 @@
 /** Checks between sections that a schema cannot express: names that must exist, networks that must parse. */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { configPath } from './paths.js';
 import { memberSource, type Config } from './schema.js';
 import { closest } from './suggest.js';
-import { parseNetwork } from '../ingress/networks.js';
-import { ruleMatchError } from '../shaping/response-rules.js';
-import { isValidMailbox } from '../ingress/addresses.js';
+import { parseNetwork } from './networks.js';
+import { ruleMatchError } from './response-match.js';
+import { isValidMailbox } from './mailbox.js';
 import type { InvalidNames } from './partial.js';
 
 export interface CrossIssue {
@@ -87,7 +87,7 @@ export function crossCheck(config: Config, baseDir: string, invalid: InvalidName
   if (config.tls) tlsIssues(config.tls, baseDir, add);
   const readable = (key: string, path: string | undefined) => {
     if (path === undefined) return;
-    const problem = unreadable(isAbsolute(path) ? path : resolve(baseDir, path));
+    const problem = unreadable(configPath(baseDir, path));
     if (problem) add(key, problem);
   };
   readable('admin.token_file', config.admin?.token_file);
@@ -160,8 +160,8 @@ function unreadable(path: string): string | null {
 
 /** [tls] cert and key: readable, a PEM certificate and a PEM private key that belong together. */
 function tlsIssues(tls: { cert: string; key: string }, baseDir: string, add: (key: string, message: string) => void): void {
-  const certPath = isAbsolute(tls.cert) ? tls.cert : resolve(baseDir, tls.cert);
-  const keyPath = isAbsolute(tls.key) ? tls.key : resolve(baseDir, tls.key);
+  const certPath = configPath(baseDir, tls.cert);
+  const keyPath = configPath(baseDir, tls.key);
   let cert: X509Certificate | null = null;
   const certProblem = unreadable(certPath);
   if (certProblem) add('tls.cert', certProblem);

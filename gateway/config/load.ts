@@ -3,7 +3,8 @@
  * cross-references between sections, and returns a frozen Config or every problem found.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { configPath } from './paths.js';
 import { parse, TomlError } from 'smol-toml';
 import { configSchema, PLUGIN_TABLES, type Config } from './schema.js';
 import { closest } from './suggest.js';
@@ -61,7 +62,7 @@ export function loadConfig(file: string): LoadedConfig {
     }
     files.push({ path, text });
     try {
-      return parse(text) as Record<string, unknown>;
+      return parse(text);
     } catch (err) {
       const line = err instanceof TomlError ? err.line : null;
       const first = String((err as Error).message).split('\n')[0] ?? 'invalid TOML';
@@ -77,7 +78,7 @@ export function loadConfig(file: string): LoadedConfig {
         merged[key] = value;
         origin[key] = path;
       } else if (MERGEABLE_ARRAYS.has(key) && Array.isArray(prior) && Array.isArray(value)) {
-        merged[key] = [...prior, ...value];
+        merged[key] = [...(prior as unknown[]), ...(value as unknown[])];
       } else if (isTable(prior) && isTable(value) && ['sources', 'pools', 'providers', 'warmup'].includes(key)) {
         for (const [name, v] of Object.entries(value)) {
           if (name in prior) issues.push({ file: path, line: null, key: `${key}.${name}`, message: `already defined in ${origin[key]}` });
@@ -95,7 +96,7 @@ export function loadConfig(file: string): LoadedConfig {
     const includes = Array.isArray(main['include']) ? main['include'] : [];
     for (const inc of includes) {
       if (typeof inc !== 'string') continue;
-      const incPath = isAbsolute(inc) ? inc : resolve(dirname(mainPath), inc);
+      const incPath = configPath(dirname(mainPath), inc);
       const data = readToml(incPath);
       if (data) {
         if ('include' in data) issues.push({ file: incPath, line: null, key: 'include', message: 'included files may not include others' });

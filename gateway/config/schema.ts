@@ -37,7 +37,7 @@ const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expe
 const name = z.string().refine(isName, NAME_RULE);
 /** A table keyed by names (sources, pools…): a bad key's error says the rule, not "invalid key". */
 const byName = <T extends z.ZodType>(value: T) =>
-  z.record(name, value, { error: (issue) => (issue.code === 'invalid_key' ? `"${String(issue.input)}" is not a usable name: ${NAME_RULE}` : undefined) });
+  z.record(name, value, { error: (issue) => (issue.code === 'invalid_key' ? `"${typeof issue.input === 'string' ? issue.input : JSON.stringify(issue.input)}" is not a usable name: ${NAME_RULE}` : undefined) });
 const port = z.number().int().min(0).max(65535);
 
 const node = z.strictObject({
@@ -283,7 +283,7 @@ const provider = z.strictObject({
   domains: z.array(z.string()).default([]),
   max_connections: z.number().int().positive().optional(),
   max_message_rate: rate.optional(),
-  /** Messages that may leave back to back under max_message_rate (1..its count); absent: evenly spaced with 15 ms of slack (embedded/gcra.ts). */
+  /** Messages that may leave back to back under max_message_rate (1..its count); absent: evenly spaced with 15 ms of slack (state/gcra-params.ts). */
   max_message_burst: z.number().int().positive().optional(),
   max_messages_per_connection: z.number().int().positive().optional(),
   connect_timeout: duration.optional(),

@@ -75,7 +75,7 @@ export class DeliverySession {
 
   send(mailFrom: string, rcpts: readonly string[], body: Buffer): Promise<SendResult> {
     return new Promise((resolve) => {
-      this.conn.send({ from: mailFrom, to: [...rcpts], size: body.length, use8BitMime: true } as SMTPConnection.Envelope, body, (err, info) => {
+      this.conn.send({ from: mailFrom, to: [...rcpts], size: body.length, use8BitMime: true }, body, (err, info) => {
         this.sent++;
         if (!err) {
           const rejected = new Map((info.rejectedErrors ?? []).map((e) => [String((e as { recipient?: string }).recipient), e]));
@@ -173,7 +173,7 @@ function connect(host: MxHost, address: string, source: SessionSource, opts: Ses
       tls: { rejectUnauthorized: false, servername: isIpLiteral(host.name) ? undefined : host.name },
       logger: false,
       debug: false,
-    } as SMTPConnection.Options);
+    });
     let settled = false;
     const fail = (err: SMTPConnection.SMTPError) => {
       if (settled) return;

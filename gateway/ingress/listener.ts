@@ -11,13 +11,14 @@ import type { Clock } from '../state/types.js';
 import type { ConnectionInfo, Verdict } from '../plugin-host/public.js';
 import type { PluginHost } from '../plugin-host/host.js';
 import { HeaderBlock } from '../plugin-host/headers.js';
-import { NetworkList } from './networks.js';
+import { NetworkList } from '../config/networks.js';
 import { loggedName, type AuthLimiter } from './auth-limiter.js';
 import { applyTlsPolicy } from './tls-policy.js';
 import { DUMMY_HASH, verifyPassword } from './passwords.js';
 import { readMessage, type ReadResult } from './message-reader.js';
 import { limitReplies, replies, replyError, type SmtpReply } from './replies.js';
-import { dedupeRecipients, exactAddress, isValidMailbox } from './addresses.js';
+import { dedupeRecipients, exactAddress } from './addresses.js';
+import { isValidMailbox } from '../config/mailbox.js';
 import { isPostmaster, keepForPostmaster, localDomains } from './postmaster.js';
 import { countReceived } from './hops.js';
 import { applySmtpGuards, type ViolationKind } from './smtp-guards.js';
@@ -25,12 +26,8 @@ import { buildTransaction, senderOf, traceField, type AcceptSink } from './trans
 import { newQueueId } from '../spool/queue-id.js';
 import { SessionLimits, type LimitEvents } from './session-limits.js';
 import type { FeedbackSink } from './feedback.js';
+import type { Logger } from '../observe/logger.js';
 
-export interface IngressLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 export interface ListenerDeps {
   readonly config: Config;
@@ -40,7 +37,7 @@ export interface ListenerDeps {
   readonly plugins: PluginHost;
   readonly sink: AcceptSink;
   readonly clock: Clock;
-  readonly log: IngressLogger;
+  readonly log: Logger;
   readonly authLimiter: AuthLimiter;
   /** Seconds from the end of DATA to the 250 (the spool commit and the data hook). */
   readonly onAccepted?: (listener: string, seconds: number) => void;
@@ -128,7 +125,7 @@ export class Listener {
         this.notes.delete(s.id);
         this.limits.closed(s);
       },
-    } as ConstructorParameters<typeof SMTPServer>[0]);
+    });
     this.limits = new SessionLimits({ server: this.server, listener: this.name, clock: deps.clock, log: deps.log, events: deps.limitEvents, current: () => ({ config: this.deps.config, listen: this.deps.listen, networks: this.networks }) });
     this.server.on('error', (err) => deps.log.warn({ err, listener: this.name }, 'listener error'));
     // Smuggling attempts and broken clients the guards refused (smtp-guards.ts), one line each.
@@ -235,7 +232,7 @@ export class Listener {
       return cb(replyError(notes.authFailures >= this.deps.config.relay.max_auth_failures ? replies.tooManyAuthFailures : replies.authLockedOut));
     }
     const user = this.deps.config.users.find((u) => u.name === name);
-    let ok = false;
+    let ok: boolean;
     try {
       ok = await verifyPassword(auth.password ?? '', user?.password_hash ?? DUMMY_HASH);
     } catch {
@@ -424,7 +421,7 @@ export class Listener {
 
   /** Runs a handler so that nothing it throws escapes into the process (fails closed). */
   private guard(cb: Callback, fn: () => Promise<void>): void {
-    fn().catch((err) => {
+    fn().catch((err: unknown) => {
       this.deps.log.error({ err }, 'session handler failed');
       cb(replyError(replies.localError));
     });

@@ -11,7 +11,7 @@
 import { mkdir, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
-import { syncDir } from '../state/embedded/fs-util.js';
+import { syncDir } from '../fs-util.js';
 
 /**
  * The domains whose postmaster this node is: its hostname (the banner and Received

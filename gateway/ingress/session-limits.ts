@@ -10,7 +10,8 @@ import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 import type { Config, ListenConfig } from '../config/schema.js';
 import type { Clock } from '../state/types.js';
 import { ClientLimits, StressState, limitsFor, type LimitReason, type LimitSet } from './client-limits.js';
-import type { NetworkList } from './networks.js';
+import type { NetworkList } from '../config/networks.js';
+import type { Logger } from '../observe/logger.js';
 import { limitReplies, type SmtpReply } from './replies.js';
 import { applyIdleTimeout, endSession, setSessionGate, type GateSession } from './smtp-guards.js';
 
@@ -20,16 +21,12 @@ export interface LimitEvents {
   stress(listener: string, on: boolean): void;
 }
 
-interface LimitLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
 
 export interface SessionLimitsDeps {
   readonly server: SMTPServer;
   readonly listener: string;
   readonly clock: Clock;
-  readonly log: LimitLogger;
+  readonly log: Logger;
   /** The current config, listener and relay networks (they change on reload). */
   readonly current: () => { readonly config: Config; readonly listen: ListenConfig; readonly networks: NetworkList };
   readonly events?: LimitEvents | undefined;

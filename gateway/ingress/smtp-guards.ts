@@ -39,12 +39,13 @@ interface ParserLike {
 }
 
 interface ConnLike {
-  send(code: number, data: unknown, context?: unknown): void;
+  // Function-typed members taking `this`: the originals are kept and re-applied with .call(this).
+  send: (this: ConnLike, code: number, data: unknown, context?: unknown) => void;
   _getEnhancedStatusCode(code: number, context?: unknown): string;
   close(): void;
-  _createParser(): ParserLike;
-  _onCommand(command: Buffer, callback?: () => void): void;
-  _armTimeout(socket?: { setTimeout(ms: number): unknown }): void;
+  _createParser: (this: ConnLike) => ParserLike;
+  _onCommand: (this: ConnLike, command: Buffer, callback?: () => void) => void;
+  _armTimeout: (this: ConnLike, socket?: { setTimeout(ms: number): unknown }) => void;
   id: string;
   remoteAddress: string;
   /** One object for the whole connection (smtp-server resets its fields, never replaces it). */

@@ -25,12 +25,13 @@ import { replies, type SmtpReply } from './replies.js';
 type Done = (err?: Error | null) => void;
 
 interface ConnLike {
+  // Function-typed members taking `this`: the originals are kept and re-applied with .call(this).
   secure: boolean;
-  send(code: number, data: unknown, context?: unknown): void;
+  send: (this: ConnLike, code: number, data: unknown, context?: unknown) => void;
   _server: { options: { allowInsecureAuth?: boolean; hideSTARTTLS?: boolean } };
-  handler_EHLO(command: Buffer, callback: Done): void;
-  handler_AUTH(command: Buffer, callback: Done): void;
-  handler_STARTTLS(command: Buffer, callback: Done): void;
+  handler_EHLO: (this: ConnLike, command: Buffer, callback: Done) => void;
+  handler_AUTH: (this: ConnLike, command: Buffer, callback: Done) => void;
+  handler_STARTTLS: (this: ConnLike, command: Buffer, callback: Done) => void;
 }
 
 let applied = false;

@@ -7,7 +7,8 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { configPath } from '../config/paths.js';
 import selfsigned from 'selfsigned';
 
 export interface TlsMaterial {
@@ -19,8 +20,8 @@ export interface TlsMaterial {
 
 export async function loadTls(tls: { cert: string; key: string } | undefined, baseDir: string, dataDir: string, hostname: string): Promise<TlsMaterial> {
   if (tls) {
-    const certPath = isAbsolute(tls.cert) ? tls.cert : resolve(baseDir, tls.cert);
-    const keyPath = isAbsolute(tls.key) ? tls.key : resolve(baseDir, tls.key);
+    const certPath = configPath(baseDir, tls.cert);
+    const keyPath = configPath(baseDir, tls.key);
     return { cert: await readFile(certPath), key: await readFile(keyPath), generated: false, path: certPath };
   }
   const dir = join(dataDir, 'tls');
@@ -37,7 +38,7 @@ export async function loadTls(tls: { cert: string; key: string } | undefined, ba
     algorithm: 'sha256',
     notAfterDate: notAfter,
     extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: hostname }] }],
-  } as Parameters<typeof selfsigned.generate>[1]);
+  });
   await writeFile(keyPath, pems.private, { mode: 0o600 });
   await writeFile(certPath, pems.cert, { mode: 0o644 });
   return { cert: Buffer.from(pems.cert), key: Buffer.from(pems.private), generated: true, path: certPath };

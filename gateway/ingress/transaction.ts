@@ -12,7 +12,7 @@ import type { Envelope } from '../spool/types.js';
 import { replies, type SmtpReply } from './replies.js';
 import { newQueueId } from '../spool/queue-id.js';
 import { SluiceError } from '../errors.js';
-import type { IngressLogger } from './listener.js';
+import type { Logger } from '../observe/logger.js';
 
 export interface AcceptSink {
   /** Header names (lower case) whose values routing rules need later. */
@@ -45,7 +45,7 @@ export interface TransactionInput {
   readonly plugins: PluginHost;
   readonly sink: AcceptSink;
   readonly clock: Clock;
-  readonly log: IngressLogger;
+  readonly log: Logger;
   readonly normalised: boolean;
 }
 

@@ -6,6 +6,7 @@
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { isName, NAME_RULE } from '../config/names.js';
+import { parseDuration } from '../config/units.js';
 import type { AlertView } from './event-types.js';
 import type { Actor, AdminControl } from './admin-control.js';
 import type { StatsReader } from './stats.js';
@@ -44,16 +45,6 @@ export interface Route {
 /** A request the server answers with 400 and this message. */
 export class BadRequest extends Error {
   override readonly name = 'BadRequest';
-}
-
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "30s", "10m", "1h", "2d" (as in the config) to milliseconds; null when malformed. */
-export function parseDuration(text: string): number | null {
-  const m = DURATION.exec(text.trim());
-  if (m === null || m[1] === undefined || m[2] === undefined) return null;
-  return Math.round(Number(m[1]) * (UNIT_MS[m[2]] ?? 0));
 }
 
 const duration = (max: number, what: string) =>

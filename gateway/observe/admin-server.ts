@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { SluiceError } from '../errors.js';
 import { listenError } from '../listen-error.js';
-import type { PluginLogger } from '../plugin-host/public.js';
+import type { Logger } from './logger.js';
 import { AdminError, type AdminControl } from './admin-control.js';
 import { BadRequest, ROUTES, type Reply, type RouteDeps } from './admin-routes.js';
 import { loadDashboardAssets, type Asset } from './dashboard-assets.js';
@@ -51,7 +51,7 @@ export interface AdminServerDeps {
   /** The longest /api/stats window (OutcomeStats.spanMs; default 1 h). */
   readonly statsSpanMs?: number;
   readonly alerts: { active(): readonly AlertView[]; recent(): readonly AlertView[] };
-  readonly log: PluginLogger;
+  readonly log: Logger;
   /** Wrong-token limits, charged per client IP (`{ ip }`) before the token is compared. */
   readonly tokenGuesses: { begin(parts: { ip: string }): Promise<GuessAttempt> };
 }

@@ -6,7 +6,7 @@
  * the event sink (event log and webhooks) and to a ring of recent alerts the dashboard
  * reads.
  */
-import type { PluginLogger } from '../plugin-host/public.js';
+import type { Logger } from './logger.js';
 import type { Clock } from '../state/types.js';
 import {
   isoTime,
@@ -52,7 +52,7 @@ export interface AlertsOptions {
   readonly inputs: AlertInputs;
   readonly sink: EventSink;
   readonly clock: Clock;
-  readonly log?: PluginLogger;
+  readonly log?: Logger;
   /** Alerts (raised and cleared) kept for the dashboard (default 100). */
   readonly recent?: number;
 }

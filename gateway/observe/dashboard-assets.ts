@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { PluginLogger } from '../plugin-host/public.js';
+import type { Logger } from './logger.js';
 import { DASHBOARD_CSS, DASHBOARD_HTML, FAVICON_SVG } from './dashboard-page.js';
 import { DASHBOARD_JS } from './dashboard-script.js';
 
@@ -25,7 +25,7 @@ function asset(type: string, body: string | Buffer): Asset {
 }
 
 /** Path → file, for GET requests that need no token (none of them holds data). */
-export async function loadDashboardAssets(log: PluginLogger): Promise<Map<string, Asset>> {
+export async function loadDashboardAssets(log: Logger): Promise<Map<string, Asset>> {
   const html = asset('text/html; charset=utf-8', DASHBOARD_HTML);
   const icon = asset('image/svg+xml', FAVICON_SVG);
   const assets = new Map<string, Asset>([

@@ -7,7 +7,7 @@
  */
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { PluginLogger } from '../plugin-host/public.js';
+import type { Logger } from './logger.js';
 import type { EventRecord, EventSink } from './event-types.js';
 
 export interface EventLogOptions {
@@ -21,7 +21,7 @@ export interface EventLogOptions {
 }
 
 export interface EventLogDeps {
-  readonly log?: PluginLogger;
+  readonly log?: Logger;
   readonly metrics?: { eventLogDropped(count: number): void };
 }
 

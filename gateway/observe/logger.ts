@@ -1,8 +1,20 @@
-/** The node's structured log: pino, one JSON line per event, with the node id on every line. */
-import { pino, type Logger } from 'pino';
+/**
+ * The node's structured log: pino, one JSON line per event, with the node id on every line.
+ * `Logger` is the one log type every layer writes to (and plugins get as PluginLogger);
+ * it is a shared seam, so a module names it without depending on pino.
+ */
+import { pino, type Logger as PinoLogger } from 'pino';
 
-export type { Logger };
+export interface Logger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+}
 
-export function createLogger(nodeId: string, level = process.env['SLUICE_LOG_LEVEL'] ?? 'info'): Logger {
+/** The root log the composition root holds: a Logger that also makes per-plugin children. */
+export type NodeLog = PinoLogger;
+
+export function createLogger(nodeId: string, level = process.env['SLUICE_LOG_LEVEL'] ?? 'info'): NodeLog {
   return pino({ level, base: { node: nodeId }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } });
 }

@@ -351,7 +351,15 @@ export class Metrics {
   }
 
   #declareGauges(registers: Registry[]): void {
-    const self = this;
+    // prom-client calls collect() with the gauge as `this`: these read this object's current snapshots.
+    const read = {
+      healthy: () => this.#stateHealthy(),
+      queue: () => this.#queue(),
+      connections: () => this.#connections(),
+      warmup: () => this.#warmup(),
+      webhooks: () => this.#webhooks(),
+      alerts: () => this.#alerts(),
+    };
     new Gauge({
       name: 'sluice_state_degraded',
       help: '1 while the shared state backend (Redis) does not answer and the node runs on its own share.',
@@ -359,7 +367,7 @@ export class Metrics {
       collect() {
         let healthy = false;
         try {
-          healthy = self.#stateHealthy();
+          healthy = read.healthy();
         } catch {
           // A health check that throws is as good as an unhealthy backend.
         }
@@ -372,7 +380,7 @@ export class Metrics {
       labelNames: ['pool', 'provider'],
       registers,
       collect(): Promise<void> {
-        return refresh(this, self.#queue, (r) => [{ pool: r.pool, provider: r.provider }, r.depth]);
+        return refresh(this, read.queue, (r) => [{ pool: r.pool, provider: r.provider }, r.depth]);
       },
     });
     new Gauge({
@@ -381,7 +389,7 @@ export class Metrics {
       labelNames: ['pool', 'provider'],
       registers,
       collect(): Promise<void> {
-        return refresh(this, self.#queue, (r) => [{ pool: r.pool, provider: r.provider }, r.oldestSeconds]);
+        return refresh(this, read.queue, (r) => [{ pool: r.pool, provider: r.provider }, r.oldestSeconds]);
       },
     });
     new Gauge({
@@ -390,7 +398,7 @@ export class Metrics {
       labelNames: ['source', 'provider'],
       registers,
       collect(): Promise<void> {
-        return refresh(this, self.#connections, (r) => [{ source: r.source, provider: r.provider }, r.open]);
+        return refresh(this, read.connections, (r) => [{ source: r.source, provider: r.provider }, r.open]);
       },
     });
     new Gauge({
@@ -399,7 +407,7 @@ export class Metrics {
       labelNames: ['source'],
       registers,
       collect(): Promise<void> {
-        return refresh(this, self.#warmup, (r) => [{ source: r.source }, r.used]);
+        return refresh(this, read.warmup, (r) => [{ source: r.source }, r.used]);
       },
     });
     new Gauge({
@@ -408,7 +416,7 @@ export class Metrics {
       labelNames: ['source'],
       registers,
       collect(): Promise<void> {
-        return refresh(this, self.#warmup, (r) => (r.cap === null ? null : [{ source: r.source }, r.cap]));
+        return refresh(this, read.warmup, (r) => (r.cap === null ? null : [{ source: r.source }, r.cap]));
       },
     });
     new Gauge({
@@ -417,7 +425,7 @@ export class Metrics {
       labelNames: ['url'],
       registers,
       collect(): Promise<void> {
-        return refresh(this, self.#webhooks, (r) => [{ url: r.url }, r.backlog]);
+        return refresh(this, read.webhooks, (r) => [{ url: r.url }, r.backlog]);
       },
     });
     new Gauge({
@@ -426,7 +434,7 @@ export class Metrics {
       labelNames: ['metric', 'scope'],
       registers,
       collect(): Promise<void> {
-        return refresh(this, self.#alerts, (r) => [{ metric: r.metric, scope: r.scope }, r.active]);
+        return refresh(this, read.alerts, (r) => [{ metric: r.metric, scope: r.scope }, r.active]);
       },
     });
   }

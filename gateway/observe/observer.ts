@@ -7,7 +7,8 @@
  * notifications are never awaited).
  */
 import type { Registry } from 'prom-client';
-import type { OutcomeEvent, OutcomeEvents, PluginLogger } from '../plugin-host/public.js';
+import type { OutcomeEvent, OutcomeEvents } from '../plugin-host/public.js';
+import type { Logger } from './logger.js';
 import { systemClock, type Clock } from '../state/types.js';
 import { Alerts, type AlertInputs, type AlertRule } from './alerts.js';
 import type { CampaignLabelerOptions } from './bounded-labels.js';
@@ -31,7 +32,7 @@ export interface EventsConfig {
 export interface ObserverOptions {
   readonly node: string;
   readonly registry: Registry;
-  readonly log: PluginLogger;
+  readonly log: Logger;
   readonly clock?: Clock;
   readonly events?: EventsConfig;
   /** `[[alerts]]`, windows in ms. */
@@ -71,7 +72,7 @@ export class Observer {
   readonly sink: EventSink;
   readonly #node: string;
   readonly #clock: Clock;
-  readonly #log: PluginLogger;
+  readonly #log: Logger;
 
   constructor(options: ObserverOptions) {
     const clock = options.clock ?? systemClock;

@@ -95,7 +95,7 @@ export class OutcomeStats implements StatsReader {
     this.#maxKeys = options.max_keys ?? 10_000;
     this.#second = new Float64Array(this.#slots).fill(-1);
     this.#totals = new Uint32Array(this.#slots * KINDS);
-    this.#byKey = Array.from({ length: this.#slots }, () => new Map());
+    this.#byKey = Array.from({ length: this.#slots }, () => new Map<number, Uint32Array>());
   }
 
   /** The longest window a query can cover, in ms. */

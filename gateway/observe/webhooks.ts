@@ -7,7 +7,7 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { SluiceError } from '../errors.js';
-import type { PluginLogger } from '../plugin-host/public.js';
+import type { Logger } from './logger.js';
 import { systemClock, type Clock } from '../state/types.js';
 import { EVENT_NAMES, type EventName, type EventRecord, type EventSink } from './event-types.js';
 import type { WebhookBacklogRow } from './metrics.js';
@@ -37,7 +37,7 @@ export interface WebhooksTuning {
 }
 
 export interface WebhooksDeps {
-  readonly log?: PluginLogger;
+  readonly log?: Logger;
   readonly metrics?: { webhookDropped(url: string, count: number): void };
   readonly clock?: Clock;
   readonly fetch?: typeof fetch;

@@ -5,7 +5,8 @@
  * awaited. A hook that throws or times out fails closed: 451 4.3.0.
  */
 import { existsSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { configPath } from '../config/paths.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { TypedEmitter } from 'tiny-typed-emitter';
 import type { Registry } from 'prom-client';
@@ -58,7 +59,7 @@ function builtinDir(): string {
 
 export async function importPlugin(entry: string, baseDir: string): Promise<Plugin<unknown>> {
   const builtin = /^[a-z][a-z0-9-]*$/.test(entry);
-  const path = builtin ? resolve(builtinDir(), entry, 'index.js') : isAbsolute(entry) ? entry : resolve(baseDir, entry);
+  const path = builtin ? resolve(builtinDir(), entry, 'index.js') : configPath(baseDir, entry);
   if (!existsSync(path)) {
     throw new SluiceError('PLUGIN_LOAD_FAILED', builtin ? `no built-in plugin "${entry}" (looked in ${path}); built-ins: suppression, classify, dkim — or give a path to an ES module` : `plugin file not found: ${path}`);
   }
@@ -195,19 +196,12 @@ export class PluginHost {
 class HookTimeout extends Error {}
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new HookTimeout(`timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
+  let t: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    t = setTimeout(() => reject(new HookTimeout(`timed out after ${ms} ms`)), ms);
   });
+  // The hook's own rejection passes through as the hook threw it.
+  return Promise.race([p, late]).finally(() => clearTimeout(t));
 }
 
 /**

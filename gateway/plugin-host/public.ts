@@ -4,16 +4,20 @@
  */
 import type { Registry } from 'prom-client';
 import type { StateBackend } from '../state/types.js';
+import type { Logger } from '../observe/logger.js';
+
+/** What a plugin logs through: the node's one Logger type, under the name the plugin API has always used. */
+export type PluginLogger = Logger;
+
+/** A path from the plugin's config table, resolved as the gateway resolves its own (ctx.baseDir). */
+export { configPath } from '../config/paths.js';
+
+/** The error type plugins throw for config and key problems (a code, a message that says the fix). */
+export { SluiceError } from '../errors.js';
 
 /** Helpers plugins may use: IPv4/IPv6 networks as the relay policy matches them. */
-export { NetworkList, parseNetwork } from '../ingress/networks.js';
+export { NetworkList, parseNetwork } from '../config/networks.js';
 
-export interface PluginLogger {
-  debug(obj: object | string, msg?: string): void;
-  info(obj: object | string, msg?: string): void;
-  warn(obj: object | string, msg?: string): void;
-  error(obj: object | string, msg?: string): void;
-}
 
 export type ListenerMode = 'relay' | 'submission';
 

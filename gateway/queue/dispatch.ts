@@ -13,7 +13,7 @@ import type { ProviderLimits } from '../shaping/providers.js';
 import type { Clock } from '../state/types.js';
 import { ANY_LEASE, Contention } from '../routing/contention.js';
 import { ReadyQueue } from './ready-queue.js';
-import type { Logger } from './types.js';
+import type { Logger } from '../observe/logger.js';
 
 export interface DispatchDeps {
   readonly clock: Clock;
@@ -96,7 +96,7 @@ export class Dispatcher {
     rq.sessions++;
     this.activeSessions++;
     this.contention.done(rq);
-    void this.deps.run(rq).catch((err) => this.deps.log.error({ err, queue: rq.key }, 'session failed')).finally(() => {
+    void this.deps.run(rq).catch((err: unknown) => this.deps.log.error({ err, queue: rq.key }, 'session failed')).finally(() => {
       rq.sessions--;
       this.activeSessions--;
       if (rq.sessions === 0 && rq.length === 0) {

@@ -6,7 +6,8 @@
  */
 import type { Response } from '../delivery/response.js';
 import type { Envelope, Spool } from '../spool/types.js';
-import type { FinalState, Logger, OutcomeKind, OutcomeSink, QueueItem, Via } from './types.js';
+import type { Logger } from '../observe/logger.js';
+import type { FinalState, OutcomeKind, OutcomeSink, QueueItem, Via } from './types.js';
 
 export interface LedgerDeps {
   readonly spool: Pick<Spool, 'record' | 'remove'>;

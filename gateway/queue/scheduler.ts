@@ -20,7 +20,8 @@ import type { ReadyQueue } from './ready-queue.js';
 import { WaitingQueue } from './waiting-queue.js';
 import { Dispatcher } from './dispatch.js';
 import { Ledger } from './ledger.js';
-import type { FinalState, Logger, OutcomeSink, Parked, QueueItem, Via } from './types.js';
+import type { Logger } from '../observe/logger.js';
+import type { FinalState, OutcomeSink, Parked, QueueItem, Via } from './types.js';
 import { domainOf } from '../routing/router.js';
 
 /** Runs one session against a ready queue; resolves when the session has ended. */

@@ -19,7 +19,8 @@ import { DeliverySession } from '../delivery/session.js';
 import { isTransient, isPermanent, formatResponse, localResponse, type Response } from '../delivery/response.js';
 import type { ReadyQueue } from './ready-queue.js';
 import type { Scheduler } from './scheduler.js';
-import type { Logger, QueueItem, Via } from './types.js';
+import type { QueueItem, Via } from './types.js';
+import type { Logger } from '../observe/logger.js';
 
 export interface RunnerDeps {
   readonly config: Config;

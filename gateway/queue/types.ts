@@ -70,8 +70,3 @@ export interface Via {
   readonly mx: string | null;
 }
 
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}

@@ -14,7 +14,8 @@ import type { Clock, HealthCounts, HealthOutcome, StateBackend } from '../state/
 import { formatDuration } from '../config/units.js';
 import type { HoldCache } from './hold-cache.js';
 import { keys } from './keys.js';
-import type { Logger, Pauses } from './pauses.js';
+import type { Pauses } from './pauses.js';
+import type { Logger } from '../observe/logger.js';
 
 export type PoolHealth = NonNullable<PoolConfig['health']>;
 

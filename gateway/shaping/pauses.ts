@@ -6,11 +6,8 @@
  */
 import type { Clock } from '../state/types.js';
 import type { HoldCache } from './hold-cache.js';
+import type { Logger } from '../observe/logger.js';
 
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
 
 /** One pause as the log and the observer see it (fields match observe's HoldChange). */
 export interface PauseChange {

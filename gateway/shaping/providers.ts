@@ -20,7 +20,7 @@ export interface ProviderLimits {
   /** The provider name as configured ("default" when none matched). */
   readonly name: string;
   readonly maxConnections: number;
-  /** At most `count` per any window of one period, per source (embedded/gcra.ts). */
+  /** At most `count` per any window of one period, per source (state/gcra-params.ts). */
   readonly maxMessageRate: Rate | null;
   readonly maxMessagesPerConnection: number;
   readonly connectTimeoutMs: number;

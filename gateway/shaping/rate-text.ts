@@ -5,7 +5,7 @@
  * count come from gcraParams(), so what is printed is what the limiter grants.
  */
 import { formatDuration } from '../config/units.js';
-import { gcraParams } from '../state/embedded/gcra.js';
+import { gcraParams } from '../state/gcra-params.js';
 import type { Rate } from '../state/types.js';
 
 /** "150/s", "500/h, burst 50": as the config writes it, with max_message_burst when set. */

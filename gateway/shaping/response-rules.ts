@@ -6,6 +6,7 @@
 import type { ResponseRuleConfig } from '../config/schema.js';
 import type { Response } from '../delivery/response.js';
 import { formatResponse } from '../delivery/response.js';
+import { parseRuleMatch } from '../config/response-match.js';
 
 export type RuleAction = ResponseRuleConfig['action'];
 
@@ -16,7 +17,7 @@ export interface RuleHit {
 }
 
 const DEFAULT_SUSPEND_MS = 30 * 60_000;
-const regexCache = new Map<string, RegExp | null>();
+const parsed = new Map<string, ReturnType<typeof parseRuleMatch>>();
 
 export function matchRule(rules: readonly ResponseRuleConfig[], response: Response): RuleHit | null {
   if (response.local) return null;
@@ -28,27 +29,19 @@ export function matchRule(rules: readonly ResponseRuleConfig[], response: Respon
 }
 
 function ruleMatches(match: string, response: Response, text: string): boolean {
-  if (/^[245]\.\d{1,3}\.\d{1,3}$/.test(match)) return response.enhanced === match;
-  if (/^[245]\d\d$/.test(match)) return String(response.code) === match;
-  let re = regexCache.get(match);
-  if (re === undefined) {
-    try {
-      re = new RegExp(match, 'i');
-    } catch {
-      re = null;
-    }
-    regexCache.set(match, re);
+  let m = parsed.get(match);
+  if (m === undefined) {
+    m = parseRuleMatch(match);
+    parsed.set(match, m);
   }
-  return re !== null && re.test(text);
-}
-
-/** Config-time check of a rule's `match`, for check-config. */
-export function ruleMatchError(match: string): string | null {
-  if (/^[245]\.\d{1,3}\.\d{1,3}$/.test(match) || /^[245]\d\d$/.test(match)) return null;
-  try {
-    new RegExp(match, 'i');
-    return null;
-  } catch (err) {
-    return `not an enhanced code and not a valid regular expression: ${(err as Error).message}`;
+  switch (m.kind) {
+    case 'enhanced':
+      return response.enhanced === m.text;
+    case 'code':
+      return String(response.code) === m.text;
+    case 'regex':
+      return m.re.test(text);
+    case 'invalid':
+      return false;
   }
 }

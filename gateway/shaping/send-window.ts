@@ -2,7 +2,7 @@
  * The last word on a rate before a message goes on the wire: this node's own sends per
  * rate key, as the provider counts them (docs/SHAPING.md "What a rate guarantees").
  *
- * The shared limiter (GCRA, state/embedded/gcra.ts) spaces *tokens*; the provider counts
+ * The shared limiter (GCRA, state/gcra-params.ts) spaces *tokens*; the provider counts
  * *arrivals*, the end of each DATA. Between the two lie the body read, the MAIL/RCPT/DATA
  * round trips and every event-loop turn in between. GCRA absorbs 15 ms of variation in
  * that delay; a CPU-bound node (a restart recovering its spool while every session

@@ -4,14 +4,10 @@
  * check against suppression) and when they are shared again. One log line per change,
  * `state_degraded` / `state_restored`; /readyz and metrics read `degraded()` themselves.
  */
+import type { Logger } from '../observe/logger.js';
 
 export interface DegradableState {
   degraded(): boolean;
-}
-
-export interface WatchLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
 }
 
 export class SharedLimitsWatch {
@@ -21,7 +17,7 @@ export class SharedLimitsWatch {
 
   constructor(
     private readonly state: DegradableState,
-    private readonly log: WatchLogger,
+    private readonly log: Logger,
     private readonly now: () => number,
     /** Extra fields for the degraded line, e.g. the fleet size the shares divide by. */
     private readonly detail: () => object = () => ({}),

@@ -4,7 +4,7 @@
  * lost there), then one `spool_record_lost` line per lost message naming its sender.
  * Issue 11: the log said "segment header corrupt" once, with no count, ids or senders.
  */
-import type { Logger } from '../queue/types.js';
+import type { Logger } from '../observe/logger.js';
 import type { LostMessage, SpoolDamage } from './types.js';
 
 /** Logs one report; returns the lost messages whose senders should get a DSN. */

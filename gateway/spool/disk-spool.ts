@@ -147,7 +147,7 @@ async function readJournal(path: string): Promise<{ done: Map<string, RecipientS
   const done = new Map<string, RecipientState>();
   const attempts = new Map<string, number>();
   const retryAt = new Map<string, number>();
-  let text = '';
+  let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch {

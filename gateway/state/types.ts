@@ -44,7 +44,7 @@ export interface Lease {
 /**
  * A rate as the config writes it: at most `count` per `periodMs` in any window of that
  * length; `burst` (1..count) tokens may go back to back, absent: a small timing slack
- * (see embedded/gcra.ts for the trade-off).
+ * (see gcra-params.ts for the trade-off).
  */
 export interface Rate {
   readonly count: number;

@@ -240,7 +240,7 @@ async function selfSigned(hostname: string): Promise<TlsPair> {
     keySize: 2048,
     algorithm: 'sha256',
     notAfterDate: new Date(Date.now() + 30 * 86_400_000),
-  } as Parameters<typeof selfsigned.generate>[1]);
+  });
   return { key: pems.private, cert: pems.cert };
 }
 

@@ -36,7 +36,7 @@ const MATCH_KEYS = ['header', 'sender', 'auth_user', 'client_network', 'recipien
 
 const rule = table({
   /** Header name → glob on its value; `"*"` means "the header is present". */
-  header: z.record(headerName, glob, { error: (issue) => (issue.code === 'invalid_key' ? `"${String(issue.input)}" is not a header field name (RFC 5322 §2.2: printable ASCII, no ":" or space)` : undefined) }).optional(),
+  header: z.record(headerName, glob, { error: (issue) => (issue.code === 'invalid_key' ? `"${typeof issue.input === 'string' ? issue.input : JSON.stringify(issue.input)}" is not a header field name (RFC 5322 §2.2: printable ASCII, no ":" or space)` : undefined) }).optional(),
   /** Glob on the MAIL FROM address (the null sender `<>` is the empty string). */
   sender: glob.optional(),
   /** Glob on the authenticated user; never matches a session without AUTH. */

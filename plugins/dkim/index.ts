@@ -1,5 +1,4 @@
-import { definePlugin, type DataCtx, type Headers, type Plugin } from '../../gateway/plugin-host/public.js';
-import { SluiceError } from '../../gateway/errors.js';
+import { definePlugin, SluiceError, type DataCtx, type Headers, type Plugin } from '../../gateway/plugin-host/public.js';
 import { configSchema, type DkimConfig } from './config.js';
 import { keyProblems, loadKeys, RECOMMENDED_RSA_BITS, type LoadedKey } from './keys.js';
 import { fromDomain, keysForDomain, signMessage } from './sign.js';

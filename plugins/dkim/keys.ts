@@ -1,7 +1,6 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
-import { SluiceError } from '../../gateway/errors.js';
+import { configPath, SluiceError } from '../../gateway/plugin-host/public.js';
 import type { DkimKeyConfig } from './config.js';
 
 export type DkimAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
@@ -136,7 +135,7 @@ export async function keyProblems(entries: readonly DkimKeyConfig[], opts: { bas
 
 async function loadKey(entry: DkimKeyConfig, index: number, opts: { baseDir: string; configFile: string }): Promise<LoadedKey> {
   const ctx = { configFile: opts.configFile, index };
-  const file = isAbsolute(entry.key) ? entry.key : resolve(opts.baseDir, entry.key);
+  const file = configPath(opts.baseDir, entry.key);
   const privateKey = parsePem(await readPem(file, entry, ctx), file, entry, ctx);
   const { algorithm, bits } = algorithmOf(privateKey, file, entry, ctx);
   if (entry.algorithm !== undefined && entry.algorithm !== algorithm) {

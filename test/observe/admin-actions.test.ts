@@ -46,6 +46,14 @@ describe('admin API actions go through the AdminControl', () => {
     ]);
   });
 
+  it('reads a duration as the config does: "1h30m" is 90 minutes, "90 minutes" is a 400', async () => {
+    // The admin API once had its own parser that refused compound durations the config takes.
+    expect(await call('POST', '/api/sources/a/suspend', { provider: 'gmail', duration: '1h30m' })).toEqual({ status: 200, json: { ok: true, source: 'a', provider: 'gmail', duration_s: 5400 } });
+    expect(await call('POST', '/api/sources/a/suspend', { provider: 'gmail', duration: '1H' })).toMatchObject({ status: 200, json: { duration_s: 3600 } });
+    expect(await call('POST', '/api/sources/a/suspend', { provider: 'gmail', duration: '90 minutes' })).toMatchObject({ status: 400 });
+    expect(h.control.callsTo('suspendSource').map((c) => c.args[2])).toEqual([5_400_000, 3_600_000]);
+  });
+
   it('flushes the queue, reloads and drains', async () => {
     expect(await call('POST', '/api/queue/flush')).toEqual({ status: 200, json: { ok: true, flushed: 17 } });
     expect(await call('POST', '/api/reload')).toMatchObject({ status: 200, json: { ok: true, files: ['config/sluice.toml'] } });

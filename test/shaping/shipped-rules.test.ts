@@ -5,7 +5,8 @@ import { resolve } from 'node:path';
 import { expect, test } from 'vitest';
 import { loadConfig } from '../../gateway/config/load.js';
 import { ProviderTable } from '../../gateway/shaping/providers.js';
-import { matchRule, ruleMatchError } from '../../gateway/shaping/response-rules.js';
+import { matchRule } from '../../gateway/shaping/response-rules.js';
+import { ruleMatchError } from '../../gateway/config/response-match.js';
 import { parseResponse } from '../../gateway/delivery/response.js';
 import { ROOT } from '../support/gateway.js';
 

@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { EmbeddedState } from '../../gateway/state/embedded/embedded-state.js';
 import { RedisState } from '../../gateway/state/redis/redis-state.js';
 import type { RateClaim, StateBackend, SuppressionEntry } from '../../gateway/state/types.js';
-import { MARGIN_US, SLACK_US } from '../../gateway/state/embedded/gcra.js';
+import { MARGIN_US, SLACK_US } from '../../gateway/state/gcra-params.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { drive, grantsWithin, tightestSpan } from '../support/rate-timeline.js';
 import { redisServerPath, startRedis, type PrivateRedis } from '../support/redis-server.js';

@@ -1,4 +1,4 @@
-import { writeFileAtomic } from './fs-util.js';
+import { writeFileAtomic } from '../../fs-util.js';
 
 /**
  * A small JSON file rewritten atomically at most once per `delayMs` (warm-up counters,

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Clock, HealthCounts, HealthOutcome, HealthStore } from '../types.js';
 import { DebouncedFile } from './debounced-file.js';
-import { readJsonFile } from './fs-util.js';
+import { readJsonFile } from '../../fs-util.js';
 import { HealthWindows } from './health-windows.js';
 import { LazyOpen } from './lazy-open.js';
 

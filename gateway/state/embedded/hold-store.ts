@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { SluiceError } from '../../errors.js';
 import type { Clock, Hold, HoldStore } from '../types.js';
-import { writeFileAtomic, readJsonFile } from './fs-util.js';
+import { writeFileAtomic, readJsonFile } from '../../fs-util.js';
 import { LazyOpen } from './lazy-open.js';
 import { SerialQueue } from './serial-queue.js';
 

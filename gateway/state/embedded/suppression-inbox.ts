@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { SuppressionEntry } from '../types.js';
-import { syncDir } from './fs-util.js';
+import { syncDir } from '../../fs-util.js';
 import { cleanSource, suppressionKey } from './suppression-key.js';
 import { replayRecords, type RecordSink } from './suppression-log.js';
 

@@ -1,7 +1,7 @@
 import { open, readFile, rename, truncate, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { SuppressionEntry } from '../types.js';
-import { syncDir } from './fs-util.js';
+import { syncDir } from '../../fs-util.js';
 import { SUPPRESSION_REASONS, reasonAt, reasonIndex } from './suppression-key.js';
 import type { SuppressionTable } from './suppression-table.js';
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Clock, WarmupStore } from '../types.js';
 import { checkDay, utcDay } from './checks.js';
 import { DebouncedFile } from './debounced-file.js';
-import { readJsonFile } from './fs-util.js';
+import { readJsonFile } from '../../fs-util.js';
 import { LazyOpen } from './lazy-open.js';
 
 /** Days kept: today and a little before, for a clock near midnight or a late giveBack. */

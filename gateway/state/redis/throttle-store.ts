@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SluiceError } from '../../errors.js';
 import type { Lease, LeaseClaim, RateClaim, ThrottleStore, TokenResult } from '../types.js';
 import { checkTtl, mergeLeaseClaims } from '../embedded/checks.js';
-import { gcraParams } from '../embedded/gcra.js';
+import { gcraParams } from '../gcra-params.js';
 import type { RedisConnection } from './connection.js';
 import type { StateKeys } from './keys.js';
 import { RedisClock } from './redis-clock.js';

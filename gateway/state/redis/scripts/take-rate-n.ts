@@ -2,7 +2,7 @@ import type { ScriptDef } from '../script-def.js';
 
 /**
  * KEYS: one TAT key per bucket. ARGV: emission interval us, tolerance us and debt per
- * bucket, in key order (embedded/gcra.ts gcraParams() computes the first two, and why no
+ * bucket, in key order (state/gcra-params.ts gcraParams() computes the first two, and why no
  * window of one period can hold more than `count` grants). One token from every bucket or
  * from none. Returns {1, 0} or {0, retry-after ms}.
  *

@@ -1,4 +1,8 @@
-/** Relay networks: IPv4 and IPv6 CIDRs (ip-address), matched against a client's address. */
+/**
+ * Networks as the config writes them (relay.networks, feedback.trusted_reporters): IPv4 and
+ * IPv6 CIDRs (ip-address), matched against a client's address. Here, under config/, because
+ * loading checks them and ingress, feedback and plugins match with them (a shared seam).
+ */
 import { Address4, Address6 } from 'ip-address';
 
 export type Network = { readonly v: 4; readonly net: Address4 } | { readonly v: 6; readonly net: Address6 };

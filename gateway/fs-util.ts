@@ -1,3 +1,4 @@
+/** Durable file writes for the data dir (embedded state, postmaster mailbox): shared by every layer. */
 import { open, rename, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 

@@ -1,0 +1,191 @@
+// The layer check: DESIGN.md "Modules" as rules. Run by `npm run lint` (and so by `npm test`);
+// test/internals/layer-check.test.ts shows each kind of rule firing.
+//
+// Data flows one way: ingress → spool/queue → routing → shaping → delivery → events.
+// A module may import modules later in that flow, never earlier ("nothing below reaches
+// back up"), type-only imports included. The folders DESIGN.md's arrow leaves out sit where
+// their imports put them: the plugin host right after ingress (it runs the hooks ingress
+// calls), bounce after delivery (DSNs and reports are made from delivery results), cluster
+// just before observe (it reports into the stats). Besides the flow there are shared seams
+// anyone may import, which themselves import only seams, and a composition root that may
+// import anything.
+const { readFileSync } = require('node:fs');
+const { dirname, join, resolve } = require('node:path');
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+
+// Earliest first. Each entry: a name and the paths that belong to it.
+const FLOW = [
+  ['ingress', '^gateway/ingress/'],
+  // Runs the hooks ingress calls; plugin-host/public.ts (the plugin API and event types) is a seam.
+  ['plugin-host', '^gateway/plugin-host/(?!public[.]ts$)'],
+  ['spool/queue', '^gateway/(spool|queue)/'],
+  ['routing', '^gateway/routing/'],
+  ['shaping', '^gateway/shaping/'],
+  ['delivery', '^gateway/delivery/'],
+  // Outcome and feedback policy belong next to bounce/ (issue 13 item 1 moves the files).
+  ['bounce', '^gateway/bounce/|^gateway/(outcomes|feedback-loop)[.]ts$'],
+  ['cluster', '^gateway/cluster/'],
+  // Events, metrics, admin API; control.ts is admin control and moves into observe/ (item 1).
+  ['observe', '^gateway/observe/|^gateway/control[.]ts$'],
+];
+
+// Shared seams: any module may import these; they import only seams.
+const SEAMS = [
+  '^gateway/(errors|listen-error|fs-util)[.]ts$',
+  '^gateway/config/',
+  // The state interfaces (not the backends: see state-backends below).
+  '^gateway/state/(?!create[.]ts$|resilient[.]ts$)[^/]+[.]ts$',
+  '^gateway/plugin-host/public[.]ts$',
+  // The one Logger type: every layer writes to the log.
+  '^gateway/observe/logger[.]ts$',
+  // Records that travel down the flow with the data, with their pure helpers and no imports:
+  // the message (spool/types.ts) and an SMTP reply (delivery/response.ts). A later stage
+  // reads what an earlier one made; it does not call into that stage.
+  '^gateway/spool/types[.]ts$',
+  '^gateway/delivery/response[.]ts$',
+];
+
+// Builds everything, so imports across everything.
+const ROOT = '^gateway/(node|observability)[.]ts$|^gateway/cli/';
+
+// Named exceptions: each is one import that only the composition-root redesign (issue 13
+// item 1) can remove, because the importer takes the whole node or sits in the wrong folder.
+// Shrink this list as item 1 lands; never add to it to get a build through.
+const EXCEPTIONS = [
+  {
+    from: 'gateway/control.ts',
+    to: ['gateway/shaping/keys.ts', 'gateway/shaping/providers.ts', 'gateway/shaping/rate-text.ts', 'gateway/shaping/warmup-gate.ts', 'gateway/cluster/fleet-board.ts'],
+    why: 'admin control takes the whole node and builds hold scopes, provider and warm-up views itself; item 1 hands it narrow ports (holds, warm-up, fleet board) and moves it into observe/',
+  },
+  {
+    from: 'gateway/outcomes.ts',
+    to: ['gateway/queue/types.ts', 'gateway/spool/queue-id.ts'],
+    why: "outcome policy reads the queue's Outcome record and makes DSN queue ids; item 1 moves it beside bounce/ with one outcome record (item 2) and a DSN injector port",
+  },
+  {
+    from: 'gateway/feedback-loop.ts',
+    to: ['gateway/ingress/feedback.ts', 'gateway/ingress/replies.ts', 'gateway/ingress/transaction.ts', 'gateway/routing/router.ts', 'gateway/queue/types.ts', 'gateway/spool/queue-id.ts'],
+    why: 'feedback intake is wired by hand into ingress, routing and the queue; item 1 moves the policy beside bounce/ and gives it an intake port from ingress and an outcome port',
+  },
+];
+
+// The node passes itself: control.ts, outcomes.ts and observability.ts name SluiceNode
+// (import type) and node.ts constructs them, a cycle only item 1 removes. The cycle check
+// leaves out cycles made of these four files only; the same files may name the node's type
+// but never import its code (see node-only-as-type).
+const NODE_CYCLE = '^gateway/(node|control|outcomes|observability)[.]ts$';
+
+// A stale exception fails the check too (run on this tree only, not on the test's fixtures).
+if (resolve(process.cwd()) === __dirname) {
+  for (const e of EXCEPTIONS) {
+    const text = readFileSync(join(__dirname, e.from), 'utf8');
+    const imported = [...text.matchAll(/from '([.][^']+)'/g)].map((m) => join(dirname(e.from), m[1]).replace(/[.]js$/, '.ts'));
+    for (const to of e.to) {
+      if (!imported.includes(to)) throw new Error(`.dependency-cruiser.cjs: ${e.from} no longer imports ${to}; remove it from EXCEPTIONS`);
+    }
+  }
+}
+
+const any = (list) => list.join('|');
+const pathRe = (file) => `^${file.replace(/[.]/g, '[.]')}$`;
+
+// A rule for each stage after the first: it may not import any earlier stage.
+const flowRules = FLOW.slice(1).map(([name, from], i) => ({
+  name: `flow-${name.replace('/', '-')}`,
+  comment: `${name} is after ${FLOW.slice(0, i + 1).map(([n]) => n).join(', ')} in DESIGN.md's flow: it may not import them.`,
+  severity: 'error',
+  from: { path: from },
+  to: { path: any(FLOW.slice(0, i + 1).map(([, p]) => p)), pathNot: any(SEAMS) },
+}));
+
+/** Splits a rule so that each exception's own imports are left out of it, and only those. */
+function except(rule) {
+  const own = EXCEPTIONS.filter((e) => new RegExp(rule.from.path ?? '.').test(e.from));
+  if (own.length === 0) return [rule];
+  return [
+    { ...rule, from: { ...rule.from, pathNot: any([...(rule.from.pathNot ? [rule.from.pathNot] : []), ...own.map((e) => pathRe(e.from))]) } },
+    ...own.map((e) => ({
+      ...rule,
+      name: `${rule.name}`,
+      from: { path: pathRe(e.from) },
+      to: { ...rule.to, pathNot: any([...(rule.to.pathNot ? [rule.to.pathNot] : []), ...e.to.map(pathRe)]) },
+    })),
+  ];
+}
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      comment: 'A cycle means two modules cannot be understood, tested or moved apart.',
+      severity: 'error',
+      from: { pathNot: NODE_CYCLE },
+      to: { circular: true },
+    },
+    {
+      name: 'no-circular',
+      comment: 'From the node-passing files, any cycle that reaches beyond them is still an error.',
+      severity: 'error',
+      from: { path: NODE_CYCLE },
+      to: { circular: true, viaSomeNot: NODE_CYCLE },
+    },
+    {
+      name: 'node-only-as-type',
+      comment: 'The files the node passes itself to may name its type, never load its code.',
+      severity: 'error',
+      from: { path: '^gateway/(control|outcomes|observability)[.]ts$' },
+      to: { path: '^gateway/node[.]ts$', dependencyTypesNot: ['type-only'] },
+    },
+    ...flowRules.flatMap(except),
+    {
+      name: 'seams-import-only-seams',
+      comment: 'config, state interfaces, errors and the plugin API are shared by every layer: they cannot depend on one.',
+      severity: 'error',
+      from: { path: any(SEAMS) },
+      to: { path: '^gateway/', pathNot: any(SEAMS) },
+    },
+    {
+      name: 'state-backends',
+      comment: 'Modules talk through the interfaces in gateway/state; only the composition root picks and builds a backend.',
+      severity: 'error',
+      from: { pathNot: `^gateway/state/|${ROOT}` },
+      to: { path: '^gateway/state/(embedded|redis)/|^gateway/state/(create|resilient)[.]ts$' },
+    },
+    {
+      name: 'plugins-use-the-plugin-api',
+      comment: 'Built-in plugins are written as a third party would: against gateway/plugin-host/public.ts only.',
+      severity: 'error',
+      from: { path: '^plugins/' },
+      to: { path: '^gateway/', pathNot: '^gateway/plugin-host/public[.]ts$' },
+    },
+    {
+      name: 'only-the-root-loads-plugins',
+      comment: 'The daemon reaches plugins through the plugin host, never by import (the cli explains classify rules).',
+      severity: 'error',
+      from: { path: '^gateway/', pathNot: ROOT },
+      to: { path: '^plugins/' },
+    },
+    {
+      name: 'loadtest-over-the-wire',
+      comment: 'The load test measures a node from outside, over SMTP and HTTP: it imports nothing of gateway/.',
+      severity: 'error',
+      from: { path: '^loadtest/' },
+      to: { path: '^gateway/' },
+    },
+    {
+      name: 'not-to-unresolvable',
+      comment: 'An import that resolves to nothing is a typo or a missing dependency.',
+      severity: 'error',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    // Type-only imports are dependencies of the design too.
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },
+  },
+};
