@@ -4,11 +4,10 @@
  * limit and line-ending rules, and hands a finished transaction to the accept sink,
  * which replies 250 only once the message is durable.
  */
-import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Config, ListenConfig } from '../config/schema.js';
 import type { Clock } from '../state/types.js';
-import type { ConnectionInfo, Verdict } from '../plugin-host/public.js';
+import type { ConnectionInfo } from '../plugin-host/public.js';
 import type { PluginHost } from '../plugin-host/host.js';
 import { HeaderBlock } from '../plugin-host/headers.js';
 import { NetworkList } from '../config/networks.js';
@@ -16,7 +15,7 @@ import { loggedName, type AuthLimiter } from './auth-limiter.js';
 import { applyTlsPolicy } from './tls-policy.js';
 import { DUMMY_HASH, verifyPassword } from './passwords.js';
 import { readMessage, type ReadResult } from './message-reader.js';
-import { limitReplies, replies, replyError, type SmtpReply } from './replies.js';
+import { replies, replyError, type SmtpReply } from './replies.js';
 import { dedupeRecipients, exactAddress } from './addresses.js';
 import { isValidMailbox } from '../config/mailbox.js';
 import { isPostmaster, keepForPostmaster, localDomains } from './postmaster.js';
@@ -25,6 +24,8 @@ import { applySmtpGuards, type ViolationKind } from './smtp-guards.js';
 import { buildTransaction, senderOf, traceField, type AcceptSink } from './transaction.js';
 import { newQueueId } from '../spool/queue-id.js';
 import { SessionLimits, type LimitEvents } from './session-limits.js';
+import { serverOptions } from './server-options.js';
+import { unreadable, verdictError } from './reply-mapping.js';
 import type { FeedbackSink } from './feedback.js';
 import type { Logger } from '../observe/logger.js';
 
@@ -79,53 +80,21 @@ export class Listener {
   constructor(private deps: ListenerDeps) {
     applySmtpGuards();
     applyTlsPolicy();
-    const { listen, config } = deps;
+    const { config } = deps;
     this.networks = new NetworkList(config.relay.networks);
-    const submission = listen.mode === 'submission';
-    this.server = new SMTPServer({
-      name: deps.hostname,
-      banner: 'Sluice ESMTP',
-      secure: listen.tls === 'implicit',
-      key: deps.tls.key,
-      cert: deps.tls.cert,
-      // smtp-server's own default is TLSv1 with OpenSSL's default list (CBC suites included).
-      minVersion: listen.tls_min_version,
-      ciphers: listen.tls_ciphers,
-      honorCipherOrder: true,
-      hideSTARTTLS: listen.tls === 'none',
-      size: config.relay.max_message_size,
-      maxRecipients: config.relay.max_recipients,
-      maxClients: listen.max_connections,
-      socketTimeout: listen.socket_timeout,
-      closeTimeout: config.node.drain_timeout,
-      useProxy: listen.proxy,
-      authMethods: ['PLAIN', 'LOGIN'],
-      authOptional: !submission,
-      // Without TLS, AUTH is neither listed nor run unless this is set (tls-policy.ts).
-      allowInsecureAuth: listen.allow_insecure_auth,
-      disabledCommands: submission ? [] : ['AUTH'],
-      hideENHANCEDSTATUSCODES: false,
-      hideSMTPUTF8: false,
-      hide8BITMIME: false,
-      hidePIPELINING: false,
-      hideDSN: true,
-      logger: false,
-      onConnect: (s, cb) => void this.onConnect(s, cb),
-      // Client-initiated TLS 1.2 renegotiation costs the server a handshake per request
-      // (a DoS lever, CVE-2011-1473); no SMTP client needs it.
-      onSecure: (socket: TLSSocket, _s: SMTPServerSession, cb: Callback) => {
-        socket.disableRenegotiation();
-        cb();
-      },
-      onAuth: (a, s, cb) => void this.onAuth(a, s, cb),
-      onMailFrom: (a, s, cb) => void this.onMailFrom(a, s, cb),
-      onRcptTo: (a, s, cb) => void this.onRcptTo(a, s, cb),
-      onData: (stream, s, cb) => void this.onData(stream, s, cb),
-      onClose: (s) => {
-        this.notes.delete(s.id);
-        this.limits.closed(s);
-      },
-    });
+    this.server = new SMTPServer(
+      serverOptions(deps.listen, config, deps.hostname, deps.tls, {
+        onConnect: (s, cb) => void this.onConnect(s, cb),
+        onAuth: (a, s, cb) => void this.onAuth(a, s, cb),
+        onMailFrom: (a, s, cb) => void this.onMailFrom(a, s, cb),
+        onRcptTo: (a, s, cb) => void this.onRcptTo(a, s, cb),
+        onData: (stream, s, cb) => void this.onData(stream, s, cb),
+        onClose: (s) => {
+          this.notes.delete(s.id);
+          this.limits.closed(s);
+        },
+      }),
+    );
     this.limits = new SessionLimits({ server: this.server, listener: this.name, clock: deps.clock, log: deps.log, events: deps.limitEvents, current: () => ({ config: this.deps.config, listen: this.deps.listen, networks: this.networks }) });
     this.server.on('error', (err) => deps.log.warn({ err, listener: this.name }, 'listener error'));
     // Smuggling attempts and broken clients the guards refused (smtp-guards.ts), one line each.
@@ -425,32 +394,5 @@ export class Listener {
       this.deps.log.error({ err }, 'session handler failed');
       cb(replyError(replies.localError));
     });
-  }
-}
-
-export function verdictError(v: Verdict): Error | null {
-  switch (v.kind) {
-    case 'next':
-    case 'accept':
-      return null;
-    case 'reject':
-    case 'defer':
-      return replyError({ code: v.code, enhanced: v.enhanced, text: v.text });
-    case 'drop':
-      return null;
-  }
-}
-
-/** The reply for DATA that could not be read as a message of at most `limit` bytes. */
-function unreadable(read: Exclude<ReadResult, { kind: 'ok' }> | { kind: 'timeout' }, limit: number): SmtpReply {
-  switch (read.kind) {
-    case 'timeout':
-      return limitReplies.data_timeout;
-    case 'aborted':
-      return replies.localError;
-    case 'too-big':
-      return replies.tooBig(limit);
-    case 'bad-line-endings':
-      return replies.badLineEndings;
   }
 }
