@@ -5,6 +5,8 @@ export type SluiceErrorCode =
   | 'STATE_UNAVAILABLE'
   | 'SPOOL_WRITE_FAILED'
   | 'SPOOL_CORRUPT'
+  /** No room on the spool's disk above min_free_disk: 452 4.3.1. */
+  | 'SPOOL_FULL'
   | 'PLUGIN_LOAD_FAILED'
   | 'PLUGIN_FAILED'
   | 'DKIM_KEY_INVALID'

@@ -12,7 +12,10 @@ import type { Config } from './config/schema.js';
 import { systemClock, type Clock } from './state/types.js';
 import { createState, type ManagedState } from './state/create.js';
 import { SegmentSpool } from './spool/segment-spool.js';
-import type { Envelope, Spool } from './spool/types.js';
+import { DiskGuard } from './spool/disk-guard.js';
+import { logDamage } from './spool/damage-log.js';
+import { localResponse } from './delivery/response.js';
+import type { Envelope, LostMessage, Spool } from './spool/types.js';
 import { PluginHost, pluginOrder } from './plugin-host/host.js';
 import { MxResolver } from './delivery/mx-resolver.js';
 import { ProviderTable, type ProviderLimits } from './shaping/providers.js';
@@ -84,7 +87,8 @@ export class SluiceNode {
   listeners: Listener[] = [];
   /** Ports actually bound, in [[listen]] order (0 in the config means "any free port"). */
   ports: number[] = [];
-  private lowDisk = false;
+  /** Free space against min_free_disk; what admission and /readyz ask. */
+  private disk!: DiskGuard;
   /** [feedback] intake, when configured. */
   feedback: FeedbackLoop | null = null;
   private diskTimer: NodeJS.Timeout | null = null;
@@ -147,12 +151,20 @@ export class SluiceNode {
     this.obs = await startObservability(this);
     this.pauses.subscribe({ paused: (c) => this.obs?.observer.sourcePaused(c), resumed: (c) => this.obs?.observer.sourceResumed(c) });
 
+    this.disk = new DiskGuard({
+      freeBytes: () => this.spool.freeBytes(),
+      minFree: () => this.config.node.min_free_disk,
+      changed: (low, free, why) => log.warn({ event: low ? 'disk_low' : 'disk_ok', free_bytes: free, why }, low ? 'low disk: refusing new mail with 452 4.3.1' : 'disk space back'),
+    });
+    const lost: LostMessage[] = [];
     const recovered = await this.spool.recover(
       (m) => this.scheduler.restore(m),
-      (file, reason) => log.error({ event: 'spool_quarantined', file, reason }, 'corrupt spool entry moved to quarantine'),
+      (file, reason, damage) => lost.push(...logDamage(log, file, reason, damage)),
     );
     this.scheduler.restored();
     if (recovered > 0) log.info({ event: 'spool_recovered', messages: recovered }, 'queued messages recovered from spool');
+    // Only now: a DSN is a new message, and nothing may use the spool during recovery.
+    for (const m of lost) this.outcomes.lost(m.envelope, m.done, localResponse(550, '5.3.0', `message lost to damage in the spool of ${this.hostname}; please send it again`));
 
     await this.checkDisk();
     this.diskTimer = setInterval(() => void this.checkDisk(), 5_000);
@@ -186,7 +198,16 @@ export class SluiceNode {
       privateHeaders: feedback ? ['x-sluice-class', 'x-sluice-fbl'] : ['x-sluice-class'],
       ...(feedback ? { stamp: (envelope: Envelope) => feedback.stamp(envelope) } : {}),
       accept: async (envelope, message) => {
-        await this.spool.commit(envelope, message);
+        // The envelope's JSON is small next to the body; 4 kB covers it and the record header.
+        const release = this.disk.reserve(message.length + 4096);
+        try {
+          await this.spool.commit(envelope, message);
+          release(true);
+        } catch (err) {
+          release(false);
+          if (this.disk.failed(err)) throw new SluiceError('SPOOL_FULL', `spool full while writing ${envelope.id}`, { cause: err });
+          throw err;
+        }
         this.scheduler.add(envelope);
         this.queued(envelope);
       },
@@ -201,7 +222,7 @@ export class SluiceNode {
       stress: (listener: string, on: boolean) => this.obs?.observer.metrics.ingressStress(listener, on),
     };
     for (const listen of config.listen) {
-      const l = new Listener({ config, listen, hostname: this.hostname, tls, plugins: this.plugins, sink, clock, log, authLimiter, admission: async () => (this.lowDisk ? replies.lowDisk : null), ...(feedback ? { feedback } : {}), postmasterDir: join(this.dataDir, 'postmaster'), onAccepted: (name, seconds) => this.obs?.observer.metrics.acceptLatency(name, seconds), limitEvents });
+      const l = new Listener({ config, listen, hostname: this.hostname, tls, plugins: this.plugins, sink, clock, log, authLimiter, admission: async () => (this.disk.low() ? replies.lowDisk : null), ...(feedback ? { feedback } : {}), postmasterDir: join(this.dataDir, 'postmaster'), onAccepted: (name, seconds) => this.obs?.observer.metrics.acceptLatency(name, seconds), limitEvents });
       try {
         this.ports.push(await l.listen());
       } catch (err) {
@@ -330,7 +351,7 @@ export class SluiceNode {
   readiness(): Readiness {
     const reasons: string[] = [];
     if (this.draining) reasons.push('draining');
-    if (this.lowDisk) reasons.push(`free disk below min_free_disk: refusing new mail`);
+    if (this.disk?.low()) reasons.push(`free disk below min_free_disk: refusing new mail`);
     if (!this.state.healthy() || this.state.degraded()) reasons.push('shared state (Redis) unreachable: delivering within this node\'s share of each limit');
     return { ready: reasons.length === 0, reasons };
   }
@@ -346,7 +367,11 @@ export class SluiceNode {
 
   /** Accepts a message generated here (a DSN) exactly as if it came in over SMTP. */
   async inject(envelope: Envelope, message: Buffer): Promise<void> {
-    await this.spool.commit(envelope, message);
+    // min_free_disk is the room kept for DSNs like this one: no reservation, but a full disk is noticed.
+    await this.spool.commit(envelope, message).catch((err: unknown) => {
+      this.disk.failed(err);
+      throw err;
+    });
     this.scheduler.add(envelope);
     this.queued(envelope);
   }
@@ -374,10 +399,7 @@ export class SluiceNode {
 
   private async checkDisk(): Promise<void> {
     try {
-      const free = await this.spool.freeBytes();
-      const low = free < this.config.node.min_free_disk;
-      if (low !== this.lowDisk) this.log.warn({ event: low ? 'disk_low' : 'disk_ok', free_bytes: free }, low ? 'low disk: refusing new mail with 452 4.3.1' : 'disk space back');
-      this.lowDisk = low;
+      await this.disk.check();
     } catch (err) {
       this.log.warn({ err }, 'cannot read free disk space');
     }

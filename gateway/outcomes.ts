@@ -7,7 +7,7 @@ import type { Envelope } from './spool/types.js';
 import type { Outcome } from './queue/types.js';
 import type { OutcomeEvent } from './plugin-host/public.js';
 import { buildDsn, type FailedRecipient } from './bounce/dsn.js';
-import { formatResponse, localResponse } from './delivery/response.js';
+import { formatResponse, localResponse, type Response } from './delivery/response.js';
 import { isHardBounce } from './bounce/categories.js';
 import type { Logger } from './observe/logger.js';
 import type { SluiceNode } from './node.js';
@@ -69,6 +69,18 @@ export class OutcomeRouter {
   dropped(envelope: Envelope, rcpts: readonly string[], reason: string): void {
     for (const rcpt of rcpts) {
       this.handle({ kind: 'suppressed', envelope, rcpt, response: localResponse(550, '5.7.1', reason), attempt: 0, pool: null, source: null, sourceIp: null, provider: null, mx: null, nextAt: null });
+    }
+  }
+
+  /**
+   * A message lost to spool damage (found at recovery): each recipient without a final
+   * state is reported bounced with `response`, which sends the sender a DSN. The
+   * response is local, so no recipient lands on the suppression list for it.
+   */
+  lost(envelope: Envelope, done: ReadonlyMap<string, string>, response: Response): void {
+    for (const rcpt of envelope.rcpts) {
+      if (done.has(rcpt)) continue;
+      this.handle({ kind: 'bounced', envelope, rcpt, response, attempt: 0, pool: envelope.pool, source: null, sourceIp: null, provider: null, mx: null, nextAt: null });
     }
   }
 

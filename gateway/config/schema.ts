@@ -47,7 +47,7 @@ const node = z.strictObject({
   watch_config: z.boolean().default(false),
   /** How long SIGTERM waits for sessions and deliveries in flight. */
   drain_timeout: duration.default(30_000),
-  /** Below this much free space in data_dir, MAIL FROM answers 452 4.3.1. */
+  /** Below this much free space in data_dir (less what is being written), MAIL FROM answers 452 4.3.1. */
   min_free_disk: size.default(100 * 1024 * 1024),
   /** The name in the banner and the Received header; default: the OS hostname. */
   hostname: z.string().optional(),

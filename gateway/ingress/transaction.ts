@@ -11,6 +11,7 @@ import type { HeaderBlock } from '../plugin-host/headers.js';
 import type { Envelope } from '../spool/types.js';
 import { replies, type SmtpReply } from './replies.js';
 import { newQueueId } from '../spool/queue-id.js';
+import { SluiceError } from '../errors.js';
 import type { IngressLogger } from './listener.js';
 
 export interface AcceptSink {
@@ -94,6 +95,11 @@ export async function buildTransaction(input: TransactionInput): Promise<Transac
   try {
     await input.sink.accept(envelope, headers.assemble(body));
   } catch (err) {
+    // RFC 3463 §3.4: a full mail system is X.3.1, and transient (452), not a local error.
+    if (err instanceof SluiceError && err.code === 'SPOOL_FULL') {
+      input.log.warn({ event: 'refused_disk_full', queue_id: id, size: body.length }, 'no spool space: 452 4.3.1');
+      return { kind: 'refused', reply: replies.lowDisk };
+    }
     input.log.error({ err, queue_id: id }, 'spool commit failed');
     return { kind: 'refused', reply: replies.localError };
   }

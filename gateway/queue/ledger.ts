@@ -53,6 +53,10 @@ export class Ledger {
     if (pending === undefined) return;
     if (pending <= 1) {
       this.messages.delete(id);
+      // Recorded now, not only by the removal's done line a few turns later: the session
+      // runner waits for this line to reach the file before it sends the next message,
+      // so a kill -9 meanwhile does not send this one again (issue 11).
+      this.deps.spool.record(id, rcpt, state);
       void Promise.resolve(this.deps.beforeRemove?.(item.envelope))
         .catch((err: unknown) => this.deps.log.error({ err, queue_id: id }, 'before-remove step failed'))
         .finally(() => this.deps.spool.remove(id));

@@ -162,6 +162,9 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
 
       sched.served(rq);
       settleWithRules(deps, sched, rq, item, result.results, viaMx);
+      // "Delivered" reaches the journal before the next message goes out on this
+      // connection: a kill -9 during the next one then resends neither (issue 11).
+      await deps.spool.recorded?.();
     }
   } finally {
     await session.close();

@@ -5,8 +5,20 @@
  *   segment header, written twice:  "SLUSEG1\n" key(32) check(4)          44 bytes × 2
  *   record:  magic(8) metaLen(u32) bodyLen(u32) headCheck(u32) digest(32)  meta  body
  *
- * digest = HMAC-SHA256(key, lengths + meta + body) detects torn and corrupt records as
- * DiskSpool's sha256 does. The key is random per process run and never leaves the
+ * The header is also written to seg/<n>.key beside the segment (segment-writer.ts): a
+ * damaged block at the start of the segment file then costs the records in that block,
+ * not every record of the segment (issue 11). Two record versions:
+ *
+ *   v1 (magic "\x89SLR…"):  digest = HMAC-SHA256(key, lengths + meta + body)
+ *   v2 (magic "\x89SL2…"):  digest = HMAC(key, "meta" + lengths + meta)[0..16]
+ *                                  ‖ HMAC(key, lengths + meta + body)[0..16]
+ *
+ * v2 checks the envelope on its own, so when only the body is damaged recovery still
+ * knows whose message was lost and can tell the sender (a DSN). Truncating HMAC-SHA256
+ * to 128 bits is within RFC 2104 §5 (at least half the output, and at least 80 bits).
+ * Records are written as v2; v1 records (spools from before the upgrade) are still read.
+ *
+ * Either digest detects torn and corrupt records as DiskSpool's sha256 does. The key is random per process run and never leaves the
  * spool, so after a corrupt record the scanner can resync on the next magic without
  * being fooled by a record-shaped byte string inside somebody's message body: a forged
  * record cannot carry a valid digest. headCheck is a cheap hash of the lengths so that
@@ -20,8 +32,13 @@ const HEADER_COPY_BYTES = SEGMENT_MAGIC.length + 32 + 4;
 export const SEGMENT_HEADER_BYTES = HEADER_COPY_BYTES * 2;
 
 /** High bit, "SLR", CR LF, ^Z, LF: text-mode mangling shows up as a bad magic (the PNG trick). */
-const RECORD_MAGIC = Buffer.from([0x89, 0x53, 0x4c, 0x52, 0x0d, 0x0a, 0x1a, 0x0a]);
-export const RECORD_HEADER_BYTES = RECORD_MAGIC.length + 4 + 4 + 4 + 32;
+const RECORD_MAGIC_V1 = Buffer.from([0x89, 0x53, 0x4c, 0x52, 0x0d, 0x0a, 0x1a, 0x0a]);
+const RECORD_MAGIC_V2 = Buffer.from([0x89, 0x53, 0x4c, 0x32, 0x0d, 0x0a, 0x1a, 0x0a]);
+/** The bytes both magics start with: what a resync searches for. */
+const MAGIC_PREFIX = RECORD_MAGIC_V1.subarray(0, 3);
+const MAGIC_BYTES = RECORD_MAGIC_V1.length;
+export const RECORD_HEADER_BYTES = MAGIC_BYTES + 4 + 4 + 4 + 32;
+const META_TAG = Buffer.from('meta', 'latin1');
 
 export function newSegmentKey(): Buffer {
   return randomBytes(32);
@@ -49,11 +66,13 @@ export function parseSegmentHeader(buf: Buffer): Buffer | string {
 /** The parts of one record, ready for writev: header, meta, body (the body is not copied). */
 export function encodeRecord(key: Buffer, meta: Buffer, body: Buffer): Buffer[] {
   const head = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
-  RECORD_MAGIC.copy(head, 0);
+  RECORD_MAGIC_V2.copy(head, 0);
   head.writeUInt32BE(meta.length, 8);
   head.writeUInt32BE(body.length, 12);
   head.writeUInt32BE(headCheck(key, meta.length, body.length), 16);
-  digest(key, head.subarray(8, 16), meta, body).copy(head, 20);
+  const lengths = head.subarray(8, 16);
+  metaDigest(key, lengths, meta).copy(head, 20);
+  digest(key, lengths, meta, body).copy(head, 36, 0, 16);
   return [head, meta, body];
 }
 
@@ -72,7 +91,8 @@ export interface ParsedRecord {
 export function readRecord(buf: Buffer, offset: number, key: Buffer): ParsedRecord | string {
   const left = buf.length - offset;
   if (left < RECORD_HEADER_BYTES) return `torn record: ${left} bytes left of a ${RECORD_HEADER_BYTES}-byte header`;
-  if (buf.compare(RECORD_MAGIC, 0, RECORD_MAGIC.length, offset, offset + RECORD_MAGIC.length) !== 0) return 'no record magic';
+  const version = versionAt(buf, offset);
+  if (version === 0) return 'no record magic';
   const metaLength = buf.readUInt32BE(offset + 8);
   const bodyLength = buf.readUInt32BE(offset + 12);
   if (buf.readUInt32BE(offset + 16) !== headCheck(key, metaLength, bodyLength)) return 'corrupt record header';
@@ -81,17 +101,52 @@ export function readRecord(buf: Buffer, offset: number, key: Buffer): ParsedReco
   const metaAt = offset + RECORD_HEADER_BYTES;
   const meta = buf.subarray(metaAt, metaAt + metaLength);
   const body = buf.subarray(metaAt + metaLength, metaAt + metaLength + bodyLength);
-  const want = digest(key, buf.subarray(offset + 8, offset + 16), meta, body);
-  if (!want.equals(buf.subarray(offset + 20, offset + 20 + 32))) return 'checksum mismatch';
+  const lengths = buf.subarray(offset + 8, offset + 16);
+  const stored = buf.subarray(offset + 20, offset + 20 + 32);
+  if (version === 1) {
+    if (!digest(key, lengths, meta, body).equals(stored)) return 'checksum mismatch';
+  } else if (!metaDigest(key, lengths, meta).equals(stored.subarray(0, 16)) || !digest(key, lengths, meta, body).subarray(0, 16).equals(stored.subarray(16))) {
+    return 'checksum mismatch';
+  }
   return { metaLength, bodyLength, meta, body };
+}
+
+/**
+ * The envelope bytes of a damaged v2 record at `offset` when they still check out under
+ * `key` (the body may be torn or corrupt); null when they do not or the record is v1.
+ * `limit` is where the damaged region ends: meta past it is not trusted.
+ */
+export function survivingMeta(buf: Buffer, offset: number, key: Buffer, limit = buf.length): Buffer | null {
+  if (limit - offset < RECORD_HEADER_BYTES || versionAt(buf, offset) !== 2) return null;
+  const metaLength = buf.readUInt32BE(offset + 8);
+  const bodyLength = buf.readUInt32BE(offset + 12);
+  if (buf.readUInt32BE(offset + 16) !== headCheck(key, metaLength, bodyLength)) return null;
+  const metaAt = offset + RECORD_HEADER_BYTES;
+  if (metaAt + metaLength > limit) return null;
+  const meta = buf.subarray(metaAt, metaAt + metaLength);
+  return metaDigest(key, buf.subarray(offset + 8, offset + 16), meta).equals(buf.subarray(offset + 20, offset + 36)) ? meta : null;
+}
+
+/** Offsets in [from, to) where a record magic (either version) starts: candidates, nothing checked. */
+export function* magicOffsets(buf: Buffer, from: number, to = buf.length): Generator<number> {
+  for (let at = buf.indexOf(MAGIC_PREFIX, from); at >= 0 && at < to; at = buf.indexOf(MAGIC_PREFIX, at + 1)) {
+    if (versionAt(buf, at) !== 0) yield at;
+  }
 }
 
 /** The offset of the next valid record at or after `from`, or null (resync after damage). */
 export function nextRecord(buf: Buffer, from: number, key: Buffer): number | null {
-  for (let at = buf.indexOf(RECORD_MAGIC, from); at >= 0; at = buf.indexOf(RECORD_MAGIC, at + 1)) {
+  for (const at of magicOffsets(buf, from)) {
     if (typeof readRecord(buf, at, key) !== 'string') return at;
   }
   return null;
+}
+
+function versionAt(buf: Buffer, at: number): 0 | 1 | 2 {
+  if (buf.length - at < MAGIC_BYTES) return 0;
+  if (buf.compare(RECORD_MAGIC_V2, 0, MAGIC_BYTES, at, at + MAGIC_BYTES) === 0) return 2;
+  if (buf.compare(RECORD_MAGIC_V1, 0, MAGIC_BYTES, at, at + MAGIC_BYTES) === 0) return 1;
+  return 0;
 }
 
 export function parseEnvelope(meta: Buffer): Envelope | null {
@@ -102,6 +157,10 @@ export function parseEnvelope(meta: Buffer): Envelope | null {
     // falls through: a record that passed its digest but is not an envelope is still damage
   }
   return null;
+}
+
+function metaDigest(key: Buffer, lengths: Buffer, meta: Buffer): Buffer {
+  return createHmac('sha256', key).update(META_TAG).update(lengths).update(meta).digest().subarray(0, 16);
 }
 
 function digest(key: Buffer, lengths: Buffer, meta: Buffer, body: Buffer): Buffer {

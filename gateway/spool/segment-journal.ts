@@ -12,7 +12,7 @@
  * are fsync'd and renamed into place, so a crash leaves the old journal or the new one.
  */
 import { createReadStream } from 'node:fs';
-import { open, rename, type FileHandle } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { RecipientState } from './types.js';
@@ -25,6 +25,16 @@ export interface JournalFacts {
   deferred?: Map<string, number>;
   /** Segments named by done lines: the message has left the spool. */
   removedFrom?: number[];
+}
+
+/** Bytes of the journal that are no fact: where, how many, and what they start with. */
+export interface JournalGarbage {
+  readonly offset: number;
+  readonly length: number;
+  /** The first bytes, non-printable ones as \xNN (for the log line). */
+  readonly sample: string;
+  /** The region is the end of the file: possibly an append cut short. */
+  readonly atEnd?: boolean;
 }
 
 export type JournalLine = { id: string; r: string; s: RecipientState } | { id: string; r: string; a: number; n?: number } | { id: string; done: true; seg: number };
@@ -90,19 +100,39 @@ export class SegmentJournal {
     this.onFlushed();
   }
 
-  /** Replays the file: the facts per message id, for recovery and compaction. */
-  async read(): Promise<Map<string, JournalFacts>> {
+  /**
+   * Replays the file: the facts per message id, for recovery and compaction. A line that
+   * is not a fact (a torn last line after a crash, a damaged block) is skipped and the
+   * rest still counts; recovery passes `onGarbage` to hear of each.
+   */
+  async read(onGarbage?: (g: JournalGarbage) => void): Promise<Map<string, JournalFacts>> {
     const facts = new Map<string, JournalFacts>();
-    const lines = createInterface({ input: createReadStream(this.path, { encoding: 'utf8' }), crlfDelay: Infinity });
-    for await (const text of lines) {
-      const line = parseLine(text);
-      if (!line) continue; // a torn last line after a crash: the rest still counts
+    const lines = createInterface({ input: createReadStream(this.path, { encoding: 'latin1' }), crlfDelay: Infinity });
+    // latin1: one char per byte, so offsets are byte offsets; each line is then decoded
+    // as the UTF-8 it was written in (SMTPUTF8 addresses).
+    let offset = 0;
+    let pending = null as JournalGarbage | null;
+    for await (const raw of lines) {
+      const at = offset;
+      offset += raw.length + 1;
+      const line = parseLine(Buffer.from(raw, 'latin1').toString('utf8'));
+      if (!line) {
+        if (raw.length === 0) continue;
+        // Neighbouring bad lines are one damaged region, reported once.
+        if (pending && pending.offset + pending.length === at) pending = { ...pending, length: offset - pending.offset };
+        else {
+          if (pending) onGarbage?.(pending);
+          pending = { offset: at, length: raw.length + 1, sample: printable(raw) };
+        }
+        continue;
+      }
       let f = facts.get(line.id);
       if (!f) facts.set(line.id, (f = {}));
       if ('seg' in line) (f.removedFrom ??= []).push(line.seg);
       else if ('s' in line) (f.done ??= new Map()).set(line.r, line.s);
       else (f.deferred ??= new Map()).set(line.r, packDeferral(line.a, line.n));
     }
+    if (pending) onGarbage?.({ ...pending, atEnd: pending.offset + pending.length >= offset });
     return facts;
   }
 
@@ -120,6 +150,7 @@ export class SegmentJournal {
       const tmp = `${this.path}.tmp`;
       const out = await open(tmp, 'w', 0o600);
       let bytes = 0;
+      let written = false;
       try {
         let chunk: string[] = [];
         for (const line of build(facts)) {
@@ -130,8 +161,11 @@ export class SegmentJournal {
         }
         bytes += await writeText(out, chunk);
         await out.sync();
+        written = true;
       } finally {
         await out.close();
+        // A rewrite that failed (a full disk) must not leave a half file taking space.
+        if (!written) await unlink(tmp).catch(() => undefined);
       }
       await rename(tmp, this.path);
       await this.dirSync.sync();
@@ -182,6 +216,10 @@ export function factLines(id: string, f: JournalFacts): JournalLine[] {
     out.push(n === undefined ? { id, r, a } : { id, r, a, n });
   }
   return out;
+}
+
+function printable(raw: string): string {
+  return raw.slice(0, 48).replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 async function writeText(fh: FileHandle, lines: string[]): Promise<number> {

@@ -1,14 +1,24 @@
 /**
  * Reading segments back at start. Records are checked one by one; damage (a torn tail
- * after a crash, a flipped bit) is copied to quarantine/<segment>-<offset>.bad and
- * reported, and the scan resyncs on the next valid record (see segment-format.ts), so a
+ * after a crash, a flipped bit, a zeroed block) is copied to quarantine/<segment>-<offset>.bad
+ * and reported, and the scan resyncs on the next valid record (see segment-format.ts), so a
  * bad record costs that message only.
+ *
+ * A segment's key is in its header (twice) and in seg/<n>.key. When both header copies
+ * are damaged the key file opens the segment; for a segment from before key files
+ * existed, the key of any other segment is tried (one run writes all its segments with
+ * one key): a key is right when a record checks out under it (an HMAC cannot be forged).
+ *
+ * On a full disk the copy to quarantine fails: a torn tail is cut anyway (its offsets
+ * are in the report) and damage in the middle stays where it is, so that start works
+ * with zero free bytes (issue 11).
  */
-import { open, rename, unlink, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Envelope } from './types.js';
+import type { CorruptReport, Envelope, LostMessage, RecipientState, SpoolDamage } from './types.js';
+import { doneLine, type JournalLine } from './segment-journal.js';
 import type { SegmentIndex } from './segment-index.js';
-import { nextRecord, parseEnvelope, parseSegmentHeader, readRecord, recordBytes, SEGMENT_HEADER_BYTES } from './segment-format.js';
+import { encodeSegmentHeader, magicOffsets, nextRecord, parseEnvelope, parseSegmentHeader, readRecord, recordBytes, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, survivingMeta } from './segment-format.js';
 import { SegmentWriter } from './segment-writer.js';
 
 export interface ScanOptions {
@@ -20,9 +30,10 @@ export interface ScanOptions {
   readonly now: number;
   /** True when the journal says the message left the spool: its copies are dead. */
   readonly removed: (id: string) => boolean;
+  /** Final recipient states the journal holds for a message. */
+  readonly doneOf: (id: string) => ReadonlyMap<string, RecipientState>;
   /** Each live message, once (at its first copy), as soon as it is read. */
   readonly found: (envelope: Envelope) => void;
-  readonly onCorrupt: (file: string, reason: string) => void;
 }
 
 export interface ScanResult {
@@ -32,49 +43,53 @@ export interface ScanResult {
   readonly rewrite: Set<number>;
   /** Segments whose damage runs to their end: truncated there. */
   readonly cutAt: Map<number, number>;
+  /**
+   * Every damaged region, reported once the scan is over: a lost record may have a good
+   * copy in a later segment (compaction cut short), and then it is not lost.
+   */
+  readonly damage: { readonly reason: string; readonly damage: SpoolDamage }[];
 }
 
 export async function scanSegments(o: ScanOptions): Promise<ScanResult> {
-  const result: ScanResult = { removedIn: new Map(), rewrite: new Set(), cutAt: new Map() };
+  const result: ScanResult = { removedIn: new Map(), rewrite: new Set(), cutAt: new Map(), damage: [] };
+  const keys = await knownKeys(o.segDir, o.numbers);
+  const newest = o.numbers[o.numbers.length - 1];
   // One buffer for every segment, in turn: a fresh one each would leave several
   // segments' worth alive until the next garbage collection.
   let space = Buffer.alloc(0);
   for (const n of o.numbers) {
-    const name = SegmentWriter.fileName(n);
-    const path = join(o.segDir, name);
-    const fh = await open(path, 'r');
-    let buf: Buffer;
-    try {
-      const size = (await fh.stat()).size;
-      if (size > space.length) space = Buffer.allocUnsafeSlow(size);
-      buf = space.subarray(0, size);
-      for (let at = 0; at < size; ) {
-        const { bytesRead } = await fh.read(buf, at, size - at, at);
-        if (bytesRead === 0) break;
-        at += bytesRead;
-      }
-    } finally {
-      await fh.close();
-    }
+    const path = join(o.segDir, SegmentWriter.fileName(n));
+    const size = await fileSize(path);
+    if (size > space.length) space = Buffer.allocUnsafeSlow(size);
+    const buf = await readInto(path, space.subarray(0, size));
     if (buf.length < SEGMENT_HEADER_BYTES) {
       // Records are only appended once the whole header is fsync'd: nothing was acknowledged here.
       await unlink(path).catch(() => undefined);
+      await unlink(join(o.segDir, SegmentWriter.keyFileName(n))).catch(() => undefined);
       continue;
     }
-    const key = parseSegmentHeader(buf);
-    if (typeof key === 'string') {
-      const file = quarantineName(n, 0);
-      await rename(path, join(o.quarantineDir, file));
-      o.onCorrupt(file, key);
+    const own = parseSegmentHeader(buf);
+    const key = typeof own === 'string' ? (keys.fromFile.get(n) ?? findKey(buf, keys.all)) : own;
+    if (key === null) {
+      await quarantineWhole(o, n, buf, result);
       continue;
     }
     o.index.addSegment({ n, key, size: buf.length, live: 0, liveBytes: 0, sealed: true, sealedAt: o.now });
-    await scanOne(buf, n, key, o, result);
+    // A segment from before key files gets one now, so that a later damaged header costs
+    // it no more than a new segment's would. Best effort: on a full disk it stays without.
+    if (!keys.fromFile.has(n)) await writeFile(join(o.segDir, SegmentWriter.keyFileName(n)), encodeSegmentHeader(key), { mode: 0o600 }).catch(() => undefined);
+    if (typeof own === 'string') {
+      // Its records move to a sound segment, so the damage is reported once.
+      const from = keys.fromFile.has(n) ? SegmentWriter.keyFileName(n) : "another segment's header";
+      result.damage.push({ reason: `${own}; key read from ${from}`, damage: { where: `seg/${SegmentWriter.fileName(n)}`, offset: 0, length: SEGMENT_HEADER_BYTES, quarantined: null, lost: [], unchecked: [], tornTail: false } });
+      result.rewrite.add(n);
+    }
+    await scanOne(buf, n, key, o, result, n === newest);
   }
   return result;
 }
 
-async function scanOne(buf: Buffer, n: number, key: Buffer, o: ScanOptions, result: ScanResult): Promise<void> {
+async function scanOne(buf: Buffer, n: number, key: Buffer, o: ScanOptions, result: ScanResult, newest: boolean): Promise<void> {
   let at = SEGMENT_HEADER_BYTES;
   while (at < buf.length) {
     const rec = readRecord(buf, at, key);
@@ -99,12 +114,137 @@ async function scanOne(buf: Buffer, n: number, key: Buffer, o: ScanOptions, resu
     const reason = typeof rec === 'string' ? rec : 'envelope is not JSON';
     const next = nextRecord(buf, at + 1, key);
     const end = next ?? buf.length;
-    const file = quarantineName(n, at);
-    await writeFile(join(o.quarantineDir, file), buf.subarray(at, end), { mode: 0o600 });
-    o.onCorrupt(file, reason);
-    if (next === null) result.cutAt.set(n, at);
-    else result.rewrite.add(n);
+    await damaged(buf, n, at, end, key, reason, o, result, newest && next === null);
     at = end;
+  }
+}
+
+/** Quarantines (or, with no space, reports in place) the damaged region [at, end) of segment `n`. */
+async function damaged(buf: Buffer, n: number, at: number, end: number, key: Buffer, reason: string, o: ScanOptions, result: ScanResult, tornTail: boolean): Promise<void> {
+  const from = at;
+  const file = quarantineName(n, from);
+  let quarantined: string | null = file;
+  let why = reason;
+  try {
+    await writeFile(join(o.quarantineDir, file), buf.subarray(from, end), { mode: 0o600 });
+  } catch (err) {
+    quarantined = null;
+    why = `${reason}; not copied to quarantine (${(err as NodeJS.ErrnoException).code ?? 'error'}): ${end === buf.length ? 'cut off' : 'left in place'}`;
+  }
+  const lost: LostMessage[] = [];
+  for (const off of magicOffsets(buf, at, end)) {
+    const meta = survivingMeta(buf, off, key, end);
+    const envelope = meta ? parseEnvelope(meta) : null;
+    if (!envelope || o.removed(envelope.id) || lost.some((m) => m.envelope.id === envelope.id)) continue;
+    // A record longer than the file never finished its write: the client got no 250.
+    if (recordBytes(buf.readUInt32BE(off + 8), buf.readUInt32BE(off + 12)) > buf.length - off) continue;
+    lost.push({ envelope, done: o.doneOf(envelope.id) });
+  }
+  result.damage.push({ reason: why, damage: { where: `seg/${SegmentWriter.fileName(n)}`, offset: from, length: end - from, quarantined, lost, unchecked: [], tornTail } });
+  if (end === buf.length) result.cutAt.set(n, at);
+  else if (quarantined !== null) result.rewrite.add(n);
+}
+
+/** A segment no known key opens: moved to quarantine whole (a rename needs no free space). */
+async function quarantineWhole(o: ScanOptions, n: number, buf: Buffer, result: ScanResult): Promise<void> {
+  const file = quarantineName(n, 0);
+  let quarantined: string | null = file;
+  try {
+    await rename(join(o.segDir, SegmentWriter.fileName(n)), join(o.quarantineDir, file));
+  } catch {
+    quarantined = null;
+  }
+  await unlink(join(o.segDir, SegmentWriter.keyFileName(n))).catch(() => undefined);
+  const unchecked: { id: string; mailFrom: string; messageId: string | null }[] = [];
+  for (const off of magicOffsets(buf, 0)) {
+    if (off + RECORD_HEADER_BYTES > buf.length) break;
+    const metaAt = off + RECORD_HEADER_BYTES;
+    const e = parseEnvelope(buf.subarray(metaAt, metaAt + Math.min(buf.readUInt32BE(off + 8), 64 * 1024)));
+    if (e && typeof e.mailFrom === 'string') unchecked.push({ id: e.id, mailFrom: e.mailFrom, messageId: typeof e.messageId === 'string' ? e.messageId : null });
+  }
+  result.damage.push({ reason: 'segment header corrupt and no key opens it', damage: { where: `seg/${SegmentWriter.fileName(n)}`, offset: 0, length: buf.length, quarantined, lost: [], unchecked, tornTail: false } });
+}
+
+/** Keys from key files, and every key any header or key file holds (candidates for a segment that lost both). */
+async function knownKeys(dir: string, numbers: readonly number[]): Promise<{ fromFile: Map<number, Buffer>; all: Buffer[] }> {
+  const fromFile = new Map<number, Buffer>();
+  const all = new Map<string, Buffer>();
+  for (const n of numbers) {
+    const kf = await readFile(join(dir, SegmentWriter.keyFileName(n))).catch(() => null);
+    const k = kf ? parseSegmentHeader(kf) : null;
+    if (k instanceof Buffer) {
+      fromFile.set(n, k);
+      all.set(k.toString('hex'), k);
+    }
+    const head = await readHead(join(dir, SegmentWriter.fileName(n)));
+    const h = head ? parseSegmentHeader(head) : null;
+    if (h instanceof Buffer) all.set(h.toString('hex'), h);
+  }
+  return { fromFile, all: [...all.values()] };
+}
+
+function findKey(buf: Buffer, candidates: readonly Buffer[]): Buffer | null {
+  return candidates.find((k) => nextRecord(buf, 0, k) !== null) ?? null;
+}
+
+async function readHead(path: string): Promise<Buffer | null> {
+  const fh = await open(path, 'r').catch(() => null);
+  if (!fh) return null;
+  try {
+    const buf = Buffer.alloc(SEGMENT_HEADER_BYTES);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function fileSize(path: string): Promise<number> {
+  const fh = await open(path, 'r');
+  try {
+    return (await fh.stat()).size;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function readInto(path: string, buf: Buffer): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    let at = 0;
+    while (at < buf.length) {
+      const { bytesRead } = await fh.read(buf, at, buf.length - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    return buf.subarray(0, at);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Reports each damaged region once the scan is over: a record lost in one segment whose
+ * good copy is in a later one (compaction cut short) is not lost. A lost message gets a
+ * done line, so that a region left in place (no space to move around it) does not report
+ * it, and DSN its sender, again at the next start.
+ */
+export function reportDamage(scan: ScanResult, live: (id: string) => boolean, journal: (line: JournalLine) => void, onCorrupt: CorruptReport): void {
+  for (const { reason, damage } of scan.damage) {
+    const lost = damage.lost.filter((m) => !live(m.envelope.id));
+    const seg = Number(/(\d{8})\.seg$/.exec(damage.where)?.[1]);
+    for (const m of lost) journal(doneLine(m.envelope.id, seg));
+    onCorrupt(damage.quarantined ?? damage.where, reason, { ...damage, lost });
+  }
+}
+
+/** Key files whose segment is gone (unlinked just before a crash, or quarantined). */
+export async function dropOrphanKeys(segDir: string, keep: (n: number) => boolean): Promise<void> {
+  const names = await readdir(segDir).catch(() => [] as string[]);
+  for (const f of names) {
+    const n = Number(/^(\d{8})\.key$/.exec(f)?.[1] ?? NaN);
+    if (Number.isNaN(n) || keep(n)) continue;
+    await unlink(join(segDir, f)).catch(() => undefined);
   }
 }
 

@@ -4,6 +4,7 @@
  * instead of a file, an fsync and a directory fsync per message (DiskSpool).
  *
  *   <root>/seg/<n>.seg          records (segment-format.ts); a new one at start and every ~16 MB
+ *   <root>/seg/<n>.key          the segment's key again: damage at the start of <n>.seg costs only the records there
  *   <root>/journal.log          recipient states, attempts and removals (segment-journal.ts)
  *   <root>/quarantine/*.bad     damaged bytes found at recovery
  *
@@ -14,7 +15,7 @@
 import { mkdir, open, readdir, statfs, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Clock } from '../state/types.js';
-import type { AttemptRecord, Envelope, RecipientState, RecoveredMessage, Spool } from './types.js';
+import type { AttemptRecord, CorruptReport, Envelope, RecipientState, RecoveredMessage, Spool } from './types.js';
 import { SluiceError } from '../errors.js';
 import { BodyCache } from './body-cache.js';
 import { DirSyncer } from './dir-syncer.js';
@@ -23,7 +24,7 @@ import { SegmentIndex, type EntryLocation } from './segment-index.js';
 import { doneLine, factLines, SegmentJournal, unpackDeferral, type JournalFacts, type JournalLine } from './segment-journal.js';
 import { importLegacySpool } from './segment-legacy-import.js';
 import { SegmentReaders } from './segment-readers.js';
-import { scanSegments, type ScanResult } from './segment-recovery.js';
+import { dropOrphanKeys, reportDamage, scanSegments, type ScanResult } from './segment-recovery.js';
 import { SegmentWriteError, SegmentWriter } from './segment-writer.js';
 
 export interface SegmentSpoolOptions {
@@ -159,6 +160,10 @@ export class SegmentSpool implements Spool {
     else this.journal.append(state.nextAt === undefined ? { id, r: rcpt, a: state.attempts } : { id, r: rcpt, a: state.attempts, n: state.nextAt });
   }
 
+  recorded(): Promise<void> {
+    return this.journal.flush();
+  }
+
   /** Never rejects: callers fire and forget it. */
   async remove(id: string): Promise<void> {
     this.cache.delete(id);
@@ -169,7 +174,7 @@ export class SegmentSpool implements Spool {
     if (seg?.sealed && seg.live === 0) await this.unlinkSegment(loc.seg);
   }
 
-  recover(onMessage: (m: RecoveredMessage) => void, onCorrupt: (file: string, reason: string) => void): Promise<number> {
+  recover(onMessage: (m: RecoveredMessage) => void, onCorrupt: CorruptReport): Promise<number> {
     return this.exclusive(() => this.recoverNow(onMessage, onCorrupt));
   }
 
@@ -210,7 +215,7 @@ export class SegmentSpool implements Spool {
     await Promise.all(this.unlinking);
   }
 
-  private async recoverNow(onMessage: (m: RecoveredMessage) => void, onCorrupt: (file: string, reason: string) => void): Promise<number> {
+  private async recoverNow(onMessage: (m: RecoveredMessage) => void, onCorrupt: CorruptReport): Promise<number> {
     const old = this.oldSegments;
     this.oldSegments = [];
     const { found, scan } = await this.scanWithJournal(old, onMessage, onCorrupt);
@@ -218,11 +223,14 @@ export class SegmentSpool implements Spool {
       const s = this.index.segment(n);
       if (s && s.live === 0) await this.unlinkSegment(n);
     }
+    await dropOrphanKeys(this.segDir, (n) => this.index.segment(n) !== undefined || n >= this.writer.firstNumber);
     for (const [n, at] of scan.cutAt) if (!scan.rewrite.has(n)) await this.cutSegment(n, at);
     for (const n of scan.rewrite) if (this.index.segment(n)) await this.moveLive(n);
     const imported = await importLegacySpool(this.root, { has: (id) => this.index.has(id), commit: (e, b) => this.commit(e, b), record: (i, r, s) => this.record(i, r, s) }, onMessage, onCorrupt);
     this.recovered = true;
-    await this.compactJournal();
+    // On a full disk the rewrite fails: the journal stays as it is, and start goes on
+    // (the node must deliver to free space, issue 11).
+    await this.compactJournal().catch(() => undefined);
     return found + imported;
   }
 
@@ -231,8 +239,10 @@ export class SegmentSpool implements Spool {
    * with its journal facts. Its own frame holds the facts, so they are garbage before
    * the journal is read again for the rewrite.
    */
-  private async scanWithJournal(numbers: number[], onMessage: (m: RecoveredMessage) => void, onCorrupt: (file: string, reason: string) => void): Promise<{ found: number; scan: ScanResult }> {
-    const facts = await this.journal.read();
+  private async scanWithJournal(numbers: number[], onMessage: (m: RecoveredMessage) => void, onCorrupt: CorruptReport): Promise<{ found: number; scan: ScanResult }> {
+    const facts = await this.journal.read((g) =>
+      onCorrupt('journal.log', `journal: ${g.length} bytes skipped, not facts (they began "${g.sample}")`, { where: 'journal.log', offset: g.offset, length: g.length, quarantined: null, lost: [], unchecked: [], tornTail: g.atEnd === true }),
+    );
     let found = 0;
     const scan = await scanSegments({
       segDir: this.segDir,
@@ -241,13 +251,14 @@ export class SegmentSpool implements Spool {
       index: this.index,
       now: this.clock.now(),
       removed: (id) => facts.get(id)?.removedFrom !== undefined,
+      doneOf: (id) => facts.get(id)?.done ?? NONE,
       found: (envelope) => {
         const f = facts.get(envelope.id);
         onMessage({ envelope, done: f?.done ?? NONE, ...deferrals(f?.deferred) });
         found++;
       },
-      onCorrupt,
     });
+    reportDamage(scan, (id) => this.index.has(id), (line) => this.journal.append(line), onCorrupt);
     // The done fact must outlive every copy, also one its done line does not name.
     for (const [id, segs] of scan.removedIn) {
       const named = facts.get(id)?.removedFrom ?? [];
@@ -306,7 +317,12 @@ export class SegmentSpool implements Spool {
       return false; // removed meanwhile, or unreadable: it stays where it is
     }
     if (typeof rec === 'string') return false;
-    const at = await this.writer.append(encodeRecord(this.key, rec.meta, rec.body));
+    let at;
+    try {
+      at = await this.writer.append(encodeRecord(this.key, rec.meta, rec.body));
+    } catch {
+      return false; // no space (or a failed write): it stays where it is, still live
+    }
     const cur = this.index.get(id);
     if (cur && cur.seg === loc.seg && cur.offset === loc.offset) {
       // The new copy is durable: only now does the index (and readBody) point at it.
@@ -332,6 +348,8 @@ export class SegmentSpool implements Spool {
     this.readers.forget(n);
     this.goneNotSynced.add(n);
     const p = unlink(join(this.segDir, SegmentWriter.fileName(n)))
+      .catch(() => undefined)
+      .then(() => unlink(join(this.segDir, SegmentWriter.keyFileName(n))))
       .catch(() => undefined)
       .finally(() => this.unlinking.delete(p));
     this.unlinking.add(p);

@@ -10,6 +10,10 @@
  * failed write or sync the segment is sealed and never appended to again: after a
  * failed fsync Linux may have dropped the dirty pages, so nothing later in that file could
  * be trusted.
+ *
+ * The segment's key is written twice into its header and once more into seg/<n>.key:
+ * a damaged block at the start of the segment file (where both header copies sit) must
+ * not make every record after it unreadable (issue 11).
  */
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -72,6 +76,11 @@ export class SegmentWriter {
   private closed = false;
   private readonly dirSync: DirSyncer;
 
+  /** The first segment number this writer uses: lower ones were there before it. */
+  get firstNumber(): number {
+    return this.opts.firstNumber;
+  }
+
   constructor(private readonly opts: SegmentWriterOptions) {
     this.nextNumber = opts.firstNumber;
     this.dirSync = new DirSyncer(opts.dir);
@@ -79,6 +88,11 @@ export class SegmentWriter {
 
   static fileName(n: number): string {
     return `${String(n).padStart(8, '0')}.seg`;
+  }
+
+  /** The second home of segment `n`'s key (the header again, in its own file). */
+  static keyFileName(n: number): string {
+    return `${String(n).padStart(8, '0')}.key`;
   }
 
   /** Resolves once the record is on stable storage, with where it landed. */
@@ -137,7 +151,9 @@ export class SegmentWriter {
       // O_APPEND: the kernel puts it at the end; libuv loops over IOV_MAX and short writes.
       const { bytesWritten } = await seg.fh.writev(bufs);
       seg.size += bytesWritten;
-      if (bytesWritten !== end - start) throw new Error(`short write: ${bytesWritten} of ${end - start} bytes`);
+      // write(2) to a regular file comes back short when the disk fills up (the next
+      // call would fail with ENOSPC): say so, so that the reply is 452 4.3.1.
+      if (bytesWritten !== end - start) throw Object.assign(new Error(`short write: ${bytesWritten} of ${end - start} bytes (disk full)`), { code: 'ENOSPC' });
       await seg.fh.datasync();
       this.syncs++;
     } catch (err) {
@@ -157,14 +173,21 @@ export class SegmentWriter {
   private async create(): Promise<Current> {
     const n = this.nextNumber++;
     const path = join(this.opts.dir, SegmentWriter.fileName(n));
-    const fh = await open(path, 'ax', 0o600);
+    const keyPath = join(this.opts.dir, SegmentWriter.keyFileName(n));
+    const header = encodeSegmentHeader(this.opts.key);
+    let fh: FileHandle | null = null;
     try {
-      await fh.write(encodeSegmentHeader(this.opts.key));
+      await writeDurably(keyPath, header);
+      fh = await open(path, 'ax', 0o600);
+      await fh.write(header);
       await fh.sync();
+      // One directory fsync makes both names durable before a record is acknowledged.
       await this.dirSync.sync();
     } catch (err) {
-      await fh.close().catch(() => undefined);
-      await unlink(path).catch(() => undefined);
+      await fh?.close().catch(() => undefined);
+      // Only what this call made: 'ax' failing means the segment belongs to someone else.
+      if (fh) await unlink(path).catch(() => undefined);
+      await unlink(keyPath).catch(() => undefined);
       throw err;
     }
     this.opts.events.created(n, this.opts.key, SEGMENT_HEADER_BYTES);
@@ -177,5 +200,15 @@ export class SegmentWriter {
     this.current = null;
     await seg.fh.close().catch(() => undefined);
     this.opts.events.sealed(seg.n, seg.size);
+  }
+}
+
+async function writeDurably(path: string, bytes: Buffer): Promise<void> {
+  const fh = await open(path, 'w', 0o600);
+  try {
+    await fh.write(bytes);
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }

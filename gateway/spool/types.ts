@@ -35,6 +35,39 @@ export interface AttemptRecord {
   readonly nextAt?: number;
 }
 
+/** A message whose record was lost to damage while its envelope still checked out. */
+export interface LostMessage {
+  readonly envelope: Envelope;
+  /** Recipients the journal already has a final state for: they need no DSN. */
+  readonly done: ReadonlyMap<string, RecipientState>;
+}
+
+/** One damaged region found at recovery, for the log and for the senders of what was lost. */
+export interface SpoolDamage {
+  /** The damaged file, relative to the spool: "seg/00000003.seg", "journal.log". */
+  readonly where: string;
+  readonly offset: number;
+  readonly length: number;
+  /** The quarantine file now holding the bytes; null when none was made (no space, or nothing to keep). */
+  readonly quarantined: string | null;
+  /** Messages lost here whose envelope checked out (their senders get a DSN). */
+  readonly lost: readonly LostMessage[];
+  /**
+   * Envelope-shaped bytes found here that could not be checked (the segment's key is
+   * gone): logged so ops can find the senders, never acted on, since a message body can
+   * hold any bytes.
+   */
+  readonly unchecked: readonly { readonly id: string; readonly mailFrom: string; readonly messageId: string | null }[];
+  /**
+   * The damage runs to the end of the newest segment or journal: it may be a write a
+   * crash or power cut left half done, never acknowledged, so it earns no DSN.
+   */
+  readonly tornTail: boolean;
+}
+
+/** Reports one damaged entry; `damage` says where and what was lost (the segment spool gives it). */
+export type CorruptReport = (file: string, reason: string, damage?: SpoolDamage) => void;
+
 export interface Spool {
   /** Resolves only once message and envelope are on stable storage (DESIGN.md "Durability contract"). */
   commit(envelope: Envelope, body: Buffer): Promise<void>;
@@ -47,12 +80,18 @@ export interface Spool {
   record(id: string, rcpt: string, state: RecipientState | AttemptRecord): void;
   remove(id: string): Promise<void>;
   /**
+   * Resolves once every state recorded so far is in the file (handed to the kernel:
+   * it survives kill -9, not a power cut). The session runner awaits it between two
+   * messages on one connection.
+   */
+  recorded?(): Promise<void>;
+  /**
    * Reads back every message left from before, handing each to `onMessage` as it is found
    * (so recovery never holds every envelope at once), and resolves with how many there
    * were. Corrupt entries go to quarantine and are reported. `onMessage` must not use the
    * spool: nothing may until this resolves.
    */
-  recover(onMessage: (m: RecoveredMessage) => void, onCorrupt: (file: string, reason: string) => void): Promise<number>;
+  recover(onMessage: (m: RecoveredMessage) => void, onCorrupt: CorruptReport): Promise<number>;
   /** Free bytes on the spool's filesystem. */
   freeBytes(): Promise<number>;
   close(): Promise<void>;

@@ -45,7 +45,7 @@ test('corrupt and torn entries go to quarantine; good ones are delivered', async
   await mx.waitFor(2);
   expect(new Set(mx.messages.flatMap((m) => m.rcpts))).toEqual(new Set(['good1@example.net', 'good2@example.net']));
   expect(readdirSync(join(dir, 'data/spool/quarantine')).sort()).toEqual(['FLIPPED.msg', 'TORN.msg']);
-  expect(node.output()).toMatch(/"event":"spool_quarantined","file":"FLIPPED.msg","reason":"checksum mismatch"/);
+  expect(node.output()).toMatch(/"event":"spool_quarantined","file":"FLIPPED.msg","reason":"checksum mismatch","queue_id":"FLIPPED"/);
   expect(node.output()).toMatch(/"event":"spool_quarantined","file":"TORN.msg","reason":"length \d+ does not match/);
   node.child.kill('SIGTERM');
   await node.exited();

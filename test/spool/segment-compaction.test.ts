@@ -29,7 +29,7 @@ function envelope(id: string): Envelope {
   return { id, mailFrom: 'app@example.com', rcpts: [`${id.toLowerCase()}@example.net`], receivedAt: 1_780_000_000_000, class: 'transactional', pool: null, priority: null, campaign: null, messageId: null, authUser: null, clientAddress: '127.0.0.1', routeHeaders: {}, isDsn: false };
 }
 
-const segFiles = (root: string): string[] => readdirSync(join(root, 'seg')).sort();
+const segFiles = (root: string): string[] => readdirSync(join(root, 'seg')).filter((f) => f.endsWith('.seg')).sort();
 
 /** 64 messages of 2 KB over ~5 segments of 32 KB; every 8th stays, the rest are removed. */
 async function mostlyDead(root: string, clock: FakeClock): Promise<{ spool: SegmentSpool; live: Map<string, Buffer>; before: string[] }> {

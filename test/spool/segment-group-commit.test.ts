@@ -71,7 +71,7 @@ test('no commit resolves before an fdatasync covering its bytes has finished', a
     proto.datasync = original;
   }
   await spool.close();
-  const [seg, ...more] = readdirSync(join(root, 'seg'));
+  const [seg, ...more] = readdirSync(join(root, 'seg')).filter((f) => f.endsWith('.seg'));
   expect(more).toEqual([]);
   const file = readFileSync(join(root, 'seg', seg as string));
   for (const { body, durableAtResolve } of seen) {
@@ -92,7 +92,7 @@ test('segments rotate at their size limit and every one of them is recovered', a
     await spool.commit(envelope(id), bodies.get(id) as Buffer);
   }
   await spool.close();
-  const files = readdirSync(join(root, 'seg'));
+  const files = readdirSync(join(root, 'seg')).filter((f) => f.endsWith('.seg'));
   expect(files.length).toBeGreaterThanOrEqual(7);
 
   const again = await SegmentSpool.open(root, { compactEveryMs: 0, cacheBytes: 0 });

@@ -46,7 +46,7 @@ async function spoolOf(root: string, ids: string[], bodyOf: (id: string) => Buff
 }
 
 function segFiles(root: string): string[] {
-  return readdirSync(join(root, 'seg')).sort();
+  return readdirSync(join(root, 'seg')).filter((f) => f.endsWith('.seg')).sort();
 }
 
 /** Record offsets of a healthy segment file, in order. */
