@@ -17,7 +17,7 @@ const SWEEP_EVERY = 1_024;
  * connection). So after an outage the fleet holds at most the limit plus the share of
  * one node still on its own (one back first fills the shared limit; one back later is
  * refused more); before, every node's local leases came on top of a full shared limit
- * (8 connections against 4 with two nodes, test/chaos/redis-faults.chaos.ts).
+ * (up to 8 connections against 4 with two nodes, test/chaos/redis-faults.chaos.ts).
  * Rate tokens: fallback-rates.ts.
  */
 export class FallbackThrottle implements ThrottleStore {
