@@ -7,7 +7,7 @@
 // Redis once both nodes are idle.
 import { afterAll, expect, test } from 'vitest';
 import { redisServerPath } from '../support/redis-server.js';
-import { deliveries, events, figures, idOf, newStats, sleep } from './support/chaos.js';
+import { deliveries, events, figures, idOf, newStats, sendAll, sleep } from './support/chaos.js';
 import { CONNECTIONS, liveLeases, memoryMb, NODES, pacedClient, RATE, SOURCES, startFleet, type Fleet } from './support/redis-fleet.js';
 
 const hasRedis = redisServerPath() !== null;
@@ -31,26 +31,33 @@ afterAll(async () => {
   await fleet?.close();
 });
 
+/** Messages sent through each node at once just before Redis returns: both nodes then meet its return with a backlog, sending at the full limit. */
+const BURST_PER_NODE = 200;
+
 interface Fault {
   readonly name: string;
+  /** How long Redis is away. */
+  readonly ms: number;
   /** Breaks Redis and resolves when it answers again. */
   run(f: Fleet): Promise<void>;
 }
 
 const freeze = (seconds: number): Fault => ({
   name: `redis-freeze-${seconds}s`,
+  ms: seconds * 1000,
   async run(f) {
     f.redis.pause();
-    await sleep(seconds * 1000);
+    await sleep(this.ms);
     f.redis.resume();
   },
 });
 
 const kill: Fault = {
   name: 'redis-kill',
+  ms: 10_000,
   async run(f) {
     await f.redis.kill();
-    await sleep(10_000);
+    await sleep(this.ms);
     await f.redis.restart(); // empty: no persistence, every lease and bucket gone
   },
 };
@@ -72,12 +79,17 @@ async function scenario(fault: Fault): Promise<void> {
   await sleep(5_000);
   const faultAt = Date.now();
   const atFault = mx.messages.length;
+  const burst: Promise<unknown>[] = [];
+  const burstTimer = setTimeout(() => {
+    for (const p of ports) burst.push(sendAll(p, Array.from({ length: BURST_PER_NODE }, () => next++), { concurrency: 4, stats }));
+  }, Math.max(0, fault.ms - 1_500));
   await fault.run(f);
   const backAt = Date.now();
   const deliveredDuringFault = mx.messages.length - atFault;
   await sleep(5_000); // the client goes on after Redis is back
   stop = true;
-  await Promise.all(clients);
+  clearTimeout(burstTimer);
+  await Promise.all([...clients, ...burst]);
 
   const deadline = (id: number) => Math.max(backAt, stats.ackedAt.get(id) ?? backAt) + DELIVERY_BOUND_MS;
   const latest = Math.max(...[...stats.acked].map(deadline));
@@ -106,10 +118,13 @@ async function scenario(fault: Fault): Promise<void> {
   }
   const leasesLeft = Object.values(leases).reduce((a, b) => a + b, 0);
 
-  const perSource = Object.fromEntries(Object.entries(SOURCES).map(([name, ip]) => [name, { messages: mx.stats(ip).messages, peak_per_second: mx.stats(ip).peakPerSecond, peak_connections: mx.stats(ip).peak }]));
+  // Arrivals per second per source, from 3 s before Redis came back to 15 s after it.
+  const timeline = (ip: string) => Array.from({ length: 18 }, (_, k) => mx.messages.filter((m) => m.peerIp === ip && m.at >= backAt + (k - 3) * 1000 && m.at < backAt + (k - 2) * 1000).length);
+  const perSource = Object.fromEntries(Object.entries(SOURCES).map(([name, ip]) => [name, { messages: mx.stats(ip).messages, peak_per_second: mx.stats(ip).peakPerSecond, peak_connections: mx.stats(ip).peak, per_second_around_return: timeline(ip) }]));
   figures(fault.name, {
     fault_ms: backAt - faultAt,
     client_rate_per_s: PER_NODE_RATE * NODES,
+    burst_before_return: BURST_PER_NODE * NODES,
     acknowledged: stats.acked.size,
     lost: lost.length,
     late: late.length,
