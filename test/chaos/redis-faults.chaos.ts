@@ -5,7 +5,10 @@
 // fallback share in any second, nor holds more connections than its limit plus one
 // node's share; each node's peak RSS stays under MEMORY_BOUND_MB; no lease is left in
 // Redis once both nodes are idle.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
+import { ROOT } from '../support/gateway.js';
 import { redisServerPath } from '../support/redis-server.js';
 import { deliveries, events, figures, idOf, newStats, sendAll, sleep } from './support/chaos.js';
 import { CONNECTIONS, liveLeases, memoryMb, NODES, pacedClient, RATE, SOURCES, startFleet, type Fleet } from './support/redis-fleet.js';
@@ -146,6 +149,10 @@ async function scenario(fault: Fault): Promise<void> {
     restored_events: nodes.map((n) => events(n, 'state_restored').length),
     refusals: Object.fromEntries(stats.refusals),
   });
+
+  // The nodes' logs next to the figures: what each did around the fault.
+  nodes.forEach((n, i) => writeFileSync(join(ROOT, 'test-artifacts/chaos', `${fault.name}-n${i + 1}.log`), n.output()));
+  console.log(`redis fault ${fault.name}: back at ${new Date(backAt).toISOString()}`);
 
   expect(stats.acked.size).toBeGreaterThan(PER_NODE_RATE * NODES * 5);
   expect(lost).toEqual([]);
