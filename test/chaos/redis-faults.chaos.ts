@@ -123,7 +123,7 @@ async function scenario(fault: Fault): Promise<void> {
 
   // Arrivals per second per source, from 3 s before Redis came back to 15 s after it.
   const timeline = (ip: string) => Array.from({ length: 18 }, (_, k) => mx.messages.filter((m) => m.peerIp === ip && m.at >= backAt + (k - 3) * 1000 && m.at < backAt + (k - 2) * 1000).length);
-  const perSource = Object.fromEntries(Object.entries(SOURCES).map(([name, ip]) => [name, { messages: mx.stats(ip).messages, peak_per_second: mx.stats(ip).peakPerSecond, peak_connections: mx.stats(ip).peak, per_second_around_return: timeline(ip) }]));
+  const perSource = Object.fromEntries(Object.entries(SOURCES).map(([name, ip]) => [name, { messages: mx.stats(ip).messages, peak_per_second: mx.stats(ip).peakPerSecond, peak_window_from_return_ms: peakWindowAt(mx.messages.filter((m) => m.peerIp === ip).map((m) => m.at)) - backAt, peak_connections: mx.stats(ip).peak, per_second_around_return: timeline(ip) }]));
   figures(fault.name, {
     fault_ms: backAt - faultAt,
     client_rate_per_s: PER_NODE_RATE * NODES,
@@ -165,6 +165,17 @@ async function scenario(fault: Fault): Promise<void> {
   expect(leases).toEqual(Object.fromEntries(Object.keys(leases).map((k) => [k, 0])));
   await f.close();
   fleet = null;
+}
+
+/** Where the fullest 1 s window of `times` (sorted) starts: its first arrival. */
+function peakWindowAt(times: readonly number[]): number {
+  let best = 0;
+  let at = 0;
+  for (let start = 0, end = 0; end < times.length; end++) {
+    while ((times[end] ?? 0) - (times[start] ?? 0) >= 1_000) start++;
+    if (end - start + 1 > best) [best, at] = [end - start + 1, times[start] ?? 0];
+  }
+  return at;
 }
 
 test.skipIf(!hasRedis)('Redis killed under two nodes: no loss, no stall, limits within one share', () => scenario(kill));
