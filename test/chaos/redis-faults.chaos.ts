@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { ROOT } from '../support/gateway.js';
 import { redisServerPath } from '../support/redis-server.js';
-import { deliveries, events, figures, idOf, newStats, sendAll, sleep } from './support/chaos.js';
+import type { TestMx } from '../support/test-mx.js';
+import { deliveries, events, figures, idOf, newStats, sendAll, sleep, type ClientStats } from './support/chaos.js';
 import { CONNECTIONS, liveLeases, memoryMb, NODES, pacedClient, RATE, SOURCES, startFleet, type Fleet } from './support/redis-fleet.js';
 
 const hasRedis = redisServerPath() !== null;
@@ -65,11 +66,18 @@ const kill: Fault = {
   },
 };
 
-async function scenario(fault: Fault): Promise<void> {
-  const f = await startFleet();
-  fleet = f;
+interface Run {
+  readonly stats: ClientStats;
+  readonly faultAt: number;
+  readonly backAt: number;
+  readonly deliveredDuringFault: number;
+  /** Every VmRSS sample of both nodes, MB, once a second. */
+  readonly rss: number[];
+}
+
+/** The client through both nodes, the fault, 5 s more of the client; RSS sampled throughout. */
+async function drive(f: Fleet, fault: Fault): Promise<Run> {
   const { mx, nodes, ports } = f;
-  await sleep(3_000); // both nodes in the registry: each knows the fleet is two
   const stats = newStats();
   let next = 0;
   let stop = false;
@@ -78,86 +86,117 @@ async function scenario(fault: Fault): Promise<void> {
   const sampler = setInterval(() => {
     for (const n of nodes) if (n.child.pid) rss.push(memoryMb(n.child.pid, 'VmRSS'));
   }, 1_000);
+  try {
+    await sleep(5_000);
+    const faultAt = Date.now();
+    const atFault = mx.messages.length;
+    const burst: Promise<unknown>[] = [];
+    const burstTimer = setTimeout(() => {
+      for (const p of ports) burst.push(sendAll(p, Array.from({ length: BURST_PER_NODE }, () => next++), { concurrency: 4, stats }));
+    }, Math.max(0, fault.ms - 1_500));
+    await fault.run(f);
+    const backAt = Date.now();
+    const deliveredDuringFault = mx.messages.length - atFault;
+    await sleep(5_000); // the client goes on after Redis is back
+    stop = true;
+    clearTimeout(burstTimer);
+    await Promise.all([...clients, ...burst]);
+    // Everything acknowledged at the MX, or the deadline of the last one passed with a margin.
+    const latest = Math.max(...[...stats.acked].map((id) => Math.max(backAt, stats.ackedAt.get(id) ?? backAt))) + DELIVERY_BOUND_MS;
+    await mx.waitUntil(() => {
+      const got = deliveries(mx).unique;
+      return [...stats.acked].every((id) => got.has(id));
+    }, Math.max(0, latest - Date.now()) + 30_000).catch(() => undefined);
+    return { stats, faultAt, backAt, deliveredDuringFault, rss };
+  } finally {
+    stop = true;
+    clearInterval(sampler);
+  }
+}
 
-  await sleep(5_000);
-  const faultAt = Date.now();
-  const atFault = mx.messages.length;
-  const burst: Promise<unknown>[] = [];
-  const burstTimer = setTimeout(() => {
-    for (const p of ports) burst.push(sendAll(p, Array.from({ length: BURST_PER_NODE }, () => next++), { concurrency: 4, stats }));
-  }, Math.max(0, fault.ms - 1_500));
-  await fault.run(f);
-  const backAt = Date.now();
-  const deliveredDuringFault = mx.messages.length - atFault;
-  await sleep(5_000); // the client goes on after Redis is back
-  stop = true;
-  clearTimeout(burstTimer);
-  await Promise.all([...clients, ...burst]);
-
+/** What reached the MX, against what got a 250: lost, late, the backlog's drain, the longest pause. */
+function arrivals(mx: TestMx, { stats, backAt }: Run) {
   const deadline = (id: number) => Math.max(backAt, stats.ackedAt.get(id) ?? backAt) + DELIVERY_BOUND_MS;
-  const latest = Math.max(...[...stats.acked].map(deadline));
-  await mx.waitUntil(() => {
-    const got = deliveries(mx).unique;
-    return [...stats.acked].every((id) => got.has(id));
-  }, Math.max(0, latest - Date.now()) + 30_000).catch(() => undefined);
-  clearInterval(sampler);
-
   const firstArrival = new Map<number, number>();
   for (const m of mx.messages) for (const r of m.rcpts) if (!firstArrival.has(idOf(r))) firstArrival.set(idOf(r), m.at);
-  const lost = [...stats.acked].filter((id) => !firstArrival.has(id));
-  const late = [...stats.acked].filter((id) => (firstArrival.get(id) ?? Infinity) > deadline(id));
-  const ackedBeforeBack = [...stats.acked].filter((id) => (stats.ackedAt.get(id) ?? 0) <= backAt);
-  const lastOfBacklogMs = Math.max(0, ...ackedBeforeBack.map((id) => (firstArrival.get(id) ?? Infinity) - backAt));
+  const arrivalOf = (id: number) => firstArrival.get(id) ?? Infinity;
+  const acked = [...stats.acked];
+  const ackedBeforeBack = acked.filter((id) => (stats.ackedAt.get(id) ?? 0) <= backAt);
   const after = [backAt, ...mx.messages.map((m) => m.at).filter((at) => at > backAt).sort((a, b) => a - b)];
-  const longestGapMs = Math.max(0, ...after.slice(1).map((at, i) => at - (after[i] ?? at)));
-  const hwm = nodes.map((n) => (n.child.pid ? memoryMb(n.child.pid, 'VmHWM') : NaN));
+  return {
+    lost: acked.filter((id) => !firstArrival.has(id)),
+    late: acked.filter((id) => arrivalOf(id) > deadline(id)),
+    backlogAtReturn: ackedBeforeBack.filter((id) => arrivalOf(id) > backAt).length,
+    lastOfBacklogMs: Math.max(0, ...ackedBeforeBack.map((id) => arrivalOf(id) - backAt)),
+    longestGapMs: Math.max(0, ...after.slice(1).map((at, i) => at - (after[i] ?? at))),
+  };
+}
 
-  // Idle: every session to the MX closed; the leases left in Redis are then nobody's.
-  await mx.waitUntil((m) => Object.values(SOURCES).every((ip) => (m.peers().get(ip)?.current ?? 0) === 0), 20_000).catch(() => undefined);
+/** Per source: messages, the fullest second (and where it starts), most sessions, arrivals per second from 3 s before the return to 15 s after. */
+function perSource(mx: TestMx, backAt: number) {
+  return Object.fromEntries(
+    Object.entries(SOURCES).map(([name, ip]) => {
+      const times = mx.messages.filter((m) => m.peerIp === ip).map((m) => m.at);
+      const stats = mx.stats(ip);
+      const second = (k: number) => times.filter((at) => at >= backAt + k * 1000 && at < backAt + (k + 1) * 1000).length;
+      return [name, { messages: stats.messages, peak_per_second: stats.peakPerSecond, peak_window_from_return_ms: peakWindowAt(times) - backAt, peak_connections: stats.peak, per_second_around_return: Array.from({ length: 18 }, (_, k) => second(k - 3)) }];
+    }),
+  );
+}
+
+/** Live leases per lease set once every session to the MX has closed: then they are nobody's. */
+async function leasesWhenIdle(f: Fleet): Promise<Record<string, number>> {
+  await f.mx.waitUntil((m) => Object.values(SOURCES).every((ip) => (m.peers().get(ip)?.current ?? 0) === 0), 20_000).catch(() => undefined);
   let leases = await liveLeases(f.redis.url);
   for (let i = 0; i < 10 && Object.values(leases).some((n) => n > 0); i++) {
-    await sleep(300);
+    await sleep(300); // a release on its way
     leases = await liveLeases(f.redis.url);
   }
-  const leasesLeft = Object.values(leases).reduce((a, b) => a + b, 0);
+  return leases;
+}
 
-  // Arrivals per second per source, from 3 s before Redis came back to 15 s after it.
-  const timeline = (ip: string) => Array.from({ length: 18 }, (_, k) => mx.messages.filter((m) => m.peerIp === ip && m.at >= backAt + (k - 3) * 1000 && m.at < backAt + (k - 2) * 1000).length);
-  const perSource = Object.fromEntries(Object.entries(SOURCES).map(([name, ip]) => [name, { messages: mx.stats(ip).messages, peak_per_second: mx.stats(ip).peakPerSecond, peak_window_from_return_ms: peakWindowAt(mx.messages.filter((m) => m.peerIp === ip).map((m) => m.at)) - backAt, peak_connections: mx.stats(ip).peak, per_second_around_return: timeline(ip) }]));
+async function scenario(fault: Fault): Promise<void> {
+  const f = await startFleet();
+  fleet = f;
+  const { mx, nodes } = f;
+  await sleep(3_000); // both nodes in the registry: each knows the fleet is two
+  const run = await drive(f, fault);
+  const got = arrivals(mx, run);
+  const hwm = nodes.map((n) => (n.child.pid ? memoryMb(n.child.pid, 'VmHWM') : NaN));
+  const leases = await leasesWhenIdle(f);
+  const sources = perSource(mx, run.backAt);
   figures(fault.name, {
-    fault_ms: backAt - faultAt,
+    fault_ms: run.backAt - run.faultAt,
     client_rate_per_s: PER_NODE_RATE * NODES,
     burst_before_return: BURST_PER_NODE * NODES,
-    acknowledged: stats.acked.size,
-    lost: lost.length,
-    late: late.length,
-    delivered_during_fault: deliveredDuringFault,
-    backlog_at_return: ackedBeforeBack.filter((id) => (firstArrival.get(id) ?? Infinity) > backAt).length,
-    last_of_backlog_after_return_ms: lastOfBacklogMs,
-    longest_gap_after_return_ms: longestGapMs,
+    acknowledged: run.stats.acked.size,
+    lost: got.lost.length,
+    late: got.late.length,
+    delivered_during_fault: run.deliveredDuringFault,
+    backlog_at_return: got.backlogAtReturn,
+    last_of_backlog_after_return_ms: got.lastOfBacklogMs,
+    longest_gap_after_return_ms: got.longestGapMs,
     duplicates: deliveries(mx).duplicates,
     rate_limit_per_s: RATE,
     rate_bound_per_s: RATE + RATE_SHARE,
     connection_limit: CONNECTIONS,
     connection_bound: CONNECTIONS + CONNECTION_SHARE,
-    per_source: perSource,
-    rss_max_mb: Math.max(0, ...rss),
+    per_source: sources,
+    rss_max_mb: Math.max(0, ...run.rss),
     vm_hwm_mb: hwm,
     memory_bound_mb: MEMORY_BOUND_MB,
-    leases_left: leasesLeft,
+    leases_left: Object.values(leases).reduce((a, b) => a + b, 0),
     degraded_events: nodes.map((n) => events(n, 'state_degraded').length),
     restored_events: nodes.map((n) => events(n, 'state_restored').length),
-    refusals: Object.fromEntries(stats.refusals),
+    refusals: Object.fromEntries(run.stats.refusals),
   });
-
   // The nodes' logs next to the figures: what each did around the fault.
   nodes.forEach((n, i) => writeFileSync(join(ROOT, 'test-artifacts/chaos', `${fault.name}-n${i + 1}.log`), n.output()));
-  console.log(`redis fault ${fault.name}: back at ${new Date(backAt).toISOString()}`);
 
-  expect(stats.acked.size).toBeGreaterThan(PER_NODE_RATE * NODES * 5);
-  expect(lost).toEqual([]);
-  expect(late).toEqual([]);
-  for (const s of Object.values(perSource)) {
+  expect(run.stats.acked.size).toBeGreaterThan(PER_NODE_RATE * NODES * 5);
+  expect(got.lost).toEqual([]);
+  expect(got.late).toEqual([]);
+  for (const s of Object.values(sources)) {
     expect(s.peak_per_second).toBeLessThanOrEqual(RATE + RATE_SHARE);
     expect(s.peak_connections).toBeLessThanOrEqual(CONNECTIONS + CONNECTION_SHARE);
   }
