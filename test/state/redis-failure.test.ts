@@ -156,6 +156,39 @@ describe.skipIf(binary === null)('redis failure', () => {
     expect(await state.throttle.acquire([{ key: 'held', limit: 1 }], 60_000)).not.toBeNull();
   });
 
+  it('after an outage the connections a node opened on its share count before it takes new ones', async () => {
+    // Two nodes on one Redis, a limit of 4 connections: each holds its share (2) while
+    // Redis is away. Once Redis is back (empty), the first node back may fill the limit
+    // with its own 2 counted, and the second, whose 2 find no room, may open nothing:
+    // 6 at most, the limit plus one node's share. Before, each node's local 2 came on
+    // top of 4 shared ones (node 1 alone held 6, the fleet 8).
+    const prefix = `failure${++prefixes}:`;
+    const resilient = async (id: string) => {
+      const dataDir = await mkdtemp(join(tmpdir(), 'sluice-resilient-'));
+      dirs.push(dataDir);
+      const state = new ResilientState({ shared: await redisState({ node: id, boot: 'b1' }, prefix), dataDir, clock: new FakeClock(), nodeCountHint: 2 });
+      await state.open();
+      await state.nodes.heartbeat(node(id), 60_000);
+      return state;
+    };
+    const [n1, n2] = [await resilient('gw-1'), await resilient('gw-2')];
+    const claim = [{ key: 'rejoin', limit: 4 }];
+    await server.kill();
+    await until('both degraded', () => n1.degraded() && n2.degraded(), 10_000);
+    for (const state of [n1, n2]) {
+      const local = await Promise.all([1, 2, 3].map(() => state.throttle.acquire(claim, 60_000)));
+      expect(local.filter((lease) => lease !== null)).toHaveLength(2);
+    }
+
+    await server.restart();
+    await until('shared state again', () => !n1.degraded() && !n2.degraded());
+    const more = await Promise.all([1, 2, 3, 4].map(() => n1.throttle.acquire(claim, 60_000)));
+    expect(more.filter((lease) => lease !== null)).toHaveLength(2);
+    expect(await n1.throttle.leaseCount('rejoin')).toBe(4);
+    expect(await n2.throttle.acquire(claim, 60_000)).toBeNull();
+    expect(await n2.throttle.leaseCount('rejoin')).toBe(4);
+  });
+
   it('falls back to this node\'s share while Redis is down, then returns to shared limits', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'sluice-resilient-'));
     dirs.push(dataDir);

@@ -18,6 +18,8 @@ export interface LedgerLease {
 export class LeaseLedger {
   readonly #byKey = new LeaseTable();
   readonly #leases = new Map<string, LedgerLease>();
+  /** Ids of the leases granted locally and not yet joined to the shared count. */
+  readonly #local = new Set<string>();
 
   get(id: string, now: number): LedgerLease | undefined {
     const lease = this.#leases.get(id);
@@ -34,6 +36,8 @@ export class LeaseLedger {
 
   record(id: string, claims: readonly LeaseClaim[], origin: LeaseOrigin, expiresAt: number): void {
     this.#leases.set(id, { claims, origin, expiresAt });
+    if (origin === 'local') this.#local.add(id);
+    else this.#local.delete(id);
     for (const claim of claims) this.#byKey.add(claim.key, id, expiresAt);
   }
 
@@ -50,6 +54,23 @@ export class LeaseLedger {
     return true;
   }
 
+  /** A local lease the shared store now counts too. */
+  markShared(id: string): void {
+    const lease = this.#leases.get(id);
+    if (lease !== undefined) lease.origin = 'shared';
+    this.#local.delete(id);
+  }
+
+  /** The live leases granted locally that the shared store does not count yet. */
+  locals(now: number): [string, LedgerLease][] {
+    const out: [string, LedgerLease][] = [];
+    for (const id of [...this.#local]) {
+      const lease = this.get(id, now);
+      if (lease !== undefined) out.push([id, lease]);
+    }
+    return out;
+  }
+
   extend(id: string, expiresAt: number): void {
     const lease = this.#leases.get(id);
     if (lease === undefined) return;
@@ -61,6 +82,7 @@ export class LeaseLedger {
     const lease = this.#leases.get(id);
     if (lease === undefined) return;
     this.#leases.delete(id);
+    this.#local.delete(id);
     for (const claim of lease.claims) this.#byKey.remove(claim.key, id);
   }
 

@@ -11,10 +11,14 @@ const SWEEP_EVERY = 1_024;
 /**
  * Shared leases and rates through Redis; while Redis is away, this node's share of
  * each limit (fleet-share.ts), counted against every lease the node holds, including
- * those Redis granted before it went away. When Redis is back, a lease granted locally
- * joins the shared count at its next renew if the shared limit has room, and is
- * refused (the caller closes that connection) if not: the overshoot after recovery
- * lasts at most one renew interval. Rate tokens: fallback-rates.ts.
+ * those Redis granted before it went away. When Redis is back, the leases granted
+ * locally join the shared count before this node takes any new one (#joinLocal), and
+ * each that finds no room is refused at its next renew (the caller closes that
+ * connection). So after an outage the fleet holds at most the limit plus the share of
+ * one node still on its own (one back first fills the shared limit; one back later is
+ * refused more); before, every node's local leases came on top of a full shared limit
+ * (up to 8 connections against 4 with two nodes, test/chaos/redis-faults.chaos.ts).
+ * Rate tokens: fallback-rates.ts.
  */
 export class FallbackThrottle implements ThrottleStore {
   readonly #shared: RedisThrottle;
@@ -37,6 +41,7 @@ export class FallbackThrottle implements ThrottleStore {
     const keys = merged.map((claim) => claim.key);
     return this.#mode.attempt(
       async () => {
+        if (!(await this.#joinLocal(keys, ttlMs))) return null;
         const id = this.#shared.newLeaseId();
         const lease = await this.#shared.acquireWithId(id, merged, ttlMs);
         if (lease !== null) this.#ledger.record(id, merged, 'shared', this.#clock.now() + ttlMs);
@@ -63,7 +68,7 @@ export class FallbackThrottle implements ThrottleStore {
           ok = (await this.#shared.acquireWithId(lease.id, held.claims, ttlMs)) !== null;
         }
         if (ok && held !== undefined) {
-          held.origin = 'shared';
+          this.#ledger.markShared(lease.id);
           this.#ledger.extend(lease.id, this.#clock.now() + ttlMs);
         } else if (!ok) {
           this.#ledger.remove(lease.id);
@@ -102,6 +107,22 @@ export class FallbackThrottle implements ThrottleStore {
       () => this.#rates.takeShared(claims, this.#mode.nodes(), (c, debts) => this.#shared.takeCharging(c, debts)),
       () => this.#rates.takeLocal(claims, this.#mode.nodes()),
     );
+  }
+
+  /**
+   * Puts every lease this node granted locally while Redis was away into the shared
+   * count, with the lease's own id (a retry finds it, it does not take a second slot).
+   * False when one on any of `keys` found no room: the node already holds more there
+   * than the shared limit leaves it, so it must open nothing more on those keys.
+   */
+  async #joinLocal(keys: readonly string[], ttlMs: number): Promise<boolean> {
+    let room = true;
+    for (const [id, held] of this.#ledger.locals(this.#clock.now())) {
+      const joined = (await this.#shared.acquireWithId(id, held.claims, ttlMs)) !== null;
+      if (joined) this.#ledger.markShared(id);
+      else if (held.claims.some((claim) => keys.includes(claim.key))) room = false;
+    }
+    return room;
   }
 
   #tick(): number {
