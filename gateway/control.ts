@@ -4,7 +4,7 @@
  * store. Every action is logged with who asked.
  */
 import { keys } from './shaping/keys.js';
-import { AdminError, type AdminControl, type ClusterStatus, type DrainResult, type FlushResult, type HoldView, type ProviderStatus, type ProviderTotal, type ReloadResult, type SourceStatus } from './observe/admin-control.js';
+import { AdminError, type AdminControl, type ClusterStatus, type DrainResult, type FlushResult, type HoldView, type NodeStatus, type ProviderStatus, type ProviderTotal, type ReloadResult, type SourceStatus } from './observe/admin-control.js';
 import type { Hold, Rate, SuppressionEntry, SuppressionReason } from './state/types.js';
 import { memberSource } from './config/schema.js';
 import { ProviderTable } from './shaping/providers.js';
@@ -24,8 +24,24 @@ export class NodeControl implements AdminControl {
 
   async status(): Promise<ClusterStatus> {
     const n = this.node;
-    const live = await n.state.nodes.live().catch(() => []);
-    const nodes = live.length > 0 ? live.map((x) => ({ id: x.id, address: x.address, live: true, self: x.id === n.config.node.id, version: x.version, started_at: x.startedAt, draining: x.draining ?? false })) : [{ id: n.config.node.id, address: n.hostname, live: true, self: true, version: VERSION, started_at: n.startedAt, draining: n.draining }];
+    const self = n.config.node.id;
+    const members = n.membership?.members() ?? [];
+    const live = n.membership?.live() ?? [];
+    const nodes: NodeStatus[] = members
+      .filter((m) => m.live || m.id !== self)
+      .map((m) => ({
+        id: m.id,
+        address: m.info?.address ?? '',
+        live: m.live,
+        self: m.id === self,
+        version: m.info?.version ?? '',
+        started_at: m.live ? (m.info?.startedAt ?? null) : null,
+        draining: m.info?.draining ?? false,
+        down_since: m.downSince === null ? null : new Date(m.downSince).toISOString(),
+        load: m.info?.load ?? null,
+      }));
+    // Before its first heartbeat is read back (or on a single node) this node lists itself.
+    if (!nodes.some((x) => x.self)) nodes.unshift({ id: self, address: n.hostname, live: true, self: true, version: VERSION, started_at: n.startedAt, draining: n.draining, down_since: null, load: null });
     return {
       node: n.config.node.id,
       version: VERSION,
@@ -35,6 +51,7 @@ export class NodeControl implements AdminControl {
       draining: n.draining,
       queued_here: n.scheduler.depth,
       nodes,
+      share: n.membership?.share() ?? 1,
       pools: Object.entries(n.config.pools).map(([name, p]) => ({ name, sources: p.sources.map(memberSource), paused: this.holdView(n.holds.held(keys.holdPool(name))) })),
       queue: mergeQueues([...n.queueRows(), ...peerBoards(live, n.config.node.id).flatMap((b) => b.queue)]),
     };

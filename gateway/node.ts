@@ -41,6 +41,9 @@ import { OutcomeRouter } from './outcomes.js';
 import { FeedbackLoop } from './feedback-loop.js';
 import { VERSION } from './control.js';
 import { makeBoard } from './cluster/fleet-board.js';
+import { Membership } from './cluster/membership.js';
+import { LoadMeter } from './cluster/node-load.js';
+import { performance } from 'node:perf_hooks';
 import { SluiceError } from './errors.js';
 import { listenError } from './listen-error.js';
 import { ConnectionCounter, startObservability, type Observability } from './observability.js';
@@ -84,7 +87,9 @@ export class SluiceNode {
   pauses!: Pauses;
   health!: HealthMonitor;
   private limitsWatch: SharedLimitsWatch | null = null;
-  private heartbeat: NodeJS.Timeout | null = null;
+  /** Fleet membership (`[cluster]` only): heartbeat, live peers, failover; null on a single node. */
+  membership: Membership | null = null;
+  private load: LoadMeter | null = null;
   listeners: Listener[] = [];
   /** Ports actually bound, in [[listen]] order (0 in the config means "any free port"). */
   ports: number[] = [];
@@ -378,24 +383,47 @@ export class SluiceNode {
   }
 
   /**
-   * Shaping wiring for `[cluster]`: log when limits fall back to this node's share and
-   * come back; heartbeat into the node registry, whose live count sizes that share
-   * (until gateway/cluster owns the registry).
+   * `[cluster]` wiring: log when limits fall back to this node's share and come back;
+   * membership (heartbeat with this node's load and dashboard numbers, live peers,
+   * failover after `failover_after`), whose live count sizes that share.
    */
   private startClusterWiring(cluster: NonNullable<Config['cluster']>): void {
     const state = this.state;
     this.limitsWatch = new SharedLimitsWatch(state, this.log, () => this.clock.now(), () => (state instanceof ResilientState ? { fleet_size: state.fleetSize() } : {}));
     this.limitsWatch.start();
-    const info = { id: this.config.node.id, address: this.hostname, startedAt: this.startedAt, version: VERSION };
-    // live() after each beat keeps the fleet size (what local shares divide by) current.
-    const beat = () => {
+    const load = new LoadMeter({
+      cpuMicros: () => {
+        const u = process.cpuUsage();
+        return u.user + u.system;
+      },
+      rssBytes: () => process.memoryUsage.rss(),
+      nowMs: () => performance.now(),
+      diskFreeBytes: () => (this.disk ? this.disk.estimate : null),
+      connectionsIn: () => this.listeners.reduce((n, l) => n + l.sessions, 0),
+      connectionsOut: () => this.connections.rows().reduce((n, r) => n + r.open, 0),
+      queueDepth: () => this.scheduler?.depth ?? 0,
+      // Recipients delivered in the last minute, from the stats the dashboard reads.
+      sendRate: () => (this.obs ? this.obs.observer.stats.snapshot(60_000).totals.delivered / 60 : 0),
+    });
+    const base = { id: this.config.node.id, address: this.hostname, startedAt: this.startedAt, version: VERSION };
+    this.load = load;
+    this.membership = new Membership({
+      self: this.config.node.id,
+      registry: state.nodes,
+      clock: this.clock,
+      log: this.log,
+      heartbeatMs: cluster.heartbeat,
+      failoverAfterMs: cluster.failover_after,
       // The board carries this node's numbers to the fleet's dashboard (cluster/fleet-board.ts).
-      const board = this.obs ? makeBoard(this.obs.observer.stats, this.queueRows()) : undefined;
-      void state.nodes.heartbeat({ ...info, draining: this.draining, ...(board ? { board } : {}) }, cluster.failover_after).then(() => state.nodes.live()).catch(() => undefined);
-    };
-    beat();
-    this.heartbeat = setInterval(beat, cluster.heartbeat);
-    this.heartbeat.unref();
+      info: () => {
+        const board = this.obs ? makeBoard(this.obs.observer.stats, this.queueRows()) : undefined;
+        return { ...base, draining: this.draining, load: load.sample(), ...(board ? { board } : {}) };
+      },
+      expected: () => Object.values(this.config.sources).flatMap((s) => (s.node === undefined ? [] : [s.node])),
+      healthy: () => state.healthy() && !state.degraded(),
+    });
+    load.start();
+    this.membership.start();
   }
 
   private async checkDisk(): Promise<void> {
@@ -417,10 +445,8 @@ export class SluiceNode {
     this.holds?.stop();
     this.pauses?.stop();
     this.limitsWatch?.stop();
-    if (this.heartbeat) {
-      clearInterval(this.heartbeat);
-      await this.state.nodes.leave(this.config.node.id).catch(() => undefined);
-    }
+    await this.membership?.stop();
+    this.load?.stop();
     await this.obs?.close();
     await this.spool?.close();
     await this.state?.close();

@@ -62,9 +62,10 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
         }
         return [...by].map(([key, oldestSeconds]) => ({ key, oldestSeconds }));
       },
-      nodes: async () => {
-        const live = await node.state.nodes.live().catch(() => []);
-        return live.length > 0 ? live.map((n) => ({ id: n.id, live: true })) : [{ id: config.node.id, live: true }];
+      // Live and down nodes (membership keeps a down node listed until it beats again).
+      nodes: () => {
+        const members = node.membership?.members() ?? [];
+        return members.length > 0 ? members.map((n) => ({ id: n.id, live: n.live || n.id === config.node.id })) : [{ id: config.node.id, live: true }];
       },
     },
   });
@@ -82,6 +83,9 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
     return rows;
   });
   observer.start();
+  // A node going down or coming back is judged at once, not at the next 15 s pass.
+  node.membership?.onDown(() => void observer.alerts.evaluate());
+  node.membership?.onUp(() => void observer.alerts.evaluate());
 
   let admin: AdminServer | null = null;
   const adminConfig = config.admin;
@@ -94,7 +98,7 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
         registry: node.registry,
         readiness: () => node.readiness(),
         // Clustered: the fleet's numbers (this node's plus what live peers published).
-        stats: config.cluster ? new FleetStats(observer.stats, () => node.state.nodes.live(), config.node.id) : observer.stats,
+        stats: config.cluster ? new FleetStats(observer.stats, async () => node.membership?.live() ?? [], config.node.id) : observer.stats,
         statsSpanMs: observer.stats.spanMs,
         alerts: observer.alerts,
         log: node.log,
