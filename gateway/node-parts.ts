@@ -1,16 +1,24 @@
 /**
  * Part of the composition root (node.ts): the builders of the parts a reload replaces
- * (routing, shaping and the delivery agent) and of the sink ingress hands finished
- * transactions to. Each takes the narrow ports it wires together, never the node.
+ * (routing, shaping and the delivery agent), of the sink ingress hands finished
+ * transactions to, and of the listeners. Each takes the narrow ports it wires together, never the node.
  */
 import type { Config } from './config/schema.js';
 import { SluiceError } from './errors.js';
 import { createSessionRunner } from './delivery/agent.js';
 import { MxResolver } from './delivery/mx-resolver.js';
 import type { AcceptSink } from './ingress/transaction.js';
+import type { FeedbackSink } from './ingress/feedback.js';
+import { Listener } from './ingress/listener.js';
+import { smtpAuthLimiter } from './ingress/auth-limiter.js';
+import { loadTls } from './ingress/tls.js';
+import { replies } from './ingress/replies.js';
+import { listenError } from './listen-error.js';
+import { join } from 'node:path';
+import type { Metrics } from './observe/metrics.js';
 import type { Logger } from './observe/logger.js';
 import type { Observer } from './observe/observer.js';
-import { pluginOrder } from './plugin-host/host.js';
+import { pluginOrder, type PluginHost } from './plugin-host/host.js';
 import type { SchedulerDeps } from './queue/scheduler.js';
 import { Router } from './routing/router.js';
 import { SourcePicker } from './routing/source-picker.js';
@@ -23,7 +31,7 @@ import { WarmupGate } from './shaping/warmup-gate.js';
 import type { DiskGuard } from './spool/disk-guard.js';
 import type { Envelope, Spool } from './spool/types.js';
 import type { ManagedState } from './state/create.js';
-import type { Clock } from './state/types.js';
+import type { Clock, FailureLimitStore } from './state/types.js';
 import type { ConnectionCounter } from './telemetry.js';
 
 export interface RoutingPorts {
@@ -144,4 +152,46 @@ export function acceptSink(p: SinkPorts): AcceptSink {
     },
     dropped: p.dropped,
   };
+}
+
+export interface ListenPorts {
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly hostname: string;
+  readonly baseDir: string;
+  readonly dataDir: string;
+  /** The config in force (AUTH limits follow reloads). */
+  readonly config: () => Config;
+  readonly plugins: PluginHost;
+  readonly sink: AcceptSink;
+  readonly disk: Pick<DiskGuard, 'low'>;
+  readonly feedback: FeedbackSink | null;
+  readonly metrics: Pick<Metrics, 'authFailure' | 'authRefused' | 'ingressRefused' | 'ingressStress' | 'acceptLatency'>;
+  readonly failures: FailureLimitStore;
+}
+
+/** One listener per [[listen]], bound in order; each bound one's stop is pushed to `built`. */
+export async function startListeners(config: Config, p: ListenPorts, built: (() => Promise<unknown> | void)[]): Promise<{ listeners: Listener[]; ports: number[] }> {
+  const { log, clock, metrics: m } = p;
+  const tls = await loadTls(config.tls, p.baseDir, p.dataDir, p.hostname);
+  if (tls.generated) log.warn({ event: 'tls_self_signed', cert: tls.path }, 'no [tls] cert/key configured: using a self-signed certificate');
+  const authLimiter = smtpAuthLimiter(p.failures, p.config, { failed: () => m.authFailure('smtp'), refused: () => m.authRefused('smtp') });
+  const limitEvents = {
+    refused: (listener: string, reason: string) => m.ingressRefused(listener, reason),
+    stress: (listener: string, on: boolean) => m.ingressStress(listener, on),
+  };
+  const listeners: Listener[] = [];
+  const ports: number[] = [];
+  for (const listen of config.listen) {
+    const l = new Listener({ config, listen, hostname: p.hostname, tls, plugins: p.plugins, sink: p.sink, clock, log, authLimiter, admission: async () => (p.disk.low() ? replies.lowDisk : null), ...(p.feedback ? { feedback: p.feedback } : {}), postmasterDir: join(p.dataDir, 'postmaster'), onAccepted: (name, seconds) => m.acceptLatency(name, seconds), limitEvents });
+    try {
+      ports.push(await l.listen());
+    } catch (err) {
+      throw listenError(err, listen.host, listen.port);
+    }
+    built.push(() => l.stop(0));
+    listeners.push(l);
+    log.info({ event: 'listening', host: listen.host, port: ports[ports.length - 1], mode: listen.mode, tls: listen.tls }, 'listening');
+  }
+  return { listeners, ports };
 }

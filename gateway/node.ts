@@ -29,9 +29,7 @@ import { SharedLimitsWatch } from './shaping/shared-limits-watch.js';
 import { SendWindows } from './shaping/send-window.js';
 import { ProviderTable } from './shaping/providers.js';
 import { Scheduler } from './queue/scheduler.js';
-import { Listener } from './ingress/listener.js';
-import { smtpAuthLimiter } from './ingress/auth-limiter.js';
-import { loadTls } from './ingress/tls.js';
+import type { Listener } from './ingress/listener.js';
 import { replies } from './ingress/replies.js';
 import { OutcomeRouter } from './bounce/outcomes.js';
 import { FeedbackLoop } from './bounce/feedback-loop.js';
@@ -42,9 +40,8 @@ import type { Observer } from './observe/observer.js';
 import type { AdminServer, Readiness } from './observe/admin-server.js';
 import type { ReloadResult } from './observe/admin-control.js';
 import { SluiceError } from './errors.js';
-import { listenError } from './listen-error.js';
 import { ConnectionCounter, createObserver, outcomeTelemetry, startAdmin, startGauges } from './telemetry.js';
-import { acceptSink, buildRouting, type RoutingParts } from './node-parts.js';
+import { acceptSink, buildRouting, startListeners, type RoutingParts } from './node-parts.js';
 
 export interface NodeOptions {
   readonly loaded: LoadedConfig;
@@ -228,7 +225,7 @@ export class SluiceNode {
 
     // The listeners' AcceptSink: where every finished transaction goes.
     const sink = acceptSink({ spool, disk, enqueue, dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason), routeHeaders: () => this.#routing?.routeHeaderNames ?? [], feedback });
-    const { listeners, ports } = await this.#listen(config, { plugins, sink, disk, feedback, observer, state }, built);
+    const { listeners, ports } = await startListeners(config, { log, clock, hostname: this.hostname, baseDir: this.baseDir, dataDir: this.dataDir, config: () => this.config, plugins, sink, disk, feedback, metrics: m, failures: state.failures }, built);
 
     const control = new NodeControl({
       nodeId: config.node.id,
@@ -297,33 +294,6 @@ export class SluiceNode {
     const timer = setInterval(() => void check(), 5_000);
     timer.unref();
     return timer;
-  }
-
-  /** One listener per [[listen]], bound in order. */
-  async #listen(config: Config, p: Pick<Parts, 'plugins' | 'disk' | 'feedback' | 'observer' | 'state'> & { sink: ReturnType<typeof acceptSink> }, built: (() => Promise<unknown> | void)[]) {
-    const { log, clock } = this;
-    const m = p.observer.metrics;
-    const tls = await loadTls(config.tls, this.baseDir, this.dataDir, this.hostname);
-    if (tls.generated) log.warn({ event: 'tls_self_signed', cert: tls.path }, 'no [tls] cert/key configured: using a self-signed certificate');
-    const authLimiter = smtpAuthLimiter(p.state.failures, () => this.config, { failed: () => m.authFailure('smtp'), refused: () => m.authRefused('smtp') });
-    const limitEvents = {
-      refused: (listener: string, reason: string) => m.ingressRefused(listener, reason),
-      stress: (listener: string, on: boolean) => m.ingressStress(listener, on),
-    };
-    const listeners: Listener[] = [];
-    const ports: number[] = [];
-    for (const listen of config.listen) {
-      const l = new Listener({ config, listen, hostname: this.hostname, tls, plugins: p.plugins, sink: p.sink, clock, log, authLimiter, admission: async () => (p.disk.low() ? replies.lowDisk : null), ...(p.feedback ? { feedback: p.feedback } : {}), postmasterDir: join(this.dataDir, 'postmaster'), onAccepted: (name, seconds) => m.acceptLatency(name, seconds), limitEvents });
-      try {
-        ports.push(await l.listen());
-      } catch (err) {
-        throw listenError(err, listen.host, listen.port);
-      }
-      built.push(() => l.stop(0));
-      listeners.push(l);
-      log.info({ event: 'listening', host: listen.host, port: ports[ports.length - 1], mode: listen.mode, tls: listen.tls }, 'listening');
-    }
-    return { listeners, ports };
   }
 
   /**
