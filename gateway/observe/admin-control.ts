@@ -6,7 +6,20 @@
  * The data types are the JSON the API returns, so they keep the API's snake_case:
  * no renaming layer between what the core answers and what ops read.
  */
-import type { NodeLoad, SuppressionEntry, SuppressionReason } from '../state/types.js';
+import type { NodeInfo, NodeLoad, SuppressionEntry, SuppressionReason } from '../state/types.js';
+
+/**
+ * The fleet as this node's membership sees it (cluster/membership.ts implements it): live
+ * nodes from the registry, down ones since it saw them leave. Null on a single node.
+ */
+export interface FleetView {
+  live(): readonly NodeInfo[];
+  members(): readonly { readonly id: string; readonly live: boolean; readonly info: NodeInfo | null; readonly downSince: number | null }[];
+  /** This node's share of a fleet-wide limit: 1 / live nodes. */
+  share(): number;
+  onDown(cb: () => void): unknown;
+  onUp(cb: () => void): unknown;
+}
 
 /** Who asked, for holds and logs: `admin-api <remote address> token:<fingerprint>`. */
 export type Actor = string;
