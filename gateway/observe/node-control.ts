@@ -98,7 +98,8 @@ export class NodeControl implements AdminControl {
         ip: s.ip,
         ehlo: s.ehlo,
         node: s.node ?? null,
-        node_live: s.node === undefined || s.node === n.nodeId,
+        // A source on a down node is skipped by every pool until that node beats again.
+        node_live: s.node === undefined || s.node === n.nodeId || (n.fleet?.live().some((x) => x.id === s.node) ?? false),
         pools: Object.entries(n.config().pools).filter(([, p]) => p.sources.some((m) => memberSource(m) === name)).map(([p]) => p),
         paused: this.holdView(n.holds.held(keys.holdSource(name))),
         suspended: holds.filter((h) => h.scope.startsWith(`source-provider:${name}:`)).map((h) => ({ provider: h.scope.slice(`source-provider:${name}:`.length), ...(this.holdView(h) as HoldView) })),
