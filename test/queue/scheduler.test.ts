@@ -126,3 +126,39 @@ describe('expiry of mail that cannot leave its ready queue', () => {
     expect(t.log.lines.some((l) => typeof l.obj === 'object' && (l.obj as { event?: string }).event === 'queue_expired')).toBe(true);
   });
 });
+
+describe('postponed mail (every source at its warm-up cap)', () => {
+  it('waits, deferred without an attempt counted, until the given time and not before, with nothing polling meanwhile', async () => {
+    let sessions = 0;
+    let capped = true;
+    const midnightOf = (now: number) => (Math.floor(now / 86_400_000) + 1) * 86_400_000;
+    const runner: SessionRunner = async (rq, sched) => {
+      sessions++;
+      if (capped) {
+        sched.postpone(rq, midnightOf(Date.UTC(2026, 10, 1)), localResponse(451, '4.4.5', 'warm-up cap reached'));
+        return;
+      }
+      for (let item = rq.shift(); item; item = rq.shift()) {
+        sched.settle(item, item.rcpts.map((rcpt) => ({ rcpt, response: localResponse(250, '2.0.0', 'ok'), kind: 'delivered' as const })), { pool: rq.pool, source: 'a', sourceIp: null, provider: rq.provider.name, mx: null });
+      }
+    };
+    // Retries every second: a queue that went back to the capped source would show at once.
+    const t = await start(config({ queue: { retry: ['1s'] } }), runner);
+    const midnight = midnightOf(t.clock.now());
+    await t.send('m1');
+    await t.send('m2');
+    await t.outcomesReach(2);
+    expect(t.outcomes.map((o) => [o.kind, o.attempt, o.nextAt])).toEqual([['deferred', 0, midnight], ['deferred', 0, midnight]]);
+    const before = sessions;
+    // Twelve hours to the millisecond before midnight, in one-minute steps: no session, no outcome.
+    for (let at = t.clock.now(); at + 60_000 < midnight; at += 60_000) await t.advance(60_000);
+    await t.advance(midnight - 1 - t.clock.now());
+    expect(sessions).toBe(before);
+    expect(t.outcomes).toHaveLength(2);
+    expect(t.sched.waitingItems().map((p) => p.nextAt)).toEqual([midnight, midnight]);
+    capped = false;
+    await t.advance(1);
+    await t.outcomesReach(4);
+    expect(t.outcomes.slice(2).map((o) => o.kind)).toEqual(['delivered', 'delivered']);
+  });
+});
