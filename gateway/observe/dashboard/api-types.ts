@@ -21,6 +21,22 @@ export interface NodeStatus {
   readonly version: string;
   readonly started_at: number | null;
   readonly draining: boolean;
+  /** ISO time the answering node saw it go down; null while live. */
+  readonly down_since: string | null;
+  /** From its last heartbeat; null when none was seen. */
+  readonly load: NodeLoad | null;
+}
+
+/** What each node's heartbeat carries (state/types.ts NodeLoad). */
+export interface NodeLoad {
+  readonly cpu: number;
+  readonly memory_bytes: number;
+  readonly loop_lag_ms: number;
+  readonly disk_free_bytes: number | null;
+  readonly connections_in: number;
+  readonly connections_out: number;
+  readonly queue_depth: number;
+  readonly send_rate: number;
 }
 
 export interface ClusterStatus {

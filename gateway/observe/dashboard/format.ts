@@ -14,6 +14,19 @@ export function fmtRate(n: number | null | undefined): string {
   return n >= 100 ? Math.round(n).toString() : n >= 10 ? n.toFixed(1) : n.toFixed(2);
 }
 
+/** Bytes in binary units: "512 MB", "1.5 GB". */
+export function fmtBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return DASH;
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v >= 10 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
+}
+
 export function fmtPct(r: number | null | undefined): string {
   if (r === null || r === undefined) return DASH;
   const p = r * 100;

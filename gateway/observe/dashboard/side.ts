@@ -1,7 +1,7 @@
 /** The side column: nodes, the queue, what is paused or suspended, alerts. */
-import type { AlertView, ClusterStatus, DashboardData, HoldView } from './api-types.js';
+import type { AlertView, ClusterStatus, DashboardData, HoldView, NodeLoad } from './api-types.js';
 import { $, actionButton, h, type Act } from './dom.js';
-import { fmtAge, fmtNum, fmtTime, since } from './format.js';
+import { fmtAge, fmtBytes, fmtNum, fmtRate, fmtTime, since } from './format.js';
 
 export function renderNodes(s: ClusterStatus): void {
   const items = s.nodes.map((n) => h('li', null, [
@@ -10,10 +10,24 @@ export function renderNodes(s: ClusterStatus): void {
       h('div', { class: 'title' }, [n.id, n.self ? h('span', { class: 'tag' }, ['this node']) : null, n.draining ? h('span', { class: 'tag' }, ['draining']) : null]),
       h('div', { class: 'meta' }, [n.live
         ? `${n.address} \u00b7 up ${fmtAge(n.started_at ? (Date.now() - n.started_at) / 1000 : null)} \u00b7 v${n.version}`
-        : 'down \u2014 its sources left their pools']),
+        : `down${n.down_since ? ` ${since(n.down_since)}` : ''} \u2014 its sources left their pools`]),
+      n.live && n.load ? h('div', { class: 'meta', 'data-load': n.id }, [loadLine(n.load)]) : null,
     ]),
   ]));
   $('nodes').replaceChildren(...(items.length ? items : [h('li', { class: 'empty' }, ['no nodes'])]));
+}
+
+/** What an operator weighs to decide where load goes, from the node's last heartbeat. */
+function loadLine(l: NodeLoad): string {
+  return [
+    `CPU ${l.cpu.toFixed(2)} cores`,
+    `mem ${fmtBytes(l.memory_bytes)}`,
+    `lag ${l.loop_lag_ms.toFixed(1)} ms`,
+    `disk ${fmtBytes(l.disk_free_bytes)} free`,
+    `${fmtNum(l.connections_in)} in / ${fmtNum(l.connections_out)} out`,
+    `queue ${fmtNum(l.queue_depth)}`,
+    `${fmtRate(l.send_rate)}/s sent`,
+  ].join(' \u00b7 ');
 }
 
 export function renderQueue(s: ClusterStatus): void {
