@@ -31,7 +31,7 @@ beforeAll(async () => {
   writeFileSync(file, cfg);
   haproxy = spawn('haproxy', ['-db', '-f', file], { stdio: 'ignore' });
   await waitUntil('HAProxy to listen', async () => (await RawSmtp.open(front).then((c) => (c.close(), true))), 10_000, 100);
-});
+}, 150_000);
 afterAll(async () => {
   haproxy?.kill('SIGKILL');
   await fleet?.stop();

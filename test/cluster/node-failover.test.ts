@@ -35,7 +35,7 @@ threshold = 0
 window = "0s"
 `,
   });
-});
+}, 150_000);
 afterAll(async () => {
   await fleet?.stop();
 });
