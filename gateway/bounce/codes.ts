@@ -46,8 +46,8 @@ const COMMANDS: readonly [RegExp, string][] = [
   [/in reply to (end of )?data command|after (end of )?data\b|smtp command:? data|after data\b|at data\b|data command|in response to data/i, 'DATA'],
   [/in reply to rcpt to command|after rcpt to|rcpt to response|our rcpt to|smtp command:? rcpt|in response to rcpt/i, 'RCPT'],
   [/in reply to mail from command|after mail from|smtp command:? mail|in response to mail from|our mail from/i, 'MAIL'],
-  [/in reply to (ehlo|helo) command|after (ehlo|helo)\b/i, 'EHLO'],
-  [/after initial connection|(greeting|banner) (from|of) |while connected to|smtp greeting|in reply to (the )?greeting|connection (was )?rejected/i, 'CONN'],
+  [/in reply to (ehlo|helo) command|after (ehlo|helo)\b|my name was rejected/i, 'EHLO'],
+  [/after initial connection|(greeting|banner) (from|of) |while connected to|smtp greeting|in reply to (the )?greeting|connection (was )?rejected|refused to talk to me/i, 'CONN'],
 ];
 
 export function findCommand(text: string): string | null {

@@ -20,7 +20,7 @@ export function parseSesNotification(text: string): SesNotification | null {
   } catch {
     return null;
   }
-  const type = String(doc['notificationType'] ?? '');
+  const type = str(doc['notificationType']);
   const mail = (doc['mail'] ?? {}) as Record<string, unknown>;
   if (type === 'Bounce') {
     const b = (doc['bounce'] ?? {}) as Record<string, unknown>;
@@ -30,7 +30,7 @@ export function parseSesNotification(text: string): SesNotification | null {
       originalRecipient: null,
       action: typeof r['action'] === 'string' ? r['action'].toLowerCase() : 'failed',
       status: typeof r['status'] === 'string' ? r['status'] : null,
-      diagnostic: typeof r['diagnosticCode'] === 'string' ? r['diagnosticCode'].replace(/^smtp;\s*/i, '') : `${String(b['bounceType'] ?? '')} ${String(b['bounceSubType'] ?? '')}`.trim(),
+      diagnostic: typeof r['diagnosticCode'] === 'string' ? r['diagnosticCode'].replace(/^smtp;\s*/i, '') : `${str(b['bounceType'])} ${str(b['bounceSubType'])}`.trim(),
       remoteMta: null,
     }));
     return { kind: 'recipients', recipients, reportingMta: typeof b['reportingMTA'] === 'string' ? b['reportingMTA'].replace(/^dns;\s*/i, '') : null };
@@ -44,7 +44,7 @@ export function parseSesNotification(text: string): SesNotification | null {
   }
   if (type === 'Complaint') {
     const c = (doc['complaint'] ?? {}) as Record<string, unknown>;
-    const who = Array.isArray(c['complainedRecipients']) ? (c['complainedRecipients'] as Record<string, unknown>[]).map((r) => String(r['emailAddress'] ?? '')).filter((a) => a.includes('@')) : [];
+    const who = Array.isArray(c['complainedRecipients']) ? (c['complainedRecipients'] as Record<string, unknown>[]).map((r) => str(r['emailAddress'])).filter((a) => a.includes('@')) : [];
     const report: FeedbackReport = {
       feedbackType: typeof c['complaintFeedbackType'] === 'string' ? c['complaintFeedbackType'].toLowerCase() : 'abuse',
       userAgent: typeof c['userAgent'] === 'string' ? c['userAgent'] : 'Amazon SES',
@@ -60,4 +60,8 @@ export function parseSesNotification(text: string): SesNotification | null {
     return { kind: 'complaint', report };
   }
   return null;
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
 }

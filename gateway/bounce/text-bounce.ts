@@ -56,7 +56,7 @@ export function recipientsFromText(human: string, known: readonly string[], excl
   } else {
     lines.forEach((line, i) => {
       for (const m of line.matchAll(ADDRESS)) {
-        const addr = (m[0] as string).replace(/[.]+$/, '');
+        const addr = (m[0]).replace(/[.]+$/, '');
         const key = addr.toLowerCase();
         if (seen.has(key) || exclude.has(key) || SYSTEM.test(addr)) continue;
         if (SENDER_CONTEXT.test(line.slice(0, m.index).trimEnd())) continue;
@@ -78,5 +78,5 @@ export function oneLine(text: string): string {
 }
 
 export function addressesIn(text: string): string[] {
-  return [...text.matchAll(ADDRESS)].map((m) => (m[0] as string).replace(/[.]+$/, ''));
+  return [...text.matchAll(ADDRESS)].map((m) => (m[0]).replace(/[.]+$/, ''));
 }
