@@ -9,6 +9,7 @@ import type { OutcomeEvent } from '../plugin-host/public.js';
 import { buildDsn, type FailedRecipient } from './dsn.js';
 import { formatResponse, localResponse, type Response } from '../delivery/response.js';
 import { isHardBounce } from './categories.js';
+import type { BounceClassifier } from './classify.js';
 import type { Logger } from '../observe/logger.js';
 import type { Clock, SuppressionStore } from '../state/types.js';
 import { newQueueId } from '../spool/queue-id.js';
@@ -36,6 +37,8 @@ export interface OutcomeRouterDeps {
   readonly observers?: readonly ((o: Outcome, e: OutcomeEvent) => void)[];
   /** Shaping wiring: health counters per (source, provider) see every outcome (shaping/health-monitor.ts). */
   readonly health?: { record(o: Outcome): void };
+  /** The bounce rules ([bounces] rules in front of the shipped ones); absent: the shipped rules. */
+  readonly classifier?: BounceClassifier;
 }
 
 export class OutcomeRouter {
@@ -68,7 +71,7 @@ export class OutcomeRouter {
     if (o.kind !== 'expired') plugins.emit(o.kind, event);
     this.deps.health?.record(o);
     for (const obs of this.deps.observers ?? []) obs(o, event);
-    if (o.kind === 'bounced' && o.response && isHardBounce(o.response) && plugins.names().includes('suppression')) {
+    if (o.kind === 'bounced' && o.response && isHardBounce(o.response, this.deps.classifier) && plugins.names().includes('suppression')) {
       this.deps.suppression
         .add([{ address: o.rcpt.toLowerCase(), reason: 'hard-bounce', source: `delivery ${o.envelope.id}: ${formatResponse(o.response).slice(0, 200)}`, at: clock.now() }])
         .catch((err: unknown) => this.deps.log.warn({ err, rcpt: o.rcpt }, 'could not add hard bounce to suppression'));
