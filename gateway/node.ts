@@ -5,6 +5,8 @@
  * touches process state. Builders: node-parts.ts (routing, shaping, the accept sink) and
  * telemetry.ts (observe/). docs/ARCHITECTURE.md draws the parts and their ports.
  */
+import { BounceClassifier } from './bounce/classify.js';
+import { loadBounceRules, shippedRulesPath } from './bounce/rules.js';
 import { hostname as osHostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -195,6 +197,7 @@ export class SluiceNode {
       readBody: (id) => spool.readBody(id),
       inject,
       health: { record: (o) => this.#routing?.health.record(o) },
+      classifier: new BounceClassifier(loadBounceRules([...config.bounces.rules.map((f) => configPath(this.baseDir, f)), shippedRulesPath()])),
       observers: [outcomeTelemetry(observer, clock)],
     });
     const routing = this.#buildRouting(config, { state, spool, holds, pauses, observer });

@@ -1,30 +1,37 @@
 /**
- * Bounce categories from enhanced status codes (RFC 3463, IANA registry). A hard bounce
- * says the address itself is bad, so mail to it should stop: the suppression list
- * learns it. Policy and reputation refusals (5.7.x) are not hard bounces.
+ * Synchronous replies through the one bounce classifier (classify.ts, rules in
+ * config/bounce-rules.toml): a remote MX's reply to a delivery attempt gets the same
+ * reason and hard/soft verdict as the same words in a bounce mailed back later. A hard
+ * bounce says the address itself is bad, so mail to it should stop: the suppression list
+ * learns it. Policy and reputation refusals are not hard bounces.
  */
 import type { Response } from '../delivery/response.js';
+import { BounceClassifier, type Classification } from './classify.js';
+import { loadBounceRules, shippedRulesPath } from './rules.js';
 
-const HARD = new Set([
-  '5.1.1', // bad destination mailbox address
-  '5.1.2', // bad destination system address
-  '5.1.3', // bad destination mailbox address syntax
-  '5.1.6', // destination mailbox has moved, no forwarding address
-  '5.1.10', // recipient address has null MX (RFC 7505)
-  '5.2.1', // mailbox disabled, not accepting messages
-]);
+let shipped: BounceClassifier | null = null;
 
-export type BounceCategory = 'hard' | 'mailbox-full' | 'policy' | 'content' | 'other';
-
-export function categorise(r: Response): BounceCategory {
-  const e = r.enhanced ?? '';
-  if (HARD.has(e)) return 'hard';
-  if (e === '5.2.2' || e === '4.2.2') return 'mailbox-full';
-  if (e.startsWith('5.7.') || e.startsWith('4.7.')) return 'policy';
-  if (e.startsWith('5.6.') || e === '5.3.4') return 'content';
-  return 'other';
+/** The shipped rules, read on first use (never at import). */
+export function shippedClassifier(): BounceClassifier {
+  shipped ??= new BounceClassifier(loadBounceRules([shippedRulesPath()]));
+  return shipped;
 }
 
-export function isHardBounce(r: Response): boolean {
-  return r.code >= 500 && !r.local && categorise(r) === 'hard';
+export function classifyResponse(r: Response, classifier: BounceClassifier = shippedClassifier()): Classification {
+  return classifier.classify({ status: r.enhanced, replyCode: r.code, diagnostic: r.text, command: commandOf(r.command) });
+}
+
+export function isHardBounce(r: Response, classifier?: BounceClassifier): boolean {
+  return r.code >= 500 && !r.local && classifyResponse(r, classifier).hard;
+}
+
+/** The command a reply answered, in the rules' words (CONN, EHLO, MAIL, RCPT, DATA). */
+function commandOf(command: string | null): string | null {
+  const c = (command ?? '').toUpperCase();
+  if (c.startsWith('MAIL')) return 'MAIL';
+  if (c.startsWith('RCPT')) return 'RCPT';
+  if (c.startsWith('DATA') || c === 'MESSAGE' || c === '.') return 'DATA';
+  if (c.startsWith('EHLO') || c.startsWith('HELO') || c.startsWith('LHLO')) return 'EHLO';
+  if (c === 'CONN' || c === 'CONNECT' || c === 'GREETING' || c === 'BANNER') return 'CONN';
+  return null;
 }

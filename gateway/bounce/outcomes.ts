@@ -8,7 +8,8 @@ import type { Outcome } from '../queue/types.js';
 import type { OutcomeEvent } from '../plugin-host/public.js';
 import { buildDsn, type FailedRecipient } from './dsn.js';
 import { formatResponse, localResponse, type Response } from '../delivery/response.js';
-import { isHardBounce } from './categories.js';
+import { classifyResponse } from './categories.js';
+import type { BounceClassifier } from './classify.js';
 import type { Logger } from '../observe/logger.js';
 import type { Clock, SuppressionStore } from '../state/types.js';
 import { newQueueId } from '../spool/queue-id.js';
@@ -36,6 +37,8 @@ export interface OutcomeRouterDeps {
   readonly observers?: readonly ((o: Outcome, e: OutcomeEvent) => void)[];
   /** Shaping wiring: health counters per (source, provider) see every outcome (shaping/health-monitor.ts). */
   readonly health?: { record(o: Outcome): void };
+  /** The bounce rules ([bounces] rules in front of the shipped ones); absent: the shipped rules. */
+  readonly classifier?: BounceClassifier;
 }
 
 export class OutcomeRouter {
@@ -46,7 +49,9 @@ export class OutcomeRouter {
 
   handle(o: Outcome): void {
     const { clock, plugins } = this.deps;
-    const event = toEvent(o, clock.now());
+    // One classification per bounce: the reason travels with the event, and a hard one suppresses.
+    const bounce = o.kind === 'bounced' && o.response && !o.response.local ? classifyResponse(o.response, this.deps.classifier) : null;
+    const event: OutcomeEvent = { ...toEvent(o, clock.now()), ...(bounce ? { bounce: { reason: bounce.reason, hard: bounce.hard } } : {}) };
     const line = {
       event: o.kind,
       queue_id: o.envelope.id,
@@ -61,6 +66,7 @@ export class OutcomeRouter {
       reply: o.response ? formatResponse(o.response) : null,
       attempt: o.attempt,
       ...(o.nextAt ? { next_attempt: new Date(o.nextAt).toISOString() } : {}),
+      ...(bounce ? { bounce_reason: bounce.reason, hard: bounce.hard } : {}),
       ...(o.feedback ? { feedback_type: o.feedback.type, reporter: o.feedback.reporter, matched_by: o.feedback.matchedBy } : {}),
     };
     if (o.kind === 'delivered') this.deps.log.info(line, 'delivered');
@@ -68,7 +74,7 @@ export class OutcomeRouter {
     if (o.kind !== 'expired') plugins.emit(o.kind, event);
     this.deps.health?.record(o);
     for (const obs of this.deps.observers ?? []) obs(o, event);
-    if (o.kind === 'bounced' && o.response && isHardBounce(o.response) && plugins.names().includes('suppression')) {
+    if (o.kind === 'bounced' && o.response && bounce?.hard === true && o.response.code >= 500 && plugins.names().includes('suppression')) {
       this.deps.suppression
         .add([{ address: o.rcpt.toLowerCase(), reason: 'hard-bounce', source: `delivery ${o.envelope.id}: ${formatResponse(o.response).slice(0, 200)}`, at: clock.now() }])
         .catch((err: unknown) => this.deps.log.warn({ err, rcpt: o.rcpt }, 'could not add hard bounce to suppression'));

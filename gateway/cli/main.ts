@@ -22,6 +22,7 @@ Commands:
   dkim keygen     --domain D --selector S [--config FILE] [--algorithm rsa|ed25519] [--bits N] [--dir DIR]
   drain           --config FILE [--cancel] [--wait DURATION]   stop taking mail, deliver what is queued
   mailbox         [--listen 127.0.0.1:2526] [--dir DIR]   a local test mailbox (config/local.toml delivers to it)
+  bounce          classify [--json] [--rules FILE]... FILE...   what bounce messages say: reason, hard/soft, codes per recipient
   route           --explain --config FILE --from A --to B [--header "K: V"]...   how a message would be routed now
 
 
@@ -39,6 +40,7 @@ const commands: Record<string, () => Promise<Command>> = {
   route: async () => (await import('./route-explain.js')).routeCommand,
   drain: async () => (await import('./drain.js')).drainCommand,
   mailbox: async () => (await import('./mailbox.js')).mailboxCommand,
+  bounce: async () => (await import('./bounce.js')).bounceCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

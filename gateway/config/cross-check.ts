@@ -92,6 +92,7 @@ export function crossCheck(config: Config, baseDir: string, invalid: InvalidName
   };
   readable('admin.token_file', config.admin?.token_file);
   readable('feedback.secret_file', config.feedback?.secret_file);
+  config.bounces.rules.forEach((file, i) => readable(`bounces.rules[${i}]`, file));
   if (config.feedback) feedbackIssues(config, add);
   if (config.admin && !config.admin.token && !config.admin.token_file) add('admin', 'set token or token_file: the admin API is never open without one');
   return out;

@@ -348,6 +348,12 @@ const feedback = z.strictObject({
   trusted_reporters: z.array(z.string()).default([]),
 });
 
+/** [bounces]: how bounces are classified (config/bounce-rules.toml and the operators' own rules). */
+const bounces = z.strictObject({
+  /** Rule files tried before the shipped config/bounce-rules.toml, first file first (paths relative to this config file). */
+  rules: z.array(z.string().min(1)).default([]),
+});
+
 const alert = z.strictObject({
   metric: z.enum(['bounce_rate', 'complaint_rate', 'deferral_rate', 'queue_age', 'node_down']),
   scope: z.enum(['source', 'pool', 'provider', 'node']),
@@ -381,6 +387,7 @@ export const configSchema = z.strictObject({
   events: events.default(events.parse({})),
   alerts: z.array(alert).default([]),
   feedback: feedback.optional(),
+  bounces: bounces.default(bounces.parse({})),
   // Plugin tables: checked by each plugin's own configSchema when the plugin host loads it.
   dkim: z.unknown().optional(),
   classify: z.unknown().optional(),

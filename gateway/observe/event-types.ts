@@ -35,6 +35,8 @@ export interface OutcomeRecord {
   readonly enhanced: string | null;
   readonly attempt: number;
   readonly campaign: string | null;
+  /** On `bounced`: the bounce reason (config/bounce-rules.toml) and whether the address is bad. */
+  readonly bounce?: { readonly reason: string; readonly hard: boolean };
   /** On `complained`: the feedback report (type, reporter, user_agent, arrival_date, matched_by). */
   readonly feedback?: { readonly type: string; readonly reporter: string | null; readonly user_agent: string | null; readonly arrival_date: string | null; readonly matched_by: string };
 }
@@ -144,6 +146,7 @@ export function outcomeRecord(
     enhanced: e.enhanced,
     attempt: e.attempt,
     campaign,
+    ...(e.bounce ? { bounce: { reason: e.bounce.reason, hard: e.bounce.hard } } : {}),
     ...(e.feedback ? { feedback: { type: e.feedback.type, reporter: e.feedback.reporter, user_agent: e.feedback.userAgent, arrival_date: e.feedback.arrivalDate, matched_by: e.feedback.matchedBy } } : {}),
   };
 }

@@ -30,6 +30,8 @@ export interface OutcomeLabels {
   readonly class: string;
   /** The raw X-Campaign-ID (or null); the metrics bound it themselves. */
   readonly campaign: string | null;
+  /** On bounced: the bounce reason (a closed vocabulary, config/bounce-rules.toml); else absent. */
+  readonly reason?: string | null;
 }
 
 export type AuthScope = 'smtp' | 'admin';
@@ -68,7 +70,9 @@ export interface AlertCountRow {
 type Rows<R> = readonly R[] | Promise<readonly R[]>;
 type Snapshot<R> = () => Rows<R>;
 
-const OUTCOME_LABELS = ['node', 'source', 'pool', 'provider', 'class', 'campaign'] as const;
+const OUTCOME_LABELS = ['node', 'source', 'pool', 'provider', 'class', 'campaign', 'reason'] as const;
+/** Only sluice_messages_bounced_total carries `reason` (the bounce rules' reason). */
+const labelsOf = (kind: OutcomeKind) => OUTCOME_LABELS.filter((l) => l !== 'reason' || kind === 'bounced');
 type OutcomeLabelName = (typeof OUTCOME_LABELS)[number];
 
 const COUNTER_NAME: Record<OutcomeKind, string> = {
@@ -137,7 +141,7 @@ export class Metrics {
       outcomes[kind] = new Counter({
         name: COUNTER_NAME[kind],
         help: COUNTER_HELP[kind],
-        labelNames: OUTCOME_LABELS,
+        labelNames: labelsOf(kind),
         registers,
       });
     }
@@ -241,7 +245,8 @@ export class Metrics {
       provider: this.#labels.provider.value(labels.provider),
       class: this.#labels.class.value(labels.class),
       campaign: this.campaigns.label(labels.campaign),
-    };
+      ...(kind === 'bounced' ? { reason: labels.reason ?? 'undefined' } : {}),
+    } as Record<OutcomeLabelName, string>;
     this.#remember(set);
     this.#outcomes[kind].inc(set);
   }
@@ -336,7 +341,7 @@ export class Metrics {
       series = new Map();
       this.#seriesByCampaign.set(set.campaign, series);
     }
-    const key = `${set.source}\0${set.pool}\0${set.provider}\0${set.class}`;
+    const key = `${set.source}\0${set.pool}\0${set.provider}\0${set.class}\0${set.reason}`;
     if (!series.has(key)) series.set(key, set);
   }
 
@@ -346,7 +351,10 @@ export class Metrics {
     if (series === undefined) return;
     this.#seriesByCampaign.delete(campaign);
     for (const set of series.values()) {
-      for (const counter of Object.values(this.#outcomes)) counter.remove(set);
+      for (const [kind, counter] of Object.entries(this.#outcomes) as [OutcomeKind, Counter<OutcomeLabelName>][]) {
+        // A series only exists on the counters whose label names it has: bounced ones carry a reason, the others none.
+        if ((kind === 'bounced') === (set.reason !== undefined)) counter.remove(set);
+      }
     }
   }
 

@@ -134,7 +134,7 @@ export class Observer {
   /** One recipient outcome: metric, stats, event log line, webhooks. */
   outcome(kind: OutcomeKind, e: OutcomeEvent, campaign: string | null): void {
     this.#safely(kind, () => {
-      this.metrics.outcome(kind, { source: e.source, pool: e.pool, provider: e.provider, class: e.class, campaign });
+      this.metrics.outcome(kind, { source: e.source, pool: e.pool, provider: e.provider, class: e.class, campaign, reason: e.bounce?.reason ?? null });
       this.stats.record(kind, { pool: e.pool, source: e.source, provider: e.provider });
       this.sink.publish(outcomeRecord(kind, e, this.#node, campaign));
     });

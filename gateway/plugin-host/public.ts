@@ -112,6 +112,8 @@ export interface OutcomeEvent {
   readonly enhanced: string | null;
   readonly attempt: number;
   readonly at: number;
+  /** On `bounced` for a remote reply: the reason the bounce rules give it (config/bounce-rules.toml) and whether the address is bad. */
+  readonly bounce?: { readonly reason: string; readonly hard: boolean };
   /** On `complained` only: the feedback report (ARF, RFC 5965) the complaint came in. */
   readonly feedback?: {
     /** Feedback-Type, lower-cased: "abuse", "fraud"… */

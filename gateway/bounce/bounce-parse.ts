@@ -1,0 +1,166 @@
+/**
+ * What a message mailed back to us is: a bounce (an RFC 3464 DSN, or one of the text forms
+ * real MTAs send), a feedback report (ARF, RFC 5965), an auto-reply (RFC 3834: not a
+ * bounce), or none of these. For a bounce: each recipient it reports, in its order, with the
+ * codes and the text about it, and the headers of the returned message (to tie it to ours).
+ * MIME is postal-mime's work; line ends may be LF, CRLF or CR.
+ */
+import PostalMime from 'postal-mime';
+import type { Attachment, Email, Header } from 'postal-mime';
+import { parseArf, type FeedbackReport } from './arf.js';
+import { findCodes, findCommand, unfoldReply } from './codes.js';
+import { address, parseDeliveryStatus, type DsnRecipient } from './delivery-status.js';
+import { parseSesNotification } from './ses-notification.js';
+import { addressesIn, explanation, oneLine, recipientsFromText } from './text-bounce.js';
+
+export interface ReportedRecipient {
+  readonly recipient: string;
+  readonly status: string | null;
+  readonly replyCode: number | null;
+  /** What the failing server said about this recipient, on one line. */
+  readonly diagnostic: string;
+  readonly action: string | null;
+  readonly remoteMta: string | null;
+  /** The SMTP command the failure answered (CONN, EHLO, MAIL, RCPT, DATA), when the bounce says. */
+  readonly command: string | null;
+  /** The bounce's whole explanation (and subject): classified when the diagnostic says too little. */
+  readonly context: string;
+}
+
+export interface ReturnedHeaders {
+  readonly messageId: string | null;
+  readonly received: readonly string[];
+  readonly fbl: readonly string[];
+  readonly to: readonly string[];
+  readonly from: string | null;
+}
+
+export type ParsedMessage =
+  | { readonly kind: 'bounce'; readonly recipients: readonly ReportedRecipient[]; readonly reportingMta: string | null; readonly returned: ReturnedHeaders | null; readonly from: string | null; readonly subject: string | null }
+  | { readonly kind: 'feedback'; readonly report: FeedbackReport }
+  | { readonly kind: 'auto-reply'; readonly from: string | null; readonly subject: string | null }
+  | { readonly kind: 'not-bounce'; readonly from: string | null; readonly subject: string | null };
+
+const OPTIONS = { maxNestingDepth: 20, maxHeadersSize: 1024 * 1024, maxRfc822NestingDepth: 0 } as const;
+const STATUS_TYPES = new Set(['message/delivery-status', 'message/global-delivery-status', 'text/delivery-status']);
+const RETURNED_TYPES = new Set(['message/rfc822', 'text/rfc822-headers', 'message/rfc822-headers', 'message/global', 'message/global-headers']);
+const BOUNCE_FROM = /mailer-daemon|postmaster|mail ?delivery|delivery ?(subsystem|system|notification)|mail ?administrator|mailer|daemon|bounce/i;
+const BOUNCE_SUBJECT = /undeliver|undelivered|delivery (status|failure|failed|notification|problem|report|error)|returned mail|failure notice|mail delivery|could not (be )?deliver|non[- ]?delivery|not delivered|warning: could not|returned to sender|unable to deliver|delivery has failed|delivery failure|mail failure|failed delivery|error sending|message (not delivered|rejected|bounced)/i;
+
+export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<ParsedMessage> {
+  const bytes = Buffer.from(raw.toString('latin1').replace(/\r\n?/g, '\n'), 'latin1');
+  const email = await PostalMime.parse(bytes, OPTIONS);
+  const from = email.from?.address ?? null;
+  const subject = email.subject ?? null;
+  if (email.attachments.some((a) => a.mimeType === 'message/feedback-report')) {
+    const arf = await parseArf(bytes);
+    if (arf.kind === 'report') return { kind: 'feedback', report: arf.report };
+  }
+  // A body postal-mime could not split (no MIME header, a boundary it rejects): read it as text.
+  const text = email.attachments.length === 0 && bodyText(email).trim() === '' ? rawBody(bytes) : bodyText(email);
+  const ses = parseSesNotification(text);
+  if (ses?.kind === 'complaint') return { kind: 'feedback', report: ses.report };
+  const { human, rest } = explanation(text);
+  const returned = await returnedHeaders(email.attachments, rest);
+  const context = oneLine(`${subject ?? ''} ${human}`);
+  const statusPart = email.attachments.find((a) => STATUS_TYPES.has(a.mimeType));
+  const dsn = ses ? ses : statusPart ? parseDeliveryStatus(decode(statusPart.content)) : /^(final|original)-recipient\s*:/im.test(text) ? parseDeliveryStatus(text) : null;
+  const exclude = senderSide(email, returned);
+  if (dsn && dsn.recipients.length > 0) {
+    const blocks = recipientsFromText(human, dsn.recipients.map((r) => r.recipient), new Set());
+    const recipients = dsn.recipients.map((r, i) => fromDsn(r, blocks[i]?.diagnostic ?? '', context));
+    return { kind: 'bounce', recipients, reportingMta: dsn.reportingMta, returned, from, subject };
+  }
+  const failed = (header(email.headers, 'x-failed-recipients') ?? '').split(',').map((a) => address(a.trim())).filter((a): a is string => a !== null);
+  const looksBounce = failed.length > 0 || BOUNCE_FROM.test(header(email.headers, 'from') ?? '') || BOUNCE_SUBJECT.test(subject ?? '') || statusPart !== undefined;
+  if (looksBounce) {
+    let found = recipientsFromText(human, failed, exclude);
+    if (found.length === 0) found = [{ recipient: returned?.to[0] ?? '', diagnostic: '' }];
+    const recipients = found.map((t) => fromText(t.recipient, t.diagnostic || oneLine(human), context));
+    return { kind: 'bounce', recipients, reportingMta: null, returned, from, subject };
+  }
+  if (isAutoReply(email.headers, subject)) return { kind: 'auto-reply', from, subject };
+  // A bounce forwarded as an attachment (a person or a system passing it on).
+  const inner = email.attachments.find((a) => a.mimeType === 'message/rfc822');
+  if (inner && depth < 2) {
+    const nested = await parseBounceMessage(Buffer.from(decode(inner.content), 'latin1'), depth + 1);
+    if (nested.kind !== 'not-bounce') return nested;
+  }
+  return { kind: 'not-bounce', from, subject };
+}
+
+function fromDsn(r: DsnRecipient, block: string, context: string): ReportedRecipient {
+  const diagnostic = unfoldReply(oneLine(r.diagnostic ?? block));
+  const codes = findCodes(diagnostic);
+  const blockCodes = codes.status === null && codes.replyCode === null ? findCodes(block) : codes;
+  // The code in the server's own words is more precise than the Status field the reporting MTA derived.
+  const said = codes.status ?? (r.diagnostic === null ? blockCodes.status : null);
+  const status = said !== null && (r.status === null || said[0] === r.status[0]) ? said : r.status;
+  return { recipient: r.recipient, status, replyCode: codes.replyCode ?? blockCodes.replyCode, diagnostic, action: r.action, remoteMta: r.remoteMta, command: findCommand(diagnostic) ?? findCommand(block), context };
+}
+
+function fromText(recipient: string, text: string, context: string): ReportedRecipient {
+  const diagnostic = unfoldReply(text);
+  const codes = findCodes(diagnostic);
+  return { recipient, status: codes.status, replyCode: codes.replyCode, diagnostic, action: null, remoteMta: null, command: findCommand(diagnostic), context };
+}
+
+/** The text parts; for HTML-only bounces the HTML without its tags. */
+function bodyText(email: Email): string {
+  if (email.text && email.text.trim() !== '') return email.text;
+  if (email.html) return email.html.replace(/<br\s*\/?>|<\/p>|<\/div>|<\/tr>/gi, '\n').replace(/<[^>]+>/g, ' ').replace(/&nbsp;/g, ' ').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return '';
+}
+
+async function returnedHeaders(attachments: readonly Attachment[], rest: string): Promise<ReturnedHeaders | null> {
+  const part = attachments.find((a) => RETURNED_TYPES.has(a.mimeType));
+  let source: string | null = part ? decode(part.content) : null;
+  if (source === null && rest !== '') source = rest.slice(rest.search(/^[A-Za-z][A-Za-z0-9-]*:\s/m) >>> 0);
+  if (source === null || source.trim() === '') return null;
+  const head = source.split(/\n\s*\n/)[0] ?? '';
+  const msg = await PostalMime.parse(`${head.replace(/^\s+/, '')}\n\n`, OPTIONS).catch(() => null);
+  if (msg === null) return null;
+  const all = (key: string) => msg.headers.filter((h) => h.key === key).map((h) => h.value);
+  return {
+    messageId: header(msg.headers, 'message-id'),
+    received: all('received'),
+    fbl: all('x-sluice-fbl'),
+    to: (msg.to ?? []).flatMap((a) => (a.group ? a.group.map((m) => m.address) : [a.address])).filter((a) => a.includes('@')),
+    from: msg.from?.address ?? address(header(msg.headers, 'return-path')),
+  };
+}
+
+/** The sender's side: never a failed recipient. */
+function senderSide(email: Email, returned: ReturnedHeaders | null): Set<string> {
+  const out = new Set<string>();
+  for (const a of email.to ?? []) if (a.address) out.add(a.address.toLowerCase());
+  if (email.from?.address) out.add(email.from.address.toLowerCase());
+  if (returned?.from) out.add(returned.from.toLowerCase());
+  for (const key of ['return-path', 'reply-to', 'sender']) for (const a of addressesIn(header(email.headers, key) ?? '')) out.add(a.toLowerCase());
+  return out;
+}
+
+/** RFC 3834 §5 (Auto-Submitted) and the fields and subjects vacation responders use. */
+function isAutoReply(headers: readonly Header[], subject: string | null): boolean {
+  const auto = (header(headers, 'auto-submitted') ?? '').toLowerCase();
+  if (auto.startsWith('auto-replied')) return true;
+  if (header(headers, 'x-autoreply') || header(headers, 'x-autorespond') || header(headers, 'x-auto-response-suppress')) return true;
+  if (/^auto_reply$/i.test(header(headers, 'precedence') ?? '')) return true;
+  return /^\s*(auto(matic)?[- ]?(reply|response)|out of (the )?office|autoreply|auto:|vacation|away)/i.test(subject ?? '');
+}
+
+function header(headers: readonly Header[], key: string): string | null {
+  const v = headers.find((h) => h.key === key)?.value.trim();
+  return v === undefined || v === '' ? null : v;
+}
+
+function rawBody(bytes: Buffer): string {
+  const text = bytes.toString('latin1');
+  const end = text.indexOf('\n\n');
+  return end < 0 ? '' : text.slice(end + 2);
+}
+
+function decode(content: unknown): string {
+  if (typeof content === 'string') return content;
+  return Buffer.from(content as ArrayBuffer).toString('latin1');
+}

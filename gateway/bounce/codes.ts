@@ -1,0 +1,82 @@
+/**
+ * Reply codes (RFC 5321 §4.2) and enhanced status codes (RFC 3463) as they appear inside
+ * free text: "said: 550 5.1.1 <x>: Recipient address rejected", "550-5.1.1 The email
+ * account...", "(#5.1.1)", "Status: 5.0.0 (permanent failure)".
+ */
+
+/** An enhanced code not inside an IP address or a version number. */
+const ENHANCED = /(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)/g;
+/** A reply code followed by its enhanced code: the surest pairing. */
+const PAIRED = /(?<![\d.])([45]\d\d)[ -]#?([245]\.\d{1,3}\.\d{1,3})(?![\d]|\.\d)/;
+/** A reply code after what introduces one: "said:", "replied:", "error:", start of the text, "<<< ". */
+const INTRODUCED = /(?:^|said:?|replied:?|reply:?|response:?|error:?|returned:?|<<<|\bsmtp;|:|\()\s*([45]\d\d)(?=[ -]|$)(?![ -]?\d)/im;
+/** Any lone 4xx/5xx followed by a space or dash, as a last resort. */
+const LONE = /(?<![\d.:/-])([45][0-5]\d)(?=[ -][A-Za-z<#(]|-[245]\.)/;
+
+export interface FoundCodes {
+  readonly replyCode: number | null;
+  readonly status: string | null;
+}
+
+export function findCodes(text: string): FoundCodes {
+  const paired = PAIRED.exec(text);
+  if (paired) return { replyCode: Number(paired[1]), status: paired[2] ?? null };
+  const status = findStatus(text);
+  const reply = INTRODUCED.exec(text) ?? LONE.exec(text);
+  let replyCode = reply ? Number(reply[1]) : null;
+  // A reply code whose class contradicts the enhanced code found is someone else's number.
+  if (replyCode !== null && status !== null && String(replyCode)[0] !== status[0]) replyCode = null;
+  return { replyCode, status };
+}
+
+/** The most specific enhanced code in the text: the first that is not x.0.0, else the first. */
+export function findStatus(text: string): string | null {
+  let first: string | null = null;
+  for (const m of text.matchAll(ENHANCED)) {
+    const code = `${m[1]}.${m[2]}.${m[3]}`;
+    if (Number(m[2]) > 7) continue;
+    if (!/^\d\.0\.0$/.test(code)) return code;
+    first ??= code;
+  }
+  return first;
+}
+
+/** The SMTP command a failure answered, as the MTAs word it. */
+const COMMANDS: readonly [RegExp, string][] = [
+  [/in reply to (end of )?data command|after (end of )?data\b|smtp command:? data|after data\b|at data\b|data command|in response to data/i, 'DATA'],
+  [/in reply to rcpt to command|after rcpt to|rcpt to response|our rcpt to|smtp command:? rcpt|in response to rcpt/i, 'RCPT'],
+  [/in reply to mail from command|after mail from|smtp command:? mail|in response to mail from|our mail from/i, 'MAIL'],
+  [/in reply to (ehlo|helo) command|after (ehlo|helo)\b|my name was rejected/i, 'EHLO'],
+  [/after initial connection|(greeting|banner) (from|of) |while connected to|smtp greeting|in reply to (the )?greeting|connection (was )?rejected|refused to talk to me/i, 'CONN'],
+];
+
+export function findCommand(text: string): string | null {
+  const found: { at: number; name: string }[] = [];
+  for (const [re, name] of COMMANDS) {
+    const m = new RegExp(re.source, 'gi');
+    for (const hit of text.matchAll(m)) found.push({ at: hit.index, name });
+  }
+  if (found.length === 0) return null;
+  found.sort((a, b) => a.at - b.at);
+  // A session transcript (">>> RCPT TO", "<<< 550 ..."): the command sent last before the first failure.
+  const failure = /<<<\s*[45]\d\d/.exec(text);
+  if (failure) {
+    const before = found.filter((f) => f.at < failure.index);
+    if (before.length > 0) return (before.at(-1) as { name: string }).name;
+  }
+  return (found[0] as { name: string }).name;
+}
+
+/**
+ * A multi-line reply on one line ("550-5.7.1 Messages with multiple 550-5.7.1 addresses in
+ * From: ..."): the repeated code prefixes of its continuation lines removed.
+ */
+export function unfoldReply(text: string): string {
+  const first = /(?<![\d.])([45]\d\d)[ -](?:([245]\.\d{1,3}\.\d{1,3})\s)?/.exec(text);
+  if (!first) return text;
+  const code = first[1] as string;
+  const enhanced = first[2];
+  const prefix = new RegExp(`\\s${code}[ -]${enhanced ? `${enhanced.replace(/\./g, '\\.')}\\s` : ''}`, 'g');
+  const end = first.index + first[0].length;
+  return text.slice(0, end) + text.slice(end).replace(prefix, ' ');
+}

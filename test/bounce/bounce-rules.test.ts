@@ -1,0 +1,49 @@
+/** The rules file: a strict schema whose errors name file, line and key; operator files in front. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test } from 'vitest';
+import { BounceClassifier } from '../../gateway/bounce/classify.js';
+import { loadBounceRules, shippedRulesPath } from '../../gateway/bounce/rules.js';
+import { ConfigError } from '../../gateway/config/load.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sluice-bounce-rules-'));
+const file = (name: string, text: string) => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+const issues = (files: string[]) => {
+  try {
+    loadBounceRules(files);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).message;
+  }
+  throw new Error('no error');
+};
+
+test('the shipped rules load and give every reason settings', () => {
+  const rules = loadBounceRules([shippedRulesPath()]);
+  expect(rules.rules.length).toBeGreaterThan(40);
+  expect(rules.reasons.userunknown).toEqual({ hard: true, status: '5.1.1' });
+  expect(rules.reasons.blocked.hard).toBe(false);
+});
+
+test('an unknown key, a misspelt reason and a bad regular expression are named with file:line and key', () => {
+  const bad = file('bad.toml', ['[[rules]]', 'reason = "userunknown"', 'txt = ["x"]', ''].join('\n'));
+  expect(issues([bad, shippedRulesPath()])).toContain(`${bad}:3 rules[0].txt: unknown key "txt" (did you mean "text"?)`);
+  const reason = file('reason.toml', ['[[rules]]', 'reason = "usrunknown"', 'text = "x"', ''].join('\n'));
+  expect(issues([reason, shippedRulesPath()])).toMatch(new RegExp(`^${reason}:2 rules\\[0\\]\\.reason: not a reason \\("usrunknown"\\) \\(did you mean "userunknown"\\?\\)`));
+  const regex = file('regex.toml', ['[[rules]]', 'reason = "blocked"', 'text = ["ok", "(unclosed"]', ''].join('\n'));
+  expect(issues([regex, shippedRulesPath()])).toMatch(new RegExp(`^${regex}:3 rules\\[0\\]\\.text\\[1\\]: not a valid regular expression`));
+  const empty = file('empty.toml', ['[[rules]]', 'reason = "blocked"', ''].join('\n'));
+  expect(issues([empty, shippedRulesPath()])).toContain('a rule needs at least one of status');
+});
+
+test("an operator's file is tried first and may change a reason's settings", () => {
+  const mine = file('mine.toml', ['[reasons]', 'mailboxfull = { hard = true, status = "5.2.2" }', '', '[[rules]]', 'reason = "suspend"', 'text = "account is resting"', ''].join('\n'));
+  const c = new BounceClassifier(loadBounceRules([mine, shippedRulesPath()]));
+  expect(c.classify({ status: '5.0.0', replyCode: 550, diagnostic: 'This account is resting, user unknown' })).toMatchObject({ reason: 'suspend', rule: `${mine}:4` });
+  expect(c.classify({ status: '5.2.2', replyCode: 552, diagnostic: 'Mailbox full' })).toMatchObject({ reason: 'mailboxfull', hard: true });
+});
