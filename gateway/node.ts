@@ -25,14 +25,19 @@ import { localResponse } from './delivery/response.js';
 import { PluginHost, pluginOrder } from './plugin-host/host.js';
 import type { OutcomeEvent } from './plugin-host/public.js';
 import { HoldCache } from './shaping/hold-cache.js';
+import { holdsByTarget } from './shaping/keys.js';
+import { today } from './shaping/warmup-gate.js';
 import { Pauses } from './shaping/pauses.js';
 import { SendWindows } from './shaping/send-window.js';
 import { ProviderTable } from './shaping/providers.js';
 import { Scheduler } from './queue/scheduler.js';
 import type { Listener } from './ingress/listener.js';
 import { replies } from './ingress/replies.js';
+import { traceField } from './ingress/transaction.js';
+import { Router } from './routing/router.js';
 import { OutcomeRouter } from './bounce/outcomes.js';
 import { FeedbackLoop } from './bounce/feedback-loop.js';
+import { peerBoards } from './cluster/fleet-board.js';
 import { createLogger, type NodeLog } from './observe/logger.js';
 import { NodeControl, VERSION } from './observe/node-control.js';
 import type { Observer } from './observe/observer.js';
@@ -227,6 +232,8 @@ export class SluiceNode {
           outcome: (o) => outcomes.handle(o),
           inject,
           count: (type, result) => m.feedbackReport(type, result),
+          trace: (from, queueId, now) => traceField(from.connection, this.hostname, queueId, from.rcpts, now),
+          routedPool: (cfg, q) => new Router(cfg).decide({ envelope: { class: q.class, mailFrom: q.mailFrom, authUser: null, routeHeaders: {}, pool: null, priority: null }, domain: q.domain, provider: q.provider }).pool,
         })
       : null;
 
@@ -243,8 +250,13 @@ export class SluiceNode {
       log,
       state,
       fleet,
-      holds,
-      warmup: () => this.#routed.warmup,
+      holds: holdsByTarget(holds),
+      warmup: () => {
+        const w = this.#routed.warmup;
+        return { cap: (source) => w.cap(source), used: (source) => w.used(source), day: () => today(clock) };
+      },
+      providerLimits: (name) => new ProviderTable(this.config).limitsOf(name === 'default' ? null : name, ''),
+      peerQueues: (live) => peerBoards(live, config.node.id).flatMap((b) => b.queue),
       queue: scheduler,
       openConnections: () => this.connections.rows(),
       holdEvents: { paused: (c) => observer.sourcePaused(c), resumed: (c) => observer.sourceResumed(c) },

@@ -13,18 +13,30 @@ import { configPath } from '../config/paths.js';
 import { FEEDBACK_TYPES, memberSource, type Config, type FeedbackConfig } from '../config/schema.js';
 import { FeedbackIntake, type Complaint, type FeedbackResult, type PoolQuery } from './feedback-intake.js';
 import { FEEDBACK_HEADER, FeedbackTokens } from './feedback-token.js';
-import type { FeedbackDelivery, FeedbackSink } from '../ingress/feedback.js';
 import { NetworkList } from '../config/networks.js';
-import { replies, type SmtpReply } from '../ingress/replies.js';
-import { traceField } from '../ingress/transaction.js';
 import type { Outcome } from '../queue/types.js';
-import { Router } from '../routing/router.js';
 import type { Envelope } from '../spool/types.js';
 import { newQueueId } from '../spool/queue-id.js';
 import type { Clock } from '../state/types.js';
+import type { ConnectionInfo } from '../plugin-host/public.js';
 import type { Logger } from '../observe/logger.js';
 import type { FeedbackResult as MetricResult } from '../observe/metrics.js';
 import { SluiceError } from '../errors.js';
+
+/** A transaction to feedback addresses, as a listener hands it over. */
+export interface FeedbackDelivery {
+  readonly connection: ConnectionInfo;
+  readonly mailFrom: string;
+  /** The feedback addresses of the transaction. */
+  readonly rcpts: readonly string[];
+}
+
+/** What became of mail to a feedback address; ingress turns it into the reply (ingress/replies.ts feedbackReply). */
+export type FeedbackReply =
+  | { readonly kind: 'received' }
+  | { readonly kind: 'discarded'; readonly what: string }
+  | { readonly kind: 'forwarded'; readonly queueId: string }
+  | { readonly kind: 'failed' };
 
 export interface FeedbackLoopDeps {
   readonly config: () => Config;
@@ -40,9 +52,13 @@ export interface FeedbackLoopDeps {
   /** Queues a message generated here (the forward of mail that is no report). */
   readonly inject: (envelope: Envelope, message: Buffer) => Promise<void>;
   readonly count: (type: string | null, result: MetricResult) => void;
+  /** The Received field for a forwarded message (ingress/transaction.ts traceField). */
+  readonly trace: (from: FeedbackDelivery, queueId: string, now: number) => string;
+  /** The pool routing picks for a message like the one reported (routing/router.ts). */
+  readonly routedPool: (config: Config, q: PoolQuery) => string;
 }
 
-export class FeedbackLoop implements FeedbackSink {
+export class FeedbackLoop {
   readonly addresses: ReadonlySet<string>;
   readonly maxSize: number;
   private readonly intake: FeedbackIntake;
@@ -61,7 +77,7 @@ export class FeedbackLoop implements FeedbackSink {
       trustedReporter: (client) => this.trusted.contains(client),
       sourceByIp: (ip) => sourceByIp(deps.config(), ip),
       providerOf: (recipientDomain, reporterDomain) => this.providerOf(recipientDomain, reporterDomain),
-      poolOf: (q) => poolOf(deps.config(), q),
+      poolOf: (q) => poolOf(deps.config(), q, deps.routedPool),
       clock: deps.clock,
     });
   }
@@ -79,14 +95,14 @@ export class FeedbackLoop implements FeedbackSink {
     return [[FEEDBACK_HEADER, this.tokens.encode({ queueId: envelope.id, class: envelope.class, pool: envelope.pool, campaign: envelope.campaign, recipient })]];
   }
 
-  async receive(message: Buffer, from: FeedbackDelivery): Promise<SmtpReply> {
+  async receive(message: Buffer, from: FeedbackDelivery): Promise<FeedbackReply> {
     let result: FeedbackResult;
     try {
       result = await this.intake.receive(message, from.connection.remoteAddress);
     } catch (err) {
       // The provider retries a 4xx: a report we could not read now is not lost.
       this.deps.log.error({ err, client: from.connection.remoteAddress }, 'feedback report could not be processed');
-      return replies.localError;
+      return { kind: 'failed' };
     }
     const base = { client: from.connection.remoteAddress, mail_from: from.mailFrom, to: from.rcpts };
     switch (result.kind) {
@@ -128,21 +144,21 @@ export class FeedbackLoop implements FeedbackSink {
    * Mail that is no report (enrolment confirmations from JMRP or Yahoo CFL, a person)
    * goes to `forward_other` from the null sender, so a forged sender never gets a bounce.
    */
-  private async forward(message: Buffer, from: FeedbackDelivery, what: string): Promise<SmtpReply> {
+  private async forward(message: Buffer, from: FeedbackDelivery, what: string): Promise<FeedbackReply> {
     const to = this.deps.feedback.forward_other;
-    if (to === undefined) return { code: 250, enhanced: '2.0.0', text: `Ok: ${what}, discarded` };
+    if (to === undefined) return { kind: 'discarded', what };
     const now = this.deps.clock.now();
     const id = newQueueId(this.deps.clock);
     const envelope: Envelope = { id, mailFrom: '', rcpts: [to], receivedAt: now, class: 'transactional', pool: null, priority: null, campaign: null, messageId: null, authUser: null, clientAddress: from.connection.remoteAddress, routeHeaders: {}, isDsn: true };
-    const trace = Buffer.from(`Received: ${traceField(from.connection, this.deps.hostname, id, from.rcpts, now)}\r\n`, 'latin1');
+    const trace = Buffer.from(`Received: ${this.deps.trace(from, id, now)}\r\n`, 'latin1');
     try {
       await this.deps.inject(envelope, Buffer.concat([trace, message]));
     } catch (err) {
       this.deps.log.error({ err, queue_id: id }, 'could not queue the forward of a feedback-address message');
-      return replies.localError;
+      return { kind: 'failed' };
     }
     this.deps.log.info({ event: 'feedback_forwarded', queue_id: id, to, client: from.connection.remoteAddress }, `${what}: forwarded to ${to}`);
-    return { code: 250, enhanced: '2.0.0', text: `Ok: queued as ${id}` };
+    return { kind: 'forwarded', queueId: id };
   }
 
   /** The recipient domain's provider; without one, the reporter's (staff@hotmail.com → outlook). */
@@ -154,7 +170,7 @@ export class FeedbackLoop implements FeedbackSink {
   }
 }
 
-const received: SmtpReply = { code: 250, enhanced: '2.0.0', text: 'Ok: feedback report received' };
+const received: FeedbackReply = { kind: 'received' };
 
 function typeLabel(type: string): string {
   return (FEEDBACK_TYPES as readonly string[]).includes(type) ? type : 'other';
@@ -203,10 +219,10 @@ function sourceByIp(config: Config, ip: string): string | null {
 }
 
 /** The pool routing picks for the message; when the reporting source is not in it, the source's own pool. */
-function poolOf(config: Config, q: PoolQuery): string | null {
+function poolOf(config: Config, q: PoolQuery, routedPool: FeedbackLoopDeps['routedPool']): string | null {
   if (q.pinned !== null && config.pools[q.pinned]) return q.pinned;
   if (Object.keys(config.pools).length === 0) return null;
-  const routed = new Router(config).decide({ envelope: { class: q.class, mailFrom: q.mailFrom, authUser: null, routeHeaders: {}, pool: null, priority: null }, domain: q.domain, provider: q.provider }).pool;
+  const routed = routedPool(config, q);
   if (q.source === null) return routed;
   const holds = (pool: string) => config.pools[pool]?.sources.some((m) => memberSource(m) === q.source) ?? false;
   if (holds(routed)) return routed;

@@ -10,7 +10,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config, RouteConfig } from '../config/schema.js';
 import { createState, type ManagedState } from '../state/create.js';
 import { systemClock, type Rate } from '../state/types.js';
-import { formatRate, rateGuarantee } from '../shaping/rate-text.js';
+import { formatRate, rateGuarantee } from '../config/rate-text.js';
 import { MxResolver } from '../delivery/mx-resolver.js';
 import { formatResponse } from '../delivery/response.js';
 import { ProviderTable, type ProviderLimits } from '../shaping/providers.js';

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import type { NodeInfo } from '../state/types.js';
 import { emptyCounts, outcomeRates, type OutcomeCounts, type StatsReader, type StatsRow, type StatsSnapshot } from '../observe/stats.js';
-import { OUTCOME_KINDS } from '../observe/event-types.js';
+import { OUTCOME_EVENT_KINDS } from '../plugin-host/public.js';
 
 /** The windows the dashboard offers (1m, 5m, 15m, 1h): each node publishes these. */
 export const BOARD_WINDOWS_S = [60, 300, 900, 3600] as const;
@@ -89,7 +89,7 @@ export function mergeSnapshots(mine: StatsSnapshot, peers: readonly StatsSnapsho
   // Series: add a peer's point where its step and second line up with ours.
   const series = { ...mine.series } as Record<string, unknown> & StatsSnapshot['series'];
   const index = new Map(mine.series.t.map((t, i) => [t, i]));
-  for (const kind of OUTCOME_KINDS) {
+  for (const kind of OUTCOME_EVENT_KINDS) {
     const sum = [...mine.series[kind]];
     for (const p of peers) {
       if (p.series.step_s !== mine.series.step_s) continue;
@@ -112,5 +112,5 @@ export function mergeSnapshots(mine: StatsSnapshot, peers: readonly StatsSnapsho
 }
 
 function add(sum: OutcomeCounts, c: Partial<OutcomeCounts>): void {
-  for (const kind of OUTCOME_KINDS) sum[kind] += c[kind] ?? 0;
+  for (const kind of OUTCOME_EVENT_KINDS) sum[kind] += c[kind] ?? 0;
 }

@@ -3,20 +3,12 @@
  * are feedback addresses, how big a report may be, and who reads it. The listener only
  * routes the transaction here; the composition root decides what a report means.
  */
-import type { ConnectionInfo } from '../plugin-host/public.js';
-import type { SmtpReply } from './replies.js';
-
-export interface FeedbackDelivery {
-  readonly connection: ConnectionInfo;
-  readonly mailFrom: string;
-  /** The feedback addresses of the transaction. */
-  readonly rcpts: readonly string[];
-}
+import type { FeedbackDelivery, FeedbackReply } from '../bounce/feedback-loop.js';
 
 export interface FeedbackSink {
   /** Lower-cased feedback addresses. */
   readonly addresses: ReadonlySet<string>;
   readonly maxSize: number;
-  /** Reads one report; resolves to the reply for the end of DATA. */
-  receive(message: Buffer, from: FeedbackDelivery): Promise<SmtpReply>;
+  /** Reads one report; resolves to what became of it (replies.ts feedbackReply makes the reply for the end of DATA). */
+  receive(message: Buffer, from: FeedbackDelivery): Promise<FeedbackReply>;
 }

@@ -15,7 +15,7 @@ import { loggedName, type AuthLimiter } from './auth-limiter.js';
 import { applyTlsPolicy } from './tls-policy.js';
 import { DUMMY_HASH, verifyPassword } from './passwords.js';
 import { readMessage, type ReadResult } from './message-reader.js';
-import { replies, replyError, type SmtpReply } from './replies.js';
+import { feedbackReply, replies, replyError, type SmtpReply } from './replies.js';
 import { dedupeRecipients, exactAddress } from './addresses.js';
 import { isValidMailbox } from '../config/mailbox.js';
 import { isPostmaster, keepForPostmaster, localDomains } from './postmaster.js';
@@ -320,7 +320,7 @@ export class Listener {
     const read = await this.read(stream, session, limit);
     if (read.kind !== 'ok') return cb(replyError(unreadable(read, limit)));
     const to = session.envelope.rcptTo.map((r) => r.address);
-    const reply = await fb.receive(read.data, { connection: this.connection(session), mailFrom: senderOf(session), rcpts: to });
+    const reply = feedbackReply(await fb.receive(read.data, { connection: this.connection(session), mailFrom: senderOf(session), rcpts: to }));
     if (reply.code >= 200 && reply.code < 300) {
       this.limits.progress(session);
       cb(null, `${reply.enhanced} ${reply.text}`);

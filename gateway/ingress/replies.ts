@@ -3,6 +3,7 @@
  * named replies). The text starts with the enhanced code so smtp-guards keeps it exact.
  */
 import type { LimitReason } from './client-limits.js';
+import type { FeedbackReply } from '../bounce/feedback-loop.js';
 export interface SmtpReply {
   readonly code: number;
   readonly enhanced: string;
@@ -52,6 +53,21 @@ export const limitReplies: Readonly<Record<LimitReason, SmtpReply>> = {
 };
 
 /** An Error smtp-server turns into the reply: responseCode + "enhanced text". */
+/** The reply at the end of DATA for mail to a feedback address. */
+export function feedbackReply(r: FeedbackReply): SmtpReply {
+  switch (r.kind) {
+    case 'received':
+      return { code: 250, enhanced: '2.0.0', text: 'Ok: feedback report received' };
+    case 'discarded':
+      return { code: 250, enhanced: '2.0.0', text: `Ok: ${r.what}, discarded` };
+    case 'forwarded':
+      return { code: 250, enhanced: '2.0.0', text: `Ok: queued as ${r.queueId}` };
+    case 'failed':
+      // The provider retries a 4xx: a report we could not read or queue now is not lost.
+      return replies.localError;
+  }
+}
+
 export function replyError(r: SmtpReply): Error & { responseCode: number } {
   const err = new Error(`${r.enhanced} ${r.text}`) as Error & { responseCode: number };
   err.responseCode = r.code;

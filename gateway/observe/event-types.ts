@@ -3,22 +3,12 @@
  * the alert ring (docs/OBSERVABILITY.md "Event log"). Field names are snake_case because
  * these records leave the process as JSON; `event` is a stable name in the past tense.
  */
-import type { OutcomeEvent } from '../plugin-host/public.js';
+import { OUTCOME_EVENT_KINDS, type OutcomeEvent, type OutcomeEventKind } from '../plugin-host/public.js';
 
-export type OutcomeKind = 'queued' | 'delivered' | 'deferred' | 'bounced' | 'expired' | 'complained' | 'suppressed';
-
-export const OUTCOME_KINDS: readonly OutcomeKind[] = [
-  'queued',
-  'delivered',
-  'deferred',
-  'bounced',
-  'expired',
-  'complained',
-  'suppressed',
-];
+export { OUTCOME_EVENT_KINDS, type OutcomeEventKind } from '../plugin-host/public.js';
 
 export interface OutcomeRecord {
-  readonly event: OutcomeKind;
+  readonly event: OutcomeEventKind;
   /** ISO 8601, UTC, milliseconds. */
   readonly at: string;
   readonly node: string;
@@ -97,7 +87,7 @@ export type EventRecord = OutcomeRecord | SourceHoldRecord | WarmupExhaustedReco
 export type EventName = EventRecord['event'];
 
 export const EVENT_NAMES: readonly EventName[] = [
-  ...OUTCOME_KINDS,
+  ...OUTCOME_EVENT_KINDS,
   'source_paused',
   'source_resumed',
   'warmup_exhausted',
@@ -124,7 +114,7 @@ export function isoTime(ms: number): string {
 }
 
 export function outcomeRecord(
-  kind: OutcomeKind,
+  kind: OutcomeEventKind,
   e: OutcomeEvent,
   node: string,
   campaign: string | null,

@@ -10,7 +10,7 @@
  */
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import { BoundedLabel, CampaignLabeler, type CampaignLabelerOptions } from './bounded-labels.js';
-import type { OutcomeKind } from './event-types.js';
+import type { OutcomeEventKind } from './event-types.js';
 
 export interface MetricsOptions {
   readonly registry: Registry;
@@ -72,10 +72,10 @@ type Snapshot<R> = () => Rows<R>;
 
 const OUTCOME_LABELS = ['node', 'source', 'pool', 'provider', 'class', 'campaign', 'reason'] as const;
 /** Only sluice_messages_bounced_total carries `reason` (the bounce rules' reason). */
-const labelsOf = (kind: OutcomeKind) => OUTCOME_LABELS.filter((l) => l !== 'reason' || kind === 'bounced');
+const labelsOf = (kind: OutcomeEventKind) => OUTCOME_LABELS.filter((l) => l !== 'reason' || kind === 'bounced');
 type OutcomeLabelName = (typeof OUTCOME_LABELS)[number];
 
-const COUNTER_NAME: Record<OutcomeKind, string> = {
+const COUNTER_NAME: Record<OutcomeEventKind, string> = {
   queued: 'sluice_messages_accepted_total',
   delivered: 'sluice_messages_delivered_total',
   deferred: 'sluice_messages_deferred_total',
@@ -85,7 +85,7 @@ const COUNTER_NAME: Record<OutcomeKind, string> = {
   expired: 'sluice_messages_expired_total',
 };
 
-const COUNTER_HELP: Record<OutcomeKind, string> = {
+const COUNTER_HELP: Record<OutcomeEventKind, string> = {
   queued: 'Recipients accepted and spooled (250 to DATA).',
   delivered: 'Recipients the remote MX accepted.',
   deferred: 'Delivery attempts that failed temporarily (re-queued).',
@@ -98,7 +98,7 @@ const COUNTER_HELP: Record<OutcomeKind, string> = {
 export class Metrics {
   readonly node: string;
   readonly campaigns: CampaignLabeler;
-  readonly #outcomes: Record<OutcomeKind, Counter<OutcomeLabelName>>;
+  readonly #outcomes: Record<OutcomeEventKind, Counter<OutcomeLabelName>>;
   readonly #labels: { source: BoundedLabel; pool: BoundedLabel; provider: BoundedLabel; class: BoundedLabel };
   readonly #seriesByCampaign = new Map<string, Map<string, Record<OutcomeLabelName, string>>>();
   readonly #sessions: Counter<'listener' | 'outcome'>;
@@ -136,8 +136,8 @@ export class Metrics {
       provider: new BoundedLabel(max),
       class: new BoundedLabel(max),
     };
-    const outcomes = {} as Record<OutcomeKind, Counter<OutcomeLabelName>>;
-    for (const kind of Object.keys(COUNTER_NAME) as OutcomeKind[]) {
+    const outcomes = {} as Record<OutcomeEventKind, Counter<OutcomeLabelName>>;
+    for (const kind of Object.keys(COUNTER_NAME) as OutcomeEventKind[]) {
       outcomes[kind] = new Counter({
         name: COUNTER_NAME[kind],
         help: COUNTER_HELP[kind],
@@ -237,7 +237,7 @@ export class Metrics {
   }
 
   /** Counts one recipient outcome (`queued` feeds sluice_messages_accepted_total). */
-  outcome(kind: OutcomeKind, labels: OutcomeLabels): void {
+  outcome(kind: OutcomeEventKind, labels: OutcomeLabels): void {
     const set: Record<OutcomeLabelName, string> = {
       node: this.node,
       source: this.#labels.source.value(labels.source),
@@ -351,7 +351,7 @@ export class Metrics {
     if (series === undefined) return;
     this.#seriesByCampaign.delete(campaign);
     for (const set of series.values()) {
-      for (const [kind, counter] of Object.entries(this.#outcomes) as [OutcomeKind, Counter<OutcomeLabelName>][]) {
+      for (const [kind, counter] of Object.entries(this.#outcomes) as [OutcomeEventKind, Counter<OutcomeLabelName>][]) {
         // A series only exists on the counters whose label names it has: bounced ones carry a reason, the others none.
         if ((kind === 'bounced') === (set.reason !== undefined)) counter.remove(set);
       }

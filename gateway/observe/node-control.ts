@@ -3,17 +3,13 @@
  * queue, routing and state, and acts through holds, the scheduler and the suppression
  * store. Every action is logged with who asked.
  */
-import { keys } from '../shaping/keys.js';
 import { AdminError, type AdminControl, type ClusterStatus, type FleetView, type NodeStatus, type DrainResult, type FlushResult, type HoldView, type ProviderStatus, type ProviderTotal, type ReloadResult, type SourceStatus } from './admin-control.js';
-import type { Clock, Hold, HoldStore, Rate, StateBackend, SuppressionEntry, SuppressionReason, SuppressionStore } from '../state/types.js';
+import type { Clock, Hold, HoldsByTarget, NodeInfo, Rate, StateBackend, SuppressionEntry, SuppressionReason, SuppressionStore } from '../state/types.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from './logger.js';
 import type { HoldChange } from './observer.js';
 import { memberSource } from '../config/schema.js';
-import { ProviderTable } from '../shaping/providers.js';
-import { formatRate, rateGuarantee } from '../shaping/rate-text.js';
-import { today } from '../shaping/warmup-gate.js';
-import { peerBoards, type QueueRow } from '../cluster/fleet-board.js';
+import { formatRate, rateGuarantee } from '../config/rate-text.js';
 
 export const VERSION = '0.1.0';
 
@@ -29,8 +25,13 @@ export interface ControlPorts {
   readonly state: { readonly kind: StateBackend['kind']; readonly suppression: SuppressionStore; healthy(): boolean };
   /** The fleet ([cluster]); null on a single node. */
   readonly fleet: FleetView | null;
-  readonly holds: Pick<HoldStore, 'set' | 'lift'> & { held(scope: string): Hold | null; all(): readonly Hold[] };
-  readonly warmup: () => { cap(source: string): number | null; used(source: string): Promise<number> };
+  readonly holds: HoldsByTarget;
+  /** Warm-up as the config in force has it; `day` is the day its counts are for. */
+  readonly warmup: () => { cap(source: string): number | null; used(source: string): Promise<number>; day(): string };
+  /** A provider's limits as the scheduler resolves them (keys it leaves out come from [providers.default]). */
+  readonly providerLimits: (name: string) => ProviderLimitsView;
+  /** The queue rows live peers published (cluster/fleet-board.ts). */
+  readonly peerQueues: (live: readonly NodeInfo[]) => readonly QueueRow[];
   readonly queue: { readonly depth: number; queueRows(): QueueRow[]; pump(): void; flush(): number };
   readonly openConnections: () => readonly { source: string; provider: string; open: number }[];
   /** Where hold changes are reported (events, metrics). */
@@ -43,6 +44,21 @@ export interface ControlPorts {
     readonly draining: boolean;
     readonly maintenance: { readonly since: number; readonly by: string } | null;
   };
+}
+
+/** Recipients per (pool, provider) and the oldest one's age. */
+export interface QueueRow {
+  readonly pool: string;
+  readonly provider: string;
+  readonly depth: number;
+  readonly oldestSeconds: number;
+}
+
+export interface ProviderLimitsView {
+  readonly maxConnections: number;
+  readonly maxMessageRate: Rate | null;
+  readonly totalMaxConnections: number | null;
+  readonly totalMaxMessageRate: Rate | null;
 }
 
 export class NodeControl implements AdminControl {
@@ -80,8 +96,8 @@ export class NodeControl implements AdminControl {
       queued_here: n.queue.depth,
       nodes,
       share: n.fleet?.share() ?? 1,
-      pools: Object.entries(n.config().pools).map(([name, p]) => ({ name, sources: p.sources.map(memberSource), paused: this.holdView(n.holds.held(keys.holdPool(name))) })),
-      queue: mergeQueues([...n.queue.queueRows(), ...peerBoards(live, n.nodeId).flatMap((b) => b.queue)]),
+      pools: Object.entries(n.config().pools).map(([name, p]) => ({ name, sources: p.sources.map(memberSource), paused: this.holdView(n.holds.held({ kind: 'pool', pool: name })) })),
+      queue: mergeQueues([...n.queue.queueRows(), ...n.peerQueues(live)]),
     };
   }
 
@@ -101,9 +117,9 @@ export class NodeControl implements AdminControl {
         // A source on a down node is skipped by every pool until that node beats again.
         node_live: s.node === undefined || s.node === n.nodeId || (n.fleet?.live().some((x) => x.id === s.node) ?? false),
         pools: Object.entries(n.config().pools).filter(([, p]) => p.sources.some((m) => memberSource(m) === name)).map(([p]) => p),
-        paused: this.holdView(n.holds.held(keys.holdSource(name))),
-        suspended: holds.filter((h) => h.scope.startsWith(`source-provider:${name}:`)).map((h) => ({ provider: h.scope.slice(`source-provider:${name}:`.length), ...(this.holdView(h) as HoldView) })),
-        warmup: cap === null ? null : { schedule: s.warmup ?? '', day: today(n.clock), used, cap },
+        paused: this.holdView(n.holds.held({ kind: 'source', source: name })),
+        suspended: holds.flatMap(({ target, hold }) => (target.kind === 'source-provider' && target.source === name ? [{ provider: target.provider, ...(this.holdView(hold) as HoldView) }] : [])),
+        warmup: cap === null ? null : { schedule: s.warmup ?? '', day: n.warmup().day(), used, cap },
         connections: open.filter((c) => c.source === name).reduce((a, c) => a + c.open, 0),
       });
     }
@@ -116,10 +132,9 @@ export class NodeControl implements AdminControl {
     const open = n.openConnections();
     const holds = n.holds.all();
     const names = [...new Set([...Object.keys(n.config().providers), 'default'])];
-    const table = new ProviderTable(n.config());
     return names.map((name) => {
       // As the scheduler resolves them: keys a provider leaves out come from [providers.default].
-      const limits = table.limitsOf(name === 'default' ? null : name, '');
+      const limits = n.providerLimits(name);
       const hasTotal = name !== 'default' && n.config().providers[name]?.total !== undefined;
       const mine = rows.filter((r) => r.provider === name);
       return {
@@ -130,7 +145,7 @@ export class NodeControl implements AdminControl {
         connections: open.filter((c) => c.provider === name).reduce((a, c) => a + c.open, 0),
         queue_depth: mine.reduce((a, r) => a + r.depth, 0),
         oldest_seconds: Math.max(0, ...mine.map((r) => r.oldestSeconds)),
-        suspended: holds.filter((h) => h.scope.startsWith('source-provider:') && h.scope.endsWith(`:${name}`)).map((h) => ({ source: h.scope.split(':')[1] ?? '', ...(this.holdView(h) as HoldView) })),
+        suspended: holds.flatMap(({ target, hold }) => (target.kind === 'source-provider' && target.provider === name ? [{ source: target.source, ...(this.holdView(hold) as HoldView) }] : [])),
       };
     });
   }
@@ -145,15 +160,15 @@ export class NodeControl implements AdminControl {
 
   async pauseSource(name: string, reason: string, by: string): Promise<void> {
     this.source(name);
-    await this.node.holds.set({ scope: keys.holdSource(name), reason, until: null, by });
+    await this.node.holds.set({ kind: 'source', source: name }, { reason, until: null, by });
     this.node.log.warn({ event: 'source_paused', source: name, reason, by }, 'source paused');
     this.node.holdEvents.paused({ source: name, reason: 'admin', by });
   }
 
   async resumeSource(name: string, by: string): Promise<void> {
     this.source(name);
-    await this.node.holds.lift(keys.holdSource(name));
-    for (const h of this.node.holds.all()) if (h.scope.startsWith(`source-provider:${name}:`)) await this.node.holds.lift(h.scope);
+    await this.node.holds.lift({ kind: 'source', source: name });
+    for (const { target } of this.node.holds.all()) if (target.kind === 'source-provider' && target.source === name) await this.node.holds.lift(target);
     this.node.log.info({ event: 'source_resumed', source: name, by }, 'source resumed');
     this.node.holdEvents.resumed({ source: name, reason: 'admin', by });
     this.node.queue.pump();
@@ -161,13 +176,13 @@ export class NodeControl implements AdminControl {
 
   async pausePool(name: string, reason: string, by: string): Promise<void> {
     this.pool(name);
-    await this.node.holds.set({ scope: keys.holdPool(name), reason, until: null, by });
+    await this.node.holds.set({ kind: 'pool', pool: name }, { reason, until: null, by });
     this.node.log.warn({ event: 'pool_paused', pool: name, reason, by }, 'pool paused');
   }
 
   async resumePool(name: string, by: string): Promise<void> {
     this.pool(name);
-    await this.node.holds.lift(keys.holdPool(name));
+    await this.node.holds.lift({ kind: 'pool', pool: name });
     this.node.log.info({ event: 'pool_resumed', pool: name, by }, 'pool resumed');
     this.node.queue.pump();
   }
@@ -175,7 +190,7 @@ export class NodeControl implements AdminControl {
   async suspendSource(name: string, provider: string, ms: number, reason: string, by: string): Promise<void> {
     this.source(name);
     const until = this.node.clock.now() + ms;
-    await this.node.holds.set({ scope: keys.holdSourceProvider(name, provider), reason, until, by });
+    await this.node.holds.set({ kind: 'source-provider', source: name, provider }, { reason, until, by });
     this.node.log.warn({ event: 'source_suspended', source: name, provider, reason, until: new Date(until).toISOString(), by }, 'source suspended');
     this.node.holdEvents.paused({ source: name, provider, reason: 'admin', by, until });
   }

@@ -12,7 +12,7 @@ import type { Logger } from './logger.js';
 import { systemClock, type Clock } from '../state/types.js';
 import { Alerts, type AlertInputs, type AlertRule } from './alerts.js';
 import type { CampaignLabelerOptions } from './bounded-labels.js';
-import { fanOut, isoTime, outcomeRecord, OUTCOME_KINDS, type EventSink, type OutcomeKind } from './event-types.js';
+import { fanOut, isoTime, outcomeRecord, OUTCOME_EVENT_KINDS, type EventSink, type OutcomeEventKind } from './event-types.js';
 import { EventLog } from './events.js';
 import { Metrics } from './metrics.js';
 import { OutcomeStats } from './stats.js';
@@ -123,7 +123,7 @@ export class Observer {
    * the event, when the event carries one.
    */
   attach(bus: OutcomeBus, campaignOf: (e: OutcomeEvent) => string | null = defaultCampaign): () => void {
-    const listeners = OUTCOME_KINDS.map((kind) => {
+    const listeners = OUTCOME_EVENT_KINDS.map((kind) => {
       const listener = (e: OutcomeEvent): void => this.outcome(kind, e, campaignOf(e));
       bus.on(kind, listener);
       return [kind, listener] as const;
@@ -132,7 +132,7 @@ export class Observer {
   }
 
   /** One recipient outcome: metric, stats, event log line, webhooks. */
-  outcome(kind: OutcomeKind, e: OutcomeEvent, campaign: string | null): void {
+  outcome(kind: OutcomeEventKind, e: OutcomeEvent, campaign: string | null): void {
     this.#safely(kind, () => {
       this.metrics.outcome(kind, { source: e.source, pool: e.pool, provider: e.provider, class: e.class, campaign, reason: e.bounce?.reason ?? null });
       this.stats.record(kind, { pool: e.pool, source: e.source, provider: e.provider });

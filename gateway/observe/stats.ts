@@ -6,7 +6,7 @@
  * injected Clock when the outcome is recorded, so windows line up with the queries.
  */
 import { systemClock, type Clock } from '../state/types.js';
-import { OUTCOME_KINDS, type AlertScope, type OutcomeKind } from './event-types.js';
+import { OUTCOME_EVENT_KINDS, type AlertScope, type OutcomeEventKind } from './event-types.js';
 
 export interface OutcomeStatsOptions {
   readonly node: string;
@@ -17,7 +17,7 @@ export interface OutcomeStatsOptions {
   readonly max_keys?: number;
 }
 
-export type OutcomeCounts = Record<OutcomeKind, number>;
+export type OutcomeCounts = Record<OutcomeEventKind, number>;
 
 export interface OutcomeRates {
   /** bounced / (delivered + bounced); null without traffic. */
@@ -48,7 +48,7 @@ export interface StatsSnapshot {
    * Per-second rates averaged over each step, oldest first, ending with the last whole
    * second; `t` is each step's first second (Unix time).
    */
-  readonly series: { readonly step_s: number; readonly t: readonly number[] } & Record<OutcomeKind, readonly number[]>;
+  readonly series: { readonly step_s: number; readonly t: readonly number[] } & Record<OutcomeEventKind, readonly number[]>;
 }
 
 /** What /api/stats needs; the lead may swap in a cluster-wide implementation. */
@@ -56,8 +56,8 @@ export interface StatsReader {
   snapshot(windowMs: number): StatsSnapshot | Promise<StatsSnapshot>;
 }
 
-const KINDS = OUTCOME_KINDS.length;
-const KIND_INDEX = new Map<OutcomeKind, number>(OUTCOME_KINDS.map((k, i) => [k, i]));
+const KINDS = OUTCOME_EVENT_KINDS.length;
+const KIND_INDEX = new Map<OutcomeEventKind, number>(OUTCOME_EVENT_KINDS.map((k, i) => [k, i]));
 const NO_VALUE = '-';
 
 export function emptyCounts(): OutcomeCounts {
@@ -103,7 +103,7 @@ export class OutcomeStats implements StatsReader {
     return this.#slots * 1000;
   }
 
-  record(kind: OutcomeKind, key: OutcomeKey): void {
+  record(kind: OutcomeEventKind, key: OutcomeKey): void {
     const sec = Math.floor(this.#clock.now() / 1000);
     const slot = sec % this.#slots;
     const map = this.#byKey[slot];
@@ -167,7 +167,7 @@ export class OutcomeStats implements StatsReader {
     const lastSec = Math.floor(this.#clock.now() / 1000) - 1;
     const first = lastSec - points * step + 1;
     const t: number[] = [];
-    const values = OUTCOME_KINDS.map(() => new Array<number>(points).fill(0));
+    const values = OUTCOME_EVENT_KINDS.map(() => new Array<number>(points).fill(0));
     for (let p = 0; p < points; p++) {
       t.push(first + p * step);
       for (let s = first + p * step; s < first + (p + 1) * step; s++) {
@@ -179,8 +179,8 @@ export class OutcomeStats implements StatsReader {
         }
       }
     }
-    const series = { step_s: step, t } as { step_s: number; t: number[] } & Record<OutcomeKind, number[]>;
-    OUTCOME_KINDS.forEach((kind, k) => (series[kind] = values[k] ?? []));
+    const series = { step_s: step, t } as { step_s: number; t: number[] } & Record<OutcomeEventKind, number[]>;
+    OUTCOME_EVENT_KINDS.forEach((kind, k) => (series[kind] = values[k] ?? []));
     return series;
   }
 
@@ -229,7 +229,7 @@ export class OutcomeStats implements StatsReader {
 }
 
 function addInto(sum: OutcomeCounts, counts: Uint32Array | OutcomeCounts): void {
-  OUTCOME_KINDS.forEach((kind, k) => {
+  OUTCOME_EVENT_KINDS.forEach((kind, k) => {
     sum[kind] += counts instanceof Uint32Array ? (counts[k] ?? 0) : counts[kind];
   });
 }

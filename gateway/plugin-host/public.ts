@@ -128,6 +128,14 @@ export interface OutcomeEvent {
   };
 }
 
+/** What became of one recipient: the one outcome model (queue, bounce, observe and plugins use it). */
+export type OutcomeKind = 'delivered' | 'deferred' | 'bounced' | 'expired' | 'suppressed' | 'complained';
+
+/** Every notification on the outcome bus: `queued`, then the recipient's outcomes. */
+export type OutcomeEventKind = 'queued' | OutcomeKind;
+
+export const OUTCOME_EVENT_KINDS: readonly OutcomeEventKind[] = ['queued', 'delivered', 'deferred', 'bounced', 'expired', 'complained', 'suppressed'];
+
 export interface OutcomeEvents {
   queued: (e: OutcomeEvent) => void;
   delivered: (e: OutcomeEvent) => void;

@@ -1,6 +1,6 @@
 import type { Envelope, RecipientState } from '../spool/types.js';
 import type { Response } from '../delivery/response.js';
-import type { OutcomeEvent } from '../plugin-host/public.js';
+import type { OutcomeEvent, OutcomeKind } from '../plugin-host/public.js';
 
 /** One message's recipients at one domain: the unit the scheduler routes and sessions send. */
 export interface QueueItem {
@@ -33,7 +33,7 @@ export interface Parked {
   readonly provider: string;
 }
 
-export type OutcomeKind = 'delivered' | 'deferred' | 'bounced' | 'expired' | 'suppressed' | 'complained';
+export type { OutcomeKind };
 
 export interface Outcome {
   readonly kind: OutcomeKind;

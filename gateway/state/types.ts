@@ -110,6 +110,27 @@ export interface Hold {
   readonly by: string;
 }
 
+/** What a hold stops; its scope string is built and parsed in shaping/keys.ts only. */
+export type HoldTarget =
+  | { readonly kind: 'source'; readonly source: string }
+  | { readonly kind: 'pool'; readonly pool: string }
+  | { readonly kind: 'source-provider'; readonly source: string; readonly provider: string }
+  | { readonly kind: 'provider'; readonly provider: string };
+
+/** A hold in force with what it stops, as admin control reads it. */
+export interface TargetedHold {
+  readonly target: HoldTarget;
+  readonly hold: Hold;
+}
+
+/** Holds by target (shaping/keys.ts `holdsByTarget` over the hold cache): what admin control acts through. */
+export interface HoldsByTarget {
+  held(target: HoldTarget): Hold | null;
+  set(target: HoldTarget, hold: Omit<Hold, 'scope'>): Promise<void>;
+  lift(target: HoldTarget): Promise<boolean>;
+  all(): readonly TargetedHold[];
+}
+
 export interface HoldStore {
   set(hold: Hold): Promise<void>;
   lift(scope: string): Promise<boolean>;

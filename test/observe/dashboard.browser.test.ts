@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { OutcomeKind } from '../../gateway/observe/event-types.js';
+import type { OutcomeEventKind } from '../../gateway/observe/event-types.js';
 import { outcomeEvent, startHarness, TOKEN, type Harness } from './admin-harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -43,7 +43,7 @@ function backfill(harness: Harness): void {
     const wave = 1 + 0.35 * Math.sin(s / 40) + 0.15 * Math.sin(s / 9);
     for (const [source, provider, pool, delivered, deferred, bounced, complained] of mix) {
       const e = outcomeEvent({ source, provider, pool, class: pool, at: now - s * 1000 });
-      const emit = (kind: OutcomeKind, n: number) => {
+      const emit = (kind: OutcomeEventKind, n: number) => {
         for (let i = 0; i < n; i++) harness.observer.outcome(kind, e, pool === 'promotional' ? 'autumn-sale' : null);
       };
       emit('queued', draw((delivered + deferred / 3) * wave * 1.05));

@@ -15,7 +15,7 @@ import {
   type SuspensionView,
 } from '../../gateway/observe/admin-control.js';
 import type { SuppressionEntry, SuppressionReason } from '../../gateway/state/types.js';
-import { rateGuarantee } from '../../gateway/shaping/rate-text.js';
+import { rateGuarantee } from '../../gateway/config/rate-text.js';
 
 export type Call = { readonly method: string; readonly args: readonly unknown[] };
 

@@ -4,7 +4,7 @@
  * keeps (docs/SHAPING.md "What a rate guarantees"). The spacing and the back-to-back
  * count come from gcraParams(), so what is printed is what the limiter grants.
  */
-import { formatDuration } from '../config/units.js';
+import { formatDuration } from './units.js';
 import { gcraParams } from '../state/gcra-params.js';
 import type { Rate } from '../state/types.js';
 
