@@ -286,7 +286,7 @@ export class SluiceNode {
 
   /** Re-reads the config files; a valid config applies without dropping sessions or mail. */
   async reload(by: string): Promise<ReloadResult> {
-    const loaded = loadConfig(this.loaded.files[0]?.path ?? '');
+    const loaded = loadConfig(this.loaded.files[0]?.path ?? '', this.loaded.options);
     const { changes, restartNeeded } = diffConfig(this.current, loaded.config);
     // Sections that need new sockets or plugins keep their running values until a restart.
     const next = { ...loaded.config } as Record<string, unknown>;

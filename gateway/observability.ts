@@ -3,6 +3,7 @@
  * alerts) on the outcome stream, gauges read from the queue and state, and the admin
  * listener when [admin] is configured.
  */
+import { HealthSocket } from './observe/health-socket.js';
 import { configPath } from './config/paths.js';
 import { Observer } from './observe/observer.js';
 import { AdminServer } from './observe/admin-server.js';
@@ -110,6 +111,9 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
     await admin.start();
   }
 
+  // Always there (whatever [admin] says): what `sluice health` and a container HEALTHCHECK ask.
+  const healthSocket = await HealthSocket.open(node.dataDir, { node: config.node.id, readiness: () => node.readiness(), log: node.log });
+
   return {
     observer,
     admin,
@@ -124,6 +128,7 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
       }
     },
     close: async () => {
+      await healthSocket?.close();
       await admin?.close();
       await observer.close();
     },
