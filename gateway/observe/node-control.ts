@@ -4,7 +4,7 @@
  * store. Every action is logged with who asked.
  */
 import { keys } from '../shaping/keys.js';
-import { AdminError, type AdminControl, type ClusterStatus, type DrainResult, type FlushResult, type HoldView, type ProviderStatus, type ProviderTotal, type ReloadResult, type SourceStatus } from './admin-control.js';
+import { AdminError, type AdminControl, type ClusterStatus, type ConfigRolloutView, type DrainResult, type FlushResult, type HoldView, type ProviderStatus, type ProviderTotal, type ReloadResult, type SourceStatus } from './admin-control.js';
 import type { Clock, Hold, HoldStore, NodeRegistry, Rate, StateBackend, SuppressionEntry, SuppressionReason, SuppressionStore } from '../state/types.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from './logger.js';
@@ -19,6 +19,8 @@ export const VERSION = '0.1.0';
 
 /** What admin control reads and acts through: narrow views of the parts, never the node. */
 export interface ControlPorts {
+  /** `[cluster] config = "redis"`: the version running and the last one refused (null: "file" mode). */
+  readonly configRollout?: () => ConfigRolloutView | null;
   readonly nodeId: string;
   readonly hostname: string;
   readonly startedAt: number;
@@ -52,11 +54,13 @@ export class NodeControl implements AdminControl {
 
   async status(): Promise<ClusterStatus> {
     const n = this.node;
+    const rollout = n.configRollout?.() ?? null;
     const live = await n.state.nodes.live().catch(() => []);
     const nodes = live.length > 0 ? live.map((x) => ({ id: x.id, address: x.address, live: true, self: x.id === n.nodeId, version: x.version, started_at: x.startedAt, draining: x.draining ?? false })) : [{ id: n.nodeId, address: n.hostname, live: true, self: true, version: VERSION, started_at: n.startedAt, draining: n.lifecycle.draining }];
     return {
       node: n.nodeId,
       version: VERSION,
+      config: rollout ? { source: 'redis', version: rollout.version, failed: rollout.failed } : { source: 'file', version: null, failed: null },
       started_at: n.startedAt,
       state_backend: n.state.kind,
       state_healthy: n.state.healthy(),
