@@ -207,12 +207,19 @@ function renderProviders(d) {
 }
 
 /* ---- side column ---- */
+// The config version from Redis the answering node runs, and one it refused (docs/OPERATIONS.md "Config rollout").
+function configTags(c) {
+  if (!c || c.source !== 'redis') return [];
+  var tags = [h('span', { class: 'tag' }, ['config v' + c.version])];
+  if (c.failed) tags.push(h('span', { class: 'tag pct-bad', title: c.failed.errors.join('\n') }, ['config v' + c.failed.version + ' refused']));
+  return tags;
+}
 function renderNodes(s) {
   var items = s.nodes.map(function (n) {
     return h('li', null, [
       h('span', { class: 'dot ' + (!n.live ? 'bad' : n.draining ? 'warn' : 'ok') }),
       h('div', { class: 'grow' }, [
-        h('div', { class: 'title' }, [n.id, n.self ? h('span', { class: 'tag' }, ['this node']) : null, n.draining ? h('span', { class: 'tag' }, ['draining']) : null]),
+        h('div', { class: 'title' }, [n.id, n.self ? h('span', { class: 'tag' }, ['this node']) : null, n.draining ? h('span', { class: 'tag' }, ['draining']) : null].concat(n.self ? configTags(s.config) : [])),
         h('div', { class: 'meta' }, [n.live ? (n.address + ' \u00b7 up ' + fmtAge(n.started_at ? (Date.now() - n.started_at) / 1000 : null) + ' \u00b7 v' + n.version) : 'down \u2014 its sources left their pools'])
       ])
     ]);
