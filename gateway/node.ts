@@ -43,10 +43,15 @@ import { NodeControl, VERSION } from './observe/node-control.js';
 import type { Observer } from './observe/observer.js';
 import type { AdminServer, Readiness } from './observe/admin-server.js';
 import type { ReloadResult } from './observe/admin-control.js';
+import { HealthSocket } from './observe/health-socket.js';
+import { ConfigRollout, ConfigVersions, type RolloutStatus } from './cluster/config-rollout.js';
 import { SluiceError } from './errors.js';
 import { ConnectionCounter, createObserver, outcomeTelemetry, startAdmin, startGauges } from './telemetry.js';
 import { acceptSink, buildCluster, buildRouting, startListeners, type RoutingParts } from './node-parts.js';
 import type { Membership, MembershipView } from './cluster/membership.js';
+
+/** How often a "redis"-mode node also polls for a new config version (besides the announcement). */
+const ROLLOUT_POLL_MS = 5_000;
 
 export interface NodeOptions {
   readonly loaded: LoadedConfig;
@@ -70,6 +75,8 @@ interface Parts {
   /** Ports actually bound, in [[listen]] order (0 in the config means "any free port"). */
   readonly ports: readonly number[];
   readonly admin: AdminServer | null;
+  /** `<data_dir>/sluice.sock`: what `sluice health` asks whatever [admin] says. */
+  readonly healthSocket: HealthSocket | null;
   /** The [cluster] parts, when configured: stopped before the state closes. */
   readonly cluster: { readonly membership: Membership; stop(): Promise<void> } | null;
   readonly timers: readonly NodeJS.Timeout[];
@@ -78,6 +85,9 @@ interface Parts {
 export class SluiceNode {
   #config: Config;
   #loaded: LoadedConfig;
+  /** The node's own main config file: what SIGHUP re-reads (a version from Redis has its own). */
+  readonly #localMain: string;
+  #rollout: ConfigRollout | null = null;
   #parts: Parts | null = null;
   /** Replaced by each reload. */
   #routing: RoutingParts | null = null;
@@ -97,6 +107,7 @@ export class SluiceNode {
 
   constructor(opts: NodeOptions) {
     this.#loaded = opts.loaded;
+    this.#localMain = opts.loaded.files[0]?.path ?? '';
     this.#config = opts.loaded.config;
     this.baseDir = opts.loaded.baseDir;
     this.clock = opts.clock ?? systemClock;
@@ -141,6 +152,26 @@ export class SluiceNode {
       for (const close of built.reverse()) await Promise.resolve(close()).catch(() => undefined);
       throw err;
     }
+    if (config.cluster?.config === 'redis') await this.#startRollout(config.cluster);
+  }
+
+  /** `[cluster] config = "redis"`: config versions from Redis apply through reload (cluster/config-rollout.ts). */
+  async #startRollout(cluster: NonNullable<Config['cluster']>): Promise<void> {
+    this.#rollout = new ConfigRollout({
+      versions: new ConfigVersions(cluster.redis_url, cluster.key_prefix),
+      localMain: this.#localMain,
+      options: this.#loaded.options ?? {},
+      apply: (loaded, by) => this.reload(by, loaded),
+      log: this.log,
+      registry: this.registry,
+      pollMs: ROLLOUT_POLL_MS,
+    });
+    await this.#rollout.start();
+  }
+
+  /** The config version from Redis this node runs, and the last one that did not apply (null: "file" mode). */
+  configRollout(): RolloutStatus | null {
+    return this.#rollout?.status() ?? null;
   }
 
   async #build(config: Config, log: NodeLog, clock: Clock, built: (() => Promise<unknown> | void)[]): Promise<Parts> {
@@ -261,9 +292,11 @@ export class SluiceNode {
       openConnections: () => this.connections.rows(),
       holdEvents: { paused: (c) => observer.sourcePaused(c), resumed: (c) => observer.sourceResumed(c) },
       lifecycle: this.#lifecycle(),
+      configRollout: () => this.configRollout(),
     });
     const admin = await startAdmin({ config, baseDir: this.baseDir, registry: this.registry, log, observer, control, readiness: () => this.readiness(), fleet, failures: state.failures });
-    return { state, spool, observer, plugins, holds, pauses, outcomes, scheduler, disk, feedback, listeners, ports, admin, cluster, timers };
+    const healthSocket = await HealthSocket.open(this.dataDir, { node: config.node.id, readiness: () => this.readiness(), log });
+    return { state, spool, observer, plugins, holds, pauses, outcomes, scheduler, disk, feedback, listeners, ports, admin, healthSocket, cluster, timers };
   }
 
   /** Admin control's view of the node's lifecycle: reload and maintenance drain. */
@@ -335,14 +368,16 @@ export class SluiceNode {
   }
 
   /** Re-reads the config files; a valid config applies without dropping sessions or mail. */
-  async reload(by: string): Promise<ReloadResult> {
+  async reload(by: string, from?: LoadedConfig): Promise<ReloadResult> {
     const parts = this.#started;
-    const loaded = loadConfig(this.#loaded.files[0]?.path ?? '');
-    const { changes, restartNeeded } = diffConfig(this.#config, loaded.config);
+    // In "redis" mode a SIGHUP re-applies the version running, not the local file.
+    const loaded = from ?? this.#rollout?.current() ?? loadConfig(this.#localMain, this.#loaded.options);
     // Sections that need new sockets or plugins keep their running values until a restart.
     const next = { ...loaded.config } as Record<string, unknown>;
     for (const key of RESTART_ONLY) next[key] = (this.#config as Record<string, unknown>)[key];
     const config = next as Config;
+    // A version from Redis never carries those sections (the node's own file does): no "restart needed" for them.
+    const { changes, restartNeeded } = diffConfig(this.#config, from ? config : loaded.config);
     this.#loaded = { ...loaded, pluginTables: this.#loaded.pluginTables };
     this.#config = config;
     parts.scheduler.reconfigure(this.#buildRouting(config, parts).scheduler);
@@ -428,6 +463,8 @@ export class SluiceNode {
     parts.holds.stop();
     parts.pauses.stop();
     await parts.cluster?.stop();
+    await this.#rollout?.stop();
+    await parts.healthSocket?.close();
     await parts.admin?.close();
     await parts.observer.close();
     await parts.spool.close();

@@ -1,6 +1,7 @@
 /** Shared option parsing for the subcommands (node:util parseArgs, strict). */
 import { parseArgs } from 'node:util';
 import { SluiceError } from '../errors.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
 
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
@@ -32,4 +33,14 @@ export function parse(argv: string[], options: Record<string, OptionSpec>, usage
 export function required(value: unknown, flag: string, usage: string): string {
   if (typeof value !== 'string' || value === '') throw new SluiceError('USAGE', `missing ${flag}\n\n${usage}`);
   return value;
+}
+
+/** `--config FILE`, else $SLUICE_CONFIG (the container image sets it), else a usage error. */
+export function configFile(value: unknown, usage: string): string {
+  return required(value ?? process.env['SLUICE_CONFIG'], '--config (or SLUICE_CONFIG)', usage);
+}
+
+/** Loads the config as a node would: $SLUICE_DATA_DIR, when set, is the data root (config/load.ts LoadOptions). */
+export function loadForCli(file: string, dataDir = process.env['SLUICE_DATA_DIR']): LoadedConfig {
+  return loadConfig(file, dataDir ? { dataDir } : {});
 }

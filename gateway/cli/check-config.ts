@@ -4,10 +4,10 @@
  * config names (TLS, token and secret files, DKIM keys, user plugins) and each plugin's
  * table and own checks, all in one pass, also on the parts that parsed when others did not.
  */
-import { loadConfig, ConfigError, pluginTableName, withLine, type LoadedConfig } from '../config/load.js';
+import { ConfigError, pluginTableName, withLine, type LoadedConfig } from '../config/load.js';
 import { formatIssue, type ConfigIssue } from '../config/issues.js';
 import { checkPlugin, importPlugin, pluginOrder } from '../plugin-host/host.js';
-import { parse, required } from './args.js';
+import { configFile as cfgFile, loadForCli, parse } from './args.js';
 
 const USAGE = `Usage: sluice check-config --config FILE
 
@@ -20,11 +20,11 @@ OK when the node would start with this config.
 export async function checkConfigCommand(argv: string[]): Promise<number> {
   const args = parse(argv, { config: { type: 'string', short: 'c' } }, USAGE);
   if (!args) return 0;
-  const file = required(args.values.config, '--config', USAGE);
+  const file = cfgFile(args.values.config, USAGE);
   const issues: ConfigIssue[] = [];
   let loaded: Omit<LoadedConfig, 'config'> & { config: LoadedConfig['config'] } | undefined;
   try {
-    loaded = loadConfig(file);
+    loaded = loadForCli(file);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     issues.push(...err.issues);

@@ -5,10 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { configPath } from '../config/paths.js';
-import { loadConfig } from '../config/load.js';
 import { parseDuration } from '../config/units.js';
 import { SluiceError } from '../errors.js';
-import { parse, required } from './args.js';
+import { configFile as cfgFile, loadForCli, parse } from './args.js';
 
 const USAGE = `Usage: sluice drain --config FILE [--cancel] [--wait DURATION]
 
@@ -34,7 +33,7 @@ interface DrainState {
 export async function drainCommand(argv: string[]): Promise<number> {
   const args = parse(argv, { config: { type: 'string', short: 'c' }, cancel: { type: 'boolean' }, wait: { type: 'string' } }, USAGE);
   if (!args) return 0;
-  const configFile = required(args.values['config'], '--config', USAGE);
+  const configFile = cfgFile(args.values['config'], USAGE);
   const waitText = args.values['wait'] as string | undefined;
   const waitMs = waitText === undefined ? null : parseDuration(waitText);
   if (waitMs === null && waitText !== undefined) throw new SluiceError('USAGE', `--wait "${waitText}" is not a duration such as "90s" or "10m"\n\n${USAGE}`);
@@ -63,7 +62,7 @@ export async function drainCommand(argv: string[]): Promise<number> {
 }
 
 async function adminApi(configFile: string) {
-  const { config, baseDir } = loadConfig(configFile);
+  const { config, baseDir } = loadForCli(configFile);
   if (!config.admin) throw new SluiceError('CONFIG_INVALID', `${configFile}: no [admin] table: drain talks to the node through its admin API (set [admin] listen and token)`);
   const base = `http://${config.admin.listen}`;
   let token = config.admin.token;

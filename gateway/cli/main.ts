@@ -15,7 +15,9 @@ const USAGE = `sluice — clustered SMTP relay
 Usage: sluice <command> [options]
 
 Commands:
-  start           --config FILE   run a node
+  start           --config FILE [--data-dir DIR]   run a node ($SLUICE_CONFIG, $SLUICE_DATA_DIR)
+  health          [--config FILE] [--ready]   ask the running node whether it is alive (ready); exit 1 if not
+  config          push|history|rollback N --config FILE   versioned config rollout through Redis
   check-config    --config FILE   validate a config; lists every problem, exit 1 if any
   hash-password                   read a password on stdin, print a hash for [[users]] password_hash
   suppress        add|remove|check|list|import|export --config FILE ...   manage the suppression list
@@ -33,6 +35,8 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   start: async () => (await import('./start.js')).startCommand,
+  config: async () => (await import('./config.js')).configCommand,
+  health: async () => (await import('./health.js')).healthCommand,
   'check-config': async () => (await import('./check-config.js')).checkConfigCommand,
   'hash-password': async () => (await import('./hash-password.js')).hashPasswordCommand,
   suppress: async () => (await import('./suppress.js')).suppressCommand,

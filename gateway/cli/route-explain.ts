@@ -6,7 +6,6 @@
  */
 import { join } from 'node:path';
 import { configPath } from '../config/paths.js';
-import { loadConfig } from '../config/load.js';
 import type { Config, RouteConfig } from '../config/schema.js';
 import { createState, type ManagedState } from '../state/create.js';
 import { systemClock, type Rate } from '../state/types.js';
@@ -22,7 +21,7 @@ import { formatDuration } from '../config/units.js';
 import { SluiceError } from '../errors.js';
 import { configSchema as classifySchema } from '../../plugins/classify/config.js';
 import { compileRules } from '../../plugins/classify/rules.js';
-import { parse, required } from './args.js';
+import { configFile as cfgFile, loadForCli, parse, required } from './args.js';
 
 const USAGE = `Usage: sluice route --explain --config FILE --from SENDER --to RECIPIENT [--header "Name: value"]... [--class C] [--user AUTHUSER] [--client IP]
 
@@ -51,7 +50,7 @@ export async function routeCommand(argv: string[]): Promise<number> {
   const args = parse(argv, { explain: { type: 'boolean' }, config: { type: 'string', short: 'c' }, from: { type: 'string' }, to: { type: 'string' }, header: { type: 'string', multiple: true }, class: { type: 'string' }, user: { type: 'string' }, client: { type: 'string' } }, USAGE);
   if (!args) return 0;
   if (!args.values.explain) throw new SluiceError('USAGE', `route needs --explain\n\n${USAGE}`);
-  const loaded = loadConfig(required(args.values.config, '--config', USAGE));
+  const loaded = loadForCli(cfgFile(args.values.config, USAGE));
   const config = loaded.config;
   const headers = new Map<string, string[]>();
   for (const h of (args.values.header as string[] | undefined) ?? []) {

@@ -1,11 +1,16 @@
 /** `sluice start --config FILE`: run a node until SIGTERM or SIGINT; SIGHUP re-reads the config. */
 import { watch } from 'node:fs';
-import { loadConfig, ConfigError } from '../config/load.js';
+import { ConfigError } from '../config/load.js';
 import { formatIssue } from '../config/issues.js';
 import { SluiceNode } from '../node.js';
-import { parse, required } from './args.js';
+import { configFile, loadForCli, parse } from './args.js';
 
-const USAGE = `Usage: sluice start --config FILE
+const USAGE = `Usage: sluice start --config FILE [--data-dir DIR]
+
+  --config FILE    the config (default: $SLUICE_CONFIG)
+  --data-dir DIR   the data root (default: $SLUICE_DATA_DIR): replaces [node] data_dir,
+                   and a relative [events] file is written under it too, so that all the
+                   node writes stays in DIR (a container's volume)
 
 Runs a node. SIGTERM/SIGINT stop it gracefully: listeners answer 421 4.3.2, transactions
 and deliveries in flight finish within [node] drain_timeout, queued mail stays spooled.
@@ -14,9 +19,9 @@ config applies without dropping sessions or queued mail; an invalid one is refus
 `;
 
 export async function startCommand(argv: string[]): Promise<number> {
-  const args = parse(argv, { config: { type: 'string', short: 'c' } }, USAGE);
+  const args = parse(argv, { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' } }, USAGE);
   if (!args) return 0;
-  const loaded = loadConfig(required(args.values.config, '--config', USAGE));
+  const loaded = loadForCli(configFile(args.values.config, USAGE), (args.values['data-dir'] as string | undefined) ?? process.env['SLUICE_DATA_DIR']);
   const node = new SluiceNode({ loaded });
   process.on('unhandledRejection', (err) => node.log.error({ err }, 'unhandled rejection (kept running)'));
   process.on('uncaughtException', (err) => node.log.fatal({ err }, 'uncaught exception (kept running)'));

@@ -8,13 +8,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configPath } from '../config/paths.js';
-import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createState } from '../state/create.js';
 import { EmbeddedSuppression } from '../state/embedded/suppression-store.js';
 import { systemClock, type SuppressionEntry, type SuppressionReason, type SuppressionStore } from '../state/types.js';
 import { SluiceError } from '../errors.js';
-import { parse, required } from './args.js';
+import { configFile as cfgFile, loadForCli, parse, required } from './args.js';
 import { csvRow, parseCsvRow } from './csv.js';
 
 const USAGE = `Usage: sluice suppress <action> --config FILE [options]
@@ -35,7 +34,7 @@ export async function suppressCommand(argv: string[]): Promise<number> {
   const [action, ...rest] = args.positionals;
   const reason = args.values.reason as SuppressionReason;
   if (!REASONS.includes(reason)) throw new SluiceError('USAGE', `--reason must be one of ${REASONS.join(', ')}`);
-  const loaded = loadConfig(required(args.values.config, '--config', USAGE));
+  const loaded = loadForCli(cfgFile(args.values.config, USAGE));
   const c = loaded.config;
   const dataDir = configPath(loaded.baseDir, c.node.data_dir);
   const state = await openSuppression(c, join(dataDir, 'state'));

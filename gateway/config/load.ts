@@ -3,7 +3,7 @@
  * cross-references between sections, and returns a frozen Config or every problem found.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { configPath } from './paths.js';
 import { parse, TomlError } from 'smol-toml';
 import { configSchema, PLUGIN_TABLES, type Config } from './schema.js';
@@ -30,6 +30,8 @@ export interface LoadedConfig {
   readonly baseDir: string;
   /** Which file each top-level key came from. */
   readonly origin: Readonly<Record<string, string>>;
+  /** How it was loaded: a reload loads the same way. */
+  readonly options?: LoadOptions;
 }
 
 export class ConfigError extends SluiceError {
@@ -43,10 +45,22 @@ export class ConfigError extends SluiceError {
   }
 }
 
+export interface LoadOptions {
+  /**
+   * The data root (SLUICE_DATA_DIR, `start --data-dir`): replaces `[node] data_dir`, and a
+   * relative `[events] file` lands under it too, so that everything the node writes stays in
+   * one place (a container's volume) whatever the config's relative paths say.
+   */
+  readonly dataDir?: string | undefined;
+  /** Reads a config file; default: from disk. A config version from Redis is read from memory. */
+  readonly read?: (path: string) => string;
+}
+
 const MERGEABLE_ARRAYS = new Set(['listen', 'users', 'routes', 'alerts', 'include']);
 
-export function loadConfig(file: string): LoadedConfig {
+export function loadConfig(file: string, options: LoadOptions = {}): LoadedConfig {
   const mainPath = resolve(file);
+  const read = options.read ?? ((path: string) => readFileSync(path, 'utf8'));
   const files: SourceFile[] = [];
   const issues: ConfigIssue[] = [];
   const origin: Record<string, string> = {};
@@ -55,7 +69,7 @@ export function loadConfig(file: string): LoadedConfig {
   const readToml = (path: string): Record<string, unknown> | null => {
     let text: string;
     try {
-      text = readFileSync(path, 'utf8');
+      text = read(path);
     } catch (err) {
       issues.push({ file: path, line: null, key: '', message: `cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})` });
       return null;
@@ -120,10 +134,18 @@ export function loadConfig(file: string): LoadedConfig {
     }
     throw new ConfigError(issues.map((i) => withLine(i, files)), { config: partial.config, pluginTables, files, baseDir, origin });
   }
-  const config = result.data;
+  const config = options.dataDir ? withDataDir(result.data, options.dataDir) : result.data;
   issues.push(...crossIssues(config));
   if (issues.length > 0) throw new ConfigError(issues.map((i) => withLine(i, files)), { config, pluginTables, files, baseDir, origin });
-  return deepFreeze({ config, pluginTables, files, baseDir, origin });
+  return deepFreeze({ config, pluginTables, files, baseDir, origin, options });
+}
+
+/** `[node] data_dir` replaced by the data root, and a relative `[events] file` put under it. */
+function withDataDir(config: Config, dataDir: string): Config {
+  const root = resolve(dataDir);
+  const file = config.events.file;
+  const events = file !== undefined && !isAbsolute(file) ? { ...config.events, file: join(root, file) } : config.events;
+  return { ...config, node: { ...config.node, data_dir: root }, events };
 }
 
 /** Lifts `[name]` tables of user plugins out of the document before the strict schema sees it. */

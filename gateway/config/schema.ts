@@ -65,6 +65,12 @@ const cluster = z.strictObject({
    * after we stopped waiting) frees its connection slot soon.
    */
   lease_ttl: duration.default(6_000),
+  /**
+   * "file": this node's config files are the whole config. "redis": the versions
+   * `sluice config push` publishes replace every section a reload may change
+   * (docs/OPERATIONS.md "Config rollout"); this file keeps node, cluster, listen, tls, admin...
+   */
+  config: z.enum(['file', 'redis']).default('file'),
 });
 
 /**

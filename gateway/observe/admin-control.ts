@@ -53,10 +53,18 @@ export interface PoolStatus {
   readonly paused: HoldView | null;
 }
 
+/** The config version from Redis a node runs, and the last one that did not apply on it. */
+export interface ConfigRolloutView {
+  readonly version: number;
+  readonly failed: { readonly version: number; readonly errors: readonly string[]; readonly at: number } | null;
+}
+
 export interface ClusterStatus {
   /** The node answering. */
   readonly node: string;
   readonly version: string;
+  /** Where the config comes from: the node's files, or versions in Redis (version null in "file" mode). */
+  readonly config: { readonly source: 'file' | 'redis'; readonly version: number | null; readonly failed: ConfigRolloutView['failed'] };
   readonly started_at: number;
   readonly state_backend: 'embedded' | 'redis';
   /** False while the shared state does not answer (the node runs on its own share). */

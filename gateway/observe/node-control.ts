@@ -3,7 +3,7 @@
  * queue, routing and state, and acts through holds, the scheduler and the suppression
  * store. Every action is logged with who asked.
  */
-import { AdminError, type AdminControl, type ClusterStatus, type FleetView, type NodeStatus, type DrainResult, type FlushResult, type HoldView, type ProviderStatus, type ProviderTotal, type ReloadResult, type SourceStatus } from './admin-control.js';
+import { AdminError, type AdminControl, type ClusterStatus, type ConfigRolloutView, type FleetView, type NodeStatus, type DrainResult, type FlushResult, type HoldView, type ProviderStatus, type ProviderTotal, type ReloadResult, type SourceStatus } from './admin-control.js';
 import type { Clock, Hold, HoldsByTarget, NodeInfo, Rate, StateBackend, SuppressionEntry, SuppressionReason, SuppressionStore } from '../state/types.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from './logger.js';
@@ -15,6 +15,8 @@ export const VERSION = '0.1.0';
 
 /** What admin control reads and acts through: narrow views of the parts, never the node. */
 export interface ControlPorts {
+  /** `[cluster] config = "redis"`: the version running and the last one refused (null: "file" mode). */
+  readonly configRollout?: () => ConfigRolloutView | null;
   readonly nodeId: string;
   readonly hostname: string;
   readonly startedAt: number;
@@ -70,6 +72,7 @@ export class NodeControl implements AdminControl {
 
   async status(): Promise<ClusterStatus> {
     const n = this.node;
+    const rollout = n.configRollout?.() ?? null;
     const live = n.fleet?.live() ?? [];
     const nodes: NodeStatus[] = (n.fleet?.members() ?? [])
       .filter((m) => m.live || m.id !== n.nodeId)
@@ -89,6 +92,7 @@ export class NodeControl implements AdminControl {
     return {
       node: n.nodeId,
       version: VERSION,
+      config: rollout ? { source: 'redis', version: rollout.version, failed: rollout.failed } : { source: 'file', version: null, failed: null },
       started_at: n.startedAt,
       state_backend: n.state.kind,
       state_healthy: n.state.healthy(),

@@ -79,6 +79,7 @@ export class FakeAdminControl implements AdminControl {
     return {
       node: 'gw-1',
       version: '0.1.0',
+      config: { source: 'redis', version: 4, failed: null },
       started_at: Date.now() - 3_600_000,
       state_backend: 'redis',
       state_healthy: true,

@@ -45,6 +45,8 @@ export interface ClusterStatus {
   readonly state_backend: string;
   readonly state_healthy: boolean;
   readonly draining: boolean;
+  /** The config the answering node runs: from its files, or a version from Redis (docs/OPERATIONS.md "Config rollout"). */
+  readonly config?: { readonly source: 'file' | 'redis'; readonly version: number | null; readonly failed: { readonly version: number; readonly errors: readonly string[] } | null };
   readonly nodes: readonly NodeStatus[];
   readonly pools: ReadonlyArray<{ readonly name: string; readonly paused: HoldView | null }>;
   readonly queue: ReadonlyArray<{ readonly pool: string; readonly provider: string; readonly depth: number; readonly oldest_seconds: number }>;

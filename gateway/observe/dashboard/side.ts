@@ -7,7 +7,7 @@ export function renderNodes(s: ClusterStatus): void {
   const items = s.nodes.map((n) => h('li', null, [
     h('span', { class: `dot ${!n.live ? 'bad' : n.draining ? 'warn' : 'ok'}` }),
     h('div', { class: 'grow' }, [
-      h('div', { class: 'title' }, [n.id, n.self ? h('span', { class: 'tag' }, ['this node']) : null, n.draining ? h('span', { class: 'tag' }, ['draining']) : null]),
+      h('div', { class: 'title' }, [n.id, n.self ? h('span', { class: 'tag' }, ['this node']) : null, n.draining ? h('span', { class: 'tag' }, ['draining']) : null, ...(n.self ? configTags(s.config) : [])]),
       h('div', { class: 'meta' }, [n.live
         ? `${n.address} \u00b7 up ${fmtAge(n.started_at ? (Date.now() - n.started_at) / 1000 : null)} \u00b7 v${n.version}`
         : `down${n.down_since ? ` ${since(n.down_since)}` : ''} \u2014 its sources left their pools`]),
@@ -15,6 +15,14 @@ export function renderNodes(s: ClusterStatus): void {
     ]),
   ]));
   $('nodes').replaceChildren(...(items.length ? items : [h('li', { class: 'empty' }, ['no nodes'])]));
+}
+
+/** The config version from Redis the answering node runs, and one it refused. */
+function configTags(c: ClusterStatus['config']): HTMLElement[] {
+  if (!c || c.source !== 'redis') return [];
+  const tags = [h('span', { class: 'tag' }, [`config v${c.version ?? '?'}`])];
+  if (c.failed) tags.push(h('span', { class: 'tag pct-bad', title: c.failed.errors.join('\n') }, [`config v${c.failed.version} refused`]));
+  return tags;
 }
 
 /** What an operator weighs to decide where load goes, from the node's last heartbeat. */

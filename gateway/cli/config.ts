@@ -1,0 +1,69 @@
+/**
+ * `sluice config push|history|rollback`: versioned config rollout through Redis
+ * (cluster/config-rollout.ts). Nodes with `[cluster] config = "redis"` apply each new
+ * version through the reload path.
+ */
+import { hostname, userInfo } from 'node:os';
+import { ConfigVersions, bundleFromFile } from '../cluster/config-rollout.js';
+import { SluiceError } from '../errors.js';
+import { configFile, loadForCli, parse } from './args.js';
+
+const USAGE = `Usage: sluice config push --config FILE [--note TEXT] [--redis URL]
+       sluice config history [--config FILE] [--redis URL]
+       sluice config rollback N [--config FILE] [--note TEXT] [--redis URL]
+
+push       validates FILE with its includes (as check-config does) and publishes its files
+           to Redis as a new version; nodes with [cluster] config = "redis" apply it
+history    lists the versions: number, time, who, note, files
+rollback N publishes version N's files again as a new version (history keeps both)
+
+Redis is --redis URL, else FILE's [cluster] redis_url (and key_prefix).
+`;
+
+export async function configCommand(argv: string[]): Promise<number> {
+  const args = parse(argv, { config: { type: 'string', short: 'c' }, note: { type: 'string' }, redis: { type: 'string' } }, USAGE);
+  if (!args) return 0;
+  const [action, arg] = args.positionals;
+  const url = args.values['redis'] as string | undefined;
+  // push always needs FILE; history and rollback only to find Redis when --redis is not given.
+  const file = action === 'push' || url === undefined ? configFile(args.values.config, USAGE) : null;
+  const note = (args.values['note'] as string | undefined) ?? '';
+  const by = `${userInfo().username}@${hostname()}`;
+  const versions = openVersions(file, url);
+  try {
+    switch (action) {
+      case 'push': {
+        const bundle = bundleFromFile(file ?? '', by, note);
+        const v = await versions.push(bundle);
+        process.stdout.write(`published config version ${v} (${bundle.files.map((f) => f.name).join(', ')})\n`);
+        return 0;
+      }
+      case 'history': {
+        const all = await versions.history();
+        if (all.length === 0) process.stdout.write('no config versions published\n');
+        for (const b of all) process.stdout.write(`${b.version}\t${new Date(b.at).toISOString()}\t${b.by}\t${b.files.map((f) => f.name).join(',')}\t${b.note}\n`);
+        return 0;
+      }
+      case 'rollback': {
+        const n = Number(arg);
+        if (!Number.isInteger(n) || n < 1) throw new SluiceError('USAGE', `rollback needs a version number, e.g. "sluice config rollback 3"\n\n${USAGE}`);
+        const old = await versions.get(n);
+        if (old === null) throw new SluiceError('CONFIG_INVALID', `no config version ${n} in Redis (sluice config history lists them)`);
+        const v = await versions.push({ by, note: note || `rollback to version ${n}`, main: old.main, files: old.files });
+        process.stdout.write(`published config version ${v}: the files of version ${n}\n`);
+        return 0;
+      }
+      default:
+        throw new SluiceError('USAGE', `unknown action "${action ?? ''}"\n\n${USAGE}`);
+    }
+  } finally {
+    await versions.close();
+  }
+}
+
+function openVersions(file: string | null, url: string | undefined): ConfigVersions {
+  if (url !== undefined || file === null) return new ConfigVersions(url ?? '', 'sluice:');
+  const { config } = loadForCli(file);
+  if (!config.cluster) throw new SluiceError('USAGE', `${file} has no [cluster] redis_url: give --redis URL`);
+  return new ConfigVersions(config.cluster.redis_url, config.cluster.key_prefix);
+}

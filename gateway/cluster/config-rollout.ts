@@ -1,0 +1,214 @@
+/**
+ * Versioned config rollout through Redis (`[cluster] config = "redis"`).
+ *
+ * `sluice config push` validates a config with its includes and publishes its files as a
+ * new version (one Lua script: number, store, announce). Nodes in "redis" mode apply each
+ * new version through the same path as a reload: the version's files are loaded as if
+ * they sat beside the node's own config file (so relative paths name this node's files),
+ * validated in full, and the sections a reload may change are applied; the node's own
+ * file keeps the restart-only ones (node, cluster, listen, tls, admin...). A version that
+ * does not load on a node leaves the last good one running, with an error in the log,
+ * the status and `sluice_config_rollout_failures_total`.
+ */
+import { dirname, join, relative, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { ConfigError, loadConfig, type LoadedConfig, type LoadOptions } from '../config/load.js';
+import { formatIssue } from '../config/issues.js';
+import { SluiceError } from '../errors.js';
+import type { Logger } from '../observe/logger.js';
+
+export interface ConfigBundle {
+  readonly version: number;
+  /** ms since the epoch. */
+  readonly at: number;
+  readonly by: string;
+  readonly note: string;
+  /** The main file's name; `files` names are relative to its directory. */
+  readonly main: string;
+  readonly files: readonly { readonly name: string; readonly text: string }[];
+}
+
+export type NewBundle = Omit<ConfigBundle, 'version' | 'at'>;
+
+// KEYS: sequence, versions hash. ARGV: bundle JSON without version/at, now (ms), channel.
+const PUSH = `
+local v = redis.call('INCR', KEYS[1])
+local b = cjson.decode(ARGV[1])
+b.version = v
+b.at = tonumber(ARGV[2])
+redis.call('HSET', KEYS[2], tostring(v), cjson.encode(b))
+redis.call('PUBLISH', ARGV[3], tostring(v))
+return v`;
+
+/** The versions in Redis: push, read, list. One connection; `close()` ends it. */
+export class ConfigVersions {
+  readonly #redis: Redis;
+  readonly #keys: { seq: string; versions: string; channel: string };
+
+  constructor(url: string, prefix: string) {
+    this.#redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+    this.#keys = { seq: `${prefix}config:seq`, versions: `${prefix}config:versions`, channel: `${prefix}config:published` };
+  }
+
+  get channel(): string {
+    return this.#keys.channel;
+  }
+
+  async push(bundle: NewBundle): Promise<number> {
+    const v = await this.#redis.eval(PUSH, 2, this.#keys.seq, this.#keys.versions, JSON.stringify(bundle), String(Date.now()), this.#keys.channel);
+    return Number(v);
+  }
+
+  async latest(): Promise<number> {
+    return Number((await this.#redis.get(this.#keys.seq)) ?? 0);
+  }
+
+  async get(version: number): Promise<ConfigBundle | null> {
+    const raw = await this.#redis.hget(this.#keys.versions, String(version));
+    return raw === null ? null : parseBundle(raw);
+  }
+
+  async history(): Promise<ConfigBundle[]> {
+    const all = await this.#redis.hgetall(this.#keys.versions);
+    return Object.values(all).map(parseBundle).sort((a, b) => a.version - b.version);
+  }
+
+  /** A second connection for SUBSCRIBE (a subscribed connection can do nothing else). */
+  subscriber(): Redis {
+    return this.#redis.duplicate();
+  }
+
+  async close(): Promise<void> {
+    this.#redis.disconnect();
+  }
+}
+
+function parseBundle(raw: string): ConfigBundle {
+  const b = JSON.parse(raw) as ConfigBundle;
+  if (typeof b.version !== 'number' || typeof b.main !== 'string' || !Array.isArray(b.files)) throw new SluiceError('CONFIG_INVALID', 'a config version in Redis is not a config bundle');
+  return b;
+}
+
+/** Validates FILE with its includes (throws ConfigError) and returns its files as a bundle. */
+export function bundleFromFile(file: string, by: string, note: string, options: LoadOptions = {}): NewBundle {
+  const loaded = loadConfig(file, options);
+  const base = dirname(resolve(file));
+  return { by, note, main: relative(base, resolve(file)), files: loaded.files.map((f) => ({ name: relative(base, f.path), text: f.text })) };
+}
+
+/**
+ * Loads a version as if its files sat beside `localMain` (the node's own config file):
+ * relative paths in it name this node's files. Throws ConfigError when it does not load.
+ */
+export function loadBundle(bundle: ConfigBundle, localMain: string, options: LoadOptions = {}): LoadedConfig {
+  const base = dirname(resolve(localMain));
+  const texts = new Map(bundle.files.map((f) => [resolve(base, f.name), f.text]));
+  const read = (path: string): string => {
+    const text = texts.get(resolve(path));
+    if (text === undefined) throw Object.assign(new Error(`${path} is not in config version ${bundle.version}`), { code: `not in version ${bundle.version}` });
+    return text;
+  };
+  return loadConfig(join(base, bundle.main), { ...options, read });
+}
+
+export interface RolloutStatus {
+  /** The version running (0: none applied yet, the node's own file). */
+  readonly version: number;
+  /** The last version that did not apply here, and why. */
+  readonly failed: { readonly version: number; readonly errors: readonly string[]; readonly at: number } | null;
+}
+
+export interface RolloutDeps {
+  readonly versions: ConfigVersions;
+  readonly localMain: string;
+  readonly options: LoadOptions;
+  /** The reload path: applies a loaded config (restart-only sections stay). */
+  readonly apply: (loaded: LoadedConfig, by: string) => Promise<unknown>;
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly pollMs: number;
+}
+
+/** A node's side: follows the versions in Redis and applies each new one. */
+export class ConfigRollout {
+  readonly #d: RolloutDeps;
+  #version = 0;
+  #good: ConfigBundle | null = null;
+  #failed: RolloutStatus['failed'] = null;
+  #sub: Redis | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
+  readonly #failures: Counter;
+
+  constructor(deps: RolloutDeps) {
+    this.#d = deps;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the gauge reads the version in force
+    const self = this;
+    new Gauge({ name: 'sluice_config_version', help: 'The config version from Redis this node runs (0: its own file only)', registers: [deps.registry], collect() { this.set(self.#version); } });
+    this.#failures = new Counter({ name: 'sluice_config_rollout_failures_total', help: 'Config versions from Redis that did not apply on this node (the last good one kept running)', registers: [deps.registry] });
+  }
+
+  status(): RolloutStatus {
+    return { version: this.#version, failed: this.#failed };
+  }
+
+  /** The version running, loaded again (SIGHUP in redis mode re-applies it, not the local file). */
+  current(): LoadedConfig | null {
+    return this.#good ? loadBundle(this.#good, this.#d.localMain, this.#d.options) : null;
+  }
+
+  async start(): Promise<void> {
+    await this.check();
+    const sub = this.#d.versions.subscriber();
+    this.#sub = sub;
+    sub.on('message', () => void this.check());
+    sub.on('error', () => undefined);
+    await sub.subscribe(this.#d.versions.channel).catch((err: unknown) => this.#d.log.warn({ err }, 'config rollout: cannot subscribe; polling only'));
+    // Polling as well: a message published while the subscription was down is not replayed.
+    this.#timer = setInterval(() => void this.check(), this.#d.pollMs);
+    this.#timer.unref();
+  }
+
+  /** Applies the newest version if it is newer than the one running (one check at a time). */
+  check(): Promise<void> {
+    this.#running ??= this.#check().finally(() => {
+      this.#running = null;
+    });
+    return this.#running;
+  }
+
+  async #check(): Promise<void> {
+    const { versions, log } = this.#d;
+    let latest: number;
+    try {
+      latest = await versions.latest();
+    } catch (err) {
+      log.warn({ err }, 'config rollout: cannot read the latest version; the running config stays');
+      return;
+    }
+    if (latest <= this.#version || latest === this.#failed?.version) return;
+    const bundle = await versions.get(latest).catch(() => null);
+    if (bundle === null) return;
+    try {
+      const loaded = loadBundle(bundle, this.#d.localMain, this.#d.options);
+      await this.#d.apply(loaded, `config version ${latest}`);
+    } catch (err) {
+      const errors = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as Error).message];
+      this.#failed = { version: latest, errors, at: Date.now() };
+      this.#failures.inc();
+      log.error({ event: 'config_version_refused', version: latest, running: this.#version, errors }, `config version ${latest} does not apply on this node; version ${this.#version} keeps running:\n${errors.join('\n')}`);
+      return;
+    }
+    this.#version = latest;
+    this.#good = bundle;
+    this.#failed = null;
+    log.info({ event: 'config_version_applied', version: latest, by: bundle.by, note: bundle.note }, `config version ${latest} applied`);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#sub?.disconnect();
+    await this.#d.versions.close();
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Versioned config rollout: `sluice config push` publishes a validated config to Redis;
+ * three nodes (separate processes, one private Redis, `[cluster] config = "redis"`) apply
+ * each version, show it in /api/status and sluice_config_version; a version that does not
+ * load on one node (a file it names is missing there) leaves that node on the last good
+ * version with the error in its status and sluice_config_rollout_failures_total, while the
+ * others move on; `config rollback N` publishes version N's files again.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, startCli, tempDir, type CliNode } from '../support/gateway.js';
+import { freePort } from '../support/ports.js';
+import { redisServerPath, startRedis, type PrivateRedis } from '../support/redis-server.js';
+
+const run = promisify(execFile);
+const TOKEN = 'rollout-test-token';
+const hasRedis = redisServerPath() !== null;
+
+interface Node { id: string; admin: number; proc: CliNode }
+let redis: PrivateRedis;
+const nodes: Node[] = [];
+const pushDir = tempDir('sluice-push-');
+
+async function status(n: Node): Promise<{ config: { source: string; version: number | null; failed: { version: number; errors: string[] } | null }; pools: { name: string; sources: string[] }[] }> {
+  const r = await fetch(`http://127.0.0.1:${n.admin}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  return (await r.json()) as never;
+}
+
+async function metric(n: Node, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${n.admin}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+  const line = text.split('\n').find((l) => new RegExp(`^${name}(\\{[^}]*\\})? `).test(l));
+  return line === undefined ? NaN : Number(line.split(' ')[1]);
+}
+
+async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  let v = await f();
+  while (!ok(v)) {
+    if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 200));
+    v = await f();
+  }
+  return v;
+}
+
+async function cli(...args: string[]): Promise<string> {
+  const r = await run(process.execPath, [CLI, 'config', ...args, '--redis', redis.url]);
+  return r.stdout;
+}
+
+/** The fleet's config: one source and pool named `pool`, `token_file` read on each node. */
+function fleetToml(pool: string, tokenFile = false): string {
+  return ['[node]', 'id = "pusher"', '[dns.static]', '"*" = "127.0.0.1:9"', `[sources.${pool}-src]`, 'ip = "127.0.0.2"', `ehlo = "${pool}.sluice.test"`, `[pools.${pool}]`, `sources = ["${pool}-src"]`, ...(tokenFile ? ['[admin]', 'token_file = "admin.token"'] : [])].join('\n');
+}
+
+describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
+  beforeAll(async () => {
+    redis = await startRedis();
+    for (const id of ['r1', 'r2', 'r3']) {
+      const dir = tempDir(`sluice-${id}-`);
+      const admin = await freePort();
+      const file = join(dir, 'sluice.toml');
+      writeFileSync(file, ['[node]', `id = "${id}"`, 'data_dir = "data"', '[cluster]', `redis_url = "${redis.url}"`, 'config = "redis"', '[[listen]]', 'host = "127.0.0.1"', 'port = 0', 'mode = "relay"', '[admin]', `listen = "127.0.0.1:${admin}"`, `token = "${TOKEN}"`].join('\n'));
+      // r3 lacks the file version 2 names.
+      if (id !== 'r3') writeFileSync(join(dir, 'admin.token'), 'x'.repeat(20));
+      const proc = startCli(file);
+      nodes.push({ id, admin, proc });
+    }
+    await Promise.all(nodes.map((n) => n.proc.waitFor('started')));
+    mkdirSync(pushDir, { recursive: true });
+    writeFileSync(join(pushDir, 'admin.token'), 'x'.repeat(20));
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const n of nodes) n.proc.child.kill('SIGTERM');
+    await Promise.all(nodes.map((n) => n.proc.exited()));
+    await redis?.stop();
+  });
+
+  it('applies pushed versions, keeps the last good one where a version does not load, and rolls back', async () => {
+    for (const n of nodes) expect((await status(n)).config).toEqual({ source: 'redis', version: 0, failed: null });
+
+    writeFileSync(join(pushDir, 'sluice.toml'), fleetToml('blue'));
+    expect(await cli('push', '--config', join(pushDir, 'sluice.toml'), '--note', 'blue pool')).toContain('published config version 1');
+    for (const n of nodes) {
+      const s = await until(`${n.id} on version 1`, () => status(n), (s) => s.config.version === 1);
+      expect(s.pools.map((p) => p.name)).toEqual(['blue']);
+      expect(await metric(n, 'sluice_config_version')).toBe(1);
+    }
+
+    // An invalid file is refused before it reaches Redis.
+    writeFileSync(join(pushDir, 'sluice.toml'), '[pools.x]\nsources = ["nope"]\n');
+    await expect(cli('push', '--config', join(pushDir, 'sluice.toml'))).rejects.toThrow(/nope/);
+
+    // Version 2 names admin.token, which r3 does not have.
+    writeFileSync(join(pushDir, 'sluice.toml'), fleetToml('green', true));
+    expect(await cli('push', '--config', join(pushDir, 'sluice.toml'))).toContain('published config version 2');
+    for (const n of nodes.slice(0, 2)) expect((await until(`${n.id} on version 2`, () => status(n), (s) => s.config.version === 2)).pools.map((p) => p.name)).toEqual(['green']);
+    const r3 = nodes[2] as Node;
+    const s3 = await until('r3 refusing version 2', () => status(r3), (s) => s.config.failed !== null);
+    expect(s3.config.version).toBe(1);
+    expect(s3.config.failed?.version).toBe(2);
+    expect(s3.config.failed?.errors.join(' ')).toContain('admin.token_file');
+    expect(s3.pools.map((p) => p.name)).toEqual(['blue']);
+    expect(await metric(r3, 'sluice_config_rollout_failures_total')).toBe(1);
+    await until('the refusal in r3\'s log', async () => r3.proc.output(), (out) => out.includes('"event":"config_version_refused"'));
+
+    const history = await cli('history');
+    expect(history.split('\n').filter(Boolean).map((l) => l.split('\t')[0])).toEqual(['1', '2']);
+    expect(history).toContain('blue pool');
+
+    expect(await cli('rollback', '1')).toContain('published config version 3: the files of version 1');
+    for (const n of nodes) {
+      const s = await until(`${n.id} on version 3`, () => status(n), (s) => s.config.version === 3);
+      expect(s.pools.map((p) => p.name)).toEqual(['blue']);
+      expect(s.config.failed).toBeNull();
+    }
+  }, 90_000);
+});
