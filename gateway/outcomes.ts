@@ -43,6 +43,7 @@ export class OutcomeRouter {
       mx: o.mx,
       reply: o.response ? formatResponse(o.response) : null,
       attempt: o.attempt,
+      ...(o.reason ? { reason: o.reason } : {}),
       ...(o.nextAt ? { next_attempt: new Date(o.nextAt).toISOString() } : {}),
       ...(o.feedback ? { feedback_type: o.feedback.type, reporter: o.feedback.reporter, matched_by: o.feedback.matchedBy } : {}),
     };

@@ -5,7 +5,7 @@
  */
 import type { OutcomeEvent } from '../plugin-host/public.js';
 
-export type OutcomeKind = 'queued' | 'delivered' | 'deferred' | 'bounced' | 'expired' | 'complained' | 'suppressed';
+export type OutcomeKind = 'queued' | 'delivered' | 'deferred' | 'bounced' | 'expired' | 'complained' | 'suppressed' | 'cancelled';
 
 export const OUTCOME_KINDS: readonly OutcomeKind[] = [
   'queued',
@@ -15,6 +15,7 @@ export const OUTCOME_KINDS: readonly OutcomeKind[] = [
   'expired',
   'complained',
   'suppressed',
+  'cancelled',
 ];
 
 export interface OutcomeRecord {

@@ -79,6 +79,7 @@ const COUNTER_NAME: Record<OutcomeKind, string> = {
   complained: 'sluice_messages_complained_total',
   suppressed: 'sluice_messages_suppressed_total',
   expired: 'sluice_messages_expired_total',
+  cancelled: 'sluice_messages_cancelled_total',
 };
 
 const COUNTER_HELP: Record<OutcomeKind, string> = {
@@ -89,6 +90,7 @@ const COUNTER_HELP: Record<OutcomeKind, string> = {
   complained: 'Feedback-loop complaints (ARF) received.',
   suppressed: 'Recipients refused or dropped because they are on the suppression list.',
   expired: 'Recipients that reached queue max_age undelivered.',
+  cancelled: 'Recipients an operator cancelled from the queue (no DSN).',
 };
 
 export class Metrics {

@@ -134,6 +134,8 @@ export interface OutcomeEvents {
   expired: (e: OutcomeEvent) => void;
   complained: (e: OutcomeEvent) => void;
   suppressed: (e: OutcomeEvent) => void;
+  /** An operator cancelled the recipient from the queue (issue 17): no DSN. */
+  cancelled: (e: OutcomeEvent) => void;
 }
 
 export interface PluginHooks<C> {
