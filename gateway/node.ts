@@ -28,6 +28,7 @@ import { Pauses } from './shaping/pauses.js';
 import { SharedLimitsWatch } from './shaping/shared-limits-watch.js';
 import { SendWindows } from './shaping/send-window.js';
 import { ProviderTable } from './shaping/providers.js';
+import { startQueueControl } from './queue-wiring.js';
 import { Scheduler } from './queue/scheduler.js';
 import { Listener } from './ingress/listener.js';
 import { smtpAuthLimiter } from './ingress/auth-limiter.js';
@@ -70,6 +71,8 @@ interface Parts {
   readonly admin: AdminServer | null;
   /** The [cluster] parts, when configured: stopped before the state closes. */
   readonly cluster: { stop(): Promise<void> } | null;
+  /** Queue control (issue 17). */
+  readonly queue: { stop(): Promise<void> };
   readonly timers: readonly NodeJS.Timeout[];
 }
 
@@ -198,7 +201,7 @@ export class SluiceNode {
       observers: [outcomeTelemetry(observer, clock)],
     });
     const routing = this.#buildRouting(config, { state, spool, holds, pauses, observer });
-    const scheduler = new Scheduler({ spool, clock, log, onOutcome: (o) => outcomes.handle(o), beforeRemove: (e) => outcomes.beforeRemove(e), ...routing.scheduler });
+    const scheduler = new Scheduler({ spool, clock, log, onOutcome: (o) => outcomes.handle(o), beforeRemove: (e) => outcomes.beforeRemove(e), ...routing.scheduler, rulesFile: join(this.dataDir, 'queue-rules.json') });
     built.push(() => scheduler.stop(0));
     startGauges(observer, { queue: scheduler, connections: this.connections, stateHealthy: () => state.healthy(), sources: () => Object.keys(this.config.sources), warmup: { cap: (s) => this.#routing?.warmup.cap(s) ?? null, used: (s) => this.#routing?.warmup.used(s) ?? Promise.resolve(0) } });
 
@@ -227,7 +230,7 @@ export class SluiceNode {
       : null;
 
     // The listeners' AcceptSink: where every finished transaction goes.
-    const sink = acceptSink({ spool, disk, enqueue, dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason), routeHeaders: () => this.#routing?.routeHeaderNames ?? [], feedback });
+    const sink = acceptSink({ spool, disk, enqueue, dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason), routeHeaders: () => this.#routing?.routeHeaderNames ?? [], feedback, maxSchedule: () => this.config.queue.max_schedule });
     const { listeners, ports } = await this.#listen(config, { plugins, sink, disk, feedback, observer, state }, built);
 
     const control = new NodeControl({
@@ -245,8 +248,10 @@ export class SluiceNode {
       holdEvents: { paused: (c) => observer.sourcePaused(c), resumed: (c) => observer.sourceResumed(c) },
       lifecycle: this.#lifecycle(),
     });
-    const admin = await startAdmin({ config, baseDir: this.baseDir, registry: this.registry, log, observer, control, readiness: () => this.readiness(), nodes: state.nodes, failures: state.failures });
-    return { state, spool, observer, plugins, holds, pauses, outcomes, scheduler, disk, feedback, listeners, ports, admin, cluster, timers };
+    const queue = await startQueueControl({ config, currentConfig: () => this.config, baseDir: this.baseDir, scheduler, clock, log, observer, nodes: state.nodes });
+    built.push(() => queue.stop());
+    const admin = await startAdmin({ config, baseDir: this.baseDir, registry: this.registry, log, observer, control, readiness: () => this.readiness(), nodes: state.nodes, failures: state.failures, queue: queue.routes });
+    return { state, spool, observer, plugins, holds, pauses, outcomes, scheduler, disk, feedback, listeners, ports, admin, cluster, queue, timers };
   }
 
   /** Admin control's view of the node's lifecycle: reload and maintenance drain. */
@@ -446,6 +451,7 @@ export class SluiceNode {
     parts.holds.stop();
     parts.pauses.stop();
     await parts.cluster?.stop();
+    await parts.queue.stop();
     await parts.admin?.close();
     await parts.observer.close();
     await parts.spool.close();

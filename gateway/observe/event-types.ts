@@ -4,6 +4,7 @@
  * these records leave the process as JSON; `event` is a stable name in the past tense.
  */
 import type { OutcomeEvent } from '../plugin-host/public.js';
+import type { QueueActionRecord } from '../queue/queue-control.js';
 
 export type OutcomeKind = 'queued' | 'delivered' | 'deferred' | 'bounced' | 'expired' | 'complained' | 'suppressed' | 'cancelled';
 
@@ -92,7 +93,7 @@ export interface AlertRecord {
   readonly alert: AlertView;
 }
 
-export type EventRecord = OutcomeRecord | SourceHoldRecord | WarmupExhaustedRecord | AlertRecord;
+export type EventRecord = OutcomeRecord | SourceHoldRecord | WarmupExhaustedRecord | AlertRecord | QueueActionRecord;
 export type EventName = EventRecord['event'];
 
 export const EVENT_NAMES: readonly EventName[] = [
@@ -102,6 +103,7 @@ export const EVENT_NAMES: readonly EventName[] = [
   'warmup_exhausted',
   'alert',
   'alert_cleared',
+  'queue_action',
 ];
 
 /** Where records go; `publish` is synchronous, cheap, and never throws. */
