@@ -12,8 +12,9 @@ import type { Observer } from './observe/observer.js';
 import type { NodeRegistry, Clock } from './state/types.js';
 import type { Scheduler } from './queue/scheduler.js';
 import { QueueControl } from './queue/queue-control.js';
-import { QueueFleet } from './cluster/queue-fleet.js';
-import type { QueueRoutesDeps } from './observe/queue-routes.js';
+import { QueueFleet } from './queue/queue-fleet.js';
+import { QueueApi } from './queue/queue-api.js';
+import type { QueueRoutes } from './observe/queue-routes.js';
 
 export interface QueueWiringPorts {
   readonly config: Config;
@@ -26,7 +27,7 @@ export interface QueueWiringPorts {
   readonly nodes: Pick<NodeRegistry, 'live'>;
 }
 
-export async function startQueueControl(p: QueueWiringPorts): Promise<{ routes: QueueRoutesDeps; stop(): Promise<void> }> {
+export async function startQueueControl(p: QueueWiringPorts): Promise<{ routes: QueueRoutes; stop(): Promise<void> }> {
   const { config } = p;
   const local = new QueueControl({ node: config.node.id, scheduler: p.scheduler, clock: p.clock, log: p.log, pools: () => Object.keys(p.currentConfig().pools), publish: (r) => p.observer.sink.publish(r) });
   local.start();
@@ -35,7 +36,7 @@ export async function startQueueControl(p: QueueWiringPorts): Promise<{ routes: 
   const file = config.events.file === undefined ? null : configPath(p.baseDir, config.events.file);
   const keep = config.events.keep;
   return {
-    routes: { fleet, node: config.node.id, rules: () => local.rules(), history: (id) => (file === null ? Promise.resolve([]) : history(file, keep, id)) },
+    routes: new QueueApi({ fleet, node: config.node.id, rules: () => local.rules(), history: (id) => (file === null ? Promise.resolve([]) : history(file, keep, id)) }),
     stop: async () => {
       local.stop();
       await fleet.stop();

@@ -68,18 +68,18 @@ export async function queueCommand(argv: string[]): Promise<number> {
     const q = new URLSearchParams({ ...selector, ...pick(v, ['state', 'limit', 'after', 'node']) });
     const body = await api('GET', `/api/queue/messages?${q}`);
     const rows = body['messages'] as Record<string, unknown>[];
-    out(body, rows.map((r) => `${r['node']} ${r['queue_id']} ${r['state']} ${r['sender'] || '<>'} -> ${(r['recipients'] as string[]).join(',')} attempts=${r['attempts']} next=${r['next_attempt'] ?? '-'} last="${r['last_reply'] ?? ''}"`).join('\n') + (body['next'] ? `\nmore: --after ${String(body['next'])}\n` : '\n'));
+    out(body, rows.map((r) => `${s(r['node'])} ${s(r['queue_id'])} ${s(r['state'])} ${s(r['sender'], '<>')} -> ${(r['recipients'] as string[]).join(',')} attempts=${s(r['attempts'])} next=${s(r['next_attempt'], '-')} last="${s(r['last_reply'], '')}"`).join('\n') + (body['next'] ? `\nmore: --after ${s(body['next'])}\n` : '\n'));
     return 0;
   }
   if (cmd === 'show') {
     if (!id) throw new SluiceError('USAGE', `show needs a queue id\n\n${USAGE}`);
     const body = await api('GET', `/api/messages/${encodeURIComponent(id)}`);
-    out(body, (body['events'] as Record<string, unknown>[]).map((e) => `${e['at']} ${e['event']} ${e['recipient'] ?? ''} ${e['source'] ?? ''} ${e['mx'] ?? ''} ${e['reply'] ?? ''}`.trimEnd()).join('\n') + '\n');
+    out(body, (body['events'] as Record<string, unknown>[]).map((e) => `${s(e['at'])} ${s(e['event'])} ${s(e['recipient'], '')} ${s(e['source'], '')} ${s(e['mx'], '')} ${s(e['reply'], '')}`.trimEnd()).join('\n') + '\n');
     return 0;
   }
   if (cmd === 'rules') {
     const body = await api('GET', '/api/queue/rules');
-    out(body, (body['rules'] as Record<string, unknown>[]).map((r) => `${r['id']} ${r['kind']} ${JSON.stringify(r['selector'])}${r['pool'] ? ` -> ${r['pool']}` : ''} until ${r['until'] ?? 'lifted'} by ${r['by']}`).join('\n') + '\n');
+    out(body, (body['rules'] as Record<string, unknown>[]).map((r) => `${s(r['id'])} ${s(r['kind'])} ${JSON.stringify(r['selector'])}${r['pool'] ? ` -> ${s(r['pool'])}` : ''} until ${s(r['until'], 'lifted')} by ${s(r['by'])}`).join('\n') + '\n');
     return 0;
   }
   if (!ACTIONS.includes(cmd)) throw new SluiceError('USAGE', `unknown queue command "${cmd}"\n\n${USAGE}`);
@@ -91,8 +91,15 @@ export async function queueCommand(argv: string[]): Promise<number> {
     ...(v['to-pool'] ? { pool: v['to-pool'] } : {}),
   });
   const nodes = body['nodes'] as { node: string; messages: number; recipients: number; error?: string }[];
-  out(body, `${cmd}${body['dry_run'] ? ' (dry run)' : ''}: ${body['messages']} messages, ${body['recipients']} recipients\n${nodes.map((n) => `  ${n.node}: ${n.error ? `ERROR ${n.error}` : `${n.messages} messages, ${n.recipients} recipients`}`).join('\n')}\n`);
+  out(body, `${cmd}${body['dry_run'] ? ' (dry run)' : ''}: ${s(body['messages'])} messages, ${s(body['recipients'])} recipients\n${nodes.map((n) => `  ${n.node}: ${n.error ? `ERROR ${n.error}` : `${n.messages} messages, ${n.recipients} recipients`}`).join('\n')}\n`);
   return nodes.some((n) => n.error) ? 1 : 0;
+}
+
+/** A field of an API answer as text ('' or `fallback` when absent or empty). */
+function s(v: unknown, fallback = ''): string {
+  if (typeof v === 'string') return v === '' ? fallback : v;
+  if (typeof v === 'number' || typeof v === 'boolean') return `${v}`;
+  return v === null || v === undefined ? fallback : JSON.stringify(v);
 }
 
 function pick(v: Record<string, string | boolean | undefined>, keys: string[]): Record<string, string> {
@@ -101,8 +108,8 @@ function pick(v: Record<string, string | boolean | undefined>, keys: string[]): 
 
 function summaryText(body: Record<string, unknown>): string {
   const groups = body['groups'] as Record<string, unknown>[];
-  const head = `${String(body['by']).padEnd(28)} ${['msgs', 'rcpts', 'ready', 'deferred', 'held', 'sched', 'inflight', 'oldest_s'].map((h) => h.padStart(8)).join(' ')}  top reply`;
-  const lines = groups.map((g) => `${String(g['key']).slice(0, 28).padEnd(28)} ${['messages', 'recipients', 'ready', 'deferred', 'held', 'scheduled', 'in_flight', 'oldest_s'].map((k) => String(g[k]).padStart(8)).join(' ')}  ${g['top_reply'] ?? ''}`);
+  const head = `${s(body['by']).padEnd(28)} ${['msgs', 'rcpts', 'ready', 'deferred', 'held', 'sched', 'inflight', 'oldest_s'].map((h) => h.padStart(8)).join(' ')}  top reply`;
+  const lines = groups.map((g) => `${s(g['key']).slice(0, 28).padEnd(28)} ${['messages', 'recipients', 'ready', 'deferred', 'held', 'scheduled', 'in_flight', 'oldest_s'].map((k) => s(g[k]).padStart(8)).join(' ')}  ${s(g['top_reply'], '')}`);
   return `${[head, ...lines].join('\n')}\nnodes: ${(body['nodes'] as string[]).join(', ')}\n`;
 }
 

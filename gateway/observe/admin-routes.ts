@@ -10,7 +10,7 @@ import { parseDuration } from '../config/units.js';
 import type { AlertView } from './event-types.js';
 import type { Actor, AdminControl } from './admin-control.js';
 import type { StatsReader } from './stats.js';
-import { guarded, parseAction, parseBy, parseMessagesQuery, QueueBadRequest, type QueueRoutesDeps } from './queue-routes.js';
+import type { QueueRoutes } from './queue-routes.js';
 
 export interface RouteDeps {
   readonly control: AdminControl;
@@ -20,7 +20,7 @@ export interface RouteDeps {
   readonly statsSpanMs: number;
   readonly alerts: { active(): readonly AlertView[]; recent(): readonly AlertView[] };
   /** Queue inspection and actions (issue 17). */
-  readonly queue?: QueueRoutesDeps;
+  readonly queue?: QueueRoutes;
 }
 
 export interface RouteCtx {
@@ -160,23 +160,11 @@ export const ROUTES: readonly Route[] = [
     parse(bodies.none, ctx.body, 'body');
     return json({ ok: true, ...(await d.control.flushQueue(ctx.by)) });
   }),
-  route('GET', '/api/queue', (ctx, d) => queueCall(d, async (q) => {
-    const { by, node } = parseBy(ctx.query);
-    return json(await q.fleet.summary(by, node));
-  })),
-  route('GET', '/api/queue/messages', (ctx, d) => queueCall(d, async (q) => {
-    const m = parseMessagesQuery(ctx.query);
-    return json(await q.fleet.messages(m.selector, m.state, m.limit, m.after, m.node));
-  })),
-  route('GET', '/api/queue/rules', (_, d) => queueCall(d, async (q) => json({ rules: q.rules() }))),
-  route('GET', '/api/messages/:id', (ctx, d) => queueCall(d, async (q) => {
-    const id = param(ctx, 'id');
-    return json({ queue_id: id, node: q.node, events: await q.history(id) });
-  })),
-  route('POST', '/api/queue/:action', (ctx, d) => queueCall(d, async (q) => {
-    const { action, req } = parseAction(param(ctx, 'action'), ctx.body);
-    return json(await q.fleet.act(action, req, ctx.by));
-  })),
+  route('GET', '/api/queue', (ctx, d) => queueCall(d, (q) => q.summary(ctx.query))),
+  route('GET', '/api/queue/messages', (ctx, d) => queueCall(d, (q) => q.messages(ctx.query))),
+  route('GET', '/api/queue/rules', (_, d) => queueCall(d, (q) => q.rules())),
+  route('GET', '/api/messages/:id', (ctx, d) => queueCall(d, (q) => q.message(param(ctx, 'id')))),
+  route('POST', '/api/queue/:action', (ctx, d) => queueCall(d, (q) => q.act(param(ctx, 'action'), ctx.body, ctx.by))),
   route('POST', '/api/suppression', async (ctx, d) => {
     const b = parse(bodies.suppress, ctx.body, 'body');
     const added = await d.control.addSuppression(b.address, b.reason, ctx.by);
@@ -204,14 +192,9 @@ export const ROUTES: readonly Route[] = [
   }),
 ];
 
-async function queueCall(d: RouteDeps, fn: (q: QueueRoutesDeps) => Promise<Reply>): Promise<Reply> {
+async function queueCall(d: RouteDeps, fn: (q: QueueRoutes) => Promise<unknown>): Promise<Reply> {
   if (!d.queue) throw new BadRequest('queue control is not available on this node');
-  try {
-    return await guarded(() => fn(d.queue as QueueRoutesDeps));
-  } catch (err) {
-    if (err instanceof QueueBadRequest) throw new BadRequest(err.message);
-    throw err;
-  }
+  return json(await fn(d.queue));
 }
 
 async function unsuppress(ctx: RouteCtx, d: RouteDeps): Promise<Reply> {

@@ -4,7 +4,6 @@
  * these records leave the process as JSON; `event` is a stable name in the past tense.
  */
 import type { OutcomeEvent } from '../plugin-host/public.js';
-import type { QueueActionRecord } from '../queue/queue-control.js';
 
 export type OutcomeKind = 'queued' | 'delivered' | 'deferred' | 'bounced' | 'expired' | 'complained' | 'suppressed' | 'cancelled';
 
@@ -91,6 +90,21 @@ export interface AlertRecord {
   readonly at: string;
   readonly node: string;
   readonly alert: AlertView;
+}
+
+/** An operator's queue action (issue 17), on the node that applied it. */
+export interface QueueActionRecord {
+  readonly event: 'queue_action';
+  readonly at: string;
+  readonly node: string;
+  readonly action: 'suspend' | 'resume' | 'retry' | 'bounce' | 'cancel' | 'rebind';
+  readonly selector: Readonly<Record<string, string>>;
+  readonly dry_run: boolean;
+  readonly messages: number;
+  readonly recipients: number;
+  readonly pool: string | null;
+  readonly duration_s: number | null;
+  readonly by: string;
 }
 
 export type EventRecord = OutcomeRecord | SourceHoldRecord | WarmupExhaustedRecord | AlertRecord | QueueActionRecord;

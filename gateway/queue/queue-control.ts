@@ -6,8 +6,9 @@
  */
 import { localResponse } from '../delivery/response.js';
 import type { Logger } from '../observe/logger.js';
+import type { QueueActionRecord } from '../observe/event-types.js';
 import type { Clock } from '../state/types.js';
-import { type Entry, type GroupBy, type GroupView, type QueueState } from './index.js';
+import type { Entry, GroupBy, GroupView, QueueState } from './index.js';
 import { describe, isEmpty, type Selector } from './selector.js';
 import type { Scheduler } from './scheduler.js';
 import { ruleText, type RuleView } from './rules.js';
@@ -50,19 +51,6 @@ export interface MessageRow {
   readonly age_s: number;
 }
 
-export interface QueueActionRecord {
-  readonly event: 'queue_action';
-  readonly at: string;
-  readonly node: string;
-  readonly action: QueueAction;
-  readonly selector: Selector;
-  readonly dry_run: boolean;
-  readonly messages: number;
-  readonly recipients: number;
-  readonly pool: string | null;
-  readonly duration_s: number | null;
-  readonly by: string;
-}
 
 /** A request the admin API answers with 400: `message` says what is wrong. */
 export class QueueRequestError extends Error {

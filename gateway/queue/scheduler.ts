@@ -158,7 +158,7 @@ export class Scheduler {
     this.ledger.track(envelope.id, envelope.rcpts.length);
     const later = envelope.sendAt !== undefined && envelope.sendAt > now;
     for (const [domain, rcpts] of byDomain(envelope.rcpts)) {
-      const item: QueueItem = { envelope, domain, rcpts, attempts: 0, nextAt: later ? (envelope.sendAt as number) : now, readyAt: now };
+      const item: QueueItem = { envelope, domain, rcpts, attempts: 0, nextAt: later ? (envelope.sendAt ?? now) : now, readyAt: now };
       item.entry = this.indexed(envelope, domain, rcpts, later ? 'scheduled' : 'ready', 0, item.nextAt);
       // Scheduled send: parked until X-Sluice-Send-At; the spool has it meanwhile.
       if (this.stopped || later) this.park(item);

@@ -11,9 +11,9 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from '../observe/logger.js';
 import type { NodeRegistry } from '../state/types.js';
-import type { GroupBy, GroupView, QueueState } from '../queue/index.js';
-import type { Selector } from '../queue/selector.js';
-import type { ActionRequest, MessageRow, NodeCount, QueueAction, QueueControl } from '../queue/queue-control.js';
+import type { GroupBy, GroupView, QueueState } from './index.js';
+import type { Selector } from './selector.js';
+import type { ActionRequest, MessageRow, NodeCount, QueueAction, QueueControl } from './queue-control.js';
 
 type Ask =
   | { readonly op: 'summary'; readonly by: GroupBy }
