@@ -33,6 +33,8 @@ export interface RuleView {
 export class QueueRules {
   private rules: QueueRule[] = [];
   private seq = 0;
+  /** Saves run one after another: two rename()s of the temp file must not cross. */
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(private readonly file: string | null, private readonly now: () => number) {}
 
@@ -109,11 +111,16 @@ export class QueueRules {
     return gone;
   }
 
-  private async save(): Promise<void> {
-    if (this.file === null) return;
-    const tmp = `${this.file}.tmp`;
-    await writeFile(tmp, JSON.stringify(this.rules));
-    await rename(tmp, this.file);
+  private save(): Promise<void> {
+    const file = this.file;
+    if (file === null) return Promise.resolve();
+    const next = this.saving.catch(() => undefined).then(async () => {
+      const tmp = `${file}.tmp`;
+      await writeFile(tmp, JSON.stringify(this.rules));
+      await rename(tmp, file);
+    });
+    this.saving = next;
+    return next;
   }
 }
 
