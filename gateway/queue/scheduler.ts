@@ -186,7 +186,10 @@ export class Scheduler {
       const due = Math.max(now, Math.min(...rcpts.map((r) => m.retryAt?.get(r) ?? now)), m.envelope.sendAt ?? 0);
       const state = (m.envelope.sendAt ?? 0) > now ? 'scheduled' : tries > 0 ? 'deferred' : 'ready';
       const entry = this.indexed(m.envelope, domain, rcpts, state, tries, due);
-      this.park({ envelope: m.envelope, domain, rcpts, attempts: tries, nextAt: due, readyAt: now, entry });
+      const item: QueueItem = { envelope: m.envelope, domain, rcpts, attempts: tries, nextAt: due, readyAt: now, entry };
+      // A suspension kept from before the restart holds it again at once (queue-rules.json).
+      if (this.rules.suspension(entry)) this.ops.hold(item);
+      else this.park(item);
     }
   }
 

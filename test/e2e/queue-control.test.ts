@@ -193,12 +193,19 @@ test('X-Sluice-Send-At holds a message until then (scheduled, header stripped); 
   expect(got?.raw.toString()).not.toMatch(/x-sluice-send-at/i);
 });
 
-test('scheduled mail survives a restart and leaves on time', async () => {
+test('scheduled mail and suspensions survive a restart; scheduled mail leaves on time', async () => {
   const at = Date.now() + 4000;
   expect((await send('app@ok.test', ['restart@ok.test'], [`X-Sluice-Send-At: ${new Date(at).toISOString()}`])).code).toBe(250);
+  blocked = true;
+  await send('app@ok.test', ['kept@blocked.test']);
+  await expect.poll(async () => (await group('domain', 'blocked.test'))?.deferred, { timeout: 10_000 }).toBe(1);
+  await act('suspend', { selector: { domain: 'blocked.test' }, duration: '1h' });
   await gw.stop();
   gw = await startGateway(gw.configText, gw.dir);
   expect((await group('domain', 'ok.test'))?.scheduled).toBe(1);
+  const kept = (await api('GET', '/api/queue/rules')).json['rules'] as { kind: string; selector: unknown; pool: string | null }[];
+  expect(kept).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'suspend', selector: { domain: 'blocked.test' } }), expect.objectContaining({ kind: 'rebind', pool: 'backup' })]));
+  await expect.poll(async () => (await group('domain', 'blocked.test'))?.held, { timeout: 10_000 }).toBe(1);
   await mx.waitUntil((m) => m.messages.some((x) => x.rcpts.includes('restart@ok.test')), 10_000);
   const got = mx.messages.find((x) => x.rcpts.includes('restart@ok.test'));
   expect(got?.at).toBeGreaterThanOrEqual(at);
