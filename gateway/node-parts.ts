@@ -130,6 +130,8 @@ export interface SinkPorts {
   readonly routeHeaders: () => readonly string[];
   /** [feedback]: stamps the X-Sluice-FBL reference on outgoing mail. */
   readonly feedback: { stamp: NonNullable<AcceptSink['stamp']> } | null;
+  /** `[queue] max_schedule` in force. */
+  readonly maxSchedule?: () => number;
 }
 
 /** Where every listener hands a finished transaction: the spool (within the disk reserve), then the queue. */
@@ -143,6 +145,7 @@ export function acceptSink(p: SinkPorts): AcceptSink {
     // A client's own X-Sluice-FBL never leaves: only ours can be read back from a report.
     privateHeaders: feedback ? ['x-sluice-class', 'x-sluice-fbl'] : ['x-sluice-class'],
     ...(feedback ? { stamp: (envelope: Envelope) => feedback.stamp(envelope) } : {}),
+    ...(p.maxSchedule ? { maxSchedule: p.maxSchedule } : {}),
     accept: async (envelope, message) => {
       // The envelope's JSON is small next to the body; 4 kB covers it and the record header.
       const release = disk.reserve(message.length + 4096);

@@ -30,6 +30,7 @@ import { today } from './shaping/warmup-gate.js';
 import { Pauses } from './shaping/pauses.js';
 import { SendWindows } from './shaping/send-window.js';
 import { ProviderTable } from './shaping/providers.js';
+import { startQueueControl } from './queue-wiring.js';
 import { Scheduler } from './queue/scheduler.js';
 import type { Listener } from './ingress/listener.js';
 import { replies } from './ingress/replies.js';
@@ -79,6 +80,8 @@ interface Parts {
   readonly healthSocket: HealthSocket | null;
   /** The [cluster] parts, when configured: stopped before the state closes. */
   readonly cluster: { readonly membership: Membership; stop(): Promise<void> } | null;
+  /** Queue control (issue 17). */
+  readonly queue: { stop(): Promise<void> };
   readonly timers: readonly NodeJS.Timeout[];
 }
 
@@ -237,7 +240,7 @@ export class SluiceNode {
       observers: [outcomeTelemetry(observer, clock)],
     });
     const routing = this.#buildRouting(config, { state, spool, holds, pauses, observer });
-    const scheduler = new Scheduler({ spool, clock, log, onOutcome: (o) => outcomes.handle(o), beforeRemove: (e) => outcomes.beforeRemove(e), ...routing.scheduler });
+    const scheduler = new Scheduler({ spool, clock, log, onOutcome: (o) => outcomes.handle(o), beforeRemove: (e) => outcomes.beforeRemove(e), ...routing.scheduler, rulesFile: join(this.dataDir, 'queue-rules.json') });
     built.push(() => scheduler.stop(0));
     startGauges(observer, { fleet, queue: scheduler, connections: this.connections, stateHealthy: () => state.healthy(), sources: () => Object.keys(this.config.sources), warmup: { cap: (s) => this.#routing?.warmup.cap(s) ?? null, used: (s) => this.#routing?.warmup.used(s) ?? Promise.resolve(0) } });
 
@@ -269,7 +272,7 @@ export class SluiceNode {
       : null;
 
     // The listeners' AcceptSink: where every finished transaction goes.
-    const sink = acceptSink({ spool, disk, enqueue, dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason), routeHeaders: () => this.#routing?.routeHeaderNames ?? [], feedback });
+    const sink = acceptSink({ spool, disk, enqueue, dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason), routeHeaders: () => this.#routing?.routeHeaderNames ?? [], feedback, maxSchedule: () => this.config.queue.max_schedule });
     const { listeners, ports } = await startListeners(config, { log, clock, hostname: this.hostname, baseDir: this.baseDir, dataDir: this.dataDir, config: () => this.config, plugins, sink, disk, feedback, metrics: m, failures: state.failures }, built);
 
     const control = new NodeControl({
@@ -294,9 +297,11 @@ export class SluiceNode {
       lifecycle: this.#lifecycle(),
       configRollout: () => this.configRollout(),
     });
-    const admin = await startAdmin({ config, baseDir: this.baseDir, registry: this.registry, log, observer, control, readiness: () => this.readiness(), fleet, failures: state.failures });
+    const queue = await startQueueControl({ config, currentConfig: () => this.config, baseDir: this.baseDir, scheduler, clock, log, observer, nodes: state.nodes });
+    built.push(() => queue.stop());
+    const admin = await startAdmin({ config, baseDir: this.baseDir, registry: this.registry, log, observer, control, readiness: () => this.readiness(), fleet, failures: state.failures, queue: queue.routes });
     const healthSocket = await HealthSocket.open(this.dataDir, { node: config.node.id, readiness: () => this.readiness(), log });
-    return { state, spool, observer, plugins, holds, pauses, outcomes, scheduler, disk, feedback, listeners, ports, admin, healthSocket, cluster, timers };
+    return { state, spool, observer, plugins, holds, pauses, outcomes, scheduler, disk, feedback, listeners, ports, admin, healthSocket, cluster, queue, timers };
   }
 
   /** Admin control's view of the node's lifecycle: reload and maintenance drain. */
@@ -465,6 +470,7 @@ export class SluiceNode {
     await parts.cluster?.stop();
     await this.#rollout?.stop();
     await parts.healthSocket?.close();
+    await parts.queue.stop();
     await parts.admin?.close();
     await parts.observer.close();
     await parts.spool.close();

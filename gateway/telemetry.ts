@@ -8,7 +8,7 @@ import type { Registry } from 'prom-client';
 import { configPath } from './config/paths.js';
 import type { Config } from './config/schema.js';
 import { Observer } from './observe/observer.js';
-import { AdminServer, type Readiness } from './observe/admin-server.js';
+import { AdminServer, type AdminServerDeps, type Readiness } from './observe/admin-server.js';
 import type { AdminControl, FleetView } from './observe/admin-control.js';
 import type { Logger } from './observe/logger.js';
 import type { OutcomeEvent } from './plugin-host/public.js';
@@ -140,6 +140,8 @@ export interface AdminPorts {
   readonly readiness: () => Readiness;
   readonly fleet: FleetView | null;
   readonly failures: FailureLimitStore;
+  /** Queue inspection and actions (issue 17). */
+  readonly queue?: AdminServerDeps['queue'];
 }
 
 /** The admin listener when [admin] is configured (null otherwise), listening. */
@@ -153,6 +155,7 @@ export async function startAdmin(p: AdminPorts): Promise<AdminServer | null> {
     {
       node: config.node.id,
       control: p.control,
+      ...(p.queue ? { queue: p.queue } : {}),
       registry: p.registry,
       readiness: p.readiness,
       // Clustered: the fleet's numbers (this node's plus what live peers published).

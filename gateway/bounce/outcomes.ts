@@ -65,6 +65,7 @@ export class OutcomeRouter {
       mx: o.mx,
       reply: o.response ? formatResponse(o.response) : null,
       attempt: o.attempt,
+      ...(o.reason ? { reason: o.reason } : {}),
       ...(o.nextAt ? { next_attempt: new Date(o.nextAt).toISOString() } : {}),
       ...(bounce ? { bounce_reason: bounce.reason, hard: bounce.hard } : {}),
       ...(o.feedback ? { feedback_type: o.feedback.type, reporter: o.feedback.reporter, matched_by: o.feedback.matchedBy } : {}),

@@ -23,6 +23,7 @@ Commands:
   suppress        add|remove|check|list|import|export --config FILE ...   manage the suppression list
   dkim keygen     --domain D --selector S [--config FILE] [--algorithm rsa|ed25519] [--bits N] [--dir DIR]
   drain           --config FILE [--cancel] [--wait DURATION]   stop taking mail, deliver what is queued
+  queue           summary|list|show|rules|suspend|resume|retry|bounce|cancel|rebind --config FILE ...   see and act on the fleet's queues
   mailbox         [--listen 127.0.0.1:2526] [--dir DIR]   a local test mailbox (config/local.toml delivers to it)
   bounce          classify [--json] [--rules FILE]... FILE...   what bounce messages say: reason, hard/soft, codes per recipient
   route           --explain --config FILE --from A --to B [--header "K: V"]...   how a message would be routed now
@@ -43,6 +44,7 @@ const commands: Record<string, () => Promise<Command>> = {
   dkim: async () => (await import('./dkim.js')).dkimCommand,
   route: async () => (await import('./route-explain.js')).routeCommand,
   drain: async () => (await import('./drain.js')).drainCommand,
+  queue: async () => (await import('./queue.js')).queueCommand,
   mailbox: async () => (await import('./mailbox.js')).mailboxCommand,
   bounce: async () => (await import('./bounce.js')).bounceCommand,
 };

@@ -223,6 +223,8 @@ const queue = z.strictObject({
   max_age: duration.default(5 * 86_400_000),
   /** Every this long in the ready queue raises a message's effective priority by one. */
   ageing: duration.default(60_000),
+  /** How far ahead X-Sluice-Send-At may schedule a message; further is refused with 550 5.7.1. */
+  max_schedule: duration.default(7 * 86_400_000),
 });
 
 const plugins = z.strictObject({
@@ -316,7 +318,7 @@ const admin = z.strictObject({
 
 const webhook = z.strictObject({
   url: z.url(),
-  events: z.array(z.string()).default(['delivered', 'deferred', 'bounced', 'expired', 'complained', 'suppressed']),
+  events: z.array(z.string()).default(['delivered', 'deferred', 'bounced', 'expired', 'complained', 'suppressed', 'cancelled', 'queue_action']),
   secret: z.string().min(16, 'use at least 16 characters: the receiver checks X-Sluice-Signature with it'),
   batch_size: z.number().int().positive().default(100),
   max_backlog: z.number().int().positive().default(10_000),

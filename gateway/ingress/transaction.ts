@@ -10,6 +10,7 @@ import type { PluginHost } from '../plugin-host/host.js';
 import type { HeaderBlock } from '../plugin-host/headers.js';
 import type { Envelope } from '../spool/types.js';
 import { replies, type SmtpReply } from './replies.js';
+import { parseSendAt } from './send-at.js';
 import { newQueueId } from '../spool/queue-id.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
@@ -19,6 +20,8 @@ export interface AcceptSink {
   readonly routeHeaders: readonly string[];
   /** Headers that never leave the node (removed after the data hook). */
   readonly privateHeaders: readonly string[];
+  /** `[queue] max_schedule` in ms: how far ahead X-Sluice-Send-At may ask (default 7 days). */
+  readonly maxSchedule?: () => number;
   /** Header fields the node adds to every accepted message (X-Sluice-FBL), after the data hook. */
   readonly stamp?: (envelope: Envelope) => readonly (readonly [string, string])[];
   /** Resolves once the message is durable and queued. */
@@ -66,6 +69,9 @@ export async function buildTransaction(input: TransactionInput): Promise<Transac
   const v = await input.plugins.run('data', { connection: input.connection, transaction: tx, message });
   if (v.kind === 'reject' || v.kind === 'defer') return { kind: 'refused', reply: { code: v.code, enhanced: v.enhanced, text: v.text } };
   const messageId = headers.get('message-id');
+  const sendAtText = headers.get('x-sluice-send-at');
+  const scheduled = sendAtText === null ? null : parseSendAt(sendAtText, input.clock.now(), input.sink.maxSchedule?.() ?? 7 * 86_400_000);
+  if (scheduled !== null && 'reply' in scheduled) return { kind: 'refused', reply: scheduled.reply };
   const envelope: Envelope = {
     id,
     mailFrom: tx.mailFrom,
@@ -80,6 +86,7 @@ export async function buildTransaction(input: TransactionInput): Promise<Transac
     clientAddress: input.connection.remoteAddress,
     routeHeaders: Object.fromEntries(input.sink.routeHeaders.map((h) => [h, headers.get(h)]).filter((e): e is [string, string] => e[1] !== null)),
     isDsn: tx.mailFrom === '',
+    ...(scheduled !== null && scheduled.at > input.clock.now() ? { sendAt: scheduled.at } : {}),
   };
   const droppedRcpts = allRcpts.filter((r) => input.dropped.has(r.toLowerCase()));
   if (v.kind === 'drop') {
@@ -90,6 +97,7 @@ export async function buildTransaction(input: TransactionInput): Promise<Transac
   for (const r of droppedRcpts) input.sink.dropped(envelope, [r], input.dropped.get(r.toLowerCase()) ?? 'dropped by a plugin');
   if (rcpts.length === 0) return { kind: 'dropped', reply: { code: 250, enhanced: '2.0.0', text: `queued as ${id}` } };
   for (const h of input.sink.privateHeaders) headers.remove(h);
+  headers.remove('x-sluice-send-at');
   for (const [name, value] of input.sink.stamp?.(envelope) ?? []) headers.add(name, value);
   headers.add('Received', traceField(input.connection, input.hostname, id, input.session.envelope.rcptTo.map((r) => r.address), input.clock.now()));
   try {

@@ -10,6 +10,7 @@ import { parseDuration } from '../config/units.js';
 import type { AlertView } from './event-types.js';
 import type { Actor, AdminControl } from './admin-control.js';
 import type { StatsReader } from './stats.js';
+import type { QueueRoutes } from './queue-routes.js';
 
 export interface RouteDeps {
   readonly control: AdminControl;
@@ -18,6 +19,8 @@ export interface RouteDeps {
   /** The longest /api/stats window the stats can answer, in ms. */
   readonly statsSpanMs: number;
   readonly alerts: { active(): readonly AlertView[]; recent(): readonly AlertView[] };
+  /** Queue inspection and actions (issue 17). */
+  readonly queue?: QueueRoutes;
 }
 
 export interface RouteCtx {
@@ -157,6 +160,11 @@ export const ROUTES: readonly Route[] = [
     parse(bodies.none, ctx.body, 'body');
     return json({ ok: true, ...(await d.control.flushQueue(ctx.by)) });
   }),
+  route('GET', '/api/queue', (ctx, d) => queueCall(d, (q) => q.summary(ctx.query))),
+  route('GET', '/api/queue/messages', (ctx, d) => queueCall(d, (q) => q.messages(ctx.query))),
+  route('GET', '/api/queue/rules', (_, d) => queueCall(d, (q) => q.rules())),
+  route('GET', '/api/messages/:id', (ctx, d) => queueCall(d, (q) => q.message(param(ctx, 'id')))),
+  route('POST', '/api/queue/:action', (ctx, d) => queueCall(d, (q) => q.act(param(ctx, 'action'), ctx.body, ctx.by))),
   route('POST', '/api/suppression', async (ctx, d) => {
     const b = parse(bodies.suppress, ctx.body, 'body');
     const added = await d.control.addSuppression(b.address, b.reason, ctx.by);
@@ -183,6 +191,11 @@ export const ROUTES: readonly Route[] = [
     return json({ ok: true, ...(await d.control.undrain(ctx.by)) });
   }),
 ];
+
+async function queueCall(d: RouteDeps, fn: (q: QueueRoutes) => Promise<unknown>): Promise<Reply> {
+  if (!d.queue) throw new BadRequest('queue control is not available on this node');
+  return json(await fn(d.queue));
+}
 
 async function unsuppress(ctx: RouteCtx, d: RouteDeps): Promise<Reply> {
   const b = parse(bodies.unsuppress, ctx.body, 'body');

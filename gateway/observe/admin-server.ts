@@ -54,6 +54,8 @@ export interface AdminServerDeps {
   readonly log: Logger;
   /** Wrong-token limits, charged per client IP (`{ ip }`) before the token is compared. */
   readonly tokenGuesses: { begin(parts: { ip: string }): Promise<GuessAttempt> };
+  /** Queue inspection and actions (issue 17). */
+  readonly queue?: RouteDeps['queue'];
 }
 
 export class AdminServer {
@@ -73,6 +75,7 @@ export class AdminServer {
       stats: deps.stats,
       statsSpanMs: deps.statsSpanMs ?? 3_600_000,
       alerts: deps.alerts,
+      ...(deps.queue ? { queue: deps.queue } : {}),
     };
   }
 

@@ -83,7 +83,22 @@ export interface AlertRecord {
   readonly alert: AlertView;
 }
 
-export type EventRecord = OutcomeRecord | SourceHoldRecord | WarmupExhaustedRecord | AlertRecord;
+/** An operator's queue action (issue 17), on the node that applied it. */
+export interface QueueActionRecord {
+  readonly event: 'queue_action';
+  readonly at: string;
+  readonly node: string;
+  readonly action: 'suspend' | 'resume' | 'retry' | 'bounce' | 'cancel' | 'rebind';
+  readonly selector: Readonly<Record<string, string>>;
+  readonly dry_run: boolean;
+  readonly messages: number;
+  readonly recipients: number;
+  readonly pool: string | null;
+  readonly duration_s: number | null;
+  readonly by: string;
+}
+
+export type EventRecord = OutcomeRecord | SourceHoldRecord | WarmupExhaustedRecord | AlertRecord | QueueActionRecord;
 export type EventName = EventRecord['event'];
 
 export const EVENT_NAMES: readonly EventName[] = [
@@ -93,6 +108,7 @@ export const EVENT_NAMES: readonly EventName[] = [
   'warmup_exhausted',
   'alert',
   'alert_cleared',
+  'queue_action',
 ];
 
 /** Where records go; `publish` is synchronous, cheap, and never throws. */

@@ -83,6 +83,7 @@ const COUNTER_NAME: Record<OutcomeEventKind, string> = {
   complained: 'sluice_messages_complained_total',
   suppressed: 'sluice_messages_suppressed_total',
   expired: 'sluice_messages_expired_total',
+  cancelled: 'sluice_messages_cancelled_total',
 };
 
 const COUNTER_HELP: Record<OutcomeEventKind, string> = {
@@ -93,6 +94,7 @@ const COUNTER_HELP: Record<OutcomeEventKind, string> = {
   complained: 'Feedback-loop complaints (ARF) received.',
   suppressed: 'Recipients refused or dropped because they are on the suppression list.',
   expired: 'Recipients that reached queue max_age undelivered.',
+  cancelled: 'Recipients an operator cancelled from the queue (no DSN).',
 };
 
 export class Metrics {

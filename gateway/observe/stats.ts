@@ -61,7 +61,7 @@ const KIND_INDEX = new Map<OutcomeEventKind, number>(OUTCOME_EVENT_KINDS.map((k,
 const NO_VALUE = '-';
 
 export function emptyCounts(): OutcomeCounts {
-  return { queued: 0, delivered: 0, deferred: 0, bounced: 0, expired: 0, complained: 0, suppressed: 0 };
+  return { queued: 0, delivered: 0, deferred: 0, bounced: 0, expired: 0, complained: 0, suppressed: 0, cancelled: 0 };
 }
 
 /** What the rates are computed from (HealthCounts from the state backend fits too). */

@@ -129,12 +129,12 @@ export interface OutcomeEvent {
 }
 
 /** What became of one recipient: the one outcome model (queue, bounce, observe and plugins use it). */
-export type OutcomeKind = 'delivered' | 'deferred' | 'bounced' | 'expired' | 'suppressed' | 'complained';
+export type OutcomeKind = 'delivered' | 'deferred' | 'bounced' | 'expired' | 'suppressed' | 'complained' | 'cancelled';
 
 /** Every notification on the outcome bus: `queued`, then the recipient's outcomes. */
 export type OutcomeEventKind = 'queued' | OutcomeKind;
 
-export const OUTCOME_EVENT_KINDS: readonly OutcomeEventKind[] = ['queued', 'delivered', 'deferred', 'bounced', 'expired', 'complained', 'suppressed'];
+export const OUTCOME_EVENT_KINDS: readonly OutcomeEventKind[] = ['queued', 'delivered', 'deferred', 'bounced', 'expired', 'complained', 'suppressed', 'cancelled'];
 
 export interface OutcomeEvents {
   queued: (e: OutcomeEvent) => void;
@@ -144,6 +144,8 @@ export interface OutcomeEvents {
   expired: (e: OutcomeEvent) => void;
   complained: (e: OutcomeEvent) => void;
   suppressed: (e: OutcomeEvent) => void;
+  /** An operator cancelled the recipient from the queue (issue 17): no DSN. */
+  cancelled: (e: OutcomeEvent) => void;
 }
 
 export interface PluginHooks<C> {

@@ -46,9 +46,9 @@ export class Ledger {
   }
 
   /** Each recipient of an item gets exactly one final state: the message leaves the spool after its last. */
-  final(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null): void {
-    if (state !== 'delivered') item.attempts = Math.max(item.attempts, 1);
-    this.emit(state, item, rcpt, response, via, null);
+  final(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null, reason?: string): void {
+    if (state !== 'delivered' && state !== 'cancelled') item.attempts = Math.max(item.attempts, 1);
+    this.emit(state, item, rcpt, response, via, null, reason);
     const id = item.envelope.id;
     const pending = this.messages.get(id);
     if (pending === undefined) return;
@@ -67,7 +67,7 @@ export class Ledger {
     }
   }
 
-  private emit(kind: OutcomeKind, item: QueueItem, rcpt: string, response: Response | null, via: Via | null, nextAt: number | null): void {
+  private emit(kind: OutcomeKind, item: QueueItem, rcpt: string, response: Response | null, via: Via | null, nextAt: number | null, reason?: string): void {
     try {
       this.deps.onOutcome({
         kind,
@@ -81,6 +81,7 @@ export class Ledger {
         provider: via?.provider ?? null,
         mx: via?.mx ?? null,
         nextAt,
+        ...(reason !== undefined ? { reason } : {}),
       });
     } catch (err) {
       // A broken outcome handler must not stop the queue's bookkeeping.

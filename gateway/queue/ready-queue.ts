@@ -18,6 +18,8 @@ export class ReadyQueue {
   blockedReason = '';
   /** Backoff after a busy (4xx) greeting; doubles while they repeat, reset by a good connect. */
   greetingBackoffMs = 0;
+  /** Called for each item a session takes (the queue index marks it in flight). */
+  onTake: ((item: QueueItem) => void) | null = null;
 
   constructor(
     readonly key: string,
@@ -42,8 +44,10 @@ export class ReadyQueue {
 
   push(item: QueueItem): void {
     const w = this.waiters.shift();
-    if (w) w(item);
-    else this.items.push(item);
+    if (w) {
+      this.onTake?.(item);
+      w(item);
+    } else this.items.push(item);
   }
 
   unshift(item: QueueItem): void {
@@ -55,6 +59,7 @@ export class ReadyQueue {
     if (this.head >= this.items.length) return null;
     const item = this.items[this.head] as QueueItem;
     this.items[this.head++] = undefined as unknown as QueueItem;
+    this.onTake?.(item);
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;

@@ -23,6 +23,10 @@ import { Ledger } from './ledger.js';
 import type { Logger } from '../observe/logger.js';
 import type { FinalState, OutcomeSink, Parked, QueueItem, Via } from './types.js';
 import { domainOf } from '../routing/router.js';
+import { QueueIndex, type Entry } from './index.js';
+import { QueueRules } from './rules.js';
+import { QueueOps, type Ending } from './queue-ops.js';
+import { formatResponse } from '../delivery/response.js';
 
 /** Runs one session against a ready queue; resolves when the session has ended. */
 export type SessionRunner = (rq: ReadyQueue, sched: Scheduler) => Promise<void>;
@@ -41,6 +45,8 @@ export interface SchedulerDeps {
   readonly beforeRemove?: (envelope: Envelope) => Promise<void>;
   /** Shaping wiring: how many sessions a queue may run at once (default: its per-source limit). */
   readonly maxSessions?: (rq: ReadyQueue) => number;
+  /** Where queue rules (suspensions, rebinds) are kept across restarts; absent: in memory only. */
+  readonly rulesFile?: string;
 }
 
 export class Scheduler {
@@ -52,8 +58,14 @@ export class Scheduler {
   /** Pool labels of parked items, one string per distinct name instead of one per item. */
   private readonly labels = new Map<string, string>();
   private expiryTimer: NodeJS.Timeout | null = null;
+  /** The live index of what is queued here, by group (issue 17). */
+  readonly index = new QueueIndex();
+  readonly rules: QueueRules;
+  readonly ops: QueueOps;
 
   constructor(private deps: SchedulerDeps) {
+    this.rules = new QueueRules(deps.rulesFile ?? null, () => deps.clock.now());
+    this.rules.load();
     this.ledger = new Ledger({ spool: deps.spool, log: deps.log, onOutcome: deps.onOutcome, beforeRemove: deps.beforeRemove });
     this.waiting = new WaitingQueue({
       spool: deps.spool,
@@ -68,6 +80,19 @@ export class Scheduler {
       config: () => this.deps.config,
       maxSessions: (rq) => this.deps.maxSessions?.(rq) ?? rq.provider.maxConnections,
       run: (rq) => this.deps.runSession(rq, this),
+    });
+    this.ops = new QueueOps({
+      index: this.index,
+      rules: this.rules,
+      waiting: this.waiting,
+      spool: deps.spool,
+      clock: deps.clock,
+      log: deps.log,
+      readyQueues: () => this.dispatch.queues(),
+      toParked: (item) => this.toParked(item),
+      route: (item) => void this.route(item),
+      end: (item, rcpt, ending) => this.end(item, rcpt, ending),
+      expire: (item, rcpt, response) => this.final(item, rcpt, 'expired', response, null),
     });
     this.armExpiry();
   }
@@ -131,9 +156,12 @@ export class Scheduler {
     }
     const now = this.deps.clock.now();
     this.ledger.track(envelope.id, envelope.rcpts.length);
+    const later = envelope.sendAt !== undefined && envelope.sendAt > now;
     for (const [domain, rcpts] of byDomain(envelope.rcpts)) {
-      const item: QueueItem = { envelope, domain, rcpts, attempts: 0, nextAt: now, readyAt: now };
-      if (this.stopped) this.park(item);
+      const item: QueueItem = { envelope, domain, rcpts, attempts: 0, nextAt: later ? (envelope.sendAt ?? now) : now, readyAt: now };
+      item.entry = this.indexed(envelope, domain, rcpts, later ? 'scheduled' : 'ready', 0, item.nextAt);
+      // Scheduled send: parked until X-Sluice-Send-At; the spool has it meanwhile.
+      if (this.stopped || later) this.park(item);
       else void this.route(item);
     }
   }
@@ -155,8 +183,13 @@ export class Scheduler {
     const now = this.deps.clock.now();
     for (const [domain, rcpts] of byDomain(pending)) {
       const tries = Math.max(0, ...rcpts.map((r) => m.attempts.get(r) ?? 0));
-      const due = Math.min(...rcpts.map((r) => m.retryAt?.get(r) ?? now));
-      this.park({ envelope: m.envelope, domain, rcpts, attempts: tries, nextAt: Math.max(now, due), readyAt: now });
+      const due = Math.max(now, Math.min(...rcpts.map((r) => m.retryAt?.get(r) ?? now)), m.envelope.sendAt ?? 0);
+      const state = (m.envelope.sendAt ?? 0) > now ? 'scheduled' : tries > 0 ? 'deferred' : 'ready';
+      const entry = this.indexed(m.envelope, domain, rcpts, state, tries, due);
+      const item: QueueItem = { envelope: m.envelope, domain, rcpts, attempts: tries, nextAt: due, readyAt: now, entry };
+      // A suspension kept from before the restart holds it again at once (queue-rules.json).
+      if (this.rules.suspension(entry)) this.ops.hold(item);
+      else this.park(item);
     }
   }
 
@@ -184,11 +217,22 @@ export class Scheduler {
     return this.waiting.flush();
   }
 
+  /** A new row in the queue index for one item. */
+  private indexed(e: Envelope, domain: string, rcpts: readonly string[], state: Entry['state'], attempts: number, nextAt: number): Entry {
+    const pool = this.label(e.pool ?? e.class);
+    return this.index.add({ id: e.id, domain, sender: e.mailFrom.toLowerCase(), campaign: e.campaign, cls: e.class, receivedAt: e.receivedAt, pool, provider: 'unrouted', source: null, rcpts, state, attempts, nextAt, lastReply: null });
+  }
+
   /** Drops the envelope of an item that waits for a retry: the spool has it. */
   private park(item: QueueItem): void {
     if (item.rcpts.length === 0) return;
+    if (this.ops.claim(item)) return;
+    this.waiting.park(this.toParked(item));
+  }
+
+  private toParked(item: QueueItem): Parked {
     const e = item.envelope;
-    this.waiting.park({
+    return {
       id: e.id,
       rcpts: item.rcpts,
       attempts: item.attempts,
@@ -196,14 +240,15 @@ export class Scheduler {
       receivedAt: e.receivedAt,
       pool: item.lastPool ?? this.label(e.pool ?? e.class),
       provider: item.lastProvider ?? 'unrouted',
-    });
+      ...(item.entry ? { entry: item.entry } : {}),
+    };
   }
 
   /** A parked item is due and its envelope was read back: route it again. */
   private unpark(p: Parked, envelope: Envelope): void {
     const now = this.deps.clock.now();
     // The id string the spool's index holds already, not a second copy per message once parked again.
-    const item: QueueItem = { envelope: { ...envelope, id: p.id }, domain: domainOf(p.rcpts[0] ?? ''), rcpts: [...p.rcpts], attempts: p.attempts, nextAt: p.nextAt, readyAt: now };
+    const item: QueueItem = { envelope: { ...envelope, id: p.id }, domain: domainOf(p.rcpts[0] ?? ''), rcpts: [...p.rcpts], attempts: p.attempts, nextAt: p.nextAt, readyAt: now, ...(p.entry ? { entry: p.entry } : {}) };
     if (this.stopped) this.park(item);
     else void this.route(item);
   }
@@ -231,6 +276,7 @@ export class Scheduler {
   }
 
   private async route(item: QueueItem): Promise<void> {
+    if (this.ops.claim(item)) return;
     let route;
     try {
       route = await this.deps.resolver.resolve(item.domain);
@@ -243,10 +289,27 @@ export class Scheduler {
       return;
     }
     const provider = this.deps.providers.limits(item.domain, route.mxNames, route.site);
-    const decision = this.deps.router.decide({ envelope: item.envelope, domain: item.domain, provider: provider.name });
+    const decided = this.deps.router.decide({ envelope: item.envelope, domain: item.domain, provider: provider.name });
+    let decision = decided;
+    const entry = item.entry;
+    if (entry) {
+      // Queue rules (issue 17): a rebind picks the pool; a suspension holds the item here.
+      const pool = this.rules.rebind({ ...entry, provider: provider.name, pool: decision.pool }) ?? decision.pool;
+      if (pool !== decided.pool) decision = { ...decided, pool };
+      this.index.update(entry, { pool: this.label(pool), provider: provider.name, state: 'ready' });
+      if (this.rules.suspension(entry)) {
+        item.lastPool = entry.pool;
+        item.lastProvider = provider.name;
+        this.ops.hold(item);
+        return;
+      }
+    }
     // Priority is part of the key: a message of higher priority never queues behind lower ones in one FIFO.
     const key = `${decision.pool}\u0000${route.site}\u0000${decision.priority}`;
     const rq = this.dispatch.queueFor(key, decision.pool, route.site, route.hosts, provider, decision.priority);
+    rq.onTake ??= (taken) => {
+      if (taken.entry) this.index.update(taken.entry, { state: 'in_flight' });
+    };
     item.readyAt = this.deps.clock.now();
     item.lastPool = decision.pool;
     item.lastProvider = provider.name;
@@ -292,11 +355,13 @@ export class Scheduler {
       if (stale.length === 0) continue;
       const blocked = rq.blockedUntil > now && rq.blockedReason !== '';
       const why = blocked ? rq.blockedReason : 'still waiting for a connection';
+      // (held mail is expired by expireHeld below)
       const response = localResponse(451, '4.4.7', `waiting in the ready queue of pool ${rq.pool} for ${rq.provider.name}: ${why}`);
       for (const item of stale) for (const r of item.rcpts) this.final(item, r, 'expired', response, null);
       this.deps.log.warn({ event: 'queue_expired', pool: rq.pool, provider: rq.provider.name, site: rq.site, items: stale.length, reason: why }, 'mail reached max_age while its queue could not send');
       n += stale.length;
     }
+    void this.ops.expireHeld(now, maxAge, localResponse(451, '4.4.7', 'suspended by an operator until it reached max_age'));
     return n;
   }
 
@@ -326,6 +391,7 @@ export class Scheduler {
     }
     const next = until ?? now + this.retryDelay(item.attempts);
     item.nextAt = Math.min(next, item.envelope.receivedAt + max_age);
+    if (item.entry) this.index.update(item.entry, { state: until === null ? 'deferred' : 'held', rcpts: item.rcpts, attempts: item.attempts, nextAt: item.nextAt, lastReply: formatResponse(response).slice(0, 120), ...(via ? { source: via.source } : {}) });
     // Its next attempt is a while away: the cached body would only crowd out fresh mail.
     this.deps.spool.forget?.(item.envelope.id);
     this.ledger.deferred(item, rcpts, response, via);
@@ -354,12 +420,26 @@ export class Scheduler {
       return;
     }
     rq.unshift(item);
+    if (item.entry) this.index.update(item.entry, { state: 'ready' });
     this.pump();
   }
 
   /** Each recipient of an item gets exactly one final state: the message leaves the spool after its last. */
-  final(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null): void {
-    this.ledger.final(item, rcpt, state, response, via);
+  final(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null, reason?: string): void {
+    this.ledger.final(item, rcpt, state, response, via, reason);
+    const e = item.entry;
+    if (!e) return;
+    const left = e.rcpts.filter((r) => r !== rcpt);
+    if (left.length > 0) this.index.update(e, { rcpts: left });
+    else {
+      this.index.remove(e);
+      this.ops.settled(e);
+    }
+  }
+
+  /** A queue action's end for one recipient: bounced (a DSN goes to the sender) or cancelled. */
+  private end(item: QueueItem, rcpt: string, ending: Ending): void {
+    this.final(item, rcpt, ending.state, ending.response, null, 'admin');
   }
 
   get stopped(): boolean {

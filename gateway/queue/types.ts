@@ -1,6 +1,7 @@
 import type { Envelope, RecipientState } from '../spool/types.js';
 import type { Response } from '../delivery/response.js';
 import type { OutcomeEvent, OutcomeKind } from '../plugin-host/public.js';
+import type { Entry } from './index.js';
 
 /** One message's recipients at one domain: the unit the scheduler routes and sessions send. */
 export interface QueueItem {
@@ -14,6 +15,8 @@ export interface QueueItem {
   /** Where routing last put it (for queue gauges while it waits for a retry). */
   lastPool?: string;
   lastProvider?: string;
+  /** Its row in the live queue index (index.ts). */
+  entry?: Entry;
 }
 
 /**
@@ -31,6 +34,8 @@ export interface Parked {
   readonly pool: string;
   /** The provider routing last found, or "unrouted". */
   readonly provider: string;
+  /** Its row in the live queue index (index.ts). */
+  readonly entry?: Entry;
 }
 
 export type { OutcomeKind };
@@ -50,6 +55,8 @@ export interface Outcome {
   readonly nextAt: number | null;
   /** Set when `kind` is complained: what the feedback report said. */
   readonly feedback?: FeedbackInfo;
+  /** Why, when an operator's queue action decided it ("admin"). */
+  readonly reason?: string;
 }
 
 /** A complaint's report, as events and plugins see it (the `feedback` of OutcomeEvent). */

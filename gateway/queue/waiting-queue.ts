@@ -68,6 +68,11 @@ export class WaitingQueue {
     return items.length;
   }
 
+  /** Takes out every item `pred` picks (queue actions); the rest keep their times. */
+  take(pred: (p: Parked) => boolean): Parked[] {
+    return this.heap.filter((p) => !pred(p));
+  }
+
   /** Starts reading the envelopes of due items; each read that ends starts the next. */
   release(): void {
     if (this.held) return;

@@ -16,9 +16,11 @@ export interface Envelope {
   readonly routeHeaders: Readonly<Record<string, string>>;
   /** True for a DSN we generated (never bounce a bounce). */
   readonly isDsn: boolean;
+  /** X-Sluice-Send-At: not attempted before this time (epoch ms); absent: at once. */
+  readonly sendAt?: number;
 }
 
-export type RecipientState = 'delivered' | 'bounced' | 'expired' | 'suppressed';
+export type RecipientState = 'delivered' | 'bounced' | 'expired' | 'suppressed' | 'cancelled';
 
 /** A message found in the spool at start, with what is already known of its recipients. */
 export interface RecoveredMessage {

@@ -1,0 +1,250 @@
+/**
+ * The live queue index (issue 17): what is queued on this node, by provider, domain,
+ * source, pool, campaign, class and sender, kept up to date as mail flows (the
+ * scheduler tells it each step) instead of found by scanning the spool. One entry per
+ * queue item (one message's recipients at one domain); each group keeps its counts and
+ * its members, so a summary costs one pass over the groups and an action one pass over
+ * the members of its most selective group.
+ */
+import { matches, type Selectable, type Selector, type SelectorKey } from './selector.js';
+
+export const QUEUE_STATES = ['ready', 'deferred', 'held', 'scheduled', 'in_flight'] as const;
+export type QueueState = (typeof QUEUE_STATES)[number];
+
+export const GROUP_BY = ['provider', 'domain', 'source', 'pool', 'campaign', 'class', 'sender'] as const;
+export type GroupBy = (typeof GROUP_BY)[number];
+
+/** One queue item as the index sees it. Mutable fields change only through QueueIndex.update. */
+export interface Entry extends Selectable {
+  readonly id: string;
+  readonly domain: string;
+  readonly sender: string;
+  readonly campaign: string | null;
+  readonly cls: string;
+  readonly receivedAt: number;
+  pool: string;
+  provider: string;
+  source: string | null;
+  /** The item's recipients (the array the scheduler holds; not copied). */
+  rcpts: readonly string[];
+  state: QueueState;
+  attempts: number;
+  /** When the next attempt is due (deferred, scheduled); 0 when not known. */
+  nextAt: number;
+  lastReply: string | null;
+}
+
+export type EntryInit = Pick<Entry, 'id' | 'domain' | 'sender' | 'campaign' | 'cls' | 'receivedAt' | 'pool' | 'provider' | 'source' | 'rcpts' | 'state' | 'attempts' | 'nextAt' | 'lastReply'>;
+export type EntryPatch = Partial<Pick<Entry, 'pool' | 'provider' | 'source' | 'rcpts' | 'state' | 'attempts' | 'nextAt' | 'lastReply'>>;
+
+/** One group as `GET /api/queue?by=K` shows it (state counts are recipients). */
+export interface GroupView {
+  readonly key: string;
+  readonly messages: number;
+  readonly recipients: number;
+  readonly ready: number;
+  readonly deferred: number;
+  readonly held: number;
+  readonly scheduled: number;
+  readonly in_flight: number;
+  readonly oldest_s: number;
+  readonly top_reply: string | null;
+}
+
+class Group {
+  readonly members = new Set<Entry>();
+  recipients = 0;
+  readonly byState: Record<QueueState, number> = { ready: 0, deferred: 0, held: 0, scheduled: 0, in_flight: 0 };
+  readonly replies = new Map<string, number>();
+  constructor(readonly key: string) {}
+}
+
+const NONE = '(none)';
+
+function keyOf(e: Entry, by: GroupBy): string {
+  switch (by) {
+    case 'provider':
+      return e.provider;
+    case 'domain':
+      return e.domain;
+    case 'source':
+      return e.source ?? NONE;
+    case 'pool':
+      return e.pool;
+    case 'campaign':
+      return e.campaign ?? NONE;
+    case 'class':
+      return e.cls;
+    case 'sender':
+      return e.sender === '' ? '<>' : e.sender;
+  }
+}
+
+const SELECTOR_DIM: Partial<Record<SelectorKey, GroupBy>> = { domain: 'domain', provider: 'provider', campaign: 'campaign', sender: 'sender', pool: 'pool', source: 'source', class: 'class' };
+
+export class QueueIndex {
+  private readonly groups = new Map<GroupBy, Map<string, Group>>(GROUP_BY.map((g) => [g, new Map()]));
+  /** Entries by queue id (a message has one per domain). */
+  private readonly byId = new Map<string, Entry[]>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  add(init: EntryInit): Entry {
+    const e: Entry = { ...init };
+    const list = this.byId.get(e.id);
+    if (list) list.push(e);
+    else this.byId.set(e.id, [e]);
+    this.count++;
+    for (const by of GROUP_BY) this.join(e, by);
+    return e;
+  }
+
+  /** Changes an entry's fields, moving it between groups and state counts as needed. */
+  update(e: Entry, patch: EntryPatch): void {
+    const regroup: GroupBy[] = [];
+    if (patch.pool !== undefined && patch.pool !== e.pool) regroup.push('pool');
+    if (patch.provider !== undefined && patch.provider !== e.provider) regroup.push('provider');
+    if (patch.source !== undefined && patch.source !== e.source) regroup.push('source');
+    for (const by of GROUP_BY) this.count1(e, by, -1, !regroup.includes(by));
+    for (const by of regroup) this.leave(e, by);
+    Object.assign(e, patch);
+    for (const by of regroup) this.join(e, by);
+    for (const by of GROUP_BY) if (!regroup.includes(by)) this.count1(e, by, 1, true);
+  }
+
+  remove(e: Entry): void {
+    const list = this.byId.get(e.id);
+    if (!list) return;
+    const i = list.indexOf(e);
+    if (i < 0) return;
+    list.splice(i, 1);
+    if (list.length === 0) this.byId.delete(e.id);
+    this.count--;
+    for (const by of GROUP_BY) this.leave(e, by);
+  }
+
+  entriesOf(id: string): readonly Entry[] {
+    return this.byId.get(id) ?? [];
+  }
+
+  /** Every group of one dimension, largest first. */
+  summary(by: GroupBy, now: number): GroupView[] {
+    const out: GroupView[] = [];
+    for (const g of this.groups.get(by)?.values() ?? []) out.push(view(g, now));
+    return out.sort((a, b) => b.recipients - a.recipients || a.key.localeCompare(b.key));
+  }
+
+  /** The entries `s` matches, walking only the members of its most selective group. */
+  select(s: Selector, state?: QueueState): Entry[] {
+    const out: Entry[] = [];
+    for (const e of this.candidates(s)) if ((state === undefined || e.state === state) && matches(s, e)) out.push(e);
+    return out;
+  }
+
+  /** A page of matching entries in queue order, after the entry whose cursor is `after`. */
+  page(s: Selector, state: QueueState | undefined, limit: number, after: string | null): { entries: Entry[]; next: string | null } {
+    const entries: Entry[] = [];
+    let skipping = after !== null;
+    for (const e of this.candidates(s)) {
+      if (skipping) {
+        if (cursorOf(e) === after) skipping = false;
+        continue;
+      }
+      if ((state !== undefined && e.state !== state) || !matches(s, e)) continue;
+      if (entries.length === limit) return { entries, next: cursorOf(entries[entries.length - 1] as Entry) };
+      entries.push(e);
+    }
+    return { entries, next: null };
+  }
+
+  private *candidates(s: Selector): Iterable<Entry> {
+    if (s.queue_id !== undefined) {
+      yield* this.byId.get(s.queue_id) ?? [];
+      return;
+    }
+    let best: Set<Entry> | null = null;
+    for (const [key, by] of Object.entries(SELECTOR_DIM) as [SelectorKey, GroupBy][]) {
+      const value = s[key];
+      if (value === undefined) continue;
+      const members = this.groups.get(by)?.get(value)?.members ?? new Set<Entry>();
+      if (best === null || members.size < best.size) best = members;
+    }
+    if (best !== null) {
+      // A copy: an action removes entries from the set while it walks them.
+      yield* [...best];
+      return;
+    }
+    for (const list of [...this.byId.values()]) yield* list;
+  }
+
+  private join(e: Entry, by: GroupBy): void {
+    const groups = this.groups.get(by) as Map<string, Group>;
+    const key = keyOf(e, by);
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = new Group(key)));
+    g.members.add(e);
+    this.count1(e, by, 1, true);
+  }
+
+  private leave(e: Entry, by: GroupBy): void {
+    const groups = this.groups.get(by) as Map<string, Group>;
+    const key = keyOf(e, by);
+    const g = groups.get(key);
+    if (!g) return;
+    this.count1(e, by, -1, true);
+    g.members.delete(e);
+    if (g.members.size === 0) groups.delete(key);
+  }
+
+  private count1(e: Entry, by: GroupBy, sign: 1 | -1, apply: boolean): void {
+    if (!apply) return;
+    const g = this.groups.get(by)?.get(keyOf(e, by));
+    if (!g) return;
+    const n = e.rcpts.length * sign;
+    g.recipients += n;
+    g.byState[e.state] += n;
+    if (e.lastReply !== null) {
+      const c = (g.replies.get(e.lastReply) ?? 0) + n;
+      if (c <= 0) g.replies.delete(e.lastReply);
+      else g.replies.set(e.lastReply, c);
+    }
+  }
+}
+
+export function cursorOf(e: Entry): string {
+  return `${e.id}/${e.domain}`;
+}
+
+/** The oldest of the first members (a group's members join in about the order mail arrived). */
+function oldest(g: Group): number {
+  let min = Infinity;
+  let n = 0;
+  for (const e of g.members) {
+    if (e.receivedAt < min) min = e.receivedAt;
+    if (++n >= 64) break;
+  }
+  return min;
+}
+
+function view(g: Group, now: number): GroupView {
+  let top: string | null = null;
+  let topCount = 0;
+  for (const [reply, c] of g.replies) {
+    if (c > topCount) {
+      top = reply;
+      topCount = c;
+    }
+  }
+  const first = oldest(g);
+  return {
+    key: g.key,
+    messages: g.members.size,
+    recipients: g.recipients,
+    ...g.byState,
+    oldest_s: first === Infinity ? 0 : Math.max(0, Math.floor((now - first) / 1000)),
+    top_reply: top,
+  };
+}

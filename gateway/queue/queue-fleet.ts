@@ -1,0 +1,234 @@
+/**
+ * Queue control across the fleet (issue 17): an inspection or an action given to one
+ * node is published on a Redis channel; every live node (the node registry's view)
+ * applies it to its own queue and answers on a reply channel with its counts. The node
+ * that was asked waits for each live node's answer up to `answerTimeoutMs`; a node
+ * that dies meanwhile is listed with an error, and the others have applied the action
+ * all the same (each node acts on its own as soon as the request reaches it). Without
+ * [cluster] the fleet is this node alone.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Logger } from '../observe/logger.js';
+import type { NodeRegistry } from '../state/types.js';
+import type { GroupBy, GroupView, QueueState } from './index.js';
+import type { Selector } from './selector.js';
+import type { ActionRequest, MessageRow, NodeCount, QueueAction, QueueControl } from './queue-control.js';
+
+type Ask =
+  | { readonly op: 'summary'; readonly by: GroupBy }
+  | { readonly op: 'messages'; readonly selector: Selector; readonly state: QueueState | null; readonly limit: number; readonly after: string | null }
+  | { readonly op: 'act'; readonly action: QueueAction; readonly req: ActionRequest; readonly by: string };
+
+interface Envelope {
+  readonly rid: string;
+  readonly from: string;
+  /** Only this node answers; null: every node. */
+  readonly to: string | null;
+  readonly ask: Ask;
+}
+
+interface Answer {
+  readonly rid: string;
+  readonly node: string;
+  readonly ok: boolean;
+  readonly value?: unknown;
+  readonly error?: string;
+}
+
+export interface QueueFleetOptions {
+  readonly local: QueueControl;
+  readonly log: Logger;
+  /** [cluster]: Redis for the channels and the registry for who is live. */
+  readonly cluster?: { readonly redisUrl: string; readonly prefix: string; readonly nodes: Pick<NodeRegistry, 'live'> };
+  readonly answerTimeoutMs?: number;
+}
+
+export interface SummaryAnswer {
+  readonly by: GroupBy;
+  readonly groups: GroupView[];
+  readonly nodes: string[];
+  readonly errors?: { node: string; error: string }[];
+}
+
+export interface ActionAnswer {
+  readonly action: QueueAction;
+  readonly dry_run: boolean;
+  readonly messages: number;
+  readonly recipients: number;
+  readonly nodes: NodeCount[];
+}
+
+export class QueueFleet {
+  private pub: Redis | null = null;
+  private sub: Redis | null = null;
+  private readonly waiting = new Map<string, (a: Answer) => void>();
+
+  constructor(private readonly o: QueueFleetOptions) {}
+
+  private get channel(): string {
+    return `${this.o.cluster?.prefix ?? ''}queue:ask`;
+  }
+
+  private replyChannel(node: string): string {
+    return `${this.o.cluster?.prefix ?? ''}queue:answer:${node}`;
+  }
+
+  async start(): Promise<void> {
+    const c = this.o.cluster;
+    if (!c) return;
+    const opts = { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true };
+    this.pub = new Redis(c.redisUrl, opts);
+    this.sub = new Redis(c.redisUrl, opts);
+    for (const r of [this.pub, this.sub]) r.on('error', (err: unknown) => this.o.log.debug({ err }, 'queue fleet channel: redis error'));
+    this.sub.on('message', (channel: string, text: string) => void this.onMessage(channel, text));
+    await this.sub.subscribe(this.channel, this.replyChannel(this.o.local.node)).catch((err: unknown) => this.o.log.warn({ err }, 'queue fleet channel: cannot subscribe; queue actions stay on this node'));
+  }
+
+  async stop(): Promise<void> {
+    this.sub?.disconnect();
+    this.pub?.disconnect();
+  }
+
+  async summary(by: GroupBy, node: string | null): Promise<SummaryAnswer> {
+    const answers = await this.ask({ op: 'summary', by }, node);
+    const groups = new Map<string, GroupView & { replies: Map<string, number> }>();
+    for (const a of answers) {
+      if (!a.ok) continue;
+      for (const g of a.value as GroupView[]) merge(groups, g);
+    }
+    const merged = [...groups.values()].map(({ replies, ...g }) => ({ ...g, top_reply: top(replies) }));
+    merged.sort((a, b) => b.recipients - a.recipients || a.key.localeCompare(b.key));
+    return { by, groups: merged, nodes: answers.filter((a) => a.ok).map((a) => a.node), ...errorsOf(answers) };
+  }
+
+  async messages(selector: Selector, state: QueueState | null, limit: number, after: string | null, node: string | null): Promise<{ messages: MessageRow[]; next: string | null; nodes: string[] }> {
+    // Paging across nodes: one node at a time (the cursor names it), in node order.
+    const answers = await this.ask({ op: 'messages', selector, state, limit, after: null }, node ?? (after ? (after.split('|')[0] ?? null) : null));
+    const rows: MessageRow[] = [];
+    let next: string | null = null;
+    for (const a of answers.filter((x) => x.ok).sort((x, y) => x.node.localeCompare(y.node))) {
+      const v = a.value as { messages: MessageRow[]; next: string | null };
+      rows.push(...v.messages);
+      if (v.next) next = `${a.node}|${v.next}`;
+    }
+    if (after !== null) {
+      const [n, cursor] = [after.split('|')[0] ?? '', after.split('|').slice(1).join('|')];
+      const again = await this.ask({ op: 'messages', selector, state, limit, after: cursor }, n);
+      const v = again.find((x) => x.ok)?.value as { messages: MessageRow[]; next: string | null } | undefined;
+      return { messages: v?.messages ?? [], next: v?.next ? `${n}|${v.next}` : null, nodes: [n] };
+    }
+    const ok = answers.filter((a) => a.ok);
+    // Several nodes: the first page of each; page further with ?node= (the cursor names it).
+    return { messages: rows.slice(0, ok.length === 1 ? limit : rows.length), next: ok.length === 1 ? next : null, nodes: ok.map((a) => a.node) };
+  }
+
+  async act(action: QueueAction, req: ActionRequest, by: string): Promise<ActionAnswer> {
+    this.o.local.check(action, req);
+    const answers = await this.ask({ op: 'act', action, req, by }, null);
+    const nodes: NodeCount[] = answers.map((a) => (a.ok ? (a.value as NodeCount) : { node: a.node, messages: 0, recipients: 0, error: a.error ?? 'no answer' }));
+    return { action, dry_run: req.dry_run, messages: sum(nodes, 'messages'), recipients: sum(nodes, 'recipients'), nodes };
+  }
+
+  /** Applies `ask` here and, clustered, on every live node (or only on `node`). */
+  private async ask(ask: Ask, node: string | null): Promise<Answer[]> {
+    const self = this.o.local.node;
+    const c = this.o.cluster;
+    const peers = c && this.pub ? (await c.nodes.live().catch(() => [])).map((n) => n.id).filter((id) => id !== self && (node === null || id === node)) : [];
+    if (node !== null && node !== self && peers.length === 0) return [{ rid: '', node, ok: false, error: 'not a live node' }];
+    const rid = randomUUID();
+    const pending = peers.length > 0 ? this.collect(rid, peers) : Promise.resolve([]);
+    if (peers.length > 0) await (this.pub as Redis).publish(this.channel, JSON.stringify({ rid, from: self, to: node, ask } satisfies Envelope));
+    const mine = node === null || node === self ? [await this.answer(rid, ask)] : [];
+    return [...mine, ...(await pending)];
+  }
+
+  private collect(rid: string, peers: readonly string[]): Promise<Answer[]> {
+    return new Promise((resolve) => {
+      const got = new Map<string, Answer>();
+      const done = () => {
+        clearTimeout(timer);
+        this.waiting.delete(rid);
+        resolve(peers.map((p) => got.get(p) ?? { rid, node: p, ok: false, error: 'no answer (node down or unreachable?)' }));
+      };
+      const timer = setTimeout(done, this.o.answerTimeoutMs ?? 5_000);
+      this.waiting.set(rid, (a) => {
+        got.set(a.node, a);
+        if (peers.every((p) => got.has(p))) done();
+      });
+    });
+  }
+
+  private async answer(rid: string, ask: Ask): Promise<Answer> {
+    const local = this.o.local;
+    try {
+      switch (ask.op) {
+        case 'summary':
+          return { rid, node: local.node, ok: true, value: local.summary(ask.by) };
+        case 'messages':
+          return { rid, node: local.node, ok: true, value: local.messages(ask.selector, ask.state ?? undefined, ask.limit, ask.after) };
+        case 'act':
+          return { rid, node: local.node, ok: true, value: await local.act(ask.action, ask.req, ask.by) };
+      }
+    } catch (err) {
+      this.o.log.error({ err, op: ask.op }, 'queue request failed on this node');
+      return { rid, node: local.node, ok: false, error: (err as Error).message };
+    }
+  }
+
+  private async onMessage(channel: string, text: string): Promise<void> {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (channel === this.channel) {
+      const m = msg as Envelope;
+      if (typeof m?.rid !== 'string' || m.from === this.o.local.node || (m.to !== null && m.to !== this.o.local.node)) return;
+      const a = await this.answer(m.rid, m.ask);
+      await this.pub?.publish(this.replyChannel(m.from), JSON.stringify(a)).catch(() => undefined);
+      return;
+    }
+    const a = msg as Answer;
+    if (typeof a?.rid === 'string') this.waiting.get(a.rid)?.(a);
+  }
+}
+
+function sum(nodes: readonly NodeCount[], k: 'messages' | 'recipients'): number {
+  return nodes.reduce((n, x) => n + x[k], 0);
+}
+
+function errorsOf(answers: readonly Answer[]): { errors?: { node: string; error: string }[] } {
+  const bad = answers.filter((a) => !a.ok).map((a) => ({ node: a.node, error: a.error ?? 'no answer' }));
+  return bad.length > 0 ? { errors: bad } : {};
+}
+
+/** Sums one node's group into the fleet's; the commonest reply is weighed by recipients. */
+function merge(into: Map<string, GroupView & { replies: Map<string, number> }>, g: GroupView): void {
+  const cur = into.get(g.key);
+  if (!cur) {
+    into.set(g.key, { ...g, replies: new Map(g.top_reply ? [[g.top_reply, g.recipients]] : []) });
+    return;
+  }
+  into.set(g.key, {
+    key: g.key,
+    messages: cur.messages + g.messages,
+    recipients: cur.recipients + g.recipients,
+    ready: cur.ready + g.ready,
+    deferred: cur.deferred + g.deferred,
+    held: cur.held + g.held,
+    scheduled: cur.scheduled + g.scheduled,
+    in_flight: cur.in_flight + g.in_flight,
+    oldest_s: Math.max(cur.oldest_s, g.oldest_s),
+    top_reply: null,
+    replies: g.top_reply ? cur.replies.set(g.top_reply, (cur.replies.get(g.top_reply) ?? 0) + g.recipients) : cur.replies,
+  });
+}
+
+function top(replies: Map<string, number>): string | null {
+  let best: string | null = null;
+  let n = 0;
+  for (const [r, c] of replies) if (c > n) [best, n] = [r, c];
+  return best;
+}
