@@ -65,6 +65,13 @@ const cluster = z.strictObject({
    * after we stopped waiting) frees its connection slot soon.
    */
   lease_ttl: duration.default(6_000),
+  /**
+   * Copies of an accepted message before its 250: 1 (this node's spool) or 2 (also one
+   * live peer, chosen by rendezvous hashing; docs/CLUSTER.md "Replicas").
+   */
+  replicas: z.union([z.literal(1), z.literal(2)]).default(1),
+  /** With replicas = 2 and no live peer: accept with one copy ("best-effort") or answer 451 4.3.0 ("required"). */
+  replica_policy: z.enum(['best-effort', 'required']).default('best-effort'),
 });
 
 /**
