@@ -15,6 +15,8 @@ export type SluiceErrorCode =
   | 'LISTEN_FAILED'
   | 'DNS_FAILED'
   | 'ADMIN_UNREACHABLE'
+  /** A peer did not take a message over the cluster listener (gateway/cluster/peer-client.ts). */
+  | 'PEER_SEND_FAILED'
   | 'USAGE';
 
 export class SluiceError extends Error {

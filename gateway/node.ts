@@ -28,7 +28,7 @@ import { Pauses } from './shaping/pauses.js';
 import { HealthMonitor } from './shaping/health-monitor.js';
 import { SharedLimitsWatch } from './shaping/shared-limits-watch.js';
 import { Scheduler } from './queue/scheduler.js';
-import { createSessionRunner } from './queue/session-runner.js';
+import { createSessionRunner } from './delivery/agent.js';
 import { SendWindows } from './shaping/send-window.js';
 import { Listener } from './ingress/listener.js';
 import { ResilientState } from './state/resilient.js';
@@ -37,13 +37,16 @@ import { loadTls } from './ingress/tls.js';
 import { replies } from './ingress/replies.js';
 import type { AcceptSink } from './ingress/transaction.js';
 import { createLogger, type NodeLog } from './observe/logger.js';
-import { OutcomeRouter } from './outcomes.js';
-import { FeedbackLoop } from './feedback-loop.js';
-import { VERSION } from './control.js';
+import { OutcomeRouter } from './bounce/outcomes.js';
+import { FeedbackLoop } from './bounce/feedback-loop.js';
+import { VERSION } from './observe/node-control.js';
 import { makeBoard } from './cluster/fleet-board.js';
+import { ClusterLink } from './cluster/cluster-link.js';
+import { ClusterListener } from './ingress/cluster-listener.js';
+import { PEER_HEADER } from './cluster/peer-facts.js';
 import { SluiceError } from './errors.js';
 import { listenError } from './listen-error.js';
-import { ConnectionCounter, startObservability, type Observability } from './observability.js';
+import { ConnectionCounter, startObservability, type Observability } from './telemetry.js';
 import type { Observer } from './observe/observer.js';
 import type { Readiness } from './observe/admin-server.js';
 import type { ReloadResult } from './observe/admin-control.js';
@@ -85,6 +88,8 @@ export class SluiceNode {
   health!: HealthMonitor;
   private limitsWatch: SharedLimitsWatch | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
+  /** The node-to-node transport ([cluster] secret): cluster listeners, peer client, live peers. */
+  cluster: ClusterLink | null = null;
   listeners: Listener[] = [];
   /** Ports actually bound, in [[listen]] order (0 in the config means "any free port"). */
   ports: number[] = [];
@@ -196,7 +201,8 @@ export class SluiceNode {
         return routeHeaderNames();
       },
       // A client's own X-Sluice-FBL never leaves: only ours can be read back from a report.
-      privateHeaders: feedback ? ['x-sluice-class', 'x-sluice-fbl'] : ['x-sluice-class'],
+      // X-Sluice-Peer is what peers sign (cluster/peer-facts.ts): never taken from a client.
+      privateHeaders: [...(feedback ? ['x-sluice-class', 'x-sluice-fbl'] : ['x-sluice-class']), PEER_HEADER.toLowerCase()],
       ...(feedback ? { stamp: (envelope: Envelope) => feedback.stamp(envelope) } : {}),
       accept: async (envelope, message) => {
         // The envelope's JSON is small next to the body; 4 kB covers it and the record header.
@@ -222,7 +228,17 @@ export class SluiceNode {
       refused: (listener: string, reason: string) => this.obs?.observer.metrics.ingressRefused(listener, reason),
       stress: (listener: string, on: boolean) => this.obs?.observer.metrics.ingressStress(listener, on),
     };
+    const secret = config.cluster?.secret;
+    if (config.cluster && secret !== undefined) {
+      this.cluster = new ClusterLink({ nodeId: config.node.id, hostname: this.hostname, cluster: { ...config.cluster, secret }, log });
+    }
     for (const listen of config.listen) {
+      if (listen.mode === 'cluster') {
+        const cl = new ClusterListener({ listen, nodeId: config.node.id, hostname: this.hostname, secret: secret ?? '', tls, maxMessageSize: () => this.config.relay.max_message_size, clock, log, accept: (e, m) => sink.accept(e, m), received: (kind, ok) => this.obs?.observer.metrics.peerReceived(kind, ok) });
+        this.ports.push(await (this.cluster as ClusterLink).bind(cl, listen).catch((err: unknown) => Promise.reject(listenError(err, listen.host, listen.port))));
+        log.info({ event: 'listening', host: listen.host, port: this.ports[this.ports.length - 1], mode: listen.mode, advertise: this.cluster?.advertise }, 'listening');
+        continue;
+      }
       const l = new Listener({ config, listen, hostname: this.hostname, tls, plugins: this.plugins, sink, clock, log, authLimiter, admission: async () => (this.disk.low() ? replies.lowDisk : null), ...(feedback ? { feedback } : {}), postmasterDir: join(this.dataDir, 'postmaster'), onAccepted: (name, seconds) => this.obs?.observer.metrics.acceptLatency(name, seconds), limitEvents });
       try {
         this.ports.push(await l.listen());
@@ -391,7 +407,12 @@ export class SluiceNode {
     const beat = () => {
       // The board carries this node's numbers to the fleet's dashboard (cluster/fleet-board.ts).
       const board = this.obs ? makeBoard(this.obs.observer.stats, this.queueRows()) : undefined;
-      void state.nodes.heartbeat({ ...info, draining: this.draining, ...(board ? { board } : {}) }, cluster.failover_after).then(() => state.nodes.live()).catch(() => undefined);
+      const advertise = this.cluster?.advertise;
+      void state.nodes
+        .heartbeat({ ...info, draining: this.draining, ...(advertise ? { cluster: advertise } : {}), ...(board ? { board } : {}) }, cluster.failover_after)
+        .then(() => state.nodes.live())
+        .then((nodes) => this.cluster?.observe(nodes))
+        .catch(() => undefined);
     };
     beat();
     this.heartbeat = setInterval(beat, cluster.heartbeat);
@@ -412,7 +433,7 @@ export class SluiceNode {
     this.log.info({ event: 'stopping', drain_timeout_ms: timeout }, 'stopping');
     this.stopping = true;
     if (this.diskTimer) clearInterval(this.diskTimer);
-    await Promise.all(this.listeners.map((l) => l.stop(timeout)));
+    await Promise.all([...this.listeners.map((l) => l.stop(timeout)), this.cluster?.stop(timeout)]);
     await this.scheduler?.stop(timeout);
     this.holds?.stop();
     this.pauses?.stop();

@@ -1,20 +1,13 @@
-import type { Envelope } from '../spool/types.js';
-
 /**
- * What a replica carries (a subset of h14x's PeerFacts, so a PeerFacts is one): the node
- * that accepted the message, its queue id there, its envelope and what is already known.
+ * Where the cluster listener puts a replica a peer sends (kind 'replica'): the replica
+ * store (replica-store.ts) implements it. `keep` resolves only once the replica is
+ * durable; the listener answers 250 after that and not before.
  */
-export interface ReplicaFacts {
-  readonly origin: string;
-  readonly queueId: string;
-  readonly envelope: Envelope;
-  readonly attempts: Readonly<Record<string, number>>;
-  /** Recipients already final at the origin. */
-  readonly done: readonly string[];
-  readonly trace?: string | undefined;
-}
+import type { PeerFacts } from './peer-facts.js';
 
-/** Where the cluster listener puts a replica it received: durable before `keep` resolves (then the 250). */
+/** What a replica carries and the store keeps: the facts that travelled with it. */
+export type ReplicaFacts = Pick<PeerFacts, 'origin' | 'queueId' | 'envelope' | 'attempts' | 'done'> & { readonly trace?: string | undefined };
+
 export interface ReplicaSink {
-  keep(facts: ReplicaFacts, body: Buffer): Promise<void>;
+  keep(facts: PeerFacts, body: Buffer): Promise<void>;
 }

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { SluiceError } from '../errors.js';
 import type { NodeLog } from '../observe/logger.js';
 import type { Envelope } from '../spool/types.js';
-import type { ReplicaFacts } from './replica-sink.js';
+import type { PeerFacts } from './peer-facts.js';
 
 export interface ReplicaPeer {
   readonly id: string;
@@ -18,7 +18,7 @@ export interface ReplicaPeer {
 }
 
 /** Sends one replica; resolves only after the peer's 250 (it fsync'd first). */
-export type ReplicaSend = (peer: ReplicaPeer, facts: ReplicaFacts, body: Buffer) => Promise<void>;
+export type ReplicaSend = (peer: ReplicaPeer, facts: PeerFacts, body: Buffer) => Promise<unknown>;
 
 export type ReplicaResult = { readonly kind: 'replicated'; readonly peer: string } | { readonly kind: 'single'; readonly reason: 'no-peer' | 'peers-failed' };
 
@@ -57,7 +57,7 @@ export class Replicator {
    * and counted) or rejects with REPLICA_UNAVAILABLE ("required"; a DSN is always best-effort).
    */
   async replicate(envelope: Envelope, body: Buffer): Promise<ReplicaResult> {
-    const facts: ReplicaFacts = { origin: this.opts.self, queueId: envelope.id, envelope, attempts: {}, done: [] };
+    const facts: PeerFacts = { v: 1, kind: 'replica', origin: this.opts.self, queueId: envelope.id, envelope, attempts: {}, done: [], hops: 0 };
     const peers = this.order(envelope.id);
     for (const peer of peers) {
       try {

@@ -113,6 +113,7 @@ export class Metrics {
   readonly #ingressStress: Gauge<'listener'>;
   readonly #deliveryLatency: Histogram<'provider'>;
   readonly #queueTime: Histogram<'class'>;
+  readonly #peerMessages: Counter<'direction' | 'kind' | 'result'>;
   #stateHealthy: () => boolean = () => true;
   #queue: Snapshot<QueueRow> = () => [];
   #connections: Snapshot<ConnectionRow> = () => [];
@@ -228,6 +229,12 @@ export class Metrics {
       buckets: [1, 5, 15, 60, 300, 900, 3600, 14_400, 43_200, 86_400, 259_200, 432_000],
       registers,
     });
+    this.#peerMessages = new Counter({
+      name: 'sluice_peer_messages_total',
+      help: 'Messages passed between nodes over the cluster listener: direction (sent, received), kind (handoff, replica; unsigned: refused for want of valid facts) and result (ok, failed).',
+      labelNames: ['direction', 'kind', 'result'],
+      registers,
+    });
     this.#declareGauges(registers);
     if (options.default_metrics ?? true) collectDefaultMetrics({ register: options.registry });
   }
@@ -274,6 +281,16 @@ export class Metrics {
   /** `type` is the report's Feedback-Type (bounded: unusual values read "other"), null when there was no report. */
   feedbackReport(type: string | null, result: FeedbackResult): void {
     this.#feedbackReports.inc({ type: this.#feedbackType.value(type), result });
+  }
+
+  /** A message this node took from a peer's cluster client (ok) or refused. */
+  peerReceived(kind: 'handoff' | 'replica' | 'unsigned', ok: boolean): void {
+    this.#peerMessages.inc({ direction: 'received', kind, result: ok ? 'ok' : 'failed' });
+  }
+
+  /** A message this node passed to a peer (ok: after the peer's 250) or failed to. */
+  peerSent(kind: 'handoff' | 'replica', ok: boolean): void {
+    this.#peerMessages.inc({ direction: 'sent', kind, result: ok ? 'ok' : 'failed' });
   }
 
   authFailure(scope: AuthScope): void {

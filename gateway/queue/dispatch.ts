@@ -11,7 +11,7 @@ import type { Config } from '../config/schema.js';
 import type { MxHost } from '../delivery/mx-resolver.js';
 import type { ProviderLimits } from '../shaping/providers.js';
 import type { Clock } from '../state/types.js';
-import { ANY_LEASE, Contention } from '../routing/contention.js';
+import { ANY_LEASE, Contention } from './contention.js';
 import { ReadyQueue } from './ready-queue.js';
 import type { Logger } from '../observe/logger.js';
 

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { SluiceError } from '../errors.js';
 import { EmbeddedFailures } from './embedded/failure-store.js';
-import { FleetSize } from './embedded/fleet-size.js';
+import { FleetSize } from './fallback/fleet-size.js';
 import { seriesName } from './embedded/health-store.js';
 import { HealthWindows } from './embedded/health-windows.js';
 import { holdInForce } from './embedded/hold-store.js';
-import { WarmupShare } from './embedded/warmup-share.js';
-import { FallbackMode } from './redis/fallback-mode.js';
-import { FallbackThrottle } from './redis/fallback-throttle.js';
+import { WarmupShare } from './fallback/warmup-share.js';
+import { FallbackMode } from './fallback/mode.js';
+import { FallbackThrottle } from './fallback/throttle.js';
 import type { RedisState } from './redis/redis-state.js';
 import type {
   AttemptResult,
@@ -40,7 +40,7 @@ export interface ResilientStateOptions {
 /**
  * The state of a cluster node (DESIGN.md "State", last paragraph): Redis while it
  * answers; while it does not, the node keeps delivering within its own share of every
- * shared limit (shared limit / live nodes last seen, see embedded/fleet-share.ts),
+ * shared limit (shared limit / live nodes last seen, see fallback/fleet-share.ts),
  * never delivers to an address it cannot check (suppression rejects), reports
  * degraded(), and returns to the shared limits as soon as Redis answers again.
  */
@@ -131,7 +131,7 @@ class CheckedSuppression implements SuppressionStore {
 
 /**
  * Warm-up: while Redis is away, a share of what was left of the day's budget
- * (embedded/warmup-share.ts); the messages counted meanwhile are added to the shared
+ * (fallback/warmup-share.ts); the messages counted meanwhile are added to the shared
  * counter before the next shared take, so the fleet's daily total stays whole.
  */
 class FallbackWarmup implements WarmupStore {

@@ -97,31 +97,31 @@ describe('layer check', () => {
 
   it('allows only the named node-passing cycle, and only as a type', async () => {
     const allowed = await check({
-      'gateway/node.ts': "import { Control } from './control.js';\nexport class SluiceNode { c = new Control(this); }\n",
-      'gateway/control.ts': "import type { SluiceNode } from './node.js';\nexport class Control { constructor(readonly node: SluiceNode) {} }\n",
+      'gateway/node.ts': "import { Control } from './observe/node-control.js';\nexport class SluiceNode { c = new Control(this); }\n",
+      'gateway/observe/node-control.ts': "import type { SluiceNode } from '../node.js';\nexport class Control { constructor(readonly node: SluiceNode) {} }\n",
     });
     expect(fired(allowed)).toEqual([]);
     const value = await check({
-      'gateway/node.ts': "import { Control } from './control.js';\nexport class SluiceNode { c = new Control(); }\n",
-      'gateway/control.ts': "import { SluiceNode } from './node.js';\nexport class Control { n = SluiceNode; }\n",
+      'gateway/node.ts': "import { Control } from './observe/node-control.js';\nexport class SluiceNode { c = new Control(); }\n",
+      'gateway/observe/node-control.ts': "import { SluiceNode } from '../node.js';\nexport class Control { n = SluiceNode; }\n",
     });
-    expect(fired(value)).toContain('node-only-as-type: gateway/control.ts -> gateway/node.ts');
+    expect(fired(value)).toContain('node-only-as-type: gateway/observe/node-control.ts -> gateway/node.ts');
     const wider = await check({
-      'gateway/node.ts': "import { Control } from './control.js';\nexport class SluiceNode { c = new Control(this); }\n",
-      'gateway/control.ts': "import { view } from './observe/view.js';\nexport class Control { constructor(readonly node: unknown) { view(); } }\n",
+      'gateway/node.ts': "import { Control } from './observe/node-control.js';\nexport class SluiceNode { c = new Control(this); }\n",
+      'gateway/observe/node-control.ts': "import { view } from './view.js';\nexport class Control { constructor(readonly node: unknown) { view(); } }\n",
       'gateway/observe/view.ts': "import type { SluiceNode } from '../node.js';\nexport const view = (n?: SluiceNode) => n;\n",
     });
-    expect(fired(wider)).toEqual(['no-circular: gateway/control.ts -> gateway/observe/view.ts']);
+    expect(fired(wider)).toEqual(['no-circular: gateway/node.ts -> gateway/observe/node-control.ts']);
     expect(wider.code).not.toBe(0);
   });
 
-  it('keeps an exception to the imports it names (control.ts → shaping/keys.ts yes, → shaping/pauses.ts no)', async () => {
+  it('keeps an exception to the imports it names (observe/node-control.ts → shaping/keys.ts yes, → shaping/pauses.ts no)', async () => {
     const run = await check({
-      'gateway/control.ts': "import { k } from './shaping/keys.js';\nimport { p } from './shaping/pauses.js';\nexport const c = [k, p];\n",
+      'gateway/observe/node-control.ts': "import { k } from '../shaping/keys.js';\nimport { p } from '../shaping/pauses.js';\nexport const c = [k, p];\n",
       'gateway/shaping/keys.ts': 'export const k = 1;\n',
       'gateway/shaping/pauses.ts': 'export const p = 1;\n',
     });
-    expect(fired(run)).toEqual(['flow-observe: gateway/control.ts -> gateway/shaping/pauses.ts']);
+    expect(fired(run)).toEqual(['flow-observe: gateway/observe/node-control.ts -> gateway/shaping/pauses.ts']);
   });
 
   it('fails when a built-in plugin reaches past the plugin API, or a backend is imported outside the root', async () => {

@@ -1,12 +1,12 @@
 /**
- * Rate tokens across a Redis outage (gateway/state/redis/fallback-rates.ts): two nodes on
+ * Rate tokens across a Redis outage (gateway/state/fallback/rates.ts): two nodes on
  * a fake clock, the shared bucket played by the embedded GCRA with the same debt rule as
  * the Redis script. No window of one period may hold more than the fleet's count: before,
  * during, and after the outage, while the nodes come back one after the other.
  */
 import { describe, expect, it } from 'vitest';
 import { GcraTable } from '../../gateway/state/embedded/gcra.js';
-import { FallbackRates } from '../../gateway/state/redis/fallback-rates.js';
+import { FallbackRates } from '../../gateway/state/fallback/rates.js';
 import type { RateClaim } from '../../gateway/state/types.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { grantsWithin, tightestSpan, type Grant } from '../support/rate-timeline.js';

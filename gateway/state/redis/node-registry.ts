@@ -12,6 +12,7 @@ const nodeInfoSchema = z.object({
   startedAt: z.number(),
   version: z.string(),
   draining: z.boolean().optional(),
+  cluster: z.string().optional(),
   board: z.unknown().optional(),
 });
 

@@ -127,7 +127,7 @@ export class RedisThrottle implements ThrottleStore {
 
   /**
    * take(), first charging `debts[i]` tokens to claim i's bucket, taken or not: the
-   * tokens this node granted from its local share while Redis was away (fallback-rates.ts).
+   * tokens this node granted from its local share while Redis was away (state/fallback/rates.ts).
    */
   async takeCharging(claims: readonly RateClaim[], debts: readonly number[]): Promise<TokenResult> {
     if (claims.length === 0) return { ok: true };

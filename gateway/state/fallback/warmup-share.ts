@@ -1,4 +1,4 @@
-import { utcDay } from './checks.js';
+import { utcDay } from '../embedded/checks.js';
 
 const KEEP_MS = 3 * 86_400_000;
 

@@ -3,15 +3,15 @@
  * suppression of hard-bounced addresses, and DSNs to the sender for bounced and expired
  * recipients (one DSN per message per batch of outcomes).
  */
-import type { Envelope } from './spool/types.js';
-import type { Outcome } from './queue/types.js';
-import type { OutcomeEvent } from './plugin-host/public.js';
-import { buildDsn, type FailedRecipient } from './bounce/dsn.js';
-import { formatResponse, localResponse, type Response } from './delivery/response.js';
-import { isHardBounce } from './bounce/categories.js';
-import type { Logger } from './observe/logger.js';
-import type { SluiceNode } from './node.js';
-import { newQueueId } from './spool/queue-id.js';
+import type { Envelope } from '../spool/types.js';
+import type { Outcome } from '../queue/types.js';
+import type { OutcomeEvent } from '../plugin-host/public.js';
+import { buildDsn, type FailedRecipient } from './dsn.js';
+import { formatResponse, localResponse, type Response } from '../delivery/response.js';
+import { isHardBounce } from './categories.js';
+import type { Logger } from '../observe/logger.js';
+import type { SluiceNode } from '../node.js';
+import { newQueueId } from '../spool/queue-id.js';
 
 export interface OutcomeRouterDeps {
   readonly node: SluiceNode;

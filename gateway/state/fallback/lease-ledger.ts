@@ -1,5 +1,5 @@
 import type { LeaseClaim } from '../types.js';
-import { LeaseTable } from './lease-table.js';
+import { LeaseTable } from '../embedded/lease-table.js';
 
 /** Where a lease was granted: by the shared store, or locally from this node's share. */
 export type LeaseOrigin = 'shared' | 'local';

@@ -1,4 +1,4 @@
-import { shareRate } from '../embedded/fleet-share.js';
+import { shareRate } from './fleet-share.js';
 import { GcraTable, drainedSince, toUs } from '../embedded/gcra.js';
 import type { Clock, RateClaim, TokenResult } from '../types.js';
 

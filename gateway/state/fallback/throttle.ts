@@ -1,10 +1,10 @@
 import type { Clock, Lease, LeaseClaim, RateClaim, ThrottleStore, TokenResult } from '../types.js';
 import { checkTtl, mergeLeaseClaims } from '../embedded/checks.js';
-import { shareLimit } from '../embedded/fleet-share.js';
-import { LeaseLedger } from '../embedded/lease-ledger.js';
-import type { FallbackMode } from './fallback-mode.js';
-import { FallbackRates } from './fallback-rates.js';
-import type { RedisThrottle } from './throttle-store.js';
+import { shareLimit } from './fleet-share.js';
+import { LeaseLedger } from './lease-ledger.js';
+import type { FallbackMode } from './mode.js';
+import { FallbackRates } from './rates.js';
+import type { RedisThrottle } from '../redis/throttle-store.js';
 
 const SWEEP_EVERY = 1_024;
 
@@ -18,7 +18,7 @@ const SWEEP_EVERY = 1_024;
  * one node still on its own (one back first fills the shared limit; one back later is
  * refused more); before, every node's local leases came on top of a full shared limit
  * (up to 8 connections against 4 with two nodes, test/chaos/redis-faults.chaos.ts).
- * Rate tokens: fallback-rates.ts.
+ * Rate tokens: rates.ts.
  */
 export class FallbackThrottle implements ThrottleStore {
   readonly #shared: RedisThrottle;

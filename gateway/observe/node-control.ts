@@ -3,15 +3,15 @@
  * queue, routing and state, and acts through holds, the scheduler and the suppression
  * store. Every action is logged with who asked.
  */
-import { keys } from './shaping/keys.js';
-import { AdminError, type AdminControl, type ClusterStatus, type DrainResult, type FlushResult, type HoldView, type ProviderStatus, type ProviderTotal, type ReloadResult, type SourceStatus } from './observe/admin-control.js';
-import type { Hold, Rate, SuppressionEntry, SuppressionReason } from './state/types.js';
-import { memberSource } from './config/schema.js';
-import { ProviderTable } from './shaping/providers.js';
-import { formatRate, rateGuarantee } from './shaping/rate-text.js';
-import type { SluiceNode } from './node.js';
-import { today } from './shaping/warmup-gate.js';
-import { peerBoards, type QueueRow } from './cluster/fleet-board.js';
+import { keys } from '../shaping/keys.js';
+import { AdminError, type AdminControl, type ClusterStatus, type DrainResult, type FlushResult, type HoldView, type ProviderStatus, type ProviderTotal, type ReloadResult, type SourceStatus } from './admin-control.js';
+import type { Hold, Rate, SuppressionEntry, SuppressionReason } from '../state/types.js';
+import { memberSource } from '../config/schema.js';
+import { ProviderTable } from '../shaping/providers.js';
+import { formatRate, rateGuarantee } from '../shaping/rate-text.js';
+import type { SluiceNode } from '../node.js';
+import { today } from '../shaping/warmup-gate.js';
+import { peerBoards, type QueueRow } from '../cluster/fleet-board.js';
 
 export const VERSION = '0.1.0';
 

@@ -1,7 +1,7 @@
 import { SluiceError } from '../../errors.js';
 import type { Clock } from '../types.js';
-import type { FleetSize } from '../embedded/fleet-size.js';
-import type { RedisState } from './redis-state.js';
+import type { FleetSize } from './fleet-size.js';
+import type { RedisState } from '../redis/redis-state.js';
 
 /** Refresh the fleet size from the registry at most this often, piggy-backed on calls. */
 const FLEET_REFRESH_MS = 10_000;

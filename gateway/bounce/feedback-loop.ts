@@ -1,7 +1,7 @@
 /**
  * Feedback-loop intake ([feedback]), wired for the composition root: the key behind
  * X-Sluice-FBL, the sink the listeners hand reports to, and what each report becomes —
- * a `complained` outcome through the same path as every other outcome (outcomes.ts: log
+ * a `complained` outcome through the same path as every other outcome (bounce/outcomes.ts: log
  * line, plugin observers such as suppression, health counters, metrics, event log,
  * webhooks), a log line and a count for everything else, and for mail that is no report
  * at all an optional forward to a person.
@@ -9,22 +9,22 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { configPath } from './config/paths.js';
-import { FEEDBACK_TYPES, memberSource, type Config, type FeedbackConfig } from './config/schema.js';
-import { FeedbackIntake, type Complaint, type FeedbackResult, type PoolQuery } from './bounce/feedback-intake.js';
-import { FEEDBACK_HEADER, FeedbackTokens } from './bounce/feedback-token.js';
-import type { FeedbackDelivery, FeedbackSink } from './ingress/feedback.js';
-import { NetworkList } from './config/networks.js';
-import { replies, type SmtpReply } from './ingress/replies.js';
-import { traceField } from './ingress/transaction.js';
-import type { Outcome } from './queue/types.js';
-import { Router } from './routing/router.js';
-import type { Envelope } from './spool/types.js';
-import { newQueueId } from './spool/queue-id.js';
-import type { Clock } from './state/types.js';
-import type { Logger } from './observe/logger.js';
-import type { FeedbackResult as MetricResult } from './observe/metrics.js';
-import { SluiceError } from './errors.js';
+import { configPath } from '../config/paths.js';
+import { FEEDBACK_TYPES, memberSource, type Config, type FeedbackConfig } from '../config/schema.js';
+import { FeedbackIntake, type Complaint, type FeedbackResult, type PoolQuery } from './feedback-intake.js';
+import { FEEDBACK_HEADER, FeedbackTokens } from './feedback-token.js';
+import type { FeedbackDelivery, FeedbackSink } from '../ingress/feedback.js';
+import { NetworkList } from '../config/networks.js';
+import { replies, type SmtpReply } from '../ingress/replies.js';
+import { traceField } from '../ingress/transaction.js';
+import type { Outcome } from '../queue/types.js';
+import { Router } from '../routing/router.js';
+import type { Envelope } from '../spool/types.js';
+import { newQueueId } from '../spool/queue-id.js';
+import type { Clock } from '../state/types.js';
+import type { Logger } from '../observe/logger.js';
+import type { FeedbackResult as MetricResult } from '../observe/metrics.js';
+import { SluiceError } from '../errors.js';
 
 export interface FeedbackLoopDeps {
   readonly config: () => Config;

@@ -15,11 +15,11 @@ import type { SendSlot, SendWindows } from '../shaping/send-window.js';
 import type { Pauses } from '../shaping/pauses.js';
 import { keys } from '../shaping/keys.js';
 import { matchRule, type RuleHit } from '../shaping/response-rules.js';
-import { DeliverySession } from '../delivery/session.js';
-import { isTransient, isPermanent, formatResponse, localResponse, type Response } from '../delivery/response.js';
-import type { ReadyQueue } from './ready-queue.js';
-import type { Scheduler } from './scheduler.js';
-import type { QueueItem, Via } from './types.js';
+import { DeliverySession } from './session.js';
+import { isTransient, isPermanent, formatResponse, localResponse, type Response } from './response.js';
+import type { ReadyQueue } from '../queue/ready-queue.js';
+import type { Scheduler } from '../queue/scheduler.js';
+import type { QueueItem, Via } from '../queue/types.js';
 import type { Logger } from '../observe/logger.js';
 
 export interface RunnerDeps {

@@ -9,7 +9,7 @@ import { AdminServer } from './observe/admin-server.js';
 import type { OutcomeEvent } from './plugin-host/public.js';
 import type { Outcome } from './queue/types.js';
 import type { SluiceNode } from './node.js';
-import { NodeControl } from './control.js';
+import { NodeControl } from './observe/node-control.js';
 import { FleetStats } from './cluster/fleet-board.js';
 import { GuessLimiter } from './state/guess-limiter.js';
 

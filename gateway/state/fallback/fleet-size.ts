@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { readJsonFile, writeFileAtomic } from '../../fs-util.js';
-import { SerialQueue } from './serial-queue.js';
+import { SerialQueue } from '../embedded/serial-queue.js';
 
 const fileSchema = z.object({ version: z.literal(1), liveNodes: z.number().int().positive() });
 
