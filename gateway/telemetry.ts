@@ -1,17 +1,21 @@
 /**
- * Wires observe/ to a running node: the Observer (metrics, stats, event log, webhooks,
- * alerts) on the outcome stream, gauges read from the queue and state, and the admin
- * listener when [admin] is configured.
+ * Part of the composition root: builds observe/ for a node from narrow ports. The
+ * Observer (metrics, stats, event log, webhooks, alerts) is built first, so every other
+ * part can report into it; its gauges read the queue, connections and warm-up through
+ * the ports given to `startGauges`; the admin listener starts last, with admin control.
  */
+import type { Registry } from 'prom-client';
 import { configPath } from './config/paths.js';
+import type { Config } from './config/schema.js';
 import { Observer } from './observe/observer.js';
-import { AdminServer } from './observe/admin-server.js';
+import { AdminServer, type Readiness } from './observe/admin-server.js';
+import type { AdminControl, FleetView } from './observe/admin-control.js';
+import type { Logger } from './observe/logger.js';
 import type { OutcomeEvent } from './plugin-host/public.js';
 import type { Outcome } from './queue/types.js';
-import type { SluiceNode } from './node.js';
-import { NodeControl } from './observe/node-control.js';
 import { FleetStats } from './cluster/fleet-board.js';
 import { GuessLimiter } from './state/guess-limiter.js';
+import type { Clock, FailureLimitStore } from './state/types.js';
 
 /** Open outbound sessions per (source, provider), for the gauge and the API. */
 export class ConnectionCounter {
@@ -30,23 +34,34 @@ export class ConnectionCounter {
   }
 }
 
-export interface Observability {
-  readonly observer: Observer;
-  readonly admin: AdminServer | null;
-  onOutcome(o: Outcome, e: OutcomeEvent): void;
-  close(): Promise<void>;
+/** Recipients per (pool, provider) and the oldest one's age: what gauges, alerts and the API read of the queue. */
+export interface QueueRowsView {
+  queueRows(): { pool: string; provider: string; depth: number; oldestSeconds: number }[];
 }
 
-export async function startObservability(node: SluiceNode): Promise<Observability> {
-  const { config } = node;
+export interface ObserverPorts {
+  readonly config: Config;
+  readonly baseDir: string;
+  readonly registry: Registry;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** The fleet ([cluster]); null on a single node. */
+  readonly fleet: FleetView | null;
+  /** Read only once alerts run (after `startGauges`). */
+  readonly queue: () => QueueRowsView;
+}
+
+/** The Observer for `config`: built before the parts that report into it; started by `startGauges`. */
+export function createObserver(p: ObserverPorts): Observer {
+  const { config } = p;
   const events = config.events;
-  const observer = new Observer({
+  return new Observer({
     node: config.node.id,
-    registry: node.registry,
-    log: node.log,
-    clock: node.clock,
+    registry: p.registry,
+    log: p.log,
+    clock: p.clock,
     events: {
-      ...(events.file ? { file: configPath(node.baseDir, events.file) } : {}),
+      ...(events.file ? { file: configPath(p.baseDir, events.file) } : {}),
       max_size: events.max_size,
       keep: events.keep,
       webhooks: events.webhooks.map((w, i) => ({ url: w.url, events: w.events, secret: w.secret, batch_size: w.batch_size, max_backlog: w.max_backlog, name: String(i) })),
@@ -54,78 +69,106 @@ export async function startObservability(node: SluiceNode): Promise<Observabilit
     alerts: config.alerts.map((a) => ({ metric: a.metric, scope: a.scope, threshold: a.threshold, window: a.window, min_volume: a.min_volume })),
     alert_inputs: {
       queueAges: (scope) => {
-        const rows = node.queueRows();
         const by = new Map<string, number>();
-        for (const r of rows) {
+        for (const r of p.queue().queueRows()) {
           const key = scope === 'pool' ? r.pool : scope === 'provider' ? r.provider : config.node.id;
           by.set(key, Math.max(by.get(key) ?? 0, r.oldestSeconds));
         }
         return [...by].map(([key, oldestSeconds]) => ({ key, oldestSeconds }));
       },
-      nodes: async () => {
-        const live = await node.state.nodes.live().catch(() => []);
-        return live.length > 0 ? live.map((n) => ({ id: n.id, live: true })) : [{ id: config.node.id, live: true }];
+      // Live and down nodes: membership keeps a down node listed until it beats again.
+      nodes: () => {
+        const members = p.fleet?.members() ?? [];
+        return members.length > 0 ? members.map((n) => ({ id: n.id, live: n.live || n.id === config.node.id })) : [{ id: config.node.id, live: true }];
       },
     },
   });
+}
+
+export interface GaugePorts {
+  readonly fleet: FleetView | null;
+  readonly queue: QueueRowsView;
+  readonly connections: ConnectionCounter;
+  readonly stateHealthy: () => boolean;
+  /** The sources in force now (a reload may add or remove some) and their warm-up counts. */
+  readonly sources: () => readonly string[];
+  readonly warmup: { cap(source: string): number | null; used(source: string): Promise<number> };
+}
+
+/** Points the gauges at the running parts and starts the alerts. */
+export function startGauges(observer: Observer, p: GaugePorts): void {
   const m = observer.metrics;
-  m.setStateHealth(() => node.state.healthy());
-  m.setQueueSnapshot(() => node.queueRows().map((r) => ({ pool: r.pool, provider: r.provider, depth: r.depth, oldestSeconds: r.oldestSeconds })));
-  m.setConnectionsSnapshot(() => node.openConnections());
+  m.setStateHealth(p.stateHealthy);
+  m.setQueueSnapshot(() => p.queue.queueRows().map((r) => ({ pool: r.pool, provider: r.provider, depth: r.depth, oldestSeconds: r.oldestSeconds })));
+  m.setConnectionsSnapshot(() => p.connections.rows());
   m.setWarmupSnapshot(async () => {
     const rows = [];
-    // The sources in force now: a reload may add or remove some.
-    for (const name of Object.keys(node.config.sources)) {
-      const cap = node.warmup.cap(name);
-      rows.push({ source: name, used: cap === null ? 0 : await node.warmup.used(name).catch(() => 0), cap });
+    for (const name of p.sources()) {
+      const cap = p.warmup.cap(name);
+      rows.push({ source: name, used: cap === null ? 0 : await p.warmup.used(name).catch(() => 0), cap });
     }
     return rows;
   });
   observer.start();
+  // A node going down or coming back is judged at once, not at the next 15 s pass.
+  p.fleet?.onDown(() => void observer.alerts.evaluate());
+  p.fleet?.onUp(() => void observer.alerts.evaluate());
+}
 
-  let admin: AdminServer | null = null;
-  const adminConfig = config.admin;
-  if (adminConfig) {
-    admin = new AdminServer(
-      { listen: adminConfig.listen, ...(adminConfig.token ? { token: adminConfig.token } : {}), ...(adminConfig.token_file ? { token_file: configPath(node.baseDir, adminConfig.token_file) } : {}) },
-      {
-        node: config.node.id,
-        control: new NodeControl(node),
-        registry: node.registry,
-        readiness: () => node.readiness(),
-        // Clustered: the fleet's numbers (this node's plus what live peers published).
-        stats: config.cluster ? new FleetStats(observer.stats, () => node.state.nodes.live(), config.node.id) : observer.stats,
-        statsSpanMs: observer.stats.spanMs,
-        alerts: observer.alerts,
-        log: node.log,
-        tokenGuesses: new GuessLimiter(
-          node.state.failures,
-          'admin',
-          // [admin] changes need a restart (config/diff.ts): the limits read at start stay.
-          () => ({ ip: { limit: adminConfig.token_failure_limit, windowMs: adminConfig.token_failure_window, lockoutMs: adminConfig.token_lockout } }),
-          { failed: () => m.authFailure('admin'), refused: () => m.authRefused('admin') },
-        ),
-      },
-    );
-    await admin.start();
-  }
-
-  return {
-    observer,
-    admin,
-    onOutcome: (o, e) => {
-      observer.outcome(o.kind, e, o.envelope.campaign);
-      // From the 250 to the end of the message's stay: delivery latency for what was
-      // delivered, time in queue for every final outcome.
-      if (o.kind !== 'deferred' && o.kind !== 'complained') {
-        const seconds = Math.max(0, (node.clock.now() - o.envelope.receivedAt) / 1000);
-        if (o.kind === 'delivered') m.deliveryLatency(o.provider, seconds);
-        m.queueTime(o.envelope.class, seconds);
-      }
-    },
-    close: async () => {
-      await admin?.close();
-      await observer.close();
-    },
+/** The Observer's share of each outcome: counts, stats, events, delivery latency and time in queue. */
+export function outcomeTelemetry(observer: Observer, clock: Clock): (o: Outcome, e: OutcomeEvent) => void {
+  const m = observer.metrics;
+  return (o, e) => {
+    observer.outcome(o.kind, e, o.envelope.campaign);
+    // From the 250 to the end of the message's stay: delivery latency for what was
+    // delivered, time in queue for every final outcome.
+    if (o.kind !== 'deferred' && o.kind !== 'complained') {
+      const seconds = Math.max(0, (clock.now() - o.envelope.receivedAt) / 1000);
+      if (o.kind === 'delivered') m.deliveryLatency(o.provider, seconds);
+      m.queueTime(o.envelope.class, seconds);
+    }
   };
+}
+
+export interface AdminPorts {
+  readonly config: Config;
+  readonly baseDir: string;
+  readonly registry: Registry;
+  readonly log: Logger;
+  readonly observer: Observer;
+  readonly control: AdminControl;
+  readonly readiness: () => Readiness;
+  readonly fleet: FleetView | null;
+  readonly failures: FailureLimitStore;
+}
+
+/** The admin listener when [admin] is configured (null otherwise), listening. */
+export async function startAdmin(p: AdminPorts): Promise<AdminServer | null> {
+  const { config, observer } = p;
+  const adminConfig = config.admin;
+  if (!adminConfig) return null;
+  const m = observer.metrics;
+  const admin = new AdminServer(
+    { listen: adminConfig.listen, ...(adminConfig.token ? { token: adminConfig.token } : {}), ...(adminConfig.token_file ? { token_file: configPath(p.baseDir, adminConfig.token_file) } : {}) },
+    {
+      node: config.node.id,
+      control: p.control,
+      registry: p.registry,
+      readiness: p.readiness,
+      // Clustered: the fleet's numbers (this node's plus what live peers published).
+      stats: config.cluster ? new FleetStats(observer.stats, async () => p.fleet?.live() ?? [], config.node.id) : observer.stats,
+      statsSpanMs: observer.stats.spanMs,
+      alerts: observer.alerts,
+      log: p.log,
+      tokenGuesses: new GuessLimiter(
+        p.failures,
+        'admin',
+        // [admin] changes need a restart (config/diff.ts): the limits read at start stay.
+        () => ({ ip: { limit: adminConfig.token_failure_limit, windowMs: adminConfig.token_failure_window, lockoutMs: adminConfig.token_lockout } }),
+        { failed: () => m.authFailure('admin'), refused: () => m.authRefused('admin') },
+      ),
+    },
+  );
+  await admin.start();
+  return admin;
 }

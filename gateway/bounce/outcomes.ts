@@ -10,12 +10,29 @@ import { buildDsn, type FailedRecipient } from './dsn.js';
 import { formatResponse, localResponse, type Response } from '../delivery/response.js';
 import { isHardBounce } from './categories.js';
 import type { Logger } from '../observe/logger.js';
-import type { SluiceNode } from '../node.js';
+import type { Clock, SuppressionStore } from '../state/types.js';
 import { newQueueId } from '../spool/queue-id.js';
 
+/** Notifies the plugins' outcome observers (plugin-host/host.ts). */
+export interface OutcomePlugins {
+  emit(kind: Exclude<Outcome['kind'], 'expired'>, e: OutcomeEvent): void;
+  names(): readonly string[];
+}
+
+/** Queues a message made here (a DSN) as if it came in over SMTP. */
+export type DsnInjector = (envelope: Envelope, message: Buffer) => Promise<void>;
+
 export interface OutcomeRouterDeps {
-  readonly node: SluiceNode;
+  readonly clock: Clock;
+  /** The host named in DSNs. */
+  readonly hostname: string;
   readonly log: Logger;
+  readonly plugins: OutcomePlugins;
+  /** Hard bounces are added here when the suppression plugin is on. */
+  readonly suppression: Pick<SuppressionStore, 'add'>;
+  /** The original message, quoted in a DSN (null when it cannot be read). */
+  readonly readBody: (id: string) => Promise<Buffer>;
+  readonly inject: DsnInjector;
   readonly observers?: readonly ((o: Outcome, e: OutcomeEvent) => void)[];
   /** Shaping wiring: health counters per (source, provider) see every outcome (shaping/health-monitor.ts). */
   readonly health?: { record(o: Outcome): void };
@@ -28,8 +45,8 @@ export class OutcomeRouter {
   constructor(private readonly deps: OutcomeRouterDeps) {}
 
   handle(o: Outcome): void {
-    const node = this.deps.node;
-    const event = toEvent(o, node.clock.now());
+    const { clock, plugins } = this.deps;
+    const event = toEvent(o, clock.now());
     const line = {
       event: o.kind,
       queue_id: o.envelope.id,
@@ -48,17 +65,17 @@ export class OutcomeRouter {
     };
     if (o.kind === 'delivered') this.deps.log.info(line, 'delivered');
     else this.deps.log.warn(line, o.kind);
-    if (o.kind !== 'expired') node.plugins.emit(o.kind, event);
+    if (o.kind !== 'expired') plugins.emit(o.kind, event);
     this.deps.health?.record(o);
     for (const obs of this.deps.observers ?? []) obs(o, event);
-    if (o.kind === 'bounced' && o.response && isHardBounce(o.response) && node.plugins.names().includes('suppression')) {
-      node.state.suppression
-        .add([{ address: o.rcpt.toLowerCase(), reason: 'hard-bounce', source: `delivery ${o.envelope.id}: ${formatResponse(o.response).slice(0, 200)}`, at: node.clock.now() }])
+    if (o.kind === 'bounced' && o.response && isHardBounce(o.response) && plugins.names().includes('suppression')) {
+      this.deps.suppression
+        .add([{ address: o.rcpt.toLowerCase(), reason: 'hard-bounce', source: `delivery ${o.envelope.id}: ${formatResponse(o.response).slice(0, 200)}`, at: clock.now() }])
         .catch((err: unknown) => this.deps.log.warn({ err, rcpt: o.rcpt }, 'could not add hard bounce to suppression'));
     }
     if ((o.kind === 'bounced' || o.kind === 'expired') && !o.envelope.isDsn && o.envelope.mailFrom !== '') {
       const entry = this.pendingDsn.get(o.envelope.id) ?? { envelope: o.envelope, failed: [] };
-      const response = o.kind === 'expired' ? localResponse(o.response?.code && o.response.code >= 500 ? o.response.code : 550, '4.4.7', `message expired after ${queueAge(node.clock.now() - o.envelope.receivedAt)} in the queue; last reply: ${o.response ? formatResponse(o.response) : 'none'}`) : o.response;
+      const response = o.kind === 'expired' ? localResponse(o.response?.code && o.response.code >= 500 ? o.response.code : 550, '4.4.7', `message expired after ${queueAge(clock.now() - o.envelope.receivedAt)} in the queue; last reply: ${o.response ? formatResponse(o.response) : 'none'}`) : o.response;
       entry.failed.push({ rcpt: o.rcpt, response, action: 'failed', remoteMta: o.mx });
       this.pendingDsn.set(o.envelope.id, entry);
       this.scheduleFlush();
@@ -102,16 +119,16 @@ export class OutcomeRouter {
     const entry = this.pendingDsn.get(id);
     if (!entry) return;
     this.pendingDsn.delete(id);
-    const node = this.deps.node;
-    const original = await node.spool.readBody(id).catch(() => null);
-    const dsn = buildDsn({ original: entry.envelope, originalMessage: original, failed: entry.failed, hostname: node.hostname, now: new Date(node.clock.now()) });
+    const { clock, hostname } = this.deps;
+    const original = await this.deps.readBody(id).catch(() => null);
+    const dsn = buildDsn({ original: entry.envelope, originalMessage: original, failed: entry.failed, hostname, now: new Date(clock.now()) });
     if (!dsn) return;
-    const dsnId = newQueueId(node.clock);
+    const dsnId = newQueueId(clock);
     const envelope: Envelope = {
       id: dsnId,
       mailFrom: '',
       rcpts: [entry.envelope.mailFrom],
-      receivedAt: node.clock.now(),
+      receivedAt: clock.now(),
       class: entry.envelope.class,
       pool: null,
       priority: null,
@@ -123,7 +140,7 @@ export class OutcomeRouter {
       isDsn: true,
     };
     try {
-      await node.inject(envelope, dsn);
+      await this.deps.inject(envelope, dsn);
       this.deps.log.info({ event: 'dsn_queued', queue_id: dsnId, original: id, to: entry.envelope.mailFrom, recipients: entry.failed.length }, 'DSN queued');
     } catch (err) {
       this.deps.log.error({ err, original: id }, 'could not queue DSN');

@@ -5,7 +5,7 @@
  * failover_after): claim them in the ledger, put them in this node's queue, drop the copy.
  * Also, at start, what this node's own peers took over while it was down.
  */
-import type { NodeLog } from '../observe/logger.js';
+import type { Logger as NodeLog } from '../observe/logger.js';
 import type { ReplicaLedger } from '../state/replica-ledger.js';
 import type { Envelope } from '../spool/types.js';
 import type { ReplicaStore } from './replica-store.js';

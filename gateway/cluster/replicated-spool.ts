@@ -5,7 +5,7 @@
  * reason (delivered, bounced, expired, handed off) is published as final, in batches,
  * so the peer holding its copy drops it.
  */
-import type { NodeLog } from '../observe/logger.js';
+import type { Logger as NodeLog } from '../observe/logger.js';
 import type { ReplicaLedger } from '../state/replica-ledger.js';
 import type { CorruptReport, Envelope, RecipientState, AttemptRecord, RecoveredMessage, Spool } from '../spool/types.js';
 import type { Replicator } from './replicator.js';

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { SluiceError } from '../errors.js';
-import type { NodeLog } from '../observe/logger.js';
+import type { Logger as NodeLog } from '../observe/logger.js';
 import type { Envelope } from '../spool/types.js';
 import type { PeerFacts } from './peer-facts.js';
 

@@ -113,6 +113,11 @@ export class Listener {
     options['maxRecipients'] = config.relay.max_recipients;
   }
 
+  /** SMTP sessions open now (for the node's load on its heartbeat). */
+  get sessions(): number {
+    return this.server.connections.size;
+  }
+
   get name(): string {
     return `${this.deps.listen.host}:${this.deps.listen.port}`;
   }

@@ -6,7 +6,20 @@
  * The data types are the JSON the API returns, so they keep the API's snake_case:
  * no renaming layer between what the core answers and what ops read.
  */
-import type { SuppressionEntry, SuppressionReason } from '../state/types.js';
+import type { NodeInfo, NodeLoad, SuppressionEntry, SuppressionReason } from '../state/types.js';
+
+/**
+ * The fleet as this node's membership sees it (cluster/membership.ts implements it): live
+ * nodes from the registry, down ones since it saw them leave. Null on a single node.
+ */
+export interface FleetView {
+  live(): readonly NodeInfo[];
+  members(): readonly { readonly id: string; readonly live: boolean; readonly info: NodeInfo | null; readonly downSince: number | null }[];
+  /** This node's share of a fleet-wide limit: 1 / live nodes. */
+  share(): number;
+  onDown(cb: () => void): unknown;
+  onUp(cb: () => void): unknown;
+}
 
 /** Who asked, for holds and logs: `admin-api <remote address> token:<fingerprint>`. */
 export type Actor = string;
@@ -21,6 +34,10 @@ export interface NodeStatus {
   /** Milliseconds since the epoch; null when unknown (a node that is down). */
   readonly started_at: number | null;
   readonly draining: boolean;
+  /** When the answering node saw it go down (ISO time; null while live or not known to be down yet). */
+  readonly down_since: string | null;
+  /** Its load from its last heartbeat (CPU, memory, lag, disk, connections, queue, send rate); null when none was seen. */
+  readonly load: NodeLoad | null;
 }
 
 export interface QueueStatusRow {
@@ -47,7 +64,10 @@ export interface ClusterStatus {
   readonly draining: boolean;
   /** Messages queued on the answering node (what a drain waits for). */
   readonly queued_here: number;
+  /** Every node the answering node knows: live ones, and down ones (silent for failover_after, or named in the config and never seen). */
   readonly nodes: readonly NodeStatus[];
+  /** This node's share of each fleet-wide limit while Redis is away: 1 / live nodes. */
+  readonly share: number;
   readonly pools: readonly PoolStatus[];
   /** Per ready queue, across the cluster when the node can see it, else this node's. */
   readonly queue: readonly QueueStatusRow[];

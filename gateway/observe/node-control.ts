@@ -4,19 +4,49 @@
  * store. Every action is logged with who asked.
  */
 import { keys } from '../shaping/keys.js';
-import { AdminError, type AdminControl, type ClusterStatus, type DrainResult, type FlushResult, type HoldView, type ProviderStatus, type ProviderTotal, type ReloadResult, type SourceStatus } from './admin-control.js';
-import type { Hold, Rate, SuppressionEntry, SuppressionReason } from '../state/types.js';
+import { AdminError, type AdminControl, type ClusterStatus, type FleetView, type NodeStatus, type DrainResult, type FlushResult, type HoldView, type ProviderStatus, type ProviderTotal, type ReloadResult, type SourceStatus } from './admin-control.js';
+import type { Clock, Hold, HoldStore, Rate, StateBackend, SuppressionEntry, SuppressionReason, SuppressionStore } from '../state/types.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from './logger.js';
+import type { HoldChange } from './observer.js';
 import { memberSource } from '../config/schema.js';
 import { ProviderTable } from '../shaping/providers.js';
 import { formatRate, rateGuarantee } from '../shaping/rate-text.js';
-import type { SluiceNode } from '../node.js';
 import { today } from '../shaping/warmup-gate.js';
 import { peerBoards, type QueueRow } from '../cluster/fleet-board.js';
 
 export const VERSION = '0.1.0';
 
+/** What admin control reads and acts through: narrow views of the parts, never the node. */
+export interface ControlPorts {
+  readonly nodeId: string;
+  readonly hostname: string;
+  readonly startedAt: number;
+  /** The config in force (a reload replaces it). */
+  readonly config: () => Config;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly state: { readonly kind: StateBackend['kind']; readonly suppression: SuppressionStore; healthy(): boolean };
+  /** The fleet ([cluster]); null on a single node. */
+  readonly fleet: FleetView | null;
+  readonly holds: Pick<HoldStore, 'set' | 'lift'> & { held(scope: string): Hold | null; all(): readonly Hold[] };
+  readonly warmup: () => { cap(source: string): number | null; used(source: string): Promise<number> };
+  readonly queue: { readonly depth: number; queueRows(): QueueRow[]; pump(): void; flush(): number };
+  readonly openConnections: () => readonly { source: string; provider: string; open: number }[];
+  /** Where hold changes are reported (events, metrics). */
+  readonly holdEvents: { paused(change: HoldChange): void; resumed(change: HoldChange): void };
+  /** The node's lifecycle: reload, maintenance drain. */
+  readonly lifecycle: {
+    reload(by: string): Promise<ReloadResult>;
+    drain(by: string): number;
+    undrain(by: string): boolean;
+    readonly draining: boolean;
+    readonly maintenance: { readonly since: number; readonly by: string } | null;
+  };
+}
+
 export class NodeControl implements AdminControl {
-  constructor(private readonly node: SluiceNode) {}
+  constructor(private readonly node: ControlPorts) {}
 
   private holdView(h: Hold | null): HoldView | null {
     return h ? { reason: h.reason, by: h.by, until: h.until === null ? null : new Date(h.until).toISOString() } : null;
@@ -24,19 +54,34 @@ export class NodeControl implements AdminControl {
 
   async status(): Promise<ClusterStatus> {
     const n = this.node;
-    const live = await n.state.nodes.live().catch(() => []);
-    const nodes = live.length > 0 ? live.map((x) => ({ id: x.id, address: x.address, live: true, self: x.id === n.config.node.id, version: x.version, started_at: x.startedAt, draining: x.draining ?? false })) : [{ id: n.config.node.id, address: n.hostname, live: true, self: true, version: VERSION, started_at: n.startedAt, draining: n.draining }];
+    const live = n.fleet?.live() ?? [];
+    const nodes: NodeStatus[] = (n.fleet?.members() ?? [])
+      .filter((m) => m.live || m.id !== n.nodeId)
+      .map((m) => ({
+        id: m.id,
+        address: m.info?.address ?? '',
+        live: m.live,
+        self: m.id === n.nodeId,
+        version: m.info?.version ?? '',
+        started_at: m.live ? (m.info?.startedAt ?? null) : null,
+        draining: m.info?.draining ?? false,
+        down_since: m.downSince === null ? null : new Date(m.downSince).toISOString(),
+        load: m.info?.load ?? null,
+      }));
+    // Before its own heartbeat is read back (or on a single node) the node lists itself.
+    if (!nodes.some((x) => x.self)) nodes.unshift({ id: n.nodeId, address: n.hostname, live: true, self: true, version: VERSION, started_at: n.startedAt, draining: n.lifecycle.draining, down_since: null, load: null });
     return {
-      node: n.config.node.id,
+      node: n.nodeId,
       version: VERSION,
       started_at: n.startedAt,
       state_backend: n.state.kind,
       state_healthy: n.state.healthy(),
-      draining: n.draining,
-      queued_here: n.scheduler.depth,
+      draining: n.lifecycle.draining,
+      queued_here: n.queue.depth,
       nodes,
-      pools: Object.entries(n.config.pools).map(([name, p]) => ({ name, sources: p.sources.map(memberSource), paused: this.holdView(n.holds.held(keys.holdPool(name))) })),
-      queue: mergeQueues([...n.queueRows(), ...peerBoards(live, n.config.node.id).flatMap((b) => b.queue)]),
+      share: n.fleet?.share() ?? 1,
+      pools: Object.entries(n.config().pools).map(([name, p]) => ({ name, sources: p.sources.map(memberSource), paused: this.holdView(n.holds.held(keys.holdPool(name))) })),
+      queue: mergeQueues([...n.queue.queueRows(), ...peerBoards(live, n.nodeId).flatMap((b) => b.queue)]),
     };
   }
 
@@ -45,16 +90,17 @@ export class NodeControl implements AdminControl {
     const out: SourceStatus[] = [];
     const holds = n.holds.all();
     const open = n.openConnections();
-    for (const [name, s] of Object.entries(n.config.sources)) {
-      const cap = n.warmup.cap(name);
-      const used = cap === null ? 0 : await n.warmup.used(name).catch(() => 0);
+    for (const [name, s] of Object.entries(n.config().sources)) {
+      const cap = n.warmup().cap(name);
+      const used = cap === null ? 0 : await n.warmup().used(name).catch(() => 0);
       out.push({
         name,
         ip: s.ip,
         ehlo: s.ehlo,
         node: s.node ?? null,
-        node_live: s.node === undefined || s.node === n.config.node.id,
-        pools: Object.entries(n.config.pools).filter(([, p]) => p.sources.some((m) => memberSource(m) === name)).map(([p]) => p),
+        // A source on a down node is skipped by every pool until that node beats again.
+        node_live: s.node === undefined || s.node === n.nodeId || (n.fleet?.live().some((x) => x.id === s.node) ?? false),
+        pools: Object.entries(n.config().pools).filter(([, p]) => p.sources.some((m) => memberSource(m) === name)).map(([p]) => p),
         paused: this.holdView(n.holds.held(keys.holdSource(name))),
         suspended: holds.filter((h) => h.scope.startsWith(`source-provider:${name}:`)).map((h) => ({ provider: h.scope.slice(`source-provider:${name}:`.length), ...(this.holdView(h) as HoldView) })),
         warmup: cap === null ? null : { schedule: s.warmup ?? '', day: today(n.clock), used, cap },
@@ -66,15 +112,15 @@ export class NodeControl implements AdminControl {
 
   async providers(): Promise<readonly ProviderStatus[]> {
     const n = this.node;
-    const rows = n.queueRows();
+    const rows = n.queue.queueRows();
     const open = n.openConnections();
     const holds = n.holds.all();
-    const names = [...new Set([...Object.keys(n.config.providers), 'default'])];
-    const table = new ProviderTable(n.config);
+    const names = [...new Set([...Object.keys(n.config().providers), 'default'])];
+    const table = new ProviderTable(n.config());
     return names.map((name) => {
       // As the scheduler resolves them: keys a provider leaves out come from [providers.default].
       const limits = table.limitsOf(name === 'default' ? null : name, '');
-      const hasTotal = name !== 'default' && n.config.providers[name]?.total !== undefined;
+      const hasTotal = name !== 'default' && n.config().providers[name]?.total !== undefined;
       const mine = rows.filter((r) => r.provider === name);
       return {
         name,
@@ -90,18 +136,18 @@ export class NodeControl implements AdminControl {
   }
 
   private source(name: string): void {
-    if (!Object.hasOwn(this.node.config.sources, name)) throw AdminError.notFound('source', name);
+    if (!Object.hasOwn(this.node.config().sources, name)) throw AdminError.notFound('source', name);
   }
 
   private pool(name: string): void {
-    if (!Object.hasOwn(this.node.config.pools, name)) throw AdminError.notFound('pool', name);
+    if (!Object.hasOwn(this.node.config().pools, name)) throw AdminError.notFound('pool', name);
   }
 
   async pauseSource(name: string, reason: string, by: string): Promise<void> {
     this.source(name);
     await this.node.holds.set({ scope: keys.holdSource(name), reason, until: null, by });
     this.node.log.warn({ event: 'source_paused', source: name, reason, by }, 'source paused');
-    this.node.observer?.sourcePaused({ source: name, reason: 'admin', by });
+    this.node.holdEvents.paused({ source: name, reason: 'admin', by });
   }
 
   async resumeSource(name: string, by: string): Promise<void> {
@@ -109,8 +155,8 @@ export class NodeControl implements AdminControl {
     await this.node.holds.lift(keys.holdSource(name));
     for (const h of this.node.holds.all()) if (h.scope.startsWith(`source-provider:${name}:`)) await this.node.holds.lift(h.scope);
     this.node.log.info({ event: 'source_resumed', source: name, by }, 'source resumed');
-    this.node.observer?.sourceResumed({ source: name, reason: 'admin', by });
-    this.node.scheduler.pump();
+    this.node.holdEvents.resumed({ source: name, reason: 'admin', by });
+    this.node.queue.pump();
   }
 
   async pausePool(name: string, reason: string, by: string): Promise<void> {
@@ -123,7 +169,7 @@ export class NodeControl implements AdminControl {
     this.pool(name);
     await this.node.holds.lift(keys.holdPool(name));
     this.node.log.info({ event: 'pool_resumed', pool: name, by }, 'pool resumed');
-    this.node.scheduler.pump();
+    this.node.queue.pump();
   }
 
   async suspendSource(name: string, provider: string, ms: number, reason: string, by: string): Promise<void> {
@@ -131,11 +177,11 @@ export class NodeControl implements AdminControl {
     const until = this.node.clock.now() + ms;
     await this.node.holds.set({ scope: keys.holdSourceProvider(name, provider), reason, until, by });
     this.node.log.warn({ event: 'source_suspended', source: name, provider, reason, until: new Date(until).toISOString(), by }, 'source suspended');
-    this.node.observer?.sourcePaused({ source: name, provider, reason: 'admin', by, until });
+    this.node.holdEvents.paused({ source: name, provider, reason: 'admin', by, until });
   }
 
   flushQueue(by: string): FlushResult {
-    const flushed = this.node.scheduler.flush();
+    const flushed = this.node.queue.flush();
     this.node.log.info({ event: 'queue_flushed', flushed, by }, 'queue flushed');
     return { flushed };
   }
@@ -158,7 +204,7 @@ export class NodeControl implements AdminControl {
 
   async reload(by: string): Promise<ReloadResult> {
     try {
-      return await this.node.reload(by);
+      return await this.node.lifecycle.reload(by);
     } catch (err) {
       throw new AdminError('INVALID', (err as Error).message, { cause: err });
     }
@@ -167,7 +213,7 @@ export class NodeControl implements AdminControl {
   drain(by: string): DrainResult {
     let flushed: number;
     try {
-      flushed = this.node.drain(by);
+      flushed = this.node.lifecycle.drain(by);
     } catch (err) {
       throw new AdminError('CONFLICT', (err as Error).message, { cause: err });
     }
@@ -175,13 +221,13 @@ export class NodeControl implements AdminControl {
   }
 
   undrain(by: string): DrainResult {
-    this.node.undrain(by);
+    this.node.lifecycle.undrain(by);
     return this.drainState(0);
   }
 
   private drainState(flushed: number): DrainResult {
-    const m = this.node.maintenance;
-    return { draining: this.node.draining, since: m ? new Date(m.since).toISOString() : null, queued: this.node.scheduler.depth, flushed };
+    const m = this.node.lifecycle.maintenance;
+    return { draining: this.node.lifecycle.draining, since: m ? new Date(m.since).toISOString() : null, queued: this.node.queue.depth, flushed };
   }
 }
 

@@ -131,6 +131,29 @@ export interface NodeInfo {
    * outcome stats and queue summary), as plain JSON; absent on nodes that publish none.
    */
   readonly board?: unknown;
+  /** What an operator watches to decide where load goes (cluster/node-load.ts); absent on nodes that publish none. */
+  readonly load?: NodeLoad | undefined;
+}
+
+/** A node's load as its heartbeat carries it. CPU and lag cover the time since its previous beat. */
+export interface NodeLoad {
+  readonly v: 1;
+  /** Process CPU, in cores (1 = one core busy all the time). */
+  readonly cpu: number;
+  /** Resident memory of the process, bytes. */
+  readonly memory_bytes: number;
+  /** 99th percentile of the event-loop delay, ms. */
+  readonly loop_lag_ms: number;
+  /** Free bytes on the disk of data_dir (less what is being written); null before the first measure. */
+  readonly disk_free_bytes: number | null;
+  /** SMTP sessions open on the node's listeners. */
+  readonly connections_in: number;
+  /** Delivery sessions open from the node's sources. */
+  readonly connections_out: number;
+  /** Messages queued on the node. */
+  readonly queue_depth: number;
+  /** Recipients delivered per second over the last minute. */
+  readonly send_rate: number;
 }
 
 export interface NodeRegistry {

@@ -6,6 +6,18 @@ import { asArray, badReply, parseJson } from './replies.js';
 import { heartbeatNode } from './scripts/heartbeat-node-2.js';
 import { liveNodes } from './scripts/live-nodes-2.js';
 
+const nodeLoadSchema = z.object({
+  v: z.literal(1),
+  cpu: z.number(),
+  memory_bytes: z.number(),
+  loop_lag_ms: z.number(),
+  disk_free_bytes: z.number().nullable(),
+  connections_in: z.number(),
+  connections_out: z.number(),
+  queue_depth: z.number(),
+  send_rate: z.number(),
+});
+
 const nodeInfoSchema = z.object({
   id: z.string(),
   address: z.string(),
@@ -14,6 +26,8 @@ const nodeInfoSchema = z.object({
   draining: z.boolean().optional(),
   cluster: z.string().optional(),
   board: z.unknown().optional(),
+  // A peer on another version may publish another shape: it is then shown without load, not dropped.
+  load: nodeLoadSchema.optional().catch(undefined),
 });
 
 /** Nodes by heartbeat: a sorted set of ids scored by expiry (Redis clock) + a hash of info. */
