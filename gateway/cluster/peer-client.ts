@@ -180,8 +180,12 @@ export class PeerClient {
         const e = err as { responseCode?: number; message?: string };
         reject(new PeerSendError(`cannot reach peer ${peer.id} at ${peer.address}: ${String(e.message ?? err).slice(0, 200)}`, e.responseCode ?? 0, err));
       };
+      // nodemailer reports a failed connect (ECONNREFUSED from a peer just killed) only as an
+      // 'error' event, never through the connect callback: without this the send waits forever.
+      conn.once('error', fail);
       conn.connect((err) => {
         if (err) return fail(err);
+        conn.removeListener('error', fail);
         conn._socket?.setNoDelay?.(true);
         conn.login({ user: this.opts.nodeId, pass: peerPassword(this.opts.secret, this.opts.nodeId) }, (lerr) => (lerr ? fail(lerr) : resolve(slot)));
       });
@@ -191,7 +195,16 @@ export class PeerClient {
 
 function transmit(slot: Slot, from: string, to: readonly string[], message: Buffer, peerId: string): Promise<PeerReceipt> {
   return new Promise((resolve, reject) => {
+    // A peer killed mid-transaction: nodemailer emits 'error' / 'end' and may never call back.
+    const gone = () => reject(new PeerSendError(`peer ${peerId} closed the connection`, 0));
+    slot.conn.once('error', gone);
+    slot.conn.once('end', gone);
+    const settle = () => {
+      slot.conn.removeListener('error', gone);
+      slot.conn.removeListener('end', gone);
+    };
     slot.conn.send({ from, to: [...to], size: message.length }, message, (err, info) => {
+      settle();
       if (err) {
         const e = err as { responseCode?: number; response?: string };
         reject(new PeerSendError(`peer ${peerId} did not take the message: ${String(e.response ?? err.message).slice(0, 200)}`, e.responseCode ?? 0, err));

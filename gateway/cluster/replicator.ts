@@ -32,6 +32,8 @@ export interface ReplicatorOptions {
   readonly now: () => number;
   /** Counts a message accepted with one copy, and a refusal under "required". */
   readonly count?: (what: 'single' | 'refused', reason: string) => void;
+  /** Longest wait for one peer's 250 before the next peer is tried (default 5 s). */
+  readonly sendTimeoutMs?: number;
   /** How long a peer that failed is tried last (default 3 s). */
   readonly suspectMs?: number;
 }
@@ -61,7 +63,7 @@ export class Replicator {
     const peers = this.order(envelope.id);
     for (const peer of peers) {
       try {
-        await this.opts.send(peer, facts, body);
+        await withTimeout(this.opts.send(peer, facts, body), this.opts.sendTimeoutMs ?? 5_000, peer.id);
         this.suspect.delete(peer.id);
         return { kind: 'replicated', peer: peer.id };
       } catch (err) {
@@ -84,4 +86,13 @@ export class Replicator {
 /** Rendezvous (highest random weight) score of a peer for a message. */
 export function rendezvous(peer: string, queueId: string): bigint {
   return createHash('sha256').update(peer).update('\u0000').update(queueId).digest().readBigUInt64BE(0);
+}
+
+/** Bounds one send: a peer that stops answering must not hold a client's 250 for long. */
+function withTimeout<T>(p: Promise<T>, ms: number, peer: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no 250 from ${peer} within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
