@@ -115,7 +115,7 @@ export class ReplicaStore implements ReplicaSink {
 
   private index(origin: string, id: string, receivedAt: number): void {
     let ids = this.held.get(origin);
-    if (!ids) this.held.set(origin, (ids = new Map()));
+    if (!ids) this.held.set(origin, (ids = new Map<string, Entry>()));
     ids.set(id, { receivedAt });
   }
 
