@@ -150,6 +150,7 @@ export class SluiceNode {
     // [cluster] secret: the node-to-node transport; replicas = 2: copies on a peer (node-replicas.ts).
     const secret = config.cluster?.secret;
     const link = config.cluster && secret !== undefined ? new ClusterLink({ nodeId: config.node.id, hostname: this.hostname, cluster: { ...config.cluster, secret }, log }) : null;
+    if (config.cluster?.replicas === 2 && (!link || !config.listen.some((l) => l.mode === 'cluster'))) throw new SluiceError('CONFIG_INVALID', '[cluster] replicas = 2 needs [cluster] secret and a [[listen]] with mode = "cluster" (peers send the copies there)');
     const replication = config.cluster?.replicas === 2 && link ? await buildReplication({ config: () => this.config, cluster: config.cluster, nodeId: config.node.id, dataDir: this.dataDir, link, log, clock, metrics: () => this.#parts?.observer.metrics ?? null }) : null;
     const spool: Spool = replication ? replication.wrap(segments) : segments;
     // [cluster]: membership (heartbeat, live peers, failover), started once the queue runs.
