@@ -6,7 +6,7 @@ RUN npm ci --no-audit --no-fund
 COPY gateway ./gateway
 COPY plugins ./plugins
 COPY loadtest ./loadtest
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app

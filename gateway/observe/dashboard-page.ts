@@ -1,7 +1,9 @@
 /**
  * The dashboard page and its style, served by the admin server at / and
  * /assets/dashboard.css. No inline script or style: the page runs under a strict
- * Content-Security-Policy (admin-server.ts). The script is dashboard-script.ts.
+ * Content-Security-Policy (admin-server.ts). The script is the ES modules in dashboard/
+ * (browser TypeScript, its own tsconfig), served from dist/ by dashboard-assets.ts; as a
+ * module it runs after the deferred uPlot script, in document order.
  */
 
 export const DASHBOARD_HTML = `<!doctype html>
@@ -14,7 +16,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <link rel="stylesheet" href="/assets/uplot.min.css">
 <link rel="stylesheet" href="/assets/dashboard.css">
 <script src="/assets/uplot.min.js" defer></script>
-<script src="/assets/dashboard.js" defer></script>
+<script type="module" src="/assets/dashboard/main.js"></script>
 </head>
 <body>
 <header class="top">

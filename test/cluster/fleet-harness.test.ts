@@ -8,7 +8,7 @@ import { startFleet, waitUntil, type Fleet } from '../support/fleet.js';
 let fleet: Fleet;
 beforeAll(async () => {
   fleet = await startFleet({ nodes: 3, heartbeat: '300ms', failoverAfter: '2s', shared: '[dns.static]\n"*" = "127.0.0.9:9"\n' });
-});
+}, 150_000);
 afterAll(async () => {
   await fleet?.stop();
 });

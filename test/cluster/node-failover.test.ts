@@ -35,7 +35,7 @@ threshold = 0
 window = "0s"
 `,
   });
-});
+}, 150_000);
 afterAll(async () => {
   await fleet?.stop();
 });
@@ -61,7 +61,11 @@ test('a node killed with SIGKILL is down within failover_after + 1 s, and rejoin
   expect(await sourceLive(n1, 'c')).toBe(true);
 
   // Every node's heartbeat carries its load; n1 shows n2's.
-  const load = await waitUntil('n2 load on n1', async () => (await n1.status()).nodes.find((x) => x.id === 'n2')?.['load'] as Record<string, number | null> | null);
+  // (A beat sent while the node was still starting has no disk figure yet: null until measured.)
+  const load = await waitUntil('n2 load with its free disk on n1', async () => {
+    const l = (await n1.status()).nodes.find((x) => x.id === 'n2')?.['load'] as Record<string, number | null> | null | undefined;
+    return l && l['disk_free_bytes'] !== null ? l : null;
+  });
   expect(load['memory_bytes']).toBeGreaterThan(10_000_000);
   expect(load['disk_free_bytes']).toBeGreaterThan(0);
   for (const k of ['cpu', 'loop_lag_ms', 'connections_in', 'connections_out', 'queue_depth', 'send_rate']) expect(typeof load[k]).toBe('number');
@@ -79,8 +83,9 @@ test('a node killed with SIGKILL is down within failover_after + 1 s, and rejoin
     50,
   );
   console.log(`n3 down on n1 and n2 ${seen} ms after kill -9 (failover_after ${FAILOVER_MS} ms)`);
-  // Its last beat was at most one heartbeat before the kill: never down before failover_after - 250 ms.
-  expect(seen).toBeGreaterThanOrEqual(FAILOVER_MS - 300);
+  // Its last beat was about one heartbeat (250 ms) before the kill, more when a beat ran late
+  // under load: down no sooner than failover_after less that, never at once.
+  expect(seen).toBeGreaterThanOrEqual(FAILOVER_MS - 1_000);
   expect(seen).toBeLessThanOrEqual(FAILOVER_MS + 1_000);
   expect(await sourceLive(n1, 'c')).toBe(false);
   expect(await sourceLive(n2, 'c')).toBe(false);

@@ -82,7 +82,7 @@ describe('admin API actions go through the AdminControl', () => {
 
   it('answers the read routes', async () => {
     const status = await call('GET', '/api/status');
-    expect(status.json).toMatchObject({ node: 'gw-1', state_backend: 'redis', nodes: [{ id: 'gw-1' }, { id: 'gw-2' }] });
+    expect(status.json).toMatchObject({ node: 'gw-1', state_backend: 'redis', nodes: [{ id: 'gw-1' }, { id: 'gw-2' }, { id: 'gw-3', live: false }] });
     expect((await call('GET', '/api/providers')).json.providers).toHaveLength(3);
     const stats = await call('GET', '/api/stats?window=1m');
     expect(stats.json).toMatchObject({ node: 'gw-1', window_s: 60, totals: { delivered: 0 } });

@@ -50,7 +50,25 @@ describe('admin API token', () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
-    expect(await page.text()).toContain('/assets/dashboard.js');
+    expect(await page.text()).toContain('<script type="module" src="/assets/dashboard/main.js">');
+    // The compiled browser modules (gateway/observe/dashboard/ built into dist/): main.js and
+    // every module it imports are served as JavaScript under the same CSP, revalidated by ETag.
+    const main = await h.request('GET', '/assets/dashboard/main.js', { token: null });
+    expect(main.status).toBe(200);
+    expect(main.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(main.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(main.headers.get('cache-control')).toBe('no-cache');
+    const source = await main.text();
+    expect(source).toContain("addEventListener('DOMContentLoaded'");
+    const imports = [...source.matchAll(/from '\.\/([a-z-]+\.js)'/g)].map((m) => m[1]);
+    expect(imports).toEqual(expect.arrayContaining(['client.js', 'chart.js', 'tables.js', 'side.js', 'header.js', 'dom.js']));
+    for (const name of imports) {
+      const mod = await h.request('GET', `/assets/dashboard/${name}`, { token: null });
+      expect(mod.status, name).toBe(200);
+      expect(mod.headers.get('content-type'), name).toMatch(/^text\/javascript/);
+    }
+    const again = await fetch(`${h.url}/assets/dashboard/main.js`, { headers: { 'if-none-match': main.headers.get('etag') ?? '' } });
+    expect(again.status).toBe(304);
     const uplot = await h.request('GET', '/assets/uplot.min.js', { token: null });
     expect(uplot.status).toBe(200);
     expect((await uplot.text()).length).toBeGreaterThan(10_000);

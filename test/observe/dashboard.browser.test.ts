@@ -116,6 +116,9 @@ describe('dashboard', () => {
     expect(await gmailRate.getAttribute('title')).toMatch(/^per source: at most 50 in any 1s \(sliding\); 5 back to back, .*\ntotal: at most 200 in any 1s/);
     expect(await page.locator('#alerts').innerText()).toMatch(/bounce_rate of source b/);
     expect(await page.locator('#nodes').innerText()).toContain('gw-2');
+    // Each live node's load from its heartbeat; a down node says since when.
+    expect(await page.locator('[data-load="gw-2"]').innerText()).toBe('CPU 0.35 cores \u00b7 mem 180 MB \u00b7 lag 12.5 ms \u00b7 disk 40 GB free \u00b7 14 in / 9 out \u00b7 queue 1,234 \u00b7 48.5/s sent');
+    expect(await page.locator('#nodes').innerText()).toMatch(/gw-3\s+down 1m 3\ds ago/);
     expect(await page.locator('#holds').innerText()).toContain('outlook'); // b is suspended toward outlook
     await page.waitForSelector('#chart .uplot canvas');
     // Per-source figures say they count delivery attempts, not messages.

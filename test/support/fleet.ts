@@ -189,7 +189,7 @@ function makeNode(n: FleetNodeInfo, configFile: string): FleetNode {
     get running() {
       return running();
     },
-    async start(timeoutMs = 30_000) {
+    async start(timeoutMs = 60_000) {
       if (running()) throw new Error(`${n.id} is already running`);
       if (cli) past.push(cli.output());
       cli = startCli(configFile);

@@ -1,0 +1,93 @@
+/** The side column: nodes, the queue, what is paused or suspended, alerts. */
+import type { AlertView, ClusterStatus, DashboardData, HoldView, NodeLoad } from './api-types.js';
+import { $, actionButton, h, type Act } from './dom.js';
+import { fmtAge, fmtBytes, fmtNum, fmtRate, fmtTime, since } from './format.js';
+
+export function renderNodes(s: ClusterStatus): void {
+  const items = s.nodes.map((n) => h('li', null, [
+    h('span', { class: `dot ${!n.live ? 'bad' : n.draining ? 'warn' : 'ok'}` }),
+    h('div', { class: 'grow' }, [
+      h('div', { class: 'title' }, [n.id, n.self ? h('span', { class: 'tag' }, ['this node']) : null, n.draining ? h('span', { class: 'tag' }, ['draining']) : null]),
+      h('div', { class: 'meta' }, [n.live
+        ? `${n.address} \u00b7 up ${fmtAge(n.started_at ? (Date.now() - n.started_at) / 1000 : null)} \u00b7 v${n.version}`
+        : `down${n.down_since ? ` ${since(n.down_since)}` : ''} \u2014 its sources left their pools`]),
+      n.live && n.load ? h('div', { class: 'meta', 'data-load': n.id }, [loadLine(n.load)]) : null,
+    ]),
+  ]));
+  $('nodes').replaceChildren(...(items.length ? items : [h('li', { class: 'empty' }, ['no nodes'])]));
+}
+
+/** What an operator weighs to decide where load goes, from the node's last heartbeat. */
+function loadLine(l: NodeLoad): string {
+  return [
+    `CPU ${l.cpu.toFixed(2)} cores`,
+    `mem ${fmtBytes(l.memory_bytes)}`,
+    `lag ${l.loop_lag_ms.toFixed(1)} ms`,
+    `disk ${fmtBytes(l.disk_free_bytes)} free`,
+    `${fmtNum(l.connections_in)} in / ${fmtNum(l.connections_out)} out`,
+    `queue ${fmtNum(l.queue_depth)}`,
+    `${fmtRate(l.send_rate)}/s sent`,
+  ].join(' \u00b7 ');
+}
+
+export function renderQueue(s: ClusterStatus): void {
+  const rows = [...s.queue].sort((a, b) => b.depth - a.depth).map((q) => h('tr', null, [
+    h('td', null, [q.pool]),
+    h('td', null, [q.provider]),
+    h('td', { class: 'num' }, [fmtNum(q.depth)]),
+    h('td', { class: `num${q.oldest_seconds > 3600 ? ' pct-warn' : ''}` }, [fmtAge(q.oldest_seconds)]),
+  ]));
+  const body = $('queue').querySelector('tbody');
+  body?.replaceChildren(...(rows.length ? rows : [h('tr', null, [h('td', { colspan: 4, class: 'empty' }, ['queue empty'])])]));
+}
+
+function holdItem(kind: 'paused' | 'suspended', name: string, hold: HoldView, button: HTMLElement | null): HTMLElement {
+  return h('li', null, [
+    h('span', { class: `dot ${kind === 'suspended' ? 'warn' : 'bad'}` }),
+    h('div', { class: 'grow' }, [
+      h('div', { class: 'title' }, [`${name} `, h('span', { class: 'tag' }, [kind])]),
+      h('div', { class: 'meta' }, [`${hold.reason} \u00b7 by ${hold.by} \u00b7 ${fmtTime(hold.until)}`]),
+    ]),
+    button,
+  ]);
+}
+
+export function renderHolds(d: DashboardData, act: Act): void {
+  const items: HTMLElement[] = [];
+  for (const s of d.sources ? d.sources.sources : []) {
+    const resume = `/api/sources/${encodeURIComponent(s.name)}/resume`;
+    if (s.paused) items.push(holdItem('paused', `source ${s.name} (${s.ip})`, s.paused, actionButton(act, 'Resume', 'resume', resume)));
+    for (const x of s.suspended) {
+      items.push(holdItem('suspended', `source ${s.name} \u2192 ${x.provider}`, x, s.paused ? null : actionButton(act, 'Resume', 'resume', resume)));
+    }
+  }
+  for (const p of d.status ? d.status.pools : []) {
+    if (p.paused) {
+      items.push(holdItem('paused', `pool ${p.name}`, p.paused, actionButton(act, 'Resume', 'resume', `/api/pools/${encodeURIComponent(p.name)}/resume`)));
+    }
+  }
+  $('holds').replaceChildren(...(items.length ? items : [h('li', { class: 'empty' }, ['every source is sending'])]));
+}
+
+export function renderAlerts(a: { readonly active: readonly AlertView[]; readonly recent: readonly AlertView[] }): void {
+  const seen = new Set<string>();
+  const items = [...a.active, ...a.recent.filter((x) => x.cleared_at)]
+    .filter((x) => {
+      const k = x.id + x.raised_at;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    })
+    .slice(0, 8)
+    .map((x) => {
+      const on = !x.cleared_at;
+      return h('li', { class: on ? 'alert-active' : 'alert-cleared' }, [
+        h('span', { class: `dot ${on ? 'bad' : ''}` }),
+        h('div', { class: 'grow' }, [
+          h('div', { class: 'title' }, [x.message]),
+          h('div', { class: 'meta' }, [`${on ? `raised ${since(x.raised_at)}` : `cleared ${since(x.cleared_at)}`} \u00b7 ${x.rule}`]),
+        ]),
+      ]);
+    });
+  $('alerts').replaceChildren(...(items.length ? items : [h('li', { class: 'empty' }, ['no alerts'])]));
+}
