@@ -7,12 +7,16 @@ export type SluiceErrorCode =
   | 'SPOOL_CORRUPT'
   /** No room on the spool's disk above min_free_disk: 452 4.3.1. */
   | 'SPOOL_FULL'
+  /** `[cluster] replica_policy = "required"` and no live peer took a replica: 451 4.3.0. */
+  | 'REPLICA_UNAVAILABLE'
   | 'PLUGIN_LOAD_FAILED'
   | 'PLUGIN_FAILED'
   | 'DKIM_KEY_INVALID'
   | 'LISTEN_FAILED'
   | 'DNS_FAILED'
   | 'ADMIN_UNREACHABLE'
+  /** A peer did not take a message over the cluster listener (gateway/cluster/peer-client.ts). */
+  | 'PEER_SEND_FAILED'
   | 'USAGE';
 
 export class SluiceError extends Error {

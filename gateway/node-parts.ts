@@ -10,6 +10,10 @@ import { MxResolver } from './delivery/mx-resolver.js';
 import type { AcceptSink } from './ingress/transaction.js';
 import type { FeedbackSink } from './ingress/feedback.js';
 import { Listener } from './ingress/listener.js';
+import { ClusterListener } from './ingress/cluster-listener.js';
+import type { ClusterLink } from './cluster/cluster-link.js';
+import type { ReplicaSink } from './cluster/replica-sink.js';
+import { PEER_HEADER } from './cluster/peer-facts.js';
 import { smtpAuthLimiter } from './ingress/auth-limiter.js';
 import { loadTls } from './ingress/tls.js';
 import { replies } from './ingress/replies.js';
@@ -143,7 +147,8 @@ export function acceptSink(p: SinkPorts): AcceptSink {
       return p.routeHeaders();
     },
     // A client's own X-Sluice-FBL never leaves: only ours can be read back from a report.
-    privateHeaders: feedback ? ['x-sluice-class', 'x-sluice-fbl'] : ['x-sluice-class'],
+    // X-Sluice-Peer is what peers sign (cluster/peer-facts.ts): never taken from a client.
+    privateHeaders: [...(feedback ? ['x-sluice-class', 'x-sluice-fbl'] : ['x-sluice-class']), PEER_HEADER.toLowerCase()],
     ...(feedback ? { stamp: (envelope: Envelope) => feedback.stamp(envelope) } : {}),
     ...(p.maxSchedule ? { maxSchedule: p.maxSchedule } : {}),
     accept: async (envelope, message) => {
@@ -177,6 +182,8 @@ export interface ListenPorts {
   readonly feedback: FeedbackSink | null;
   readonly metrics: Pick<Metrics, 'authFailure' | 'authRefused' | 'ingressRefused' | 'ingressStress' | 'acceptLatency'>;
   readonly failures: FailureLimitStore;
+  /** `[cluster] secret` set: the transport that binds `mode = "cluster"` listeners, and where replicas go. */
+  readonly cluster?: { readonly link: ClusterLink; readonly secret: string; readonly replicas?: ReplicaSink | undefined; readonly received: (kind: string, ok: boolean) => void } | undefined;
 }
 
 /** One listener per [[listen]], bound in order; each bound one's stop is pushed to `built`. */
@@ -192,6 +199,15 @@ export async function startListeners(config: Config, p: ListenPorts, built: (() 
   const listeners: Listener[] = [];
   const ports: number[] = [];
   for (const listen of config.listen) {
+    if (listen.mode === 'cluster') {
+      const c = p.cluster;
+      if (!c) throw new SluiceError('CONFIG_INVALID', 'a mode = "cluster" listener needs [cluster] secret');
+      const cl = new ClusterListener({ listen, nodeId: config.node.id, hostname: p.hostname, secret: c.secret, tls, maxMessageSize: () => p.config().relay.max_message_size, clock, log, accept: (e, body) => p.sink.accept(e, body), replicas: c.replicas, received: c.received });
+      ports.push(await c.link.bind(cl, listen).catch((err: unknown) => Promise.reject(listenError(err, listen.host, listen.port))));
+      built.push(() => cl.stop(0));
+      log.info({ event: 'listening', host: listen.host, port: ports[ports.length - 1], mode: listen.mode, advertise: c.link.advertise }, 'listening');
+      continue;
+    }
     const l = new Listener({ config, listen, hostname: p.hostname, tls, plugins: p.plugins, sink: p.sink, clock, log, authLimiter, admission: async () => (p.disk.low() ? replies.lowDisk : null), ...(p.feedback ? { feedback: p.feedback } : {}), postmasterDir: join(p.dataDir, 'postmaster'), onAccepted: (name, seconds) => m.acceptLatency(name, seconds), limitEvents });
     try {
       ports.push(await l.listen());
@@ -216,6 +232,8 @@ export interface ClusterPorts {
   /** Read at each heartbeat, once start() built them (null before). */
   readonly running: () => { readonly observer: Observer; readonly queue: { readonly depth: number; queueRows(): QueueRow[] }; readonly disk: DiskGuard | null; readonly sessionsIn: number } | null;
   readonly connections: ConnectionCounter;
+  /** This node's cluster listener address for the registry (NodeInfo.cluster), once bound. */
+  readonly advertise?: () => string | undefined;
 }
 
 /**
@@ -251,7 +269,8 @@ export function buildCluster(p: ClusterPorts): { membership: Membership; start()
       const run = p.running();
       // The board carries this node's numbers to the fleet's dashboard (cluster/fleet-board.ts).
       const board = run ? makeBoard(run.observer.stats, run.queue.queueRows()) : undefined;
-      return { ...p.info, draining: p.draining(), load: load.sample(), ...(board ? { board } : {}) };
+      const advertise = p.advertise?.();
+      return { ...p.info, draining: p.draining(), load: load.sample(), ...(advertise ? { cluster: advertise } : {}), ...(board ? { board } : {}) };
     },
     expected: () => Object.values(p.config().sources).flatMap((s) => (s.node === undefined ? [] : [s.node])),
     healthy: () => state.healthy() && !state.degraded(),

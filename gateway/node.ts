@@ -50,6 +50,9 @@ import { SluiceError } from './errors.js';
 import { ConnectionCounter, createObserver, outcomeTelemetry, startAdmin, startGauges } from './telemetry.js';
 import { acceptSink, buildCluster, buildRouting, startListeners, type RoutingParts } from './node-parts.js';
 import type { Membership, MembershipView } from './cluster/membership.js';
+import { ClusterLink } from './cluster/cluster-link.js';
+import type { ReplicaLedger } from './state/replica-ledger.js';
+import { buildReplication } from './node-replicas.js';
 
 /** How often a "redis"-mode node also polls for a new config version (besides the announcement). */
 const ROLLOUT_POLL_MS = 5_000;
@@ -83,6 +86,8 @@ interface Parts {
   /** Queue control (issue 17). */
   readonly queue: { stop(): Promise<void> };
   readonly timers: readonly NodeJS.Timeout[];
+  /** The replica ledger (replicas = 2): closed after the spool has published its last final ids. */
+  readonly ledger: ReplicaLedger | null;
 }
 
 export class SluiceNode {
@@ -181,10 +186,16 @@ export class SluiceNode {
     await mkdir(this.dataDir, { recursive: true });
     const state = await createState({ dataDir: join(this.dataDir, 'state'), clock, ...(config.cluster ? { redisUrl: config.cluster.redis_url, redisPrefix: config.cluster.key_prefix, commandTimeoutMs: config.cluster.command_timeout, leaseHolder: config.node.id } : {}) });
     built.push(() => state.close());
-    const spool = await SegmentSpool.open(join(this.dataDir, 'spool'), { clock });
-    built.push(() => spool.close());
+    const segments = await SegmentSpool.open(join(this.dataDir, 'spool'), { clock });
+    built.push(() => segments.close());
+    // [cluster] secret: the node-to-node transport; replicas = 2: copies on a peer (node-replicas.ts).
+    const secret = config.cluster?.secret;
+    const link = config.cluster && secret !== undefined ? new ClusterLink({ nodeId: config.node.id, hostname: this.hostname, cluster: { ...config.cluster, secret }, log }) : null;
+    if (config.cluster?.replicas === 2 && (!link || !config.listen.some((l) => l.mode === 'cluster'))) throw new SluiceError('CONFIG_INVALID', '[cluster] replicas = 2 needs [cluster] secret and a [[listen]] with mode = "cluster" (peers send the copies there)');
+    const replication = config.cluster?.replicas === 2 && link ? await buildReplication({ config: () => this.config, cluster: config.cluster, nodeId: config.node.id, dataDir: this.dataDir, link, log, clock, metrics: () => this.#parts?.observer.metrics ?? null }) : null;
+    const spool: Spool = replication ? replication.wrap(segments) : segments;
     // [cluster]: membership (heartbeat, live peers, failover), started once the queue runs.
-    const cluster = config.cluster ? this.#buildCluster(config.cluster, state) : null;
+    const cluster = config.cluster ? this.#buildCluster(config.cluster, state, link) : null;
     const fleet = cluster?.membership ?? null;
     // Every part below reports into the Observer; its alerts read the queue once started.
     const observer = createObserver({ config, baseDir: this.baseDir, registry: this.registry, log, clock, fleet, queue: () => scheduler });
@@ -244,13 +255,23 @@ export class SluiceNode {
     built.push(() => scheduler.stop(0));
     startGauges(observer, { fleet, queue: scheduler, connections: this.connections, stateHealthy: () => state.healthy(), sources: () => Object.keys(this.config.sources), warmup: { cap: (s) => this.#routing?.warmup.cap(s) ?? null, used: (s) => this.#routing?.warmup.used(s) ?? Promise.resolve(0) } });
 
-    await this.#recover(spool, scheduler, outcomes, log);
+    await this.#recover(spool, scheduler, outcomes, log, (await replication?.taken()) ?? new Map(), replication?.ledger ?? null);
     const timers = [await this.#watchDisk(disk)];
     built.push(() => clearInterval(timers[0]));
 
     if (cluster) {
       cluster.start();
       built.push(() => cluster.stop());
+      // The transport's live peers follow membership (ClusterLink.observe after each beat).
+      const observeTimer = setInterval(() => link?.observe(cluster.membership.live()), Math.min(config.cluster?.heartbeat ?? 1_000, 500));
+      observeTimer.unref();
+      built.push(() => clearInterval(observeTimer));
+      replication?.start(cluster.membership, async (envelope, body, origin) => {
+        await spool.commit(envelope, body);
+        scheduler.add(envelope);
+        log.info({ event: 'replica_taken_over', queue_id: envelope.id, origin, message_id: envelope.messageId }, `took over ${envelope.id} from ${origin}`);
+      });
+      if (replication) built.push(() => replication.stop());
     }
 
     const feedback = config.feedback
@@ -273,7 +294,7 @@ export class SluiceNode {
 
     // The listeners' AcceptSink: where every finished transaction goes.
     const sink = acceptSink({ spool, disk, enqueue, dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason), routeHeaders: () => this.#routing?.routeHeaderNames ?? [], feedback, maxSchedule: () => this.config.queue.max_schedule });
-    const { listeners, ports } = await startListeners(config, { log, clock, hostname: this.hostname, baseDir: this.baseDir, dataDir: this.dataDir, config: () => this.config, plugins, sink, disk, feedback, metrics: m, failures: state.failures }, built);
+    const { listeners, ports } = await startListeners(config, { log, clock, hostname: this.hostname, baseDir: this.baseDir, dataDir: this.dataDir, config: () => this.config, plugins, sink, disk, feedback, metrics: m, failures: state.failures, ...(link && secret !== undefined ? { cluster: { link, secret, replicas: replication?.store, received: (kind, ok) => m.peerReceived(kind as 'handoff', ok) } } : {}) }, built);
 
     const control = new NodeControl({
       nodeId: config.node.id,
@@ -301,7 +322,8 @@ export class SluiceNode {
     built.push(() => queue.stop());
     const admin = await startAdmin({ config, baseDir: this.baseDir, registry: this.registry, log, observer, control, readiness: () => this.readiness(), fleet, failures: state.failures, queue: queue.routes });
     const healthSocket = await HealthSocket.open(this.dataDir, { node: config.node.id, readiness: () => this.readiness(), log });
-    return { state, spool, observer, plugins, holds, pauses, outcomes, scheduler, disk, feedback, listeners, ports, admin, healthSocket, cluster, queue, timers };
+    const clusterParts = cluster ? { membership: cluster.membership, stop: async () => (await Promise.all([link?.stop(this.config.node.drain_timeout), replication?.stop()]), await cluster.stop()) } : null;
+    return { state, spool, observer, plugins, holds, pauses, outcomes, scheduler, disk, feedback, listeners, ports, admin, healthSocket, cluster: clusterParts, queue, timers, ledger: replication?.ledger ?? null };
   }
 
   /** Admin control's view of the node's lifecycle: reload and maintenance drain. */
@@ -333,13 +355,20 @@ export class SluiceNode {
   }
 
   /** Reads the spool back into the queue; messages lost to damage get a DSN once the queue runs. */
-  async #recover(spool: Spool, scheduler: Scheduler, outcomes: OutcomeRouter, log: NodeLog): Promise<void> {
+  async #recover(spool: Spool, scheduler: Scheduler, outcomes: OutcomeRouter, log: NodeLog, taken: ReadonlyMap<string, string>, ledger: ReplicaLedger | null): Promise<void> {
     const lost: LostMessage[] = [];
+    // Peers took these over while this node was down (replicas = 2): theirs to deliver, not ours.
+    const dropped: string[] = [];
     const recovered = await spool.recover(
-      (msg) => scheduler.restore(msg),
+      (msg) => (taken.has(msg.envelope.id) ? dropped.push(msg.envelope.id) : scheduler.restore(msg)),
       (file, reason, damage) => lost.push(...logDamage(log, file, reason, damage)),
     );
     scheduler.restored();
+    for (const id of dropped) await spool.remove(id);
+    if (taken.size > 0) {
+      log.warn({ event: 'replicas_taken_while_down', taken: taken.size, dropped: dropped.length }, `peers took over ${taken.size} messages while this node was down: dropped ${dropped.length} from the spool`);
+      await ledger?.forgetTaken(this.config.node.id, [...taken.keys()]).catch(() => undefined);
+    }
     if (recovered > 0) log.info({ event: 'spool_recovered', messages: recovered }, 'queued messages recovered from spool');
     // Only now: a DSN is a new message, and nothing may use the spool during recovery.
     for (const msg of lost) outcomes.lost(msg.envelope, msg.done, localResponse(550, '5.3.0', `message lost to damage in the spool of ${this.hostname}; please send it again`));
@@ -355,8 +384,9 @@ export class SluiceNode {
   }
 
   /** [cluster] parts (node-parts.ts): they read the running parts at each heartbeat. */
-  #buildCluster(cluster: NonNullable<Config['cluster']>, state: ManagedState) {
+  #buildCluster(cluster: NonNullable<Config['cluster']>, state: ManagedState, link: ClusterLink | null) {
     return buildCluster({
+      advertise: () => link?.advertise,
       cluster,
       config: () => this.config,
       state,
@@ -474,6 +504,7 @@ export class SluiceNode {
     await parts.admin?.close();
     await parts.observer.close();
     await parts.spool.close();
+    await parts.ledger?.close();
     await parts.state.close();
     this.log.info({ event: 'stopped', queued: parts.scheduler.depth }, 'stopped; queued mail stays in the spool');
   }

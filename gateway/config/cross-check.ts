@@ -76,7 +76,10 @@ export function crossCheck(config: Config, baseDir: string, invalid: InvalidName
       add(`listen[${i}].allow_insecure_auth`, `sends passwords in clear text, allowed only on a loopback host; set host = "127.0.0.1" (or "::1") on this listener, or remove allow_insecure_auth`);
     }
     if (l.allow_insecure_auth && l.proxy) add(`listen[${i}].allow_insecure_auth`, 'behind the PROXY protocol the clients are not on this machine: clear-text AUTH would cross the network; remove allow_insecure_auth or proxy');
-    if (l.allow_insecure_auth && l.mode !== 'submission') add(`listen[${i}].allow_insecure_auth`, 'only a submission listener takes AUTH; remove it here');
+    if (l.allow_insecure_auth && l.mode !== 'submission') add(`listen[${i}].allow_insecure_auth`, 'only a submission listener takes AUTH with a password; remove it here');
+    if (l.mode === 'cluster' && config.cluster?.secret === undefined) add(`listen[${i}].mode`, 'a cluster listener takes mail only from peers, who prove themselves with [cluster] secret: set [cluster] secret (the same on every node)');
+    if (l.mode === 'cluster' && l.tls !== 'starttls') add(`listen[${i}].tls`, 'peers connect with STARTTLS and authenticate after it: use tls = "starttls" (the default) on a cluster listener');
+    if (l.mode === 'cluster' && l.proxy) add(`listen[${i}].proxy`, 'peers connect to a cluster listener directly, not through the balancer: remove proxy');
     if (l.mode === 'submission' && config.users.length === 0) add(`listen[${i}].mode`, 'submission requires AUTH but no [[users]] are configured; add one (sluice hash-password makes password_hash)');
   });
   const names = new Set<string>();

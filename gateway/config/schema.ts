@@ -66,6 +66,21 @@ const cluster = z.strictObject({
    */
   lease_ttl: duration.default(6_000),
   /**
+   * Shared by every node: peers authenticate on the cluster listener with a credential
+   * derived from it and sign the facts that travel with a handed-off message. Required
+   * with a `mode = "cluster"` listener.
+   */
+  secret: z.string().min(16, 'use at least 16 characters (e.g. openssl rand -hex 24); every node needs the same').optional(),
+  /** Where peers reach this node's cluster listener; default: that listener's host:port when the host is not a wildcard. */
+  advertise: hostPort.optional(),
+  /**
+   * Copies of an accepted message before its 250: 1 (this node's spool) or 2 (also one
+   * live peer, chosen by rendezvous hashing; docs/CLUSTER.md "Replicas").
+   */
+  replicas: z.union([z.literal(1), z.literal(2)]).default(1),
+  /** With replicas = 2 and no live peer: accept with one copy ("best-effort") or answer 451 4.3.0 ("required"). */
+  replica_policy: z.enum(['best-effort', 'required']).default('best-effort'),
+  /**
    * "file": this node's config files are the whole config. "redis": the versions
    * `sluice config push` publishes replace every section a reload may change
    * (docs/OPERATIONS.md "Config rollout"); this file keeps node, cluster, listen, tls, admin...
@@ -148,7 +163,7 @@ const limits = untrustedLimits.extend({
 const listen = z.strictObject({
   host: z.string().default('0.0.0.0'),
   port,
-  mode: z.enum(['relay', 'submission']),
+  mode: z.enum(['relay', 'submission', 'cluster']),
   tls: z.enum(['starttls', 'implicit', 'none']).default('starttls'),
   /** The oldest TLS version a client may negotiate (TLS 1.0 and 1.1: RFC 8996). */
   tls_min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),

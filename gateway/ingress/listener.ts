@@ -160,7 +160,7 @@ export class Listener {
       helo: session.hostNameAppearsAs || null,
       authUser: (session.user as string | undefined) ?? null,
       tls: Boolean(session.secure),
-      mode: this.deps.listen.mode,
+      mode: this.deps.listen.mode === 'submission' ? 'submission' : 'relay',
       listener: this.name,
     };
   }

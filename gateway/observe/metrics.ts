@@ -119,6 +119,8 @@ export class Metrics {
   readonly #ingressStress: Gauge<'listener'>;
   readonly #deliveryLatency: Histogram<'provider'>;
   readonly #queueTime: Histogram<'class'>;
+  readonly #peerMessages: Counter<'direction' | 'kind' | 'result'>;
+  readonly #replicaEvents: Counter<'event' | 'reason'>;
   #stateHealthy: () => boolean = () => true;
   #queue: Snapshot<QueueRow> = () => [];
   #connections: Snapshot<ConnectionRow> = () => [];
@@ -234,6 +236,18 @@ export class Metrics {
       buckets: [1, 5, 15, 60, 300, 900, 3600, 14_400, 43_200, 86_400, 259_200, 432_000],
       registers,
     });
+    this.#replicaEvents = new Counter({
+      name: 'sluice_replica_events_total',
+      help: 'Replicas ([cluster] replicas = 2): single_copy (accepted with one copy: no live peer took it), refused (451 4.3.0 under replica_policy = "required"), dropped, expired, taken_over (copies of a down node queued here).',
+      labelNames: ['event', 'reason'],
+      registers,
+    });
+    this.#peerMessages = new Counter({
+      name: 'sluice_peer_messages_total',
+      help: 'Messages passed between nodes over the cluster listener: direction (sent, received), kind (handoff, replica; unsigned: refused for want of valid facts) and result (ok, failed).',
+      labelNames: ['direction', 'kind', 'result'],
+      registers,
+    });
     this.#declareGauges(registers);
     if (options.default_metrics ?? true) collectDefaultMetrics({ register: options.registry });
   }
@@ -281,6 +295,21 @@ export class Metrics {
   /** `type` is the report's Feedback-Type (bounded: unusual values read "other"), null when there was no report. */
   feedbackReport(type: string | null, result: FeedbackResult): void {
     this.#feedbackReports.inc({ type: this.#feedbackType.value(type), result });
+  }
+
+  /** A message this node took from a peer's cluster client (ok) or refused. */
+  peerReceived(kind: 'handoff' | 'replica' | 'unsigned', ok: boolean): void {
+    this.#peerMessages.inc({ direction: 'received', kind, result: ok ? 'ok' : 'failed' });
+  }
+
+  /** Replica bookkeeping; reason: no-peer | peers-failed for single_copy and refused, "" otherwise. */
+  replicaEvent(event: 'single_copy' | 'refused' | 'dropped' | 'expired' | 'taken_over', reason: string, n = 1): void {
+    if (n > 0) this.#replicaEvents.inc({ event, reason }, n);
+  }
+
+  /** A message this node passed to a peer (ok: after the peer's 250) or failed to. */
+  peerSent(kind: 'handoff' | 'replica', ok: boolean): void {
+    this.#peerMessages.inc({ direction: 'sent', kind, result: ok ? 'ok' : 'failed' });
   }
 
   authFailure(scope: AuthScope): void {

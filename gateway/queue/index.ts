@@ -6,33 +6,15 @@
  * its members, so a summary costs one pass over the groups and an action one pass over
  * the members of its most selective group.
  */
-import { matches, type Selectable, type Selector, type SelectorKey } from './selector.js';
+import { matches, type Selector, type SelectorKey } from './selector.js';
+import { QUEUE_STATES, type Entry, type QueueState } from './types.js';
 
-export const QUEUE_STATES = ['ready', 'deferred', 'held', 'scheduled', 'in_flight'] as const;
-export type QueueState = (typeof QUEUE_STATES)[number];
+export { QUEUE_STATES, type Entry, type QueueState };
+
 
 export const GROUP_BY = ['provider', 'domain', 'source', 'pool', 'campaign', 'class', 'sender'] as const;
 export type GroupBy = (typeof GROUP_BY)[number];
 
-/** One queue item as the index sees it. Mutable fields change only through QueueIndex.update. */
-export interface Entry extends Selectable {
-  readonly id: string;
-  readonly domain: string;
-  readonly sender: string;
-  readonly campaign: string | null;
-  readonly cls: string;
-  readonly receivedAt: number;
-  pool: string;
-  provider: string;
-  source: string | null;
-  /** The item's recipients (the array the scheduler holds; not copied). */
-  rcpts: readonly string[];
-  state: QueueState;
-  attempts: number;
-  /** When the next attempt is due (deferred, scheduled); 0 when not known. */
-  nextAt: number;
-  lastReply: string | null;
-}
 
 export type EntryInit = Pick<Entry, 'id' | 'domain' | 'sender' | 'campaign' | 'cls' | 'receivedAt' | 'pool' | 'provider' | 'source' | 'rcpts' | 'state' | 'attempts' | 'nextAt' | 'lastReply'>;
 export type EntryPatch = Partial<Pick<Entry, 'pool' | 'provider' | 'source' | 'rcpts' | 'state' | 'attempts' | 'nextAt' | 'lastReply'>>;

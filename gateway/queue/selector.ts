@@ -9,17 +9,10 @@ export const SELECTOR_KEYS = ['domain', 'provider', 'campaign', 'sender', 'pool'
 export type SelectorKey = (typeof SELECTOR_KEYS)[number];
 export type Selector = Partial<Record<SelectorKey, string>>;
 
+import type { Selectable } from './types.js';
+
 /** What a selector is matched against: one index entry (see index.ts). */
-export interface Selectable {
-  readonly id: string;
-  readonly domain: string;
-  readonly provider: string;
-  readonly campaign: string | null;
-  readonly sender: string;
-  readonly pool: string;
-  readonly source: string | null;
-  readonly cls: string;
-}
+export type { Selectable };
 
 const FOLDED: ReadonlySet<SelectorKey> = new Set(['domain', 'sender', 'provider']);
 

@@ -1,7 +1,6 @@
 import type { Envelope, RecipientState } from '../spool/types.js';
 import type { Response } from '../delivery/response.js';
 import type { OutcomeEvent, OutcomeKind } from '../plugin-host/public.js';
-import type { Entry } from './index.js';
 
 /** One message's recipients at one domain: the unit the scheduler routes and sessions send. */
 export interface QueueItem {
@@ -77,3 +76,39 @@ export interface Via {
   readonly mx: string | null;
 }
 
+
+/** The live queue index's states (index.ts). */
+export const QUEUE_STATES = ['ready', 'deferred', 'held', 'scheduled', 'in_flight'] as const;
+export type QueueState = (typeof QUEUE_STATES)[number];
+
+/** What a queue selector matches on (selector.ts). */
+export interface Selectable {
+  readonly id: string;
+  readonly domain: string;
+  readonly provider: string;
+  readonly campaign: string | null;
+  readonly sender: string;
+  readonly pool: string;
+  readonly source: string | null;
+  readonly cls: string;
+}
+
+/** One queue item as the index sees it. Mutable fields change only through QueueIndex.update. */
+export interface Entry extends Selectable {
+  readonly id: string;
+  readonly domain: string;
+  readonly sender: string;
+  readonly campaign: string | null;
+  readonly cls: string;
+  readonly receivedAt: number;
+  pool: string;
+  provider: string;
+  source: string | null;
+  /** The item's recipients (the array the scheduler holds; not copied). */
+  rcpts: readonly string[];
+  state: QueueState;
+  attempts: number;
+  /** When the next attempt is due (deferred, scheduled); 0 when not known. */
+  nextAt: number;
+  lastReply: string | null;
+}

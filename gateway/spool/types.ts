@@ -18,6 +18,25 @@ export interface Envelope {
   readonly isDsn: boolean;
   /** X-Sluice-Send-At: not attempted before this time (epoch ms); absent: at once. */
   readonly sendAt?: number;
+  /** Set on a message a peer handed to this node (gateway/cluster): where it came from. */
+  readonly peer?: PeerMark;
+}
+
+/** What a handed-off message keeps of its way here (gateway/cluster/peer-facts.ts). */
+export interface PeerMark {
+  /** The node that accepted it from its client. */
+  readonly origin: string;
+  /** The node that handed it to this one. */
+  readonly from: string;
+  /** Its queue id on `from`. */
+  readonly queueId: string;
+  /** Node-to-node passes so far (1 after the first handoff). */
+  readonly hops: number;
+  /** The nodes and queue ids it went through ("n1/<id> n2/<id>"). */
+  readonly trace: string;
+  /** Delivery attempts before the handoff, by recipient. */
+  readonly attempts: Readonly<Record<string, number>>;
+  readonly fbl?: string;
 }
 
 export type RecipientState = 'delivered' | 'bounced' | 'expired' | 'suppressed' | 'cancelled';

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { EmbeddedState } from './embedded/embedded-state.js';
 import { RedisState } from './redis/redis-state.js';
 import { ResilientState } from './resilient.js';
+import { RedisReplicaLedger } from './redis/replica-ledger.js';
+import type { ReplicaLedger } from './replica-ledger.js';
 import type { Clock, StateBackend } from './types.js';
 
 export interface CreateStateOptions {
@@ -56,4 +58,11 @@ export async function createState(options: CreateStateOptions): Promise<ManagedS
   await state.open();
   await shared.waitReady(options.connectWaitMs ?? 2_000);
   return state;
+}
+
+/** The replica ledger of a cluster (`[cluster] replicas = 2`), on its own Redis connection. */
+export async function createReplicaLedger(options: { readonly redisUrl: string; readonly redisPrefix: string; readonly commandTimeoutMs: number }): Promise<ReplicaLedger> {
+  const ledger = new RedisReplicaLedger({ url: options.redisUrl, prefix: options.redisPrefix, commandTimeoutMs: options.commandTimeoutMs });
+  await ledger.waitReady(2_000);
+  return ledger;
 }

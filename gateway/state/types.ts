@@ -145,6 +145,8 @@ export interface NodeInfo {
   readonly version: string;
   /** Refusing new mail (a maintenance drain or a stop); absent on nodes that do not say. */
   readonly draining?: boolean | undefined;
+  /** host:port of its cluster listener (`[cluster] advertise`), where peers hand it mail; absent: none. */
+  readonly cluster?: string | undefined;
   /**
    * What the node publishes for the fleet's dashboard with each heartbeat (its recent
    * outcome stats and queue summary), as plain JSON; absent on nodes that publish none.

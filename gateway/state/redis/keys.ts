@@ -21,6 +21,10 @@ export interface StateKeys {
   nodes(): string;
   nodeInfo(): string;
   failure(key: string): string;
+  /** Replicas: a node's messages peers took over (in `{nodes}`: the claim reads the registry). */
+  replicaTaken(origin: string): string;
+  /** Replicas: a stream of a node's final queue ids, read by the peers holding its copies. */
+  replicaFinal(origin: string): string;
 }
 
 export const DEFAULT_PREFIX = 'sluice:';
@@ -40,5 +44,7 @@ export function stateKeys(prefix: string = DEFAULT_PREFIX): StateKeys {
     nodes: () => `${prefix}{nodes}:expiry`,
     nodeInfo: () => `${prefix}{nodes}:info`,
     failure: (key) => `${prefix}{f}:failure:${key}`,
+    replicaTaken: (origin) => `${prefix}{nodes}:taken:${origin}`,
+    replicaFinal: (origin) => `${prefix}replica-final:${origin}`,
   };
 }

@@ -24,6 +24,7 @@ const nodeInfoSchema = z.object({
   startedAt: z.number(),
   version: z.string(),
   draining: z.boolean().optional(),
+  cluster: z.string().optional(),
   board: z.unknown().optional(),
   // A peer on another version may publish another shape: it is then shown without load, not dropped.
   load: nodeLoadSchema.optional().catch(undefined),
