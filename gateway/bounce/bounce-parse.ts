@@ -8,7 +8,7 @@
 import PostalMime from 'postal-mime';
 import type { Attachment, Email, Header } from 'postal-mime';
 import { parseArf, type FeedbackReport } from './arf.js';
-import { findCodes, findCommand, unfoldReply } from './codes.js';
+import { findCodes, findCommand, transcriptCommand, unfoldReply } from './codes.js';
 import { address, parseDeliveryStatus, type DsnRecipient } from './delivery-status.js';
 import { parseSesNotification } from './ses-notification.js';
 import { addressesIn, explanation, oneLine, recipientsFromText } from './text-bounce.js';
@@ -68,7 +68,7 @@ export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<Parsed
   const exclude = senderSide(email, returned);
   if (dsn && dsn.recipients.length > 0) {
     const blocks = recipientsFromText(human, dsn.recipients.map((r) => r.recipient), new Set());
-    const recipients = dsn.recipients.map((r, i) => fromDsn(r, blocks[i]?.diagnostic ?? '', context));
+    const recipients = dsn.recipients.map((r, i) => fromDsn(r, blocks[i]?.diagnostic ?? '', context, human));
     return { kind: 'bounce', recipients, reportingMta: dsn.reportingMta, returned, from, subject };
   }
   const failed = (header(email.headers, 'x-failed-recipients') ?? '').split(',').map((a) => address(a.trim())).filter((a): a is string => a !== null);
@@ -76,7 +76,7 @@ export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<Parsed
   if (looksBounce) {
     let found = recipientsFromText(human, failed, exclude);
     if (found.length === 0) found = [{ recipient: returned?.to[0] ?? '', diagnostic: '' }];
-    const recipients = found.map((t) => fromText(t.recipient, t.diagnostic || oneLine(human), context));
+    const recipients = found.map((t) => fromText(t.recipient, t.diagnostic || oneLine(human), context, human));
     return { kind: 'bounce', recipients, reportingMta: null, returned, from, subject };
   }
   if (isAutoReply(email.headers, subject)) return { kind: 'auto-reply', from, subject };
@@ -89,20 +89,20 @@ export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<Parsed
   return { kind: 'not-bounce', from, subject };
 }
 
-function fromDsn(r: DsnRecipient, block: string, context: string): ReportedRecipient {
+function fromDsn(r: DsnRecipient, block: string, context: string, human: string): ReportedRecipient {
   const diagnostic = unfoldReply(oneLine(r.diagnostic ?? block));
   const codes = findCodes(diagnostic);
   const blockCodes = codes.status === null && codes.replyCode === null ? findCodes(block) : codes;
   // The code in the server's own words is more precise than the Status field the reporting MTA derived.
   const said = codes.status ?? (r.diagnostic === null ? blockCodes.status : null);
   const status = said !== null && (r.status === null || said[0] === r.status[0]) ? said : r.status;
-  return { recipient: r.recipient, status, replyCode: codes.replyCode ?? blockCodes.replyCode, diagnostic, action: r.action, remoteMta: r.remoteMta, command: findCommand(diagnostic) ?? findCommand(block), context };
+  return { recipient: r.recipient, status, replyCode: codes.replyCode ?? blockCodes.replyCode, diagnostic, action: r.action, remoteMta: r.remoteMta, command: findCommand(diagnostic) ?? transcriptCommand(human, r.recipient) ?? findCommand(block), context };
 }
 
-function fromText(recipient: string, text: string, context: string): ReportedRecipient {
+function fromText(recipient: string, text: string, context: string, human: string): ReportedRecipient {
   const diagnostic = unfoldReply(text);
   const codes = findCodes(diagnostic);
-  return { recipient, status: codes.status, replyCode: codes.replyCode, diagnostic, action: null, remoteMta: null, command: findCommand(diagnostic), context };
+  return { recipient, status: codes.status, replyCode: codes.replyCode, diagnostic, action: null, remoteMta: null, command: findCommand(diagnostic) ?? transcriptCommand(human, recipient), context };
 }
 
 /** The text parts; for HTML-only bounces the HTML without its tags. */

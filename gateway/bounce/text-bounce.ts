@@ -65,12 +65,21 @@ export function recipientsFromText(human: string, known: readonly string[], excl
       }
     });
   }
-  const found = starts.filter((s) => s.line >= 0).map((s) => s.line).sort((a, b) => a - b);
+  const keys = starts.map((s) => s.recipient.toLowerCase());
   return starts.map((s) => {
     if (s.line < 0) return { recipient: s.recipient, diagnostic: '' };
-    const end = found.find((l) => l > s.line) ?? lines.length;
+    // The block ends where a line names another recipient: the next entry, or the same
+    // list repeated (Mail.Ru puts a Russian and an English copy one after the other).
+    const self = s.recipient.toLowerCase();
+    let end = s.line + 1;
+    while (end < lines.length && !mentionsOther(lines[end] as string, keys, self)) end++;
     return { recipient: s.recipient, diagnostic: oneLine(lines.slice(s.line, end).join(' ')) };
   });
+}
+
+function mentionsOther(line: string, keys: readonly string[], self: string): boolean {
+  const l = line.toLowerCase();
+  return keys.some((k) => k !== self && l.includes(k));
 }
 
 export function oneLine(text: string): string {
