@@ -36,7 +36,16 @@ export interface ReturnedHeaders {
 }
 
 export type ParsedMessage =
-  | { readonly kind: 'bounce'; readonly recipients: readonly ReportedRecipient[]; readonly reportingMta: string | null; readonly returned: ReturnedHeaders | null; readonly from: string | null; readonly subject: string | null }
+  | {
+      readonly kind: 'bounce';
+      readonly recipients: readonly ReportedRecipient[];
+      readonly reportingMta: string | null;
+      readonly returned: ReturnedHeaders | null;
+      readonly from: string | null;
+      readonly subject: string | null;
+      /** The bounce's own header section, one field a line: which software or service wrote it. */
+      readonly headers: string;
+    }
   | { readonly kind: 'feedback'; readonly report: FeedbackReport }
   | { readonly kind: 'auto-reply'; readonly from: string | null; readonly subject: string | null }
   | { readonly kind: 'not-bounce'; readonly from: string | null; readonly subject: string | null };
@@ -69,7 +78,7 @@ export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<Parsed
   if (dsn && dsn.recipients.length > 0) {
     const blocks = recipientsFromText(human, dsn.recipients.map((r) => r.recipient), new Set());
     const recipients = dsn.recipients.map((r, i) => fromDsn(r, blocks[i]?.diagnostic ?? '', context, human));
-    return { kind: 'bounce', recipients, reportingMta: dsn.reportingMta, returned, from, subject };
+    return { kind: 'bounce', recipients, reportingMta: dsn.reportingMta, returned, from, subject, headers: headerSection(bytes) };
   }
   const failed = (header(email.headers, 'x-failed-recipients') ?? '').split(',').map((a) => address(a.trim())).filter((a): a is string => a !== null);
   const looksBounce = failed.length > 0 || BOUNCE_FROM.test(header(email.headers, 'from') ?? '') || BOUNCE_SUBJECT.test(subject ?? '') || statusPart !== undefined;
@@ -77,7 +86,7 @@ export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<Parsed
     let found = recipientsFromText(human, failed, exclude);
     if (found.length === 0) found = [{ recipient: returned?.to[0] ?? '', diagnostic: '' }];
     const recipients = found.map((t) => fromText(t.recipient, t.diagnostic || oneLine(human), context, human));
-    return { kind: 'bounce', recipients, reportingMta: null, returned, from, subject };
+    return { kind: 'bounce', recipients, reportingMta: null, returned, from, subject, headers: headerSection(bytes) };
   }
   if (isAutoReply(email.headers, subject)) return { kind: 'auto-reply', from, subject };
   // A bounce forwarded as an attachment (a person or a system passing it on).
@@ -90,13 +99,32 @@ export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<Parsed
 }
 
 function fromDsn(r: DsnRecipient, block: string, context: string, human: string): ReportedRecipient {
-  const diagnostic = unfoldReply(oneLine(r.diagnostic ?? block));
-  const codes = findCodes(diagnostic);
+  const diagnostic = unwrapReply(unfoldReply(oneLine(r.diagnostic ?? block)));
+  const codes = findCodes(lastQuotedReply(diagnostic) ?? diagnostic);
   const blockCodes = codes.status === null && codes.replyCode === null ? findCodes(block) : codes;
   // The code in the server's own words is more precise than the Status field the reporting MTA derived.
   const said = codes.status ?? (r.diagnostic === null ? blockCodes.status : null);
   const status = said !== null && (r.status === null || said[0] === r.status[0]) ? said : r.status;
   return { recipient: r.recipient, status, replyCode: codes.replyCode ?? blockCodes.replyCode, diagnostic, action: r.action, remoteMta: r.remoteMta, command: findCommand(diagnostic) ?? transcriptCommand(human, r.recipient) ?? findCommand(block), context };
+}
+
+/**
+ * Amazon SES words a remote refusal as its own category around the server's reply:
+ * "5.1.0 - Unknown address error 550-'5.7.1 <a@b>... Access denied' (delivery attempts: 0)".
+ * The server's reply is what happened; the category is SES's guess from the code class.
+ */
+function unwrapReply(diagnostic: string): string {
+  const m = /^[245]\.\d{1,3}\.\d{1,3} - [^']*?([45]\d\d)[ -]'(.+)'\s*(\(delivery attempts: \d+\))?\s*$/.exec(diagnostic);
+  return m ? `${m[1] as string} ${m[2] as string}` : diagnostic;
+}
+
+/**
+ * A relay's own failure text ending with the last remote reply in angle brackets
+ * ("554 4.4.7 Message expired: unable to deliver in 840 minutes.<421 4.4.2 Connection timed
+ * out>"): the codes of that reply are what the remote server said.
+ */
+function lastQuotedReply(diagnostic: string): string | null {
+  return /<([45]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b[^<>]*)>\s*$/.exec(diagnostic)?.[1] ?? null;
 }
 
 function fromText(recipient: string, text: string, context: string, human: string): ReportedRecipient {
@@ -152,6 +180,13 @@ function isAutoReply(headers: readonly Header[], subject: string | null): boolea
 function header(headers: readonly Header[], key: string): string | null {
   const v = headers.find((h) => h.key === key)?.value.trim();
   return v === undefined || v === '' ? null : v;
+}
+
+/** The message's header section with folded fields unfolded: one field a line. */
+function headerSection(bytes: Buffer): string {
+  const text = bytes.toString('latin1');
+  const end = text.indexOf('\n\n');
+  return (end < 0 ? text : text.slice(0, end)).replace(/\n[ \t]+/g, ' ');
 }
 
 function rawBody(bytes: Buffer): string {
