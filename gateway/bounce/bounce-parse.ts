@@ -53,8 +53,11 @@ export type ParsedMessage =
 const OPTIONS = { maxNestingDepth: 20, maxHeadersSize: 1024 * 1024, maxRfc822NestingDepth: 0 } as const;
 const STATUS_TYPES = new Set(['message/delivery-status', 'message/global-delivery-status', 'text/delivery-status']);
 const RETURNED_TYPES = new Set(['message/rfc822', 'text/rfc822-headers', 'message/rfc822-headers', 'message/global', 'message/global-headers']);
-const BOUNCE_FROM = /mailer-daemon|postmaster|mail ?delivery|delivery ?(subsystem|system|notification)|mail ?administrator|mailer|daemon|bounce/i;
+const BOUNCE_FROM = /mailer-daemon|post_?master|mail ?delivery|delivery ?(subsystem|system|notification)|mail ?administrator|mailer|daemon|bounce/i;
 const BOUNCE_SUBJECT = /undeliver|undelivered|delivery (status|failure|failed|notification|problem|report|error)|returned mail|failure notice|mail delivery|could not (be )?deliver|non[- ]?delivery|not delivered|warning: could not|returned to sender|unable to deliver|delivery has failed|delivery failure|mail failure|failed delivery|error sending|message (not delivered|rejected|bounced)/i;
+
+/** What the explanation of a bounce says when neither its From nor its Subject says it (a provider's no-reply address, a subject in another language). */
+const BOUNCE_TEXT = /could not be delivered to:|(following|these) (address(es)?|recipients?) (had (permanent )?(fatal )?(delivery )?(errors|problems)|failed)|delivery to the following recipients? failed|error message below:/i;
 
 export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<ParsedMessage> {
   const bytes = Buffer.from(raw.toString('latin1').replace(/\r\n?/g, '\n'), 'latin1');
@@ -81,11 +84,11 @@ export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<Parsed
     return { kind: 'bounce', recipients, reportingMta: dsn.reportingMta, returned, from, subject, headers: headerSection(bytes) };
   }
   const failed = (header(email.headers, 'x-failed-recipients') ?? '').split(',').map((a) => address(a.trim())).filter((a): a is string => a !== null);
-  const looksBounce = failed.length > 0 || BOUNCE_FROM.test(header(email.headers, 'from') ?? '') || BOUNCE_SUBJECT.test(subject ?? '') || statusPart !== undefined;
+  const looksBounce = failed.length > 0 || BOUNCE_FROM.test(header(email.headers, 'from') ?? '') || BOUNCE_SUBJECT.test(subject ?? '') || statusPart !== undefined || BOUNCE_TEXT.test(human);
   if (looksBounce) {
     let found = recipientsFromText(human, failed, exclude);
     if (found.length === 0) found = [{ recipient: returned?.to[0] ?? '', diagnostic: '' }];
-    const recipients = found.map((t) => fromText(t.recipient, t.diagnostic || oneLine(human), context, human));
+    const recipients = found.map((t) => fromText(t.recipient, t.diagnostic || oneLine(human), context, human, found.length === 1));
     return { kind: 'bounce', recipients, reportingMta: null, returned, from, subject, headers: headerSection(bytes) };
   }
   if (isAutoReply(email.headers, subject)) return { kind: 'auto-reply', from, subject };
@@ -127,9 +130,19 @@ function lastQuotedReply(diagnostic: string): string | null {
   return /<([45]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b[^<>]*)>\s*$/.exec(diagnostic)?.[1] ?? null;
 }
 
-function fromText(recipient: string, text: string, context: string, human: string): ReportedRecipient {
-  const diagnostic = unfoldReply(text);
-  const codes = findCodes(diagnostic);
+function fromText(recipient: string, text: string, context: string, human: string, only: boolean): ReportedRecipient {
+  let diagnostic = unfoldReply(text);
+  let codes = findCodes(diagnostic);
+  // The only recipient of a bounce whose reply is written above the line naming it ("Error
+  // message below: 550 ..." then "RCPT TO: who"): the explanation's reply is about it.
+  if (only && codes.status === null && codes.replyCode === null) {
+    const whole = unfoldReply(oneLine(human));
+    const all = findCodes(whole);
+    if (all.status !== null || all.replyCode !== null) {
+      codes = all;
+      diagnostic = whole;
+    }
+  }
   return { recipient, status: codes.status, replyCode: codes.replyCode, diagnostic, action: null, remoteMta: null, command: findCommand(diagnostic) ?? transcriptCommand(human, recipient), context };
 }
 

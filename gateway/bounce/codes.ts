@@ -8,8 +8,8 @@
 const ENHANCED = /(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)/g;
 /** A reply code followed by its enhanced code: the surest pairing. */
 const PAIRED = /(?<![\d.])([45]\d\d)[ -]['"#]?([245]\.\d{1,3}\.\d{1,3})(?![\d]|\.\d)/;
-/** A reply code after what introduces one: "said:", "replied:", "error:", start of the text, "<<< ". */
-const INTRODUCED = /(?:^|said:?|replied:?|reply:?|response:?|error:?|returned:?|<<<|\bsmtp;|:|\()\s*([45]\d\d)(?=[ -]|$)(?![ -]?\d)/im;
+/** A reply code after what introduces one: "said:", "replied:", "error:", "ResponseCode" (Zoho), start of the text, "<<< ". */
+const INTRODUCED = /(?:^|said:?|replied:?|reply:?|response ?(?:code)?:?|error(?:_code)?\s*:?|returned:?|<<<|\bsmtp;|:|\()\s*([45]\d\d)(?=[ ,-]|$)(?![ -]?\d)/im;
 /** Any lone 4xx/5xx followed by a space or dash, as a last resort. */
 const LONE = /(?<![\d.:/-])([45][0-5]\d)(?=[ -][A-Za-z<#(]|-[245]\.)/;
 

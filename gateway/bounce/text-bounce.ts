@@ -8,7 +8,7 @@
 /** Where the explanation ends and the returned message begins. */
 const RETURNED_MARKERS: readonly RegExp[] = [
   /^\s*[-=_*]{2,}.*\b(copy of|below this line|original message|returned message|original headers?|headers? of|header of|message headers?|undelivered message|unsent message|rejected message|message follows|forwarded message|original email|message text)\b/i,
-  /^\s*(original message|original-message|the original message|message headers? follows?|returned mail follows|unsent message below|headers of (the )?(original|returned) message)\b/i,
+  /^\s*(original message|original-message|the original message(?! was received)|message headers? follows?|returned mail follows|unsent message below|headers of (the )?(original|returned) message)\b/i,
   /^\s*-{2,}\s*(original|returned|headers?|copy)/i,
   /^\s*content-type:\s*(message\/rfc822|text\/rfc822-headers)/i,
   /^(return-path|received|message-id|dkim-signature|x-received):\s*\S/i,

@@ -242,3 +242,25 @@ test('texts by their documented meaning', () => {
   expect(said('550 5.2.0 <a@b.test> From: Domain is invalid. Please provide a valid From:', '5.2.0', 550).reason).toBe('rejected');
   expect(said('550 5.2.0 Mail rejete. Mail rejected. ofr_506 [506]', '5.2.0', 550).reason).toBe('spamdetected');
 });
+
+test('a bounce known by its explanation alone: a no-reply sender, a subject in another language', async () => {
+  const rows = await classify([
+    'From: no-reply@mail.isp.test', 'To: app@sender.test', 'Subject: =?UTF-8?B?44Oh44O844Or44Ko44Op44O86YCa55+l?=', 'Content-Type: text/plain; charset="UTF-8"', '',
+    'Your mail sent on: Thu, 29 Apr 2013 23:45:22 +0900', '     Could not be delivered to: <who@isp.test>', '     As their mailbox is full.', ''].join('\n'));
+  expect(rows).toEqual([expect.objectContaining({ recipient: 'who@isp.test', reason: 'mailboxfull', hard: false })]);
+  const verizon = await classify([
+    'From: post_master@sms.isp.test', 'To: app@sender.test', 'Subject: Re:Hello', '',
+    'Error: Invalid user address', 'Error message below:', '550 - Requested action not taken: no such user here', '', 'Message details:',
+    '  MAIL FROM: app@sender.test', '  RCPT TO: 5550100@sms.isp.test', ''].join('\n'));
+  expect(verizon).toEqual([expect.objectContaining({ recipient: '5550100@sms.isp.test', replyCode: 550, reason: 'userunknown', hard: true })]);
+});
+
+test('Sendmail\'s opening "The original message was received at" is no copy of the message; a DSN\'s "RFC822;" is no RFC complaint', async () => {
+  const rows = await classify([
+    'From: mailer-daemon@mail.provider.test', 'To: app@sender.test', 'Subject: Mail Delivery Status Notification (Delay)', '',
+    'THIS IS A WARNING MESSAGE ONLY.', 'The original message was received at Fri, 12 Dec 2014 03:49:58 -0800', 'from app@sender.test [app@sender.test]',
+    '----- The following addresses had fatal errors -----', '[Status: Error, Address: <slow@rcpt.test>, ResponseCode 421, , Host not reachable.]',
+    'Message will be retried for 4 more day(s)', ''].join('\n'));
+  expect(rows).toEqual([expect.objectContaining({ recipient: 'slow@rcpt.test', replyCode: 421, reason: 'expired', hard: false })]);
+  expect(shippedClassifier().classify({ status: '4.4.7', replyCode: null, diagnostic: 'Final-Recipient: RFC822; a@b.test Action: failed Status: 4.4.7 Connection refused by [127.0.0.1]' }).reason).not.toBe('notcompliantrfc');
+});
