@@ -241,6 +241,9 @@ test('texts by their documented meaning', () => {
   expect(said('"Sorry, you are sending to/from an address that has been blacklisted"').reason).toBe('rejected');
   expect(said('550 5.2.0 <a@b.test> From: Domain is invalid. Please provide a valid From:', '5.2.0', 550).reason).toBe('rejected');
   expect(said('550 5.2.0 Mail rejete. Mail rejected. ofr_506 [506]', '5.2.0', 550).reason).toBe('spamdetected');
+  const gaveUp = "I'm not going to try again; this message has been in the queue too long.";
+  expect(said(`<a@b.test>: Resources temporarily unavailable, please try again later [#4.1.9]. /${gaveUp}`, '4.1.9').reason).toBe('expired');
+  expect(said(`<a@b.test>: Unable to contact LDAP server. (#4.4.3)${gaveUp}`, '4.4.3').reason).toBe('systemerror');
 });
 
 test('a bounce known by its explanation alone: a no-reply sender, a subject in another language', async () => {
