@@ -9,7 +9,7 @@ import PostalMime from 'postal-mime';
 import type { Attachment, Email, Header } from 'postal-mime';
 import { parseArf, type FeedbackReport } from './arf.js';
 import { findCodes, findCommand, transcriptCommand, unfoldReply } from './codes.js';
-import { address, parseDeliveryStatus, type DsnRecipient } from './delivery-status.js';
+import { address, parseDeliveryStatus, type DeliveryStatus, type DsnRecipient } from './delivery-status.js';
 import { parseSesNotification } from './ses-notification.js';
 import { addressesIn, explanation, oneLine, recipientsFromText } from './text-bounce.js';
 
@@ -75,8 +75,10 @@ export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<Parsed
   const { human, rest } = explanation(text);
   const returned = await returnedHeaders(email.attachments, rest);
   const context = oneLine(`${subject ?? ''} ${human}`);
-  const statusPart = email.attachments.find((a) => STATUS_TYPES.has(a.mimeType));
-  const dsn = ses ? ses : statusPart ? parseDeliveryStatus(decode(statusPart.content)) : /^(final|original)-recipient\s*:/im.test(text) ? parseDeliveryStatus(text) : null;
+  // Every delivery-status part, in order: a message may carry more than one report.
+  const statusParts = email.attachments.filter((a) => STATUS_TYPES.has(a.mimeType));
+  const statusPart = statusParts[0];
+  const dsn = ses ? ses : statusPart ? allReports(statusParts.map((p) => parseDeliveryStatus(decode(p.content)))) : /^(final|original)-recipient\s*:/im.test(text) ? parseDeliveryStatus(text) : null;
   const exclude = senderSide(email, returned);
   if (dsn && dsn.recipients.length > 0) {
     const blocks = recipientsFromText(human, dsn.recipients.map((r) => r.recipient), new Set());
@@ -99,6 +101,10 @@ export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<Parsed
     if (nested.kind !== 'not-bounce') return nested;
   }
   return { kind: 'not-bounce', from, subject };
+}
+
+function allReports(reports: readonly DeliveryStatus[]): DeliveryStatus {
+  return { reportingMta: reports.find((r) => r.reportingMta !== null)?.reportingMta ?? null, recipients: reports.flatMap((r) => r.recipients) };
 }
 
 function fromDsn(r: DsnRecipient, block: string, context: string, human: string): ReportedRecipient {

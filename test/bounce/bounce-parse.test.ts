@@ -241,6 +241,7 @@ test('texts by their documented meaning', () => {
   expect(said('"Sorry, you are sending to/from an address that has been blacklisted"').reason).toBe('rejected');
   expect(said('550 5.2.0 <a@b.test> From: Domain is invalid. Please provide a valid From:', '5.2.0', 550).reason).toBe('rejected');
   expect(said('550 5.2.0 Mail rejete. Mail rejected. ofr_506 [506]', '5.2.0', 550).reason).toBe('spamdetected');
+  expect(said('550 5.0.0 <a@b.test>: Recipient address rejected: On hold', '5.0.0', 550)).toMatchObject({ reason: 'undefined', hard: false });
   const gaveUp = "I'm not going to try again; this message has been in the queue too long.";
   expect(said(`<a@b.test>: Resources temporarily unavailable, please try again later [#4.1.9]. /${gaveUp}`, '4.1.9').reason).toBe('expired');
   expect(said(`<a@b.test>: Unable to contact LDAP server. (#4.4.3)${gaveUp}`, '4.4.3').reason).toBe('systemerror');
@@ -266,4 +267,11 @@ test('Sendmail\'s opening "The original message was received at" is no copy of t
     'Message will be retried for 4 more day(s)', ''].join('\n'));
   expect(rows).toEqual([expect.objectContaining({ recipient: 'slow@rcpt.test', replyCode: 421, reason: 'expired', hard: false })]);
   expect(shippedClassifier().classify({ status: '4.4.7', replyCode: null, diagnostic: 'Final-Recipient: RFC822; a@b.test Action: failed Status: 4.4.7 Connection refused by [127.0.0.1]' }).reason).not.toBe('notcompliantrfc');
+});
+
+test('every delivery-status part of a message is read, in order', async () => {
+  const part = (who: string, status: string) => ['--r', 'Content-Type: message/delivery-status', '', 'Reporting-MTA: dns; mx.sender.test', '', `Final-Recipient: rfc822; ${who}`, 'Action: failed', `Status: ${status}`, ''];
+  const rows = await classify(['From: MAILER-DAEMON@mx.sender.test', 'To: app@sender.test', 'Subject: Undelivered Mail Returned to Sender', 'MIME-Version: 1.0',
+    'Content-Type: multipart/report; report-type=delivery-status; boundary="r"', '', ...part('one@rcpt.test', '5.1.1'), ...part('two@rcpt.test', '5.2.2'), '--r--', ''].join('\n'));
+  expect(rows.map((r) => [r.recipient, r.reason])).toEqual([['one@rcpt.test', 'userunknown'], ['two@rcpt.test', 'mailboxfull']]);
 });
