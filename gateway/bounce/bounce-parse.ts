@@ -8,8 +8,8 @@
 import PostalMime from 'postal-mime';
 import type { Attachment, Email, Header } from 'postal-mime';
 import { parseArf, type FeedbackReport } from './arf.js';
-import { findCodes, findCommand, unfoldReply } from './codes.js';
-import { address, parseDeliveryStatus, type DsnRecipient } from './delivery-status.js';
+import { findCodes, findCommand, transcriptCommand, unfoldReply } from './codes.js';
+import { address, parseDeliveryStatus, type DeliveryStatus, type DsnRecipient } from './delivery-status.js';
 import { parseSesNotification } from './ses-notification.js';
 import { addressesIn, explanation, oneLine, recipientsFromText } from './text-bounce.js';
 
@@ -36,7 +36,16 @@ export interface ReturnedHeaders {
 }
 
 export type ParsedMessage =
-  | { readonly kind: 'bounce'; readonly recipients: readonly ReportedRecipient[]; readonly reportingMta: string | null; readonly returned: ReturnedHeaders | null; readonly from: string | null; readonly subject: string | null }
+  | {
+      readonly kind: 'bounce';
+      readonly recipients: readonly ReportedRecipient[];
+      readonly reportingMta: string | null;
+      readonly returned: ReturnedHeaders | null;
+      readonly from: string | null;
+      readonly subject: string | null;
+      /** The bounce's own header section, one field a line: which software or service wrote it. */
+      readonly headers: string;
+    }
   | { readonly kind: 'feedback'; readonly report: FeedbackReport }
   | { readonly kind: 'auto-reply'; readonly from: string | null; readonly subject: string | null }
   | { readonly kind: 'not-bounce'; readonly from: string | null; readonly subject: string | null };
@@ -44,8 +53,11 @@ export type ParsedMessage =
 const OPTIONS = { maxNestingDepth: 20, maxHeadersSize: 1024 * 1024, maxRfc822NestingDepth: 0 } as const;
 const STATUS_TYPES = new Set(['message/delivery-status', 'message/global-delivery-status', 'text/delivery-status']);
 const RETURNED_TYPES = new Set(['message/rfc822', 'text/rfc822-headers', 'message/rfc822-headers', 'message/global', 'message/global-headers']);
-const BOUNCE_FROM = /mailer-daemon|postmaster|mail ?delivery|delivery ?(subsystem|system|notification)|mail ?administrator|mailer|daemon|bounce/i;
+const BOUNCE_FROM = /mailer-daemon|post_?master|mail ?delivery|delivery ?(subsystem|system|notification)|mail ?administrator|mailer|daemon|bounce/i;
 const BOUNCE_SUBJECT = /undeliver|undelivered|delivery (status|failure|failed|notification|problem|report|error)|returned mail|failure notice|mail delivery|could not (be )?deliver|non[- ]?delivery|not delivered|warning: could not|returned to sender|unable to deliver|delivery has failed|delivery failure|mail failure|failed delivery|error sending|message (not delivered|rejected|bounced)/i;
+
+/** What the explanation of a bounce says when neither its From nor its Subject says it (a provider's no-reply address, a subject in another language). */
+const BOUNCE_TEXT = /could not be delivered to:|(following|these) (address(es)?|recipients?) (had (permanent )?(fatal )?(delivery )?(errors|problems)|failed)|delivery to the following recipients? failed|error message below:/i;
 
 export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<ParsedMessage> {
   const bytes = Buffer.from(raw.toString('latin1').replace(/\r\n?/g, '\n'), 'latin1');
@@ -63,21 +75,23 @@ export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<Parsed
   const { human, rest } = explanation(text);
   const returned = await returnedHeaders(email.attachments, rest);
   const context = oneLine(`${subject ?? ''} ${human}`);
-  const statusPart = email.attachments.find((a) => STATUS_TYPES.has(a.mimeType));
-  const dsn = ses ? ses : statusPart ? parseDeliveryStatus(decode(statusPart.content)) : /^(final|original)-recipient\s*:/im.test(text) ? parseDeliveryStatus(text) : null;
+  // Every delivery-status part, in order: a message may carry more than one report.
+  const statusParts = email.attachments.filter((a) => STATUS_TYPES.has(a.mimeType));
+  const statusPart = statusParts[0];
+  const dsn = ses ? ses : statusPart ? allReports(statusParts.map((p) => parseDeliveryStatus(decode(p.content)))) : /^(final|original)-recipient\s*:/im.test(text) ? parseDeliveryStatus(text) : null;
   const exclude = senderSide(email, returned);
   if (dsn && dsn.recipients.length > 0) {
     const blocks = recipientsFromText(human, dsn.recipients.map((r) => r.recipient), new Set());
-    const recipients = dsn.recipients.map((r, i) => fromDsn(r, blocks[i]?.diagnostic ?? '', context));
-    return { kind: 'bounce', recipients, reportingMta: dsn.reportingMta, returned, from, subject };
+    const recipients = dsn.recipients.map((r, i) => fromDsn(r, blocks[i]?.diagnostic ?? '', context, human));
+    return { kind: 'bounce', recipients, reportingMta: dsn.reportingMta, returned, from, subject, headers: headerSection(bytes) };
   }
   const failed = (header(email.headers, 'x-failed-recipients') ?? '').split(',').map((a) => address(a.trim())).filter((a): a is string => a !== null);
-  const looksBounce = failed.length > 0 || BOUNCE_FROM.test(header(email.headers, 'from') ?? '') || BOUNCE_SUBJECT.test(subject ?? '') || statusPart !== undefined;
+  const looksBounce = failed.length > 0 || BOUNCE_FROM.test(header(email.headers, 'from') ?? '') || BOUNCE_SUBJECT.test(subject ?? '') || statusPart !== undefined || BOUNCE_TEXT.test(human);
   if (looksBounce) {
     let found = recipientsFromText(human, failed, exclude);
     if (found.length === 0) found = [{ recipient: returned?.to[0] ?? '', diagnostic: '' }];
-    const recipients = found.map((t) => fromText(t.recipient, t.diagnostic || oneLine(human), context));
-    return { kind: 'bounce', recipients, reportingMta: null, returned, from, subject };
+    const recipients = found.map((t) => fromText(t.recipient, t.diagnostic || oneLine(human), context, human, found.length === 1));
+    return { kind: 'bounce', recipients, reportingMta: null, returned, from, subject, headers: headerSection(bytes) };
   }
   if (isAutoReply(email.headers, subject)) return { kind: 'auto-reply', from, subject };
   // A bounce forwarded as an attachment (a person or a system passing it on).
@@ -89,20 +103,53 @@ export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<Parsed
   return { kind: 'not-bounce', from, subject };
 }
 
-function fromDsn(r: DsnRecipient, block: string, context: string): ReportedRecipient {
-  const diagnostic = unfoldReply(oneLine(r.diagnostic ?? block));
-  const codes = findCodes(diagnostic);
+function allReports(reports: readonly DeliveryStatus[]): DeliveryStatus {
+  return { reportingMta: reports.find((r) => r.reportingMta !== null)?.reportingMta ?? null, recipients: reports.flatMap((r) => r.recipients) };
+}
+
+function fromDsn(r: DsnRecipient, block: string, context: string, human: string): ReportedRecipient {
+  const diagnostic = unwrapReply(unfoldReply(oneLine(r.diagnostic ?? block)));
+  const codes = findCodes(lastQuotedReply(diagnostic) ?? diagnostic);
   const blockCodes = codes.status === null && codes.replyCode === null ? findCodes(block) : codes;
   // The code in the server's own words is more precise than the Status field the reporting MTA derived.
   const said = codes.status ?? (r.diagnostic === null ? blockCodes.status : null);
   const status = said !== null && (r.status === null || said[0] === r.status[0]) ? said : r.status;
-  return { recipient: r.recipient, status, replyCode: codes.replyCode ?? blockCodes.replyCode, diagnostic, action: r.action, remoteMta: r.remoteMta, command: findCommand(diagnostic) ?? findCommand(block), context };
+  return { recipient: r.recipient, status, replyCode: codes.replyCode ?? blockCodes.replyCode, diagnostic, action: r.action, remoteMta: r.remoteMta, command: findCommand(diagnostic) ?? transcriptCommand(human, r.recipient) ?? findCommand(block), context };
 }
 
-function fromText(recipient: string, text: string, context: string): ReportedRecipient {
-  const diagnostic = unfoldReply(text);
-  const codes = findCodes(diagnostic);
-  return { recipient, status: codes.status, replyCode: codes.replyCode, diagnostic, action: null, remoteMta: null, command: findCommand(diagnostic), context };
+/**
+ * Amazon SES words a remote refusal as its own category around the server's reply:
+ * "5.1.0 - Unknown address error 550-'5.7.1 <a@b>... Access denied' (delivery attempts: 0)".
+ * The server's reply is what happened; the category is SES's guess from the code class.
+ */
+function unwrapReply(diagnostic: string): string {
+  const m = /^[245]\.\d{1,3}\.\d{1,3} - [^']*?([45]\d\d)[ -]'(.+)'\s*(\(delivery attempts: \d+\))?\s*$/.exec(diagnostic);
+  return m ? `${m[1] as string} ${m[2] as string}` : diagnostic;
+}
+
+/**
+ * A relay's own failure text ending with the last remote reply in angle brackets
+ * ("554 4.4.7 Message expired: unable to deliver in 840 minutes.<421 4.4.2 Connection timed
+ * out>"): the codes of that reply are what the remote server said.
+ */
+function lastQuotedReply(diagnostic: string): string | null {
+  return /<([45]\d\d[ -][245]\.\d{1,3}\.\d{1,3}\b[^<>]*)>\s*$/.exec(diagnostic)?.[1] ?? null;
+}
+
+function fromText(recipient: string, text: string, context: string, human: string, only: boolean): ReportedRecipient {
+  let diagnostic = unfoldReply(text);
+  let codes = findCodes(diagnostic);
+  // The only recipient of a bounce whose reply is written above the line naming it ("Error
+  // message below: 550 ..." then "RCPT TO: who"): the explanation's reply is about it.
+  if (only && codes.status === null && codes.replyCode === null) {
+    const whole = unfoldReply(oneLine(human));
+    const all = findCodes(whole);
+    if (all.status !== null || all.replyCode !== null) {
+      codes = all;
+      diagnostic = whole;
+    }
+  }
+  return { recipient, status: codes.status, replyCode: codes.replyCode, diagnostic, action: null, remoteMta: null, command: findCommand(diagnostic) ?? transcriptCommand(human, recipient), context };
 }
 
 /** The text parts; for HTML-only bounces the HTML without its tags. */
@@ -152,6 +199,13 @@ function isAutoReply(headers: readonly Header[], subject: string | null): boolea
 function header(headers: readonly Header[], key: string): string | null {
   const v = headers.find((h) => h.key === key)?.value.trim();
   return v === undefined || v === '' ? null : v;
+}
+
+/** The message's header section with folded fields unfolded: one field a line. */
+function headerSection(bytes: Buffer): string {
+  const text = bytes.toString('latin1');
+  const end = text.indexOf('\n\n');
+  return (end < 0 ? text : text.slice(0, end)).replace(/\n[ \t]+/g, ' ');
 }
 
 function rawBody(bytes: Buffer): string {

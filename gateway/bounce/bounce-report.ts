@@ -33,7 +33,7 @@ export function classifyParsed(parsed: ParsedMessage, classifier: BounceClassifi
       return [row('', 'undefined', parsed.subject ?? '')];
     case 'bounce':
       return parsed.recipients.map((r) => {
-        const c = classifier.classify({ status: r.status, replyCode: r.replyCode, diagnostic: r.diagnostic, action: r.action, host: r.remoteMta ?? parsed.reportingMta, command: r.command, context: r.context });
+        const c = classifier.classify({ status: r.status, replyCode: r.replyCode, diagnostic: r.diagnostic, action: r.action, host: r.remoteMta ?? parsed.reportingMta, command: r.command, context: r.context, headers: parsed.headers, recipient: r.recipient });
         return { recipient: r.recipient, status: c.status, replyCode: r.replyCode, reason: c.reason, hard: c.hard, diagnostic: r.diagnostic, action: r.action, remoteMta: r.remoteMta, rule: c.rule };
       });
   }

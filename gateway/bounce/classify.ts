@@ -19,6 +19,10 @@ export interface BounceFacts {
   readonly host?: string | null;
   /** The SMTP command the failure answered: CONN, EHLO, MAIL, RCPT, DATA. */
   readonly command?: string | null;
+  /** The bounce's own header section, one field a line (unfolded): who wrote it. */
+  readonly headers?: string | null;
+  /** The failed recipient's address. */
+  readonly recipient?: string | null;
   /** More of the bounce (its whole explanation), tried when the diagnostic alone matches no rule. */
   readonly context?: string | null;
 }
@@ -54,6 +58,8 @@ export class BounceClassifier {
       if (r.replyCode !== null && (f.replyCode === null || !r.replyCode.includes(f.replyCode))) continue;
       if (r.command !== null && !r.command.includes(f.command ?? '')) continue;
       if (r.host !== null && !r.host.test(f.host ?? '')) continue;
+      if (r.headers !== null && !r.headers.some((re) => re.test(f.headers ?? ''))) continue;
+      if (r.recipient !== null && !r.recipient.test(f.recipient ?? '')) continue;
       if (r.text !== null && !r.text.some((re) => re.test(text))) continue;
       return r;
     }

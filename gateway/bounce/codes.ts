@@ -7,9 +7,9 @@
 /** An enhanced code not inside an IP address or a version number. */
 const ENHANCED = /(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)/g;
 /** A reply code followed by its enhanced code: the surest pairing. */
-const PAIRED = /(?<![\d.])([45]\d\d)[ -]#?([245]\.\d{1,3}\.\d{1,3})(?![\d]|\.\d)/;
-/** A reply code after what introduces one: "said:", "replied:", "error:", start of the text, "<<< ". */
-const INTRODUCED = /(?:^|said:?|replied:?|reply:?|response:?|error:?|returned:?|<<<|\bsmtp;|:|\()\s*([45]\d\d)(?=[ -]|$)(?![ -]?\d)/im;
+const PAIRED = /(?<![\d.])([45]\d\d)[ -]['"#]?([245]\.\d{1,3}\.\d{1,3})(?![\d]|\.\d)/;
+/** A reply code after what introduces one: "said:", "replied:", "error:", "ResponseCode" (Zoho), start of the text, "<<< ". */
+const INTRODUCED = /(?:^|said:?|replied:?|reply:?|response ?(?:code)?:?|error(?:_code)?\s*:?|returned:?|<<<|\bsmtp;|:|\()\s*([45]\d\d)(?=[ ,-]|$)(?![ -]?\d)/im;
 /** Any lone 4xx/5xx followed by a space or dash, as a last resort. */
 const LONE = /(?<![\d.:/-])([45][0-5]\d)(?=[ -][A-Za-z<#(]|-[245]\.)/;
 
@@ -44,7 +44,7 @@ export function findStatus(text: string): string | null {
 /** The SMTP command a failure answered, as the MTAs word it. */
 const COMMANDS: readonly [RegExp, string][] = [
   [/in reply to (end of )?data command|after (end of )?data\b|smtp command:? data|after data\b|at data\b|data command|in response to data/i, 'DATA'],
-  [/in reply to rcpt to command|after rcpt to|rcpt to response|our rcpt to|smtp command:? rcpt|in response to rcpt/i, 'RCPT'],
+  [/in reply to rcpt to command|after rcpt( to)?\b|rcpt to response|our rcpt to|smtp command:? rcpt|in response to rcpt|does not like recipient|\[rcpt_to\]/i, 'RCPT'],
   [/in reply to mail from command|after mail from|smtp command:? mail|in response to mail from|our mail from/i, 'MAIL'],
   [/in reply to (ehlo|helo) command|after (ehlo|helo)\b|my name was rejected/i, 'EHLO'],
   [/after initial connection|(greeting|banner) (from|of) |while connected to|smtp greeting|in reply to (the )?greeting|connection (was )?rejected|refused to talk to me/i, 'CONN'],
@@ -65,6 +65,26 @@ export function findCommand(text: string): string | null {
     if (before.length > 0) return (before.at(-1) as { name: string }).name;
   }
   return (found[0] as { name: string }).name;
+}
+
+/**
+ * The command a session transcript (Sendmail's "----- Transcript of session follows -----")
+ * shows answered by the reply about this recipient: the last ">>> COMMAND" line before the
+ * first "<<< 4xx/5xx" line naming the recipient (by address, else by its local part).
+ */
+export function transcriptCommand(text: string, recipient: string): string | null {
+  const lines = text.split('\n');
+  const full = recipient.toLowerCase();
+  const local = `<${full.split('@')[0] ?? full}@`;
+  for (const named of [(l: string) => l.includes(full), (l: string) => l.includes(local)]) {
+    let last: string | null = null;
+    for (const line of lines) {
+      const sent = /^\s*>>>\s*(RCPT|MAIL|DATA|EHLO|HELO)\b/i.exec(line);
+      if (sent) last = (sent[1] as string).toUpperCase().replace('HELO', 'EHLO');
+      else if (last !== null && /^\s*<<<\s*[45]\d\d/.test(line) && named(line.toLowerCase())) return last;
+    }
+  }
+  return null;
 }
 
 /**

@@ -31,8 +31,12 @@ const ruleSchema = z
     command: list(z.enum(['CONN', 'EHLO', 'MAIL', 'RCPT', 'DATA'])).optional(),
     /** The DSN Action field (RFC 3464 §2.3.3). */
     action: z.enum(['failed', 'delayed', 'delivered', 'relayed', 'expanded']).optional(),
+    /** Regular expressions over the bounce's own header section (one field a line): the software or service that wrote it. */
+    headers: list(z.string().min(1)).optional(),
+    /** A regular expression over the failed recipient's address. */
+    recipient: z.string().min(1).optional(),
   })
-  .refine((r) => r.status || r.reply_code || r.text || r.action || r.command, { message: 'a rule needs at least one of status, reply_code, text, action, command' });
+  .refine((r) => r.status || r.reply_code || r.text || r.action || r.command || r.headers || r.recipient, { message: 'a rule needs at least one of status, reply_code, text, action, command, headers, recipient' });
 
 const reasonSchema = z.strictObject({
   /** The address itself is bad: suppress it (only for a permanent failure). */
@@ -54,6 +58,8 @@ export interface BounceRule {
   readonly host: RegExp | null;
   readonly action: string | null;
   readonly command: readonly string[] | null;
+  readonly headers: readonly RegExp[] | null;
+  readonly recipient: RegExp | null;
   /** Where it was written, for explaining a classification: "file:line". */
   readonly at: string;
 }
@@ -131,15 +137,17 @@ function readRules(file: string, issues: ConfigIssue[]): { rules: BounceRule[]; 
       host: r.host ? compile(r.host, at('host'), issues) : null,
       action: r.action ?? null,
       command: r.command ?? null,
+      headers: r.headers ? r.headers.map((t, j) => compile(t, { ...at('headers'), path: ['rules', i, 'headers', j] }, issues, 'im')) : null,
+      recipient: r.recipient ? compile(r.recipient, at('recipient'), issues) : null,
       at: `${file}:${locateKey(text, ['rules', i]) ?? '?'}`,
     };
   });
   return issues.length > before ? null : { rules, reasons: result.data.reasons ?? {} };
 }
 
-function compile(source: string, where: { file: string; text: string; path: (string | number)[] }, issues: ConfigIssue[]): RegExp {
+function compile(source: string, where: { file: string; text: string; path: (string | number)[] }, issues: ConfigIssue[], flags = 'i'): RegExp {
   try {
-    return new RegExp(source, 'i');
+    return new RegExp(source, flags);
   } catch (err) {
     issues.push({ file: where.file, line: locateKey(where.text, where.path), key: keyPath(where.path), message: `not a valid regular expression: ${(err as Error).message}` });
     return /(?!)/;
@@ -151,7 +159,7 @@ function describe(file: string, text: string, issue: z.core.$ZodIssue): ConfigIs
   let message = issue.message;
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0] ?? '';
-    const known = path.length === 0 ? ['reasons', 'rules'] : path[0] === 'rules' ? ['reason', 'status', 'reply_code', 'text', 'host', 'action', 'command'] : ['hard', 'status'];
+    const known = path.length === 0 ? ['reasons', 'rules'] : path[0] === 'rules' ? ['reason', 'status', 'reply_code', 'text', 'host', 'action', 'command', 'headers', 'recipient'] : ['hard', 'status'];
     const hint = closest(key, known);
     message = `unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : `; known keys: ${known.join(', ')}`}`;
     path.push(key);

@@ -8,7 +8,7 @@
 /** Where the explanation ends and the returned message begins. */
 const RETURNED_MARKERS: readonly RegExp[] = [
   /^\s*[-=_*]{2,}.*\b(copy of|below this line|original message|returned message|original headers?|headers? of|header of|message headers?|undelivered message|unsent message|rejected message|message follows|forwarded message|original email|message text)\b/i,
-  /^\s*(original message|original-message|the original message|message headers? follows?|returned mail follows|unsent message below|headers of (the )?(original|returned) message)\b/i,
+  /^\s*(original message|original-message|the original message(?! was received)|message headers? follows?|returned mail follows|unsent message below|headers of (the )?(original|returned) message)\b/i,
   /^\s*-{2,}\s*(original|returned|headers?|copy)/i,
   /^\s*content-type:\s*(message\/rfc822|text\/rfc822-headers)/i,
   /^(return-path|received|message-id|dkim-signature|x-received):\s*\S/i,
@@ -65,12 +65,21 @@ export function recipientsFromText(human: string, known: readonly string[], excl
       }
     });
   }
-  const found = starts.filter((s) => s.line >= 0).map((s) => s.line).sort((a, b) => a - b);
+  const keys = starts.map((s) => s.recipient.toLowerCase());
   return starts.map((s) => {
     if (s.line < 0) return { recipient: s.recipient, diagnostic: '' };
-    const end = found.find((l) => l > s.line) ?? lines.length;
+    // The block ends where a line names another recipient: the next entry, or the same
+    // list repeated (Mail.Ru puts a Russian and an English copy one after the other).
+    const self = s.recipient.toLowerCase();
+    let end = s.line + 1;
+    while (end < lines.length && !mentionsOther(lines[end] as string, keys, self)) end++;
     return { recipient: s.recipient, diagnostic: oneLine(lines.slice(s.line, end).join(' ')) };
   });
+}
+
+function mentionsOther(line: string, keys: readonly string[], self: string): boolean {
+  const l = line.toLowerCase();
+  return keys.some((k) => k !== self && l.includes(k));
 }
 
 export function oneLine(text: string): string {

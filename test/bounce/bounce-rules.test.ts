@@ -47,3 +47,14 @@ test("an operator's file is tried first and may change a reason's settings", () 
   expect(c.classify({ status: '5.0.0', replyCode: 550, diagnostic: 'This account is resting, user unknown' })).toMatchObject({ reason: 'suspend', rule: `${mine}:4` });
   expect(c.classify({ status: '5.2.2', replyCode: 552, diagnostic: 'Mailbox full' })).toMatchObject({ reason: 'mailboxfull', hard: true });
 });
+
+test('headers and recipient criteria: a rule for one provider\'s bounces; their bad expressions are named too', () => {
+  const mine = file('provider.toml', ['[[rules]]', 'reason = "onhold"', 'headers = ["^x-mailer: acme gateway"]', 'recipient = "@hold\\\\.test$"', ''].join('\n'));
+  const c = new BounceClassifier(loadBounceRules([mine, shippedRulesPath()]));
+  const facts = { status: '5.0.0', replyCode: 550, diagnostic: 'Rejected' };
+  expect(c.classify({ ...facts, headers: 'From: x@y.test\nX-Mailer: ACME Gateway 2.1', recipient: 'a@hold.test' })).toMatchObject({ reason: 'onhold', rule: `${mine}:1` });
+  expect(c.classify({ ...facts, headers: 'From: x@y.test\nX-Mailer: other', recipient: 'a@hold.test' }).reason).not.toBe('onhold');
+  expect(c.classify({ ...facts, headers: 'X-Mailer: ACME Gateway', recipient: 'a@other.test' }).reason).not.toBe('onhold');
+  const bad = file('bad-headers.toml', ['[[rules]]', 'reason = "onhold"', 'headers = ["(x"]', ''].join('\n'));
+  expect(issues([bad, shippedRulesPath()])).toMatch(new RegExp(`^${bad}:3 rules\\[0\\]\\.headers\\[0\\]: not a valid regular expression`));
+});
