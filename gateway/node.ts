@@ -33,6 +33,9 @@ import type { Listener } from './ingress/listener.js';
 import { replies } from './ingress/replies.js';
 import { OutcomeRouter } from './bounce/outcomes.js';
 import { FeedbackLoop } from './bounce/feedback-loop.js';
+import { BounceReturn } from './bounce/bounce-return.js';
+import { loadSecret } from './bounce/secret.js';
+import { verpSender, VerpTokens } from './bounce/verp.js';
 import { createLogger, type NodeLog } from './observe/logger.js';
 import { NodeControl, VERSION } from './observe/node-control.js';
 import type { Observer } from './observe/observer.js';
@@ -40,7 +43,7 @@ import type { AdminServer, Readiness } from './observe/admin-server.js';
 import type { ReloadResult } from './observe/admin-control.js';
 import { SluiceError } from './errors.js';
 import { ConnectionCounter, createObserver, outcomeTelemetry, startAdmin, startGauges } from './telemetry.js';
-import { acceptSink, buildCluster, buildRouting, startListeners, type RoutingParts } from './node-parts.js';
+import { acceptSink, buildCluster, buildRouting, startListeners, type RoutingParts, type RoutingPorts } from './node-parts.js';
 import type { Membership, MembershipView } from './cluster/membership.js';
 
 export interface NodeOptions {
@@ -77,6 +80,8 @@ export class SluiceNode {
   /** Replaced by each reload. */
   #routing: RoutingParts | null = null;
   #stopping = false;
+  /** [bounces] domain: the VERP envelope sender of each delivery (set at start, kept over reloads). */
+  #returnPath: RoutingPorts['returnPath'];
   #maintenance: { readonly since: number; readonly by: string } | null = null;
   readonly log: NodeLog;
   readonly clock: Clock;
@@ -188,6 +193,10 @@ export class SluiceNode {
       });
       enqueue(envelope);
     };
+    const classifier = new BounceClassifier(loadBounceRules([...config.bounces.rules.map((f) => configPath(this.baseDir, f)), shippedRulesPath()]));
+    // [bounces] domain: VERP return paths on the way out, the bounce intake on the way in.
+    const verp = config.bounces.domain === undefined ? null : new VerpTokens(await loadSecret('[bounces]', config.bounces, this.baseDir, this.dataDir, 'verp.key'), config.bounces.domain);
+    this.#returnPath = verp ? (envelope, rcpts, source, pool) => verpSender(verp, envelope, rcpts, source, pool) : undefined;
     const outcomes = new OutcomeRouter({
       clock,
       hostname: this.hostname,
@@ -197,7 +206,7 @@ export class SluiceNode {
       readBody: (id) => spool.readBody(id),
       inject,
       health: { record: (o) => this.#routing?.health.record(o) },
-      classifier: new BounceClassifier(loadBounceRules([...config.bounces.rules.map((f) => configPath(this.baseDir, f)), shippedRulesPath()])),
+      classifier,
       observers: [outcomeTelemetry(observer, clock)],
     });
     const routing = this.#buildRouting(config, { state, spool, holds, pauses, observer });
@@ -230,9 +239,11 @@ export class SluiceNode {
         })
       : null;
 
+    const bounces = verp ? new BounceReturn({ tokens: verp, classifier, config: () => this.config, forward: config.bounces.forward, feedback, providerOf: (domain) => this.providerOf(domain), outcome: (o) => outcomes.handle(o), clock, log }) : null;
+
     // The listeners' AcceptSink: where every finished transaction goes.
     const sink = acceptSink({ spool, disk, enqueue, dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason), routeHeaders: () => this.#routing?.routeHeaderNames ?? [], feedback });
-    const { listeners, ports } = await startListeners(config, { log, clock, hostname: this.hostname, baseDir: this.baseDir, dataDir: this.dataDir, config: () => this.config, plugins, sink, disk, feedback, metrics: m, failures: state.failures }, built);
+    const { listeners, ports } = await startListeners(config, { log, clock, hostname: this.hostname, baseDir: this.baseDir, dataDir: this.dataDir, config: () => this.config, plugins, sink, disk, feedback: bounces ?? feedback, metrics: m, failures: state.failures }, built);
 
     const control = new NodeControl({
       nodeId: config.node.id,
@@ -278,7 +289,7 @@ export class SluiceNode {
 
   /** Builds the parts one config makes (node-parts.ts) and keeps them for the ports that read them. */
   #buildRouting(config: Config, p: Pick<Parts, 'state' | 'spool' | 'holds' | 'pauses' | 'observer'>): RoutingParts {
-    this.#routing = buildRouting(config, { ...p, clock: this.clock, log: this.log, connections: this.connections, sendWindows: this.#sendWindows, nodeId: config.node.id, hostname: this.hostname });
+    this.#routing = buildRouting(config, { ...p, clock: this.clock, log: this.log, connections: this.connections, sendWindows: this.#sendWindows, nodeId: config.node.id, hostname: this.hostname, ...(this.#returnPath ? { returnPath: this.#returnPath } : {}) });
     return this.#routing;
   }
 

@@ -1,0 +1,183 @@
+/**
+ * The bounce domain's intake ([bounces] domain), wired for the composition root: the sink
+ * relay listeners hand mail for the domain to (any client may reach it; nothing there is
+ * ever relayed), and what each bounce becomes. A failure tied to a delivery of ours by
+ * the VERP token or our X-Sluice-FBL header becomes a `bounced` outcome on the one
+ * outcome path (bounce/outcomes.ts: log line, plugin observers, health windows per source
+ * and provider, metrics, event log, webhooks, suppression of a hard bounce, and with
+ * [bounces] forward a DSN to the original sender); everything else is logged and
+ * answered 250, so the reporting MTA does not retry it. Feedback reports mailed to the
+ * domain go to the [feedback] intake when there is one.
+ */
+import type { Config } from '../config/schema.js';
+import type { FeedbackDelivery, FeedbackSink } from '../ingress/feedback.js';
+import { replies, type SmtpReply } from '../ingress/replies.js';
+import type { Response } from '../delivery/response.js';
+import { formatResponse } from '../delivery/response.js';
+import type { Outcome } from '../queue/types.js';
+import type { Envelope } from '../spool/types.js';
+import type { Clock } from '../state/types.js';
+import type { Logger } from '../observe/logger.js';
+import { BounceIntake, type BounceRow } from './bounce-intake.js';
+import type { ParsedMessage } from './bounce-parse.js';
+import type { BounceClassifier } from './classify.js';
+import type { FeedbackRef } from './feedback-token.js';
+import { nameOf, type VerpTokens } from './verp.js';
+
+export interface BounceReturnDeps {
+  readonly tokens: VerpTokens;
+  readonly classifier: BounceClassifier;
+  readonly config: () => Config;
+  /** [bounces] forward: the original sender gets a DSN of its own. */
+  readonly forward: boolean;
+  /** The [feedback] intake: ARF reports mailed to the bounce domain, X-Sluice-FBL references. */
+  readonly feedback: (FeedbackSink & { reference(value: string): FeedbackRef | null }) | null;
+  /** The provider shaping names for a domain (MX lookup); 'default' when none matches. */
+  readonly providerOf: (domain: string) => Promise<string>;
+  readonly outcome: (o: Outcome) => void;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+/** Bounces are small; one that quotes a big message whole is still read up to this. */
+const MAX_BOUNCE = 10 * 1024 * 1024;
+const DEDUP_SIZE = 100_000;
+const DEDUP_MS = 7 * 86_400_000;
+
+type Bounce = Extract<ParsedMessage, { kind: 'bounce' }>;
+
+export class BounceReturn implements FeedbackSink {
+  readonly maxSize: number;
+  readonly #intake: BounceIntake;
+  readonly #domain: string;
+  readonly #seen = new Map<string, number>();
+
+  constructor(private readonly deps: BounceReturnDeps) {
+    this.#domain = deps.tokens.domain.toLowerCase();
+    this.maxSize = Math.max(MAX_BOUNCE, deps.feedback?.maxSize ?? 0);
+    this.#intake = new BounceIntake({ tokens: deps.tokens, classifier: deps.classifier, fblRef: (v) => deps.feedback?.reference(v) ?? null });
+  }
+
+  /** Any address at the bounce domain (its postmaster aside: RFC 5321 §4.5.1), and the feedback addresses. */
+  takes(address: string): boolean {
+    const a = address.toLowerCase();
+    const at = a.lastIndexOf('@');
+    if (at > 0 && a.slice(at + 1) === this.#domain && a.slice(0, at) !== 'postmaster') return true;
+    return this.deps.feedback?.takes(address) ?? false;
+  }
+
+  async receive(message: Buffer, from: FeedbackDelivery): Promise<SmtpReply> {
+    const fb = this.deps.feedback;
+    const ours = from.rcpts.filter((r) => !(fb?.takes(r) ?? false));
+    if (ours.length < from.rcpts.length) return this.#toFeedback(message, from);
+    const client = from.connection.remoteAddress;
+    let result;
+    try {
+      result = await this.#intake.read(message, ours);
+    } catch (err) {
+      // The reporting MTA retries a 4xx: a bounce we could not read now is not lost.
+      this.deps.log.error({ err, client }, 'bounce could not be processed');
+      return replies.localError;
+    }
+    const base = { client, mail_from: from.mailFrom, to: from.rcpts };
+    switch (result.kind) {
+      case 'feedback':
+        if (fb) return this.#toFeedback(message, from);
+        this.deps.log.info({ event: 'bounce_not_a_bounce', ...base, kind: 'feedback' }, 'feedback report mailed to the bounce domain: no [feedback] section reads it');
+        return ok('feedback report, not read here');
+      case 'auto-reply':
+        // RFC 3834: an auto-reply says nothing about the address.
+        this.deps.log.info({ event: 'bounce_auto_reply', ...base, from: result.from, subject: result.subject?.slice(0, 200) ?? null }, 'auto-reply to a VERP address: not a bounce');
+        return ok('auto-reply, not a bounce');
+      case 'not-bounce':
+        this.deps.log.info({ event: 'bounce_not_a_bounce', ...base, from: result.from, subject: result.subject?.slice(0, 200) ?? null }, 'mail to the bounce domain that is no bounce: discarded');
+        return ok('not a bounce, discarded');
+      case 'bounce':
+        for (const row of result.rows) await this.#act(row, result.parsed, base);
+        return ok('bounce received');
+    }
+  }
+
+  #toFeedback(message: Buffer, from: FeedbackDelivery): Promise<SmtpReply> | SmtpReply {
+    const fb = this.deps.feedback;
+    if (fb === null) return replies.localError;
+    if (message.length > fb.maxSize) return replies.tooBig(fb.maxSize);
+    return fb.receive(message, from);
+  }
+
+  async #act(row: BounceRow, parsed: Bounce, base: object): Promise<void> {
+    const r = row.row;
+    const fields = { ...base, queue_id: row.queueId || null, rcpt: r.recipient || null, reason: r.reason, hard: r.hard, status: r.status, action: r.action, reporting_mta: parsed.reportingMta, matched_by: row.matchedBy, ...(row.token && row.matchedBy !== 'token' ? { token_queue_id: row.token.queueId } : {}) };
+    if (row.skip !== null) {
+      const why = { 'not-failed': `it reports no failure (action ${r.action ?? r.reason})`, unverified: `it is tied to ${row.queueId} only by its ${row.matchedBy === 'received' ? 'Received id' : 'Message-ID'}, which anyone can copy`, unmatched: row.token ? 'its VERP token does not match this recipient (forged, or the address was forwarded)' : 'nothing ties it to mail this fleet sent', 'no-recipient': 'it names no recipient' }[row.skip];
+      this.deps.log.warn({ ...fields, event: row.skip === 'not-failed' ? 'bounce_not_failed' : 'bounce_unmatched', skipped: row.skip }, `bounce not acted on: ${why}`);
+      return;
+    }
+    if (this.#duplicate(`${row.queueId}\u0000${r.recipient.toLowerCase()}`)) {
+      this.deps.log.info({ ...fields, event: 'bounce_duplicate' }, 'bounce seen before: not counted again');
+      return;
+    }
+    const o = await this.#outcome(row, parsed);
+    this.deps.log.info({ ...fields, event: 'bounce_received', source: o.source, pool: o.pool, provider: o.provider, dsn: o.bounce?.dsn ?? false }, `bounce for ${r.recipient}: ${r.reason}${r.hard ? ' (hard)' : ''}`);
+    if (this.deps.forward && o.bounce?.dsn === false) this.deps.log.warn({ ...fields, event: 'bounce_not_forwarded' }, 'no DSN to the original sender: the bounce does not return a sender the VERP token vouches for');
+    this.deps.outcome(o);
+  }
+
+  async #outcome(row: BounceRow, parsed: Bounce): Promise<Outcome> {
+    const r = row.row;
+    const config = this.deps.config();
+    const rcpt = r.recipient.toLowerCase();
+    const token = row.matchedBy === 'token' ? row.token : null;
+    // The original sender: only one the token vouches for gets a DSN (no backscatter to a forged From).
+    const sender = token && parsed.returned?.from && this.deps.tokens.senderIs(token, parsed.returned.from) ? parsed.returned.from : null;
+    const code = r.replyCode !== null && r.replyCode >= 400 ? r.replyCode : r.status?.startsWith('4') ? 450 : 550;
+    const response: Response = { code, enhanced: r.status, text: r.diagnostic.slice(0, 1000) || 'bounce mailed back', command: null, local: false };
+    const source = token ? nameOf(token.sourceHash, Object.keys(config.sources)) : null;
+    const pool = token ? nameOf(token.poolHash, Object.keys(config.pools)) : (row.fbl?.pool ?? null);
+    const envelope: Envelope = {
+      id: row.queueId,
+      mailFrom: sender ?? '',
+      rcpts: [rcpt],
+      receivedAt: this.deps.clock.now(),
+      class: row.fbl?.class ?? '',
+      pool,
+      priority: null,
+      campaign: row.fbl?.campaign ?? null,
+      messageId: parsed.returned?.messageId ?? null,
+      authUser: null,
+      clientAddress: '',
+      routeHeaders: {},
+      isDsn: false,
+    };
+    const via = `bounce from ${r.remoteMta ?? parsed.reportingMta ?? 'unknown MTA'} for ${row.queueId}: ${formatResponse(response)}`;
+    return {
+      kind: 'bounced',
+      envelope,
+      rcpt,
+      response,
+      attempt: 0,
+      pool,
+      source,
+      sourceIp: source === null ? null : (config.sources[source]?.ip ?? null),
+      provider: await this.deps.providerOf(rcpt.slice(rcpt.lastIndexOf('@') + 1)),
+      mx: r.remoteMta,
+      nextAt: null,
+      bounce: { reason: r.reason, hard: r.hard, via, matchedBy: token ? 'token' : 'header', dsn: this.deps.forward && sender !== null },
+    };
+  }
+
+  /** One outcome per (message, recipient): a bounce sent again must not count twice. */
+  #duplicate(key: string): boolean {
+    const now = this.deps.clock.now();
+    const at = this.#seen.get(key);
+    if (at !== undefined && now - at < DEDUP_MS) return true;
+    this.#seen.delete(key);
+    this.#seen.set(key, now);
+    while (this.#seen.size > DEDUP_SIZE) this.#seen.delete(this.#seen.keys().next().value as string);
+    return false;
+  }
+}
+
+function ok(what: string): SmtpReply {
+  return { code: 250, enhanced: '2.0.0', text: `Ok: ${what}` };
+}
