@@ -10,11 +10,8 @@
  * domain go to the [feedback] intake when there is one.
  */
 import type { Config } from '../config/schema.js';
-import type { FeedbackDelivery, FeedbackSink } from '../ingress/feedback.js';
-import { replies, type SmtpReply } from '../ingress/replies.js';
 import type { Response } from '../delivery/response.js';
 import { formatResponse } from '../delivery/response.js';
-import type { Outcome } from '../queue/types.js';
 import type { Envelope } from '../spool/types.js';
 import type { Clock } from '../state/types.js';
 import type { Logger } from '../observe/logger.js';
@@ -24,6 +21,48 @@ import type { BounceClassifier } from './classify.js';
 import type { FeedbackRef } from './feedback-token.js';
 import { nameOf, type VerpTokens } from './verp.js';
 
+/*
+ * The listener's intake port (ingress/feedback.ts) and the queue's Outcome record, as
+ * this module sees them: bounce/ sits after ingress and the queue on the message's path,
+ * so it names the shapes it needs instead of importing theirs (the composition root
+ * checks they fit).
+ */
+export interface IntakeReply {
+  readonly code: number;
+  readonly enhanced: string;
+  readonly text: string;
+}
+
+export interface IntakeDelivery {
+  readonly connection: { readonly remoteAddress: string };
+  readonly mailFrom: string;
+  readonly rcpts: readonly string[];
+}
+
+export interface IntakeSink {
+  takes(address: string): boolean;
+  readonly maxSize: number;
+  receive(message: Buffer, from: IntakeDelivery): Promise<IntakeReply>;
+}
+
+/** A `bounced` outcome (queue/types.ts Outcome) made from a bounce mailed back. */
+export interface BouncedOutcome {
+  readonly kind: 'bounced';
+  readonly envelope: Envelope;
+  readonly rcpt: string;
+  readonly response: Response;
+  readonly attempt: number;
+  readonly pool: string | null;
+  readonly source: string | null;
+  readonly sourceIp: string | null;
+  readonly provider: string | null;
+  readonly mx: string | null;
+  readonly nextAt: null;
+  readonly bounce: { readonly reason: string; readonly hard: boolean; readonly via: string; readonly matchedBy: 'token' | 'header'; readonly dsn: boolean };
+}
+
+const localError: IntakeReply = { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' };
+
 export interface BounceReturnDeps {
   readonly tokens: VerpTokens;
   readonly classifier: BounceClassifier;
@@ -31,10 +70,10 @@ export interface BounceReturnDeps {
   /** [bounces] forward: the original sender gets a DSN of its own. */
   readonly forward: boolean;
   /** The [feedback] intake: ARF reports mailed to the bounce domain, X-Sluice-FBL references. */
-  readonly feedback: (FeedbackSink & { reference(value: string): FeedbackRef | null }) | null;
+  readonly feedback: (IntakeSink & { reference(value: string): FeedbackRef | null }) | null;
   /** The provider shaping names for a domain (MX lookup); 'default' when none matches. */
   readonly providerOf: (domain: string) => Promise<string>;
-  readonly outcome: (o: Outcome) => void;
+  readonly outcome: (o: BouncedOutcome) => void;
   readonly clock: Clock;
   readonly log: Logger;
 }
@@ -46,7 +85,7 @@ const DEDUP_MS = 7 * 86_400_000;
 
 type Bounce = Extract<ParsedMessage, { kind: 'bounce' }>;
 
-export class BounceReturn implements FeedbackSink {
+export class BounceReturn implements IntakeSink {
   readonly maxSize: number;
   readonly #intake: BounceIntake;
   readonly #domain: string;
@@ -66,7 +105,7 @@ export class BounceReturn implements FeedbackSink {
     return this.deps.feedback?.takes(address) ?? false;
   }
 
-  async receive(message: Buffer, from: FeedbackDelivery): Promise<SmtpReply> {
+  async receive(message: Buffer, from: IntakeDelivery): Promise<IntakeReply> {
     const fb = this.deps.feedback;
     const ours = from.rcpts.filter((r) => !(fb?.takes(r) ?? false));
     if (ours.length < from.rcpts.length) return this.#toFeedback(message, from);
@@ -77,7 +116,7 @@ export class BounceReturn implements FeedbackSink {
     } catch (err) {
       // The reporting MTA retries a 4xx: a bounce we could not read now is not lost.
       this.deps.log.error({ err, client }, 'bounce could not be processed');
-      return replies.localError;
+      return localError;
     }
     const base = { client, mail_from: from.mailFrom, to: from.rcpts };
     switch (result.kind) {
@@ -98,10 +137,10 @@ export class BounceReturn implements FeedbackSink {
     }
   }
 
-  #toFeedback(message: Buffer, from: FeedbackDelivery): Promise<SmtpReply> | SmtpReply {
+  #toFeedback(message: Buffer, from: IntakeDelivery): Promise<IntakeReply> | IntakeReply {
     const fb = this.deps.feedback;
-    if (fb === null) return replies.localError;
-    if (message.length > fb.maxSize) return replies.tooBig(fb.maxSize);
+    if (fb === null) return localError;
+    if (message.length > fb.maxSize) return { code: 552, enhanced: '5.3.4', text: `Message size exceeds fixed maximum message size of ${fb.maxSize} bytes` };
     return fb.receive(message, from);
   }
 
@@ -123,7 +162,7 @@ export class BounceReturn implements FeedbackSink {
     this.deps.outcome(o);
   }
 
-  async #outcome(row: BounceRow, parsed: Bounce): Promise<Outcome> {
+  async #outcome(row: BounceRow, parsed: Bounce): Promise<BouncedOutcome> {
     const r = row.row;
     const config = this.deps.config();
     const rcpt = r.recipient.toLowerCase();
@@ -178,6 +217,6 @@ export class BounceReturn implements FeedbackSink {
   }
 }
 
-function ok(what: string): SmtpReply {
+function ok(what: string): IntakeReply {
   return { code: 250, enhanced: '2.0.0', text: `Ok: ${what}` };
 }

@@ -58,8 +58,8 @@ export class VerpTokens {
   returnPath(d: VerpDelivery): string {
     const scope = d.rcpts.length === 1 ? 'r' : 'd';
     const body = `${d.queueId.toLowerCase()}-${scope}${nameHash(d.source)}${nameHash(d.pool)}`;
-    const scoped = scopeValue(scope, d.rcpts[0] ?? '');
-    return `${VERP_PREFIX}${body}-${this.#senderMac(d.queueId, d.mailFrom)}${this.#mac(body, scoped)}@${this.domain}`;
+    const signed = `${body}-${this.#senderMac(d.queueId, d.mailFrom)}`;
+    return `${VERP_PREFIX}${signed}${this.#mac(signed, scopeValue(scope, d.rcpts[0] ?? ''))}@${this.domain}`;
   }
 
   /** The token in a local part, or null when it is none of ours in form (its MAC is checked by `ties`). */
@@ -73,8 +73,8 @@ export class VerpTokens {
   /** True when `ref` was signed here for a delivery that included `recipient`. */
   ties(ref: VerpRef, recipient: string): boolean {
     if (!recipient.includes('@')) return false;
-    const body = `${ref.queueId.toLowerCase()}-${ref.scope}${ref.sourceHash}${ref.poolHash}`;
-    return safeEqual(this.#mac(body, scopeValue(ref.scope, recipient)), ref.mac);
+    const signed = `${ref.queueId.toLowerCase()}-${ref.scope}${ref.sourceHash}${ref.poolHash}-${ref.senderMac}`;
+    return safeEqual(this.#mac(signed, scopeValue(ref.scope, recipient)), ref.mac);
   }
 
   /** True when `sender` is the envelope sender the message came with. */
