@@ -20,6 +20,7 @@ import type { ParsedMessage } from './bounce-parse.js';
 import type { BounceClassifier } from './classify.js';
 import type { FeedbackRef } from './feedback-token.js';
 import { nameOf, type VerpTokens } from './verp.js';
+import { poolOf } from './feedback-loop.js';
 
 /*
  * The listener's intake port (ingress/feedback.ts) and the queue's Outcome record, as
@@ -170,9 +171,11 @@ export class BounceReturn implements IntakeSink {
     // The original sender: only one the token vouches for gets a DSN (no backscatter to a forged From).
     const sender = token && parsed.returned?.from && this.deps.tokens.senderIs(token, parsed.returned.from) ? parsed.returned.from : null;
     const code = r.replyCode !== null && r.replyCode >= 400 ? r.replyCode : r.status?.startsWith('4') ? 450 : 550;
-    const response: Response = { code, enhanced: r.status, text: r.diagnostic.slice(0, 1000) || 'bounce mailed back', command: null, local: false };
+    const response: Response = { code, enhanced: r.status, text: r.diagnostic.replace(/^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3}\s+)?/, '').slice(0, 1000) || 'bounce mailed back', command: null, local: false };
     const source = token ? nameOf(token.sourceHash, Object.keys(config.sources)) : null;
-    const pool = token ? nameOf(token.poolHash, Object.keys(config.pools)) : (row.fbl?.pool ?? null);
+    const provider = await this.deps.providerOf(rcpt.slice(rcpt.lastIndexOf('@') + 1));
+    // Without the token: the pool routing gives the message our header describes (as for complaints).
+    const pool = token ? nameOf(token.poolHash, Object.keys(config.pools)) : poolOf(config, { pinned: row.fbl?.pool ?? null, class: row.fbl?.class ?? '', source: null, provider, domain: rcpt.slice(rcpt.lastIndexOf('@') + 1), mailFrom: '' });
     const envelope: Envelope = {
       id: row.queueId,
       mailFrom: sender ?? '',
@@ -198,7 +201,7 @@ export class BounceReturn implements IntakeSink {
       pool,
       source,
       sourceIp: source === null ? null : (config.sources[source]?.ip ?? null),
-      provider: await this.deps.providerOf(rcpt.slice(rcpt.lastIndexOf('@') + 1)),
+      provider,
       mx: r.remoteMta,
       nextAt: null,
       bounce: { reason: r.reason, hard: r.hard, via, matchedBy: token ? 'token' : 'header', dsn: this.deps.forward && sender !== null },

@@ -208,7 +208,7 @@ function sourceByIp(config: Config, ip: string): string | null {
 }
 
 /** The pool routing picks for the message; when the reporting source is not in it, the source's own pool. */
-function poolOf(config: Config, q: PoolQuery): string | null {
+export function poolOf(config: Config, q: PoolQuery): string | null {
   if (q.pinned !== null && config.pools[q.pinned]) return q.pinned;
   if (Object.keys(config.pools).length === 0) return null;
   const routed = new Router(config).decide({ envelope: { class: q.class, mailFrom: q.mailFrom, authUser: null, routeHeaders: {}, pool: null, priority: null }, domain: q.domain, provider: q.provider }).pool;
