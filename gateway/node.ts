@@ -239,7 +239,7 @@ export class SluiceNode {
         })
       : null;
 
-    const bounces = verp ? new BounceReturn({ tokens: verp, classifier, config: () => this.config, forward: config.bounces.forward, feedback, providerOf: (domain) => this.providerOf(domain), outcome: (o) => outcomes.handle(o), clock, log }) : null;
+    const bounces = verp ? new BounceReturn({ tokens: verp, classifier, config: () => this.config, forward: config.bounces.forward, feedback, providerOf: (domain) => this.providerOf(domain), outcome: (o) => outcomes.handle(o), count: (result) => m.bounceReceived(result), clock, log }) : null;
 
     // The listeners' AcceptSink: where every finished transaction goes.
     const sink = acceptSink({ spool, disk, enqueue, dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason), routeHeaders: () => this.#routing?.routeHeaderNames ?? [], feedback });

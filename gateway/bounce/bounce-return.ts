@@ -75,6 +75,8 @@ export interface BounceReturnDeps {
   /** The provider shaping names for a domain (MX lookup); 'default' when none matches. */
   readonly providerOf: (domain: string) => Promise<string>;
   readonly outcome: (o: BouncedOutcome) => void;
+  /** Counts what each recipient or message became (sluice_bounces_received_total{result}). */
+  readonly count: (result: 'bounced' | 'duplicate' | 'unmatched' | 'unverified' | 'not_failed' | 'no_recipient' | 'auto_reply' | 'not_bounce' | 'feedback') => void;
   readonly clock: Clock;
   readonly log: Logger;
 }
@@ -122,14 +124,17 @@ export class BounceReturn implements IntakeSink {
     const base = { client, mail_from: from.mailFrom, to: from.rcpts };
     switch (result.kind) {
       case 'feedback':
+        this.deps.count('feedback');
         if (fb) return this.#toFeedback(message, from);
         this.deps.log.info({ event: 'bounce_not_a_bounce', ...base, kind: 'feedback' }, 'feedback report mailed to the bounce domain: no [feedback] section reads it');
         return ok('feedback report, not read here');
       case 'auto-reply':
+        this.deps.count('auto_reply');
         // RFC 3834: an auto-reply says nothing about the address.
         this.deps.log.info({ event: 'bounce_auto_reply', ...base, from: result.from, subject: result.subject?.slice(0, 200) ?? null }, 'auto-reply to a VERP address: not a bounce');
         return ok('auto-reply, not a bounce');
       case 'not-bounce':
+        this.deps.count('not_bounce');
         this.deps.log.info({ event: 'bounce_not_a_bounce', ...base, from: result.from, subject: result.subject?.slice(0, 200) ?? null }, 'mail to the bounce domain that is no bounce: discarded');
         return ok('not a bounce, discarded');
       case 'bounce':
@@ -150,16 +155,19 @@ export class BounceReturn implements IntakeSink {
     const fields = { ...base, queue_id: row.queueId || null, rcpt: r.recipient || null, reason: r.reason, hard: r.hard, status: r.status, action: r.action, reporting_mta: parsed.reportingMta, matched_by: row.matchedBy, ...(row.token && row.matchedBy !== 'token' ? { token_queue_id: row.token.queueId } : {}) };
     if (row.skip !== null) {
       const why = { 'not-failed': `it reports no failure (action ${r.action ?? r.reason})`, unverified: `it is tied to ${row.queueId} only by its ${row.matchedBy === 'received' ? 'Received id' : 'Message-ID'}, which anyone can copy`, unmatched: row.token ? 'its VERP token does not match this recipient (forged, or the address was forwarded)' : 'nothing ties it to mail this fleet sent', 'no-recipient': 'it names no recipient' }[row.skip];
+      this.deps.count(row.skip === 'not-failed' ? 'not_failed' : row.skip === 'no-recipient' ? 'no_recipient' : row.skip);
       this.deps.log.warn({ ...fields, event: row.skip === 'not-failed' ? 'bounce_not_failed' : 'bounce_unmatched', skipped: row.skip }, `bounce not acted on: ${why}`);
       return;
     }
     if (this.#duplicate(`${row.queueId}\u0000${r.recipient.toLowerCase()}`)) {
+      this.deps.count('duplicate');
       this.deps.log.info({ ...fields, event: 'bounce_duplicate' }, 'bounce seen before: not counted again');
       return;
     }
     const o = await this.#outcome(row, parsed);
     this.deps.log.info({ ...fields, event: 'bounce_received', source: o.source, pool: o.pool, provider: o.provider, dsn: o.bounce?.dsn ?? false }, `bounce for ${r.recipient}: ${r.reason}${r.hard ? ' (hard)' : ''}`);
     if (this.deps.forward && o.bounce?.dsn === false) this.deps.log.warn({ ...fields, event: 'bounce_not_forwarded' }, 'no DSN to the original sender: the bounce does not return a sender the VERP token vouches for');
+    this.deps.count('bounced');
     this.deps.outcome(o);
   }
 

@@ -38,6 +38,7 @@ export type AuthScope = 'smtp' | 'admin';
 export type SessionOutcome = 'completed' | 'rejected' | 'auth_failed' | 'tls_failed' | 'timeout' | 'error';
 export type PluginFailureReason = 'threw' | 'timeout' | 'invalid_verdict';
 /** What became of a message to a [feedback] address. */
+export type BounceResult = 'bounced' | 'duplicate' | 'unmatched' | 'unverified' | 'not_failed' | 'no_recipient' | 'auto_reply' | 'not_bounce' | 'feedback';
 export type FeedbackResult = 'complaint' | 'duplicate' | 'ignored' | 'unverified' | 'uncorrelated' | 'not_report' | 'malformed';
 
 export interface QueueRow {
@@ -109,6 +110,7 @@ export class Metrics {
   readonly #webhookDropped: Counter<'url'>;
   readonly #eventLogDropped: Counter;
   readonly #feedbackReports: Counter<'type' | 'result'>;
+  readonly #bouncesReceived: Counter<'result'>;
   readonly #feedbackType = new BoundedLabel(16);
   readonly #authFailures: Counter<'scope'>;
   readonly #authRefused: Counter<'scope'>;
@@ -185,6 +187,12 @@ export class Metrics {
       name: 'sluice_feedback_reports_total',
       help: 'Messages to [feedback] addresses, by Feedback-Type ("none" when not a report) and what became of them.',
       labelNames: ['type', 'result'],
+      registers,
+    });
+    this.#bouncesReceived = new Counter({
+      name: 'sluice_bounces_received_total',
+      help: 'Recipients reported by mail to the [bounces] domain (VERP), and messages there that reported none, by what became of them.',
+      labelNames: ['result'],
       registers,
     });
     this.#ingressRefused = new Counter({
@@ -279,6 +287,11 @@ export class Metrics {
   /** `type` is the report's Feedback-Type (bounded: unusual values read "other"), null when there was no report. */
   feedbackReport(type: string | null, result: FeedbackResult): void {
     this.#feedbackReports.inc({ type: this.#feedbackType.value(type), result });
+  }
+
+  /** What one bounce mailed back became (bounce/bounce-return.ts): `bounced` when it became an outcome. */
+  bounceReceived(result: BounceResult): void {
+    this.#bouncesReceived.inc({ result });
   }
 
   authFailure(scope: AuthScope): void {

@@ -178,6 +178,9 @@ test('an auto-reply, a forged token and a bounce naming another recipient are an
 
   await new Promise((r) => setTimeout(r, 300));
   expect(bounced().slice(n)).toEqual([]);
+  const metrics = await gw.node.registry.metrics();
+  expect(metricValue(metrics, 'sluice_bounces_received_total', { result: 'auto_reply' })).toBe(1);
+  expect(metricValue(metrics, 'sluice_bounces_received_total', { result: 'unmatched' })).toBe(2);
   expect(await gw.node.state.suppression.check('away@example.net')).toBeNull();
   expect(await gw.node.state.suppression.check('victim@example.org')).toBeNull();
 });
