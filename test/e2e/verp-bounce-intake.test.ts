@@ -4,14 +4,15 @@
 // and becomes a `bounced` outcome with its reason (event log, webhook, metric), the hard
 // one suppresses the address, and with forward = true the original sender gets a DSN of
 // its own from the null sender. A bounce that lost its token is tied by our X-Sluice-FBL
-// in the returned headers. An auto-reply, a forged token and a bounce for another
+// in the returned headers; a delay notice is not a bounce; an ARF report mailed to the
+// return path reaches the [feedback] intake. An auto-reply, a forged token and a bounce for another
 // recipient are answered 250 and not acted on; nothing sent to the domain is relayed.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { EventRecord } from '../../gateway/observe/event-types.js';
 import { relayConfig } from '../support/gateway.js';
 import { startRawMx, type RawMx } from '../support/raw-mx.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
-import { metricValue, readEvents, startBuiltGateway, type BuiltGateway } from '../support/feedback.js';
+import { arfReport, metricValue, readEvents, startBuiltGateway, type BuiltGateway } from '../support/feedback.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 const DOMAIN = 'bounces.sluice.test';
@@ -160,6 +161,17 @@ test('a bounce that lost its token is tied by our X-Sluice-FBL in the returned h
   // Mailed to a plain address at the bounce domain (a forwarder rewrote the return path).
   expect(await mailBack(`bounces@${DOMAIN}`, dsn('moved@example.net', '5.1.6', '551 5.1.6 User has moved; please try <new@example.org>', sent.data))).toMatch(/^250 /);
   await expect.poll(() => bounced().find((e) => e.recipient === 'moved@example.net'), { timeout: 10_000 }).toMatchObject({ source: null, pool: 'transactional', class: 'transactional', bounce: { reason: 'hasmoved', hard: true } });
+});
+
+test('a delay notice is no bounce; a feedback report mailed to the return path goes to the [feedback] intake', async () => {
+  const sent = await sendOne('news@example.com', 'slow@example.net');
+  const delayed = dsn('slow@example.net', '4.4.1', '421 4.4.1 Connection timed out', sent.data).replace('Action: failed', 'Action: delayed');
+  expect(await mailBack(sent.returnPath, delayed)).toMatch(/^250 /);
+  const report = arfReport('yahoo-cfl', { sourceIp: '127.0.0.91', mailFrom: sent.returnPath, original: sent.data, reportId: 'verp-arf-1' });
+  expect(await mailBack(sent.returnPath, report)).toMatch(/^250 2\.0\.0 Ok: feedback report received/);
+  await expect.poll(() => readEvents(gw.events).find((e) => e.event === 'complained' && e.recipient === 'slow@example.net'), { timeout: 10_000 }).toMatchObject({ source: 'tx1', feedback: { type: 'abuse', matched_by: 'header' } });
+  expect(bounced().filter((e) => e.recipient === 'slow@example.net')).toEqual([]);
+  expect(metricValue(await gw.node.registry.metrics(), 'sluice_bounces_received_total', { result: 'not_failed' })).toBe(1);
 });
 
 test('an auto-reply, a forged token and a bounce naming another recipient are answered 250 and not acted on', async () => {
