@@ -202,6 +202,11 @@ test('the bounce domain is no open relay: only it is taken from an outsider, and
   const c = await session(OUTSIDER);
   expect((await c.cmd('MAIL FROM:<spammer@example.org>'))?.code).toBe(250);
   expect((await c.cmd('RCPT TO:<victim@example.org>'))?.code).toBe(550);
+  // RFC 5321 §4.5.1: the bounce domain's postmaster is a postmaster, not a bounce address.
+  expect((await c.cmd(`RCPT TO:<postmaster@${DOMAIN}>`))?.code).toBe(250);
+  expect((await c.cmd(`RCPT TO:<anything@${DOMAIN}>`))?.code).toBe(452);
+  expect((await c.cmd('RSET'))?.code).toBe(250);
+  expect((await c.cmd('MAIL FROM:<spammer@example.org>'))?.code).toBe(250);
   expect((await c.cmd(`RCPT TO:<anything@${DOMAIN}>`))?.code).toBe(250);
   expect((await c.cmd('DATA'))?.code).toBe(354);
   c.write(Buffer.from('From: spammer@example.org\r\nSubject: buy now\r\n\r\nhello\r\n.\r\n'));
