@@ -2,9 +2,9 @@
  * What one message mailed to the bounce domain ([bounces] domain) means: parse it
  * (bounce-parse.ts), classify each recipient it reports (classify.ts), and tie each to
  * the delivery it is about — by the VERP token it was addressed to (verp.ts), else by the
- * returned headers: our X-Sluice-FBL reference (signed, so as good as the token), our
- * Received id or the Message-ID (which anyone can copy from mail we sent them: logged as
- * ties, never acted on). Deciding is all it does; bounce-return.ts acts.
+ * returned headers: our X-Sluice-FBL reference (signed, so as good as the token when it
+ * names this one recipient), our Received id or the Message-ID (which anyone can copy
+ * from mail we sent them: logged as ties, never acted on). Deciding is all it does; bounce-return.ts acts.
  */
 import { parseBounceMessage, type ParsedMessage, type ReturnedHeaders } from './bounce-parse.js';
 import { classifyParsed, type ClassifiedRecipient } from './bounce-report.js';
@@ -67,16 +67,17 @@ export class BounceIntake {
     const rcpt = row.recipient.toLowerCase();
     const token = tokens.find((t) => this.deps.tokens.ties(t, rcpt)) ?? null;
     const base = { row, token: token ?? tokens[0] ?? null, fbl };
-    let tie: { queueId: string; matchedBy: MatchedBy };
-    if (token) tie = { queueId: token.queueId, matchedBy: 'token' };
-    else if (fbl && (fbl.recipient === null ? rcpt.includes('@') : fbl.recipient.toLowerCase() === rcpt)) tie = { queueId: fbl.queueId, matchedBy: 'header' };
+    // Acted on only when a signature of ours names this recipient (or, for several, its domain).
+    let tie: { queueId: string; matchedBy: MatchedBy; verified: boolean };
+    if (token) tie = { queueId: token.queueId, matchedBy: 'token', verified: true };
+    else if (fbl) tie = { queueId: fbl.queueId, matchedBy: 'header', verified: fbl.recipient !== null && fbl.recipient.toLowerCase() === rcpt };
     else {
       const received = returned?.received.map((v) => OUR_RECEIVED.exec(v)?.[1]).find((id) => id !== undefined);
-      if (received) tie = { queueId: received, matchedBy: 'received' };
-      else tie = { queueId: '', matchedBy: returned?.messageId ? 'message-id' : 'none' };
+      if (received) tie = { queueId: received, matchedBy: 'received', verified: false };
+      else tie = { queueId: '', matchedBy: returned?.messageId ? 'message-id' : 'none', verified: false };
     }
-    const skip = !failed ? 'not-failed' : rcpt === '' ? 'no-recipient' : tie.matchedBy === 'token' || tie.matchedBy === 'header' ? null : tie.matchedBy === 'none' ? 'unmatched' : 'unverified';
-    return { ...base, ...tie, skip };
+    const skip = !failed ? 'not-failed' : rcpt === '' ? 'no-recipient' : tie.verified ? null : tie.matchedBy === 'none' ? 'unmatched' : 'unverified';
+    return { ...base, queueId: tie.queueId, matchedBy: tie.matchedBy, skip };
   }
 
   #fbl(returned: ReturnedHeaders | null): FeedbackRef | null {

@@ -163,6 +163,24 @@ test('a bounce that lost its token is tied by our X-Sluice-FBL in the returned h
   await expect.poll(() => bounced().find((e) => e.recipient === 'moved@example.net'), { timeout: 10_000 }).toMatchObject({ source: null, pool: 'transactional', class: 'transactional', bounce: { reason: 'hasmoved', hard: true } });
 });
 
+test('two recipients at one domain share a token bound to the domain: a bounce for one of them counts, one for another domain does not', async () => {
+  const before = mx.transactions.length;
+  const app = await session();
+  expect((await app.send('news@example.com', ['one@example.com.test', 'two@example.com.test'], message({ from: 'news@example.com', to: 'one@example.com.test' })))?.code).toBe(250);
+  app.close();
+  const mine = () => mx.transactions.slice(before).find((t) => t.lines.includes('RCPT TO:<two@example.com.test>'));
+  await expect.poll(mine, { timeout: 10_000 }).toBeDefined();
+  const returnPath = /^MAIL FROM:<(b\+[0-9a-z]{17}-d[0-9a-f]{12}-[0-9a-f]{24}@bounces\.sluice\.test)>/.exec(mine()?.lines[0] ?? '')?.[1] ?? 'no domain-bound VERP address';
+  const data = mine()?.data.toString('latin1') ?? '';
+  expect(await mailBack(returnPath, dsn('two@example.com.test', '5.1.1', '550 5.1.1 User unknown', ''))).toMatch(/^250 /);
+  await expect.poll(() => bounced().find((e) => e.recipient === 'two@example.com.test'), { timeout: 10_000 }).toMatchObject({ bounce: { reason: 'userunknown', hard: true } });
+  // Our X-Sluice-FBL of a two-recipient message names neither: it alone acts on nothing.
+  expect(await mailBack(`bounces@${DOMAIN}`, dsn('one@example.com.test', '5.1.1', '550 5.1.1 User unknown', data))).toMatch(/^250 /);
+  expect(await mailBack(returnPath, dsn('one@elsewhere.test', '5.1.1', '550 5.1.1 User unknown', ''))).toMatch(/^250 /);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(bounced().filter((e) => e.recipient === 'one@example.com.test' || e.recipient === 'one@elsewhere.test')).toEqual([]);
+});
+
 test('a delay notice is no bounce; a feedback report mailed to the return path goes to the [feedback] intake', async () => {
   const sent = await sendOne('news@example.com', 'slow@example.net');
   const delayed = dsn('slow@example.net', '4.4.1', '421 4.4.1 Connection timed out', sent.data).replace('Action: failed', 'Action: delayed');
@@ -192,7 +210,7 @@ test('an auto-reply, a forged token and a bounce naming another recipient are an
   expect(bounced().slice(n)).toEqual([]);
   const metrics = await gw.node.registry.metrics();
   expect(metricValue(metrics, 'sluice_bounces_received_total', { result: 'auto_reply' })).toBe(1);
-  expect(metricValue(metrics, 'sluice_bounces_received_total', { result: 'unmatched' })).toBe(2);
+  expect(metricValue(metrics, 'sluice_bounces_received_total', { result: 'unmatched' })).toBe(3);
   expect(await gw.node.state.suppression.check('away@example.net')).toBeNull();
   expect(await gw.node.state.suppression.check('victim@example.org')).toBeNull();
 });
