@@ -5,7 +5,7 @@
  */
 import type { Config } from './config/schema.js';
 import { SluiceError } from './errors.js';
-import { createSessionRunner } from './delivery/agent.js';
+import { createSessionRunner, type RunnerDeps } from './delivery/agent.js';
 import { MxResolver } from './delivery/mx-resolver.js';
 import type { AcceptSink } from './ingress/transaction.js';
 import type { FeedbackSink } from './ingress/feedback.js';
@@ -57,6 +57,8 @@ export interface RoutingPorts {
   readonly sendWindows: SendWindows;
   readonly nodeId: string;
   readonly hostname: string;
+  /** [bounces] domain: the VERP envelope sender of a delivery. */
+  readonly returnPath?: RunnerDeps['returnPath'];
 }
 
 /** Routing, shaping and delivery parts built from one config: what a reload replaces. */
@@ -95,6 +97,7 @@ export function buildRouting(config: Config, p: RoutingPorts): RoutingParts {
     onSessionChange: (source, provider, delta) => p.connections.change(source, provider, delta),
     degraded: () => state.degraded(),
     sendWindows: p.sendWindows,
+    ...(p.returnPath ? { returnPath: p.returnPath } : {}),
     // Re-checked just before sending: an address suppressed after it was queued is not mailed.
     ...(pluginOrder(config).includes('suppression')
       ? {

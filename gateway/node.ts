@@ -38,7 +38,11 @@ import { traceField } from './ingress/transaction.js';
 import { Router } from './routing/router.js';
 import { OutcomeRouter } from './bounce/outcomes.js';
 import { FeedbackLoop } from './bounce/feedback-loop.js';
+import type { PoolQuery } from './bounce/feedback-intake.js';
 import { peerBoards } from './cluster/fleet-board.js';
+import { BounceReturn } from './bounce/bounce-return.js';
+import { loadSecret } from './bounce/secret.js';
+import { verpSender, VerpTokens } from './bounce/verp.js';
 import { createLogger, type NodeLog } from './observe/logger.js';
 import { NodeControl, VERSION } from './observe/node-control.js';
 import type { Observer } from './observe/observer.js';
@@ -48,7 +52,7 @@ import { HealthSocket } from './observe/health-socket.js';
 import { ConfigRollout, ConfigVersions, type RolloutStatus } from './cluster/config-rollout.js';
 import { SluiceError } from './errors.js';
 import { ConnectionCounter, createObserver, outcomeTelemetry, startAdmin, startGauges } from './telemetry.js';
-import { acceptSink, buildCluster, buildRouting, startListeners, type RoutingParts } from './node-parts.js';
+import { acceptSink, buildCluster, buildRouting, startListeners, type RoutingParts, type RoutingPorts } from './node-parts.js';
 import type { Membership, MembershipView } from './cluster/membership.js';
 import { ClusterLink } from './cluster/cluster-link.js';
 import type { ReplicaLedger } from './state/replica-ledger.js';
@@ -100,6 +104,8 @@ export class SluiceNode {
   /** Replaced by each reload. */
   #routing: RoutingParts | null = null;
   #stopping = false;
+  /** [bounces] domain: the VERP envelope sender of each delivery (set at start, kept over reloads). */
+  #returnPath: RoutingPorts['returnPath'];
   #maintenance: { readonly since: number; readonly by: string } | null = null;
   readonly log: NodeLog;
   readonly clock: Clock;
@@ -238,6 +244,10 @@ export class SluiceNode {
       });
       enqueue(envelope);
     };
+    const classifier = new BounceClassifier(loadBounceRules([...config.bounces.rules.map((f) => configPath(this.baseDir, f)), shippedRulesPath()]));
+    // [bounces] domain: VERP return paths on the way out, the bounce intake on the way in.
+    const verp = config.bounces.domain === undefined ? null : new VerpTokens(await loadSecret('[bounces]', config.bounces, this.baseDir, this.dataDir, 'verp.key'), config.bounces.domain);
+    this.#returnPath = verp ? (envelope, rcpts, source, pool) => verpSender(verp, envelope, rcpts, source, pool) : undefined;
     const outcomes = new OutcomeRouter({
       clock,
       hostname: this.hostname,
@@ -247,7 +257,7 @@ export class SluiceNode {
       readBody: (id) => spool.readBody(id),
       inject,
       health: { record: (o) => this.#routing?.health.record(o) },
-      classifier: new BounceClassifier(loadBounceRules([...config.bounces.rules.map((f) => configPath(this.baseDir, f)), shippedRulesPath()])),
+      classifier,
       observers: [outcomeTelemetry(observer, clock)],
     });
     const routing = this.#buildRouting(config, { state, spool, holds, pauses, observer });
@@ -274,6 +284,8 @@ export class SluiceNode {
       if (replication) built.push(() => replication.stop());
     }
 
+    // The pool routing picks for a message a feedback report or a bounce describes.
+    const routedPool = (cfg: Config, q: PoolQuery): string => new Router(cfg).decide({ envelope: { class: q.class, mailFrom: q.mailFrom, authUser: null, routeHeaders: {}, pool: null, priority: null }, domain: q.domain, provider: q.provider }).pool;
     const feedback = config.feedback
       ? await FeedbackLoop.create({
           config: () => this.config,
@@ -288,13 +300,15 @@ export class SluiceNode {
           inject,
           count: (type, result) => m.feedbackReport(type, result),
           trace: (from, queueId, now) => traceField(from.connection, this.hostname, queueId, from.rcpts, now),
-          routedPool: (cfg, q) => new Router(cfg).decide({ envelope: { class: q.class, mailFrom: q.mailFrom, authUser: null, routeHeaders: {}, pool: null, priority: null }, domain: q.domain, provider: q.provider }).pool,
+          routedPool,
         })
       : null;
 
+    const bounces = verp ? new BounceReturn({ tokens: verp, routedPool, classifier, config: () => this.config, forward: config.bounces.forward, feedback, providerOf: (domain) => this.providerOf(domain), outcome: (o) => outcomes.handle(o), count: (result) => m.bounceReceived(result), clock, log }) : null;
+
     // The listeners' AcceptSink: where every finished transaction goes.
     const sink = acceptSink({ spool, disk, enqueue, dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason), routeHeaders: () => this.#routing?.routeHeaderNames ?? [], feedback, maxSchedule: () => this.config.queue.max_schedule });
-    const { listeners, ports } = await startListeners(config, { log, clock, hostname: this.hostname, baseDir: this.baseDir, dataDir: this.dataDir, config: () => this.config, plugins, sink, disk, feedback, metrics: m, failures: state.failures, ...(link && secret !== undefined ? { cluster: { link, secret, replicas: replication?.store, received: (kind, ok) => m.peerReceived(kind as 'handoff', ok) } } : {}) }, built);
+    const { listeners, ports } = await startListeners(config, { log, clock, hostname: this.hostname, baseDir: this.baseDir, dataDir: this.dataDir, config: () => this.config, plugins, sink, disk, feedback: bounces ?? feedback, metrics: m, failures: state.failures, ...(link && secret !== undefined ? { cluster: { link, secret, replicas: replication?.store, received: (kind, ok) => m.peerReceived(kind as 'handoff', ok) } } : {}) }, built);
 
     const control = new NodeControl({
       nodeId: config.node.id,
@@ -350,7 +364,7 @@ export class SluiceNode {
 
   /** Builds the parts one config makes (node-parts.ts) and keeps them for the ports that read them. */
   #buildRouting(config: Config, p: Pick<Parts, 'state' | 'spool' | 'holds' | 'pauses' | 'observer'>): RoutingParts {
-    this.#routing = buildRouting(config, { ...p, clock: this.clock, log: this.log, connections: this.connections, sendWindows: this.#sendWindows, nodeId: config.node.id, hostname: this.hostname });
+    this.#routing = buildRouting(config, { ...p, clock: this.clock, log: this.log, connections: this.connections, sendWindows: this.#sendWindows, nodeId: config.node.id, hostname: this.hostname, ...(this.#returnPath ? { returnPath: this.#returnPath } : {}) });
     return this.#routing;
   }
 

@@ -122,7 +122,8 @@ export function outcomeTelemetry(observer: Observer, clock: Clock): (o: Outcome,
     observer.outcome(o.kind, e, o.envelope.campaign);
     // From the 250 to the end of the message's stay: delivery latency for what was
     // delivered, time in queue for every final outcome.
-    if (o.kind !== 'deferred' && o.kind !== 'complained') {
+    // A bounce mailed back ([bounces] domain) comes after the message's stay ended: no queue time of its own.
+    if (o.kind !== 'deferred' && o.kind !== 'complained' && o.bounce === undefined) {
       const seconds = Math.max(0, (clock.now() - o.envelope.receivedAt) / 1000);
       if (o.kind === 'delivered') m.deliveryLatency(o.provider, seconds);
       m.queueTime(o.envelope.class, seconds);

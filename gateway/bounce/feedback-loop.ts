@@ -6,13 +6,10 @@
  * webhooks), a log line and a count for everything else, and for mail that is no report
  * at all an optional forward to a person.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { configPath } from '../config/paths.js';
+import { loadSecret } from './secret.js';
 import { FEEDBACK_TYPES, memberSource, type Config, type FeedbackConfig } from '../config/schema.js';
 import { FeedbackIntake, type Complaint, type FeedbackResult, type PoolQuery } from './feedback-intake.js';
-import { FEEDBACK_HEADER, FeedbackTokens } from './feedback-token.js';
+import { FEEDBACK_HEADER, FeedbackTokens, type FeedbackRef } from './feedback-token.js';
 import { NetworkList } from '../config/networks.js';
 import type { Outcome } from '../queue/types.js';
 import type { Envelope } from '../spool/types.js';
@@ -21,7 +18,6 @@ import type { Clock } from '../state/types.js';
 import type { ConnectionInfo } from '../plugin-host/public.js';
 import type { Logger } from '../observe/logger.js';
 import type { FeedbackResult as MetricResult } from '../observe/metrics.js';
-import { SluiceError } from '../errors.js';
 
 /** A transaction to feedback addresses, as a listener hands it over. */
 export interface FeedbackDelivery {
@@ -36,7 +32,11 @@ export type FeedbackReply =
   | { readonly kind: 'received' }
   | { readonly kind: 'discarded'; readonly what: string }
   | { readonly kind: 'forwarded'; readonly queueId: string }
-  | { readonly kind: 'failed' };
+  | { readonly kind: 'failed' }
+  /** A bounce mailed back (bounce-return.ts): what it became, for the 250's text. */
+  | { readonly kind: 'accepted'; readonly what: string }
+  /** Larger than the intake reads (its max_size). */
+  | { readonly kind: 'too_big'; readonly max: number };
 
 export interface FeedbackLoopDeps {
   readonly config: () => Config;
@@ -84,8 +84,17 @@ export class FeedbackLoop {
 
   static async create(deps: FeedbackLoopDeps): Promise<FeedbackLoop> {
     const fb = deps.feedback;
-    const tokens = fb.header ? new FeedbackTokens(await loadSecret(fb, deps.baseDir, deps.dataDir)) : null;
+    const tokens = fb.header ? new FeedbackTokens(await loadSecret('[feedback]', fb, deps.baseDir, deps.dataDir, 'feedback.key')) : null;
     return new FeedbackLoop(deps, tokens);
+  }
+
+  takes(address: string): boolean {
+    return this.addresses.has(address.toLowerCase());
+  }
+
+  /** The reference an X-Sluice-FBL value carries, when this fleet wrote it. */
+  reference(value: string): FeedbackRef | null {
+    return this.tokens?.decode(value) ?? null;
   }
 
   /** The X-Sluice-FBL field for an accepted message (none with `header = false`). */
@@ -219,7 +228,7 @@ function sourceByIp(config: Config, ip: string): string | null {
 }
 
 /** The pool routing picks for the message; when the reporting source is not in it, the source's own pool. */
-function poolOf(config: Config, q: PoolQuery, routedPool: FeedbackLoopDeps['routedPool']): string | null {
+export function poolOf(config: Config, q: PoolQuery, routedPool: FeedbackLoopDeps['routedPool']): string | null {
   if (q.pinned !== null && config.pools[q.pinned]) return q.pinned;
   if (Object.keys(config.pools).length === 0) return null;
   const routed = routedPool(config, q);
@@ -227,29 +236,4 @@ function poolOf(config: Config, q: PoolQuery, routedPool: FeedbackLoopDeps['rout
   const holds = (pool: string) => config.pools[pool]?.sources.some((m) => memberSource(m) === q.source) ?? false;
   if (holds(routed)) return routed;
   return Object.keys(config.pools).find(holds) ?? routed;
-}
-
-/** `secret`, `secret_file`, or a key generated once into data_dir (one node only: cross-check demands a shared one in a cluster). */
-async function loadSecret(fb: FeedbackConfig, baseDir: string, dataDir: string): Promise<string | Buffer> {
-  if (fb.secret !== undefined) return fb.secret;
-  if (fb.secret_file !== undefined) {
-    const path = configPath(baseDir, fb.secret_file);
-    const text = (await readFile(path, 'utf8').catch((err: unknown) => {
-      throw new SluiceError('CONFIG_UNREADABLE', `[feedback] secret_file ${path}: ${(err as Error).message}`, { cause: err });
-    })).trim();
-    if (text.length < 16) throw new SluiceError('CONFIG_INVALID', `[feedback] secret_file ${path}: use at least 16 characters`);
-    return text;
-  }
-  const path = join(dataDir, 'feedback.key');
-  try {
-    return await readFile(path);
-  } catch {
-    const key = randomBytes(32);
-    await writeFile(path, key, { flag: 'wx', mode: 0o600 }).catch(async (err: unknown) => {
-      // Another start won the race: use its key.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    });
-    await chmod(path, 0o600).catch(() => undefined);
-    return readFile(path);
-  }
 }

@@ -50,7 +50,8 @@ export class OutcomeRouter {
   handle(o: Outcome): void {
     const { clock, plugins } = this.deps;
     // One classification per bounce: the reason travels with the event, and a hard one suppresses.
-    const bounce = o.kind === 'bounced' && o.response && !o.response.local ? classifyResponse(o.response, this.deps.classifier) : null;
+    // A bounce mailed back (bounce-intake.ts) comes classified: its whole report was read, not only a reply line.
+    const bounce = o.kind !== 'bounced' ? null : (o.bounce ?? (o.response && !o.response.local ? classifyResponse(o.response, this.deps.classifier) : null));
     const event: OutcomeEvent = { ...toEvent(o, clock.now()), ...(bounce ? { bounce: { reason: bounce.reason, hard: bounce.hard } } : {}) };
     const line = {
       event: o.kind,
@@ -68,6 +69,7 @@ export class OutcomeRouter {
       ...(o.reason ? { reason: o.reason } : {}),
       ...(o.nextAt ? { next_attempt: new Date(o.nextAt).toISOString() } : {}),
       ...(bounce ? { bounce_reason: bounce.reason, hard: bounce.hard } : {}),
+      ...(o.bounce ? { matched_by: o.bounce.matchedBy, mailed_back: true } : {}),
       ...(o.feedback ? { feedback_type: o.feedback.type, reporter: o.feedback.reporter, matched_by: o.feedback.matchedBy } : {}),
     };
     if (o.kind === 'delivered') this.deps.log.info(line, 'delivered');
@@ -77,10 +79,10 @@ export class OutcomeRouter {
     for (const obs of this.deps.observers ?? []) obs(o, event);
     if (o.kind === 'bounced' && o.response && bounce?.hard === true && o.response.code >= 500 && plugins.names().includes('suppression')) {
       this.deps.suppression
-        .add([{ address: o.rcpt.toLowerCase(), reason: 'hard-bounce', source: `delivery ${o.envelope.id}: ${formatResponse(o.response).slice(0, 200)}`, at: clock.now() }])
+        .add([{ address: o.rcpt.toLowerCase(), reason: 'hard-bounce', source: o.bounce ? o.bounce.via.slice(0, 250) : `delivery ${o.envelope.id}: ${formatResponse(o.response).slice(0, 200)}`, at: clock.now() }])
         .catch((err: unknown) => this.deps.log.warn({ err, rcpt: o.rcpt }, 'could not add hard bounce to suppression'));
     }
-    if ((o.kind === 'bounced' || o.kind === 'expired') && !o.envelope.isDsn && o.envelope.mailFrom !== '') {
+    if ((o.kind === 'bounced' || o.kind === 'expired') && !o.envelope.isDsn && o.envelope.mailFrom !== '' && o.bounce?.dsn !== false) {
       const entry = this.pendingDsn.get(o.envelope.id) ?? { envelope: o.envelope, failed: [] };
       const response = o.kind === 'expired' ? localResponse(o.response?.code && o.response.code >= 500 ? o.response.code : 550, '4.4.7', `message expired after ${queueAge(clock.now() - o.envelope.receivedAt)} in the queue; last reply: ${o.response ? formatResponse(o.response) : 'none'}`) : o.response;
       entry.failed.push({ rcpt: o.rcpt, response, action: 'failed', remoteMta: o.mx });

@@ -96,7 +96,9 @@ export function crossCheck(config: Config, baseDir: string, invalid: InvalidName
   readable('admin.token_file', config.admin?.token_file);
   readable('feedback.secret_file', config.feedback?.secret_file);
   config.bounces.rules.forEach((file, i) => readable(`bounces.rules[${i}]`, file));
+  readable('bounces.secret_file', config.bounces.secret_file);
   if (config.feedback) feedbackIssues(config, add);
+  verpIssues(config, add);
   if (config.admin && !config.admin.token && !config.admin.token_file) add('admin', 'set token or token_file: the admin API is never open without one');
   return out;
 }
@@ -133,6 +135,21 @@ function feedbackIssues(config: Config, add: (key: string, message: string) => v
     if (!parseNetwork(n)) add(`feedback.trusted_reporters[${i}]`, `"${n}" is not an IPv4 or IPv6 network; write e.g. "65.55.0.0/16" or "2001:db8::/32"`);
   });
   if (!fb.header && fb.trusted_reporters.length === 0) add('feedback.trusted_reporters', 'with header = false no report carries our reference: list the networks the providers send reports from, or nothing will count');
+}
+
+/** [bounces] domain (VERP): a domain, somewhere to take bounces, a key the fleet shares. */
+function verpIssues(config: Config, add: (key: string, message: string) => void): void {
+  const b = config.bounces;
+  if (b.domain === undefined) {
+    for (const key of ['secret', 'secret_file', 'forward'] as const) if (key === 'forward' ? b.forward : b[key] !== undefined) add(`bounces.${key}`, 'only means something with [bounces] domain (VERP) set');
+    return;
+  }
+  if (!/^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(b.domain)) add('bounces.domain', `"${b.domain}" is not a domain name; write e.g. "bounces.example.com"`);
+  if (config.cluster && b.secret === undefined && b.secret_file === undefined) {
+    add('bounces', 'with [cluster] and domain set, set secret or secret_file: a bounce may reach any node, and every node must check the token the others signed');
+  }
+  if (b.secret !== undefined && b.secret_file !== undefined) add('bounces.secret_file', 'set secret or secret_file, not both');
+  if (!config.listen.some((l) => l.mode === 'relay' && l.feedback !== false)) add('bounces.domain', 'no [[listen]] takes bounces: add a relay listener (port 25) without feedback = false');
 }
 
 /** A burst belongs to the rate beside it, and cannot exceed its count (no window may hold more than count). */

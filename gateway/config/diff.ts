@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Config } from './schema.js';
 
 /** Sections a running node cannot apply: new sockets, a new identity, other plugins. */
-export const RESTART_ONLY = ['node', 'cluster', 'listen', 'tls', 'plugins', 'admin', 'events', 'alerts', 'feedback', 'dkim', 'classify', 'suppression'] as const;
+export const RESTART_ONLY = ['node', 'cluster', 'listen', 'tls', 'plugins', 'admin', 'events', 'alerts', 'feedback', 'bounces', 'dkim', 'classify', 'suppression'] as const;
 
 const NAMED = ['sources', 'pools', 'providers', 'warmup'] as const;
 

@@ -375,6 +375,17 @@ const feedback = z.strictObject({
 const bounces = z.strictObject({
   /** Rule files tried before the shipped config/bounce-rules.toml, first file first (paths relative to this config file). */
   rules: z.array(z.string().min(1)).default([]),
+  /**
+   * VERP: mail leaves with the envelope sender b+<token>@domain (a signed reference to the
+   * message and recipient), and relay listeners take bounces for this domain from any
+   * client. Absent: off, the client's envelope sender is used.
+   */
+  domain: z.string().min(3).optional(),
+  /** Key for the VERP token; every node of a cluster needs the same. Absent on one node: generated in data_dir. */
+  secret: z.string().min(16, 'use at least 16 characters (e.g. openssl rand -hex 24)').optional(),
+  secret_file: z.string().optional(),
+  /** Also send the original sender a DSN (RFC 3464) of its own for each bounce mailed back, as it had without VERP. */
+  forward: z.boolean().default(false),
 });
 
 const alert = z.strictObject({

@@ -6,7 +6,7 @@
  * the shared limit is full), or a more urgent queue waits for its lease.
  */
 import type { Config } from '../config/schema.js';
-import type { Spool } from '../spool/types.js';
+import type { Envelope, Spool } from '../spool/types.js';
 import type { Clock, RateClaim, StateBackend } from '../state/types.js';
 import type { SourcePicker, Grant } from '../routing/source-picker.js';
 import { leaseTtl } from '../routing/source-picker.js';
@@ -39,6 +39,8 @@ export interface RunnerDeps {
   readonly degraded?: () => boolean;
   /** This node's sends per rate key, counted to their completion (shaping/send-window.ts). */
   readonly sendWindows?: SendWindows;
+  /** [bounces] domain: the VERP envelope sender for one delivery (bounce/verp.ts); absent: the message's own. */
+  readonly returnPath?: (envelope: Envelope, rcpts: readonly string[], source: string, pool: string) => string;
 }
 
 const MIN_GREETING_BACKOFF_MS = 1_000;
@@ -156,7 +158,7 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
       }
       let result;
       try {
-        result = await session.send(item.envelope.mailFrom, sendable, body);
+        result = await session.send(deps.returnPath?.(item.envelope, sendable, grant.source.name, grant.pool) ?? item.envelope.mailFrom, sendable, body);
       } finally {
         slot.done();
       }

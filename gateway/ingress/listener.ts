@@ -44,7 +44,7 @@ export interface ListenerDeps {
   readonly onAccepted?: (listener: string, seconds: number) => void;
   /** Null when the node can take mail; else the reply for MAIL FROM (low disk…). */
   readonly admission: () => Promise<SmtpReply | null>;
-  /** [feedback]: reports to these addresses are taken from any client and never relayed. */
+  /** [feedback] addresses and the [bounces] domain: taken from any client, read here, never relayed. */
   readonly feedback?: FeedbackSink;
   /** Client-limit refusals and stress transitions, for metrics. */
   readonly limitEvents?: LimitEvents;
@@ -310,7 +310,7 @@ export class Listener {
   private isFeedbackAddress(address: string): boolean {
     const fb = this.deps.feedback;
     if (!fb || !(this.deps.listen.feedback ?? this.deps.listen.mode === 'relay')) return false;
-    return fb.addresses.has(address.toLowerCase());
+    return fb.takes(address);
   }
 
   /** The end of DATA of a transaction to feedback addresses: the report is read, never queued for them. */

@@ -16,10 +16,11 @@ import { syncDir } from '../fs-util.js';
 /**
  * The domains whose postmaster this node is: its hostname (the banner and Received
  * name), the EHLO names of its sources (what PTR records and bounces point at) and the
- * domains of its [feedback] addresses. Derived from the config in force, every time.
+ * domains of its [feedback] addresses and the [bounces] domain. Derived from the config in
+ * force, every time.
  */
 export function localDomains(config: Config, hostname: string): Set<string> {
-  const names = [hostname, ...Object.values(config.sources).map((s) => s.ehlo), ...(config.feedback?.addresses ?? []).map((a) => a.slice(a.lastIndexOf('@') + 1))];
+  const names = [hostname, ...Object.values(config.sources).map((s) => s.ehlo), ...(config.feedback?.addresses ?? []).map((a) => a.slice(a.lastIndexOf('@') + 1)), config.bounces.domain ?? ''];
   return new Set(names.map((n) => n.toLowerCase().replace(/\.$/, '')).filter((n) => n !== ''));
 }
 

@@ -62,6 +62,10 @@ export function feedbackReply(r: FeedbackReply): SmtpReply {
       return { code: 250, enhanced: '2.0.0', text: `Ok: ${r.what}, discarded` };
     case 'forwarded':
       return { code: 250, enhanced: '2.0.0', text: `Ok: queued as ${r.queueId}` };
+    case 'accepted':
+      return { code: 250, enhanced: '2.0.0', text: `Ok: ${r.what}` };
+    case 'too_big':
+      return { code: 552, enhanced: '5.3.4', text: `Message size exceeds fixed maximum message size of ${r.max} bytes` };
     case 'failed':
       // The provider retries a 4xx: a report we could not read or queue now is not lost.
       return replies.localError;

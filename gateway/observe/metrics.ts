@@ -38,6 +38,7 @@ export type AuthScope = 'smtp' | 'admin';
 export type SessionOutcome = 'completed' | 'rejected' | 'auth_failed' | 'tls_failed' | 'timeout' | 'error';
 export type PluginFailureReason = 'threw' | 'timeout' | 'invalid_verdict';
 /** What became of a message to a [feedback] address. */
+export type BounceResult = 'bounced' | 'duplicate' | 'unmatched' | 'unverified' | 'not_failed' | 'no_recipient' | 'auto_reply' | 'not_bounce' | 'feedback';
 export type FeedbackResult = 'complaint' | 'duplicate' | 'ignored' | 'unverified' | 'uncorrelated' | 'not_report' | 'malformed';
 
 export interface QueueRow {
@@ -111,6 +112,7 @@ export class Metrics {
   readonly #webhookDropped: Counter<'url'>;
   readonly #eventLogDropped: Counter;
   readonly #feedbackReports: Counter<'type' | 'result'>;
+  readonly #bouncesReceived: Counter<'result'>;
   readonly #feedbackType = new BoundedLabel(16);
   readonly #authFailures: Counter<'scope'>;
   readonly #authRefused: Counter<'scope'>;
@@ -189,6 +191,12 @@ export class Metrics {
       name: 'sluice_feedback_reports_total',
       help: 'Messages to [feedback] addresses, by Feedback-Type ("none" when not a report) and what became of them.',
       labelNames: ['type', 'result'],
+      registers,
+    });
+    this.#bouncesReceived = new Counter({
+      name: 'sluice_bounces_received_total',
+      help: 'Recipients reported by mail to the [bounces] domain (VERP), and messages there that reported none, by what became of them.',
+      labelNames: ['result'],
       registers,
     });
     this.#ingressRefused = new Counter({
@@ -310,6 +318,11 @@ export class Metrics {
   /** A message this node passed to a peer (ok: after the peer's 250) or failed to. */
   peerSent(kind: 'handoff' | 'replica', ok: boolean): void {
     this.#peerMessages.inc({ direction: 'sent', kind, result: ok ? 'ok' : 'failed' });
+  }
+
+  /** What one bounce mailed back became (bounce/bounce-return.ts): `bounced` when it became an outcome. */
+  bounceReceived(result: BounceResult): void {
+    this.#bouncesReceived.inc({ result });
   }
 
   authFailure(scope: AuthScope): void {

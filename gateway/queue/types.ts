@@ -56,6 +56,19 @@ export interface Outcome {
   readonly feedback?: FeedbackInfo;
   /** Why, when an operator's queue action decided it ("admin"). */
   readonly reason?: string;
+  /** Set on a `bounced` outcome from a bounce mailed back (bounce/bounce-intake.ts): its classification, already made. */
+  readonly bounce?: MailedBounce;
+}
+
+export interface MailedBounce {
+  readonly reason: string;
+  readonly hard: boolean;
+  /** Where it came from, for the suppression entry ("bounce from mx.example.net: 550 5.1.1 …"). */
+  readonly via: string;
+  /** How it was tied to the message: the VERP token or our X-Sluice-FBL header. */
+  readonly matchedBy: 'token' | 'header';
+  /** Whether the original sender gets a DSN of its own ([bounces] forward). */
+  readonly dsn: boolean;
 }
 
 /** A complaint's report, as events and plugins see it (the `feedback` of OutcomeEvent). */
