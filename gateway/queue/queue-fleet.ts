@@ -79,15 +79,27 @@ export class QueueFleet {
     if (!c) return;
     const opts = { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true };
     this.pub = new Redis(c.redisUrl, opts);
-    this.sub = new Redis(c.redisUrl, opts);
-    for (const r of [this.pub, this.sub]) r.on('error', (err: unknown) => this.o.log.debug({ err }, 'queue fleet channel: redis error'));
-    this.sub.on('message', (channel: string, text: string) => void this.onMessage(channel, text));
-    await this.sub.subscribe(this.channel, this.replyChannel(this.o.local.node)).catch((err: unknown) => this.o.log.warn({ err }, 'queue fleet channel: cannot subscribe; queue actions stay on this node'));
+    // We resubscribe after a reconnect ourselves: ioredis's own resubscribe has no handler,
+    // so a connection closed during it (Redis gone, node stopping) was an unhandled rejection.
+    const sub = new Redis(c.redisUrl, { ...opts, autoResubscribe: false });
+    this.sub = sub;
+    for (const r of [this.pub, sub]) r.on('error', (err: unknown) => this.o.log.debug({ err }, 'queue fleet channel: redis error'));
+    sub.on('message', (channel: string, text: string) => void this.onMessage(channel, text));
+    const subscribe = () => sub.subscribe(this.channel, this.replyChannel(this.o.local.node)).then(() => undefined, (err: unknown) => this.o.log.warn({ err }, 'queue fleet channel: cannot subscribe; queue actions stay on this node'));
+    let first = true;
+    sub.on('ready', () => {
+      if (first) first = false;
+      else if (this.sub === sub) void subscribe();
+    });
+    await subscribe();
   }
 
   async stop(): Promise<void> {
-    this.sub?.disconnect();
-    this.pub?.disconnect();
+    const { sub, pub } = this;
+    this.sub = null;
+    this.pub = null;
+    sub?.disconnect();
+    pub?.disconnect();
   }
 
   async summary(by: GroupBy, node: string | null): Promise<SummaryAnswer> {
