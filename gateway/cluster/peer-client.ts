@@ -180,14 +180,28 @@ export class PeerClient {
         const e = err as { responseCode?: number; message?: string };
         reject(new PeerSendError(`cannot reach peer ${peer.id} at ${peer.address}: ${String(e.message ?? err).slice(0, 200)}`, e.responseCode ?? 0, err));
       };
-      // nodemailer reports a failed connect (ECONNREFUSED from a peer just killed) only as an
-      // 'error' event, never through the connect callback: without this the send waits forever.
-      conn.once('error', fail);
-      conn.connect((err) => {
-        if (err) return fail(err);
+      // nodemailer reports a failed connect (ECONNREFUSED from a peer just killed), and a
+      // connection that closes or times out during STARTTLS or AUTH, only as an 'error' or
+      // 'end' event, never through the callbacks: without these the send waits forever (and
+      // holds one of the peer's connection slots).
+      const closed = () => fail(new Error('connection closed before AUTH completed'));
+      const settle = () => {
         conn.removeListener('error', fail);
+        conn.removeListener('end', closed);
+      };
+      conn.once('error', fail);
+      conn.once('end', closed);
+      conn.connect((err) => {
+        if (err) {
+          settle();
+          return fail(err);
+        }
         conn._socket?.setNoDelay?.(true);
-        conn.login({ user: this.opts.nodeId, pass: peerPassword(this.opts.secret, this.opts.nodeId) }, (lerr) => (lerr ? fail(lerr) : resolve(slot)));
+        conn.login({ user: this.opts.nodeId, pass: peerPassword(this.opts.secret, this.opts.nodeId) }, (lerr) => {
+          settle();
+          if (lerr) fail(lerr);
+          else resolve(slot);
+        });
       });
     });
   }
