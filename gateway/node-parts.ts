@@ -35,7 +35,7 @@ import { WarmupGate } from './shaping/warmup-gate.js';
 import type { DiskGuard } from './spool/disk-guard.js';
 import type { Envelope, Spool } from './spool/types.js';
 import type { ManagedState } from './state/create.js';
-import type { Clock, FailureLimitStore } from './state/types.js';
+import type { Clock, FailureLimitStore, NodeInfo } from './state/types.js';
 import type { ConnectionCounter } from './telemetry.js';
 import { performance } from 'node:perf_hooks';
 import { ResilientState } from './state/resilient.js';
@@ -237,6 +237,10 @@ export interface ClusterPorts {
   readonly connections: ConnectionCounter;
   /** This node's cluster listener address for the registry (NodeInfo.cluster), once bound. */
   readonly advertise?: () => string | undefined;
+  /** What this node placed per pool and source lately (cluster-fair weights), for its heartbeat. */
+  readonly shares?: () => unknown;
+  /** Called with the live set after each registry read (the cluster link's peer list). */
+  readonly seen?: (live: readonly NodeInfo[]) => void;
 }
 
 /**
@@ -273,8 +277,10 @@ export function buildCluster(p: ClusterPorts): { membership: Membership; start()
       // The board carries this node's numbers to the fleet's dashboard (cluster/fleet-board.ts).
       const board = run ? makeBoard(run.observer.stats, run.queue.queueRows()) : undefined;
       const advertise = p.advertise?.();
-      return { ...p.info, draining: p.draining(), load: load.sample(), ...(advertise ? { cluster: advertise } : {}), ...(board ? { board } : {}) };
+      const shares = p.shares?.();
+      return { ...p.info, draining: p.draining(), load: load.sample(), ...(advertise ? { cluster: advertise } : {}), ...(board ? { board } : {}), ...(shares ? { shares } : {}) };
     },
+    ...(p.seen ? { seen: p.seen } : {}),
     expected: () => Object.values(p.config().sources).flatMap((s) => (s.node === undefined ? [] : [s.node])),
     healthy: () => state.healthy() && !state.degraded(),
   });

@@ -15,7 +15,7 @@ import { configPath } from './config/paths.js';
 import { loadConfig, type LoadedConfig } from './config/load.js';
 import { diffConfig, RESTART_ONLY } from './config/diff.js';
 import type { Config } from './config/schema.js';
-import { systemClock, type Clock } from './state/types.js';
+import { systemClock, type Clock, type NodeInfo } from './state/types.js';
 import { createState, type ManagedState } from './state/create.js';
 import { SegmentSpool } from './spool/segment-spool.js';
 import { DiskGuard } from './spool/disk-guard.js';
@@ -29,7 +29,7 @@ import { holdsByTarget } from './shaping/keys.js';
 import { today } from './shaping/warmup-gate.js';
 import { Pauses } from './shaping/pauses.js';
 import { SendWindows } from './shaping/send-window.js';
-import { ProviderTable } from './shaping/providers.js';
+import { ProviderTable, type ProviderLimits } from './shaping/providers.js';
 import { startQueueControl } from './queue-wiring.js';
 import { Scheduler } from './queue/scheduler.js';
 import type { Listener } from './ingress/listener.js';
@@ -57,6 +57,8 @@ import type { Membership, MembershipView } from './cluster/membership.js';
 import { ClusterLink } from './cluster/cluster-link.js';
 import type { ReplicaLedger } from './state/replica-ledger.js';
 import { buildReplication } from './node-replicas.js';
+import { Handoff } from './cluster/handoff.js';
+import { PoolShares } from './cluster/pool-shares.js';
 
 /** How often a "redis"-mode node also polls for a new config version (besides the announcement). */
 const ROLLOUT_POLL_MS = 5_000;
@@ -106,7 +108,9 @@ export class SluiceNode {
   #stopping = false;
   /** [bounces] domain: the VERP envelope sender of each delivery (set at start, kept over reloads). */
   #returnPath: RoutingPorts['returnPath'];
-  #maintenance: { readonly since: number; readonly by: string } | null = null;
+  #maintenance: { readonly since: number; readonly by: string; readonly handoff: boolean } | null = null;
+  /** [cluster] with a secret: passes items to the peer holding their pool's source. */
+  #handoff: Handoff<ProviderLimits> | null = null;
   readonly log: NodeLog;
   readonly clock: Clock;
   readonly hostname: string;
@@ -154,7 +158,7 @@ export class SluiceNode {
   get observer(): Observer | null { return this.#parts?.observer ?? null; }
   /** Fleet membership ([cluster]): live peers, onDown / onUp; null on a single node or before start. */
   get membership(): MembershipView | null { return this.#parts?.cluster?.membership ?? null; }
-  get maintenance(): { readonly since: number; readonly by: string } | null { return this.#maintenance; }
+  get maintenance(): { readonly since: number; readonly by: string; readonly handoff: boolean } | null { return this.#maintenance; }
 
   async start(): Promise<void> {
     const { config, log, clock } = this;
@@ -201,7 +205,8 @@ export class SluiceNode {
     const replication = config.cluster?.replicas === 2 && link ? await buildReplication({ config: () => this.config, cluster: config.cluster, nodeId: config.node.id, dataDir: this.dataDir, link, log, clock, metrics: () => this.#parts?.observer.metrics ?? null }) : null;
     const spool: Spool = replication ? replication.wrap(segments) : segments;
     // [cluster]: membership (heartbeat, live peers, failover), started once the queue runs.
-    const cluster = config.cluster ? this.#buildCluster(config.cluster, state, link) : null;
+    const shares = link ? new PoolShares(config.node.id, () => clock.now()) : null;
+    const cluster = config.cluster ? this.#buildCluster(config.cluster, state, link, shares) : null;
     const fleet = cluster?.membership ?? null;
     // Every part below reports into the Observer; its alerts read the queue once started.
     const observer = createObserver({ config, baseDir: this.baseDir, registry: this.registry, log, clock, fleet, queue: () => scheduler });
@@ -261,7 +266,10 @@ export class SluiceNode {
       observers: [outcomeTelemetry(observer, clock)],
     });
     const routing = this.#buildRouting(config, { state, spool, holds, pauses, observer });
-    const scheduler = new Scheduler({ spool, clock, log, onOutcome: (o) => outcomes.handle(o), beforeRemove: (e) => outcomes.beforeRemove(e), ...routing.scheduler, rulesFile: join(this.dataDir, 'queue-rules.json') });
+    // Items whose pool sends from a peer go to it over the cluster listener (cluster/handoff.ts).
+    const handoff = link && shares && cluster ? this.#buildHandoff(link, shares, cluster.membership, spool, () => m) : null;
+    this.#handoff = handoff;
+    const scheduler = new Scheduler({ spool, clock, log, onOutcome: (o) => outcomes.handle(o), beforeRemove: (e) => outcomes.beforeRemove(e), ...routing.scheduler, rulesFile: join(this.dataDir, 'queue-rules.json'), ...(handoff ? { handoff } : {}) });
     built.push(() => scheduler.stop(0));
     startGauges(observer, { fleet, queue: scheduler, connections: this.connections, stateHealthy: () => state.healthy(), sources: () => Object.keys(this.config.sources), warmup: { cap: (s) => this.#routing?.warmup.cap(s) ?? null, used: (s) => this.#routing?.warmup.used(s) ?? Promise.resolve(0) } });
 
@@ -272,10 +280,6 @@ export class SluiceNode {
     if (cluster) {
       cluster.start();
       built.push(() => cluster.stop());
-      // The transport's live peers follow membership (ClusterLink.observe after each beat).
-      const observeTimer = setInterval(() => link?.observe(cluster.membership.live()), Math.min(config.cluster?.heartbeat ?? 1_000, 500));
-      observeTimer.unref();
-      built.push(() => clearInterval(observeTimer));
       replication?.start(cluster.membership, async (envelope, body, origin) => {
         await spool.commit(envelope, body);
         scheduler.add(envelope);
@@ -346,7 +350,7 @@ export class SluiceNode {
     const node = this;
     return {
       reload: (by: string) => node.reload(by),
-      drain: (by: string) => node.drain(by),
+      drain: (by: string, handoff: boolean) => node.drain(by, handoff),
       undrain: (by: string) => node.undrain(by),
       get draining() {
         return node.draining;
@@ -397,10 +401,37 @@ export class SluiceNode {
     return timer;
   }
 
+  /** The handoff: reads the running routing's source standing and the fleet's shares at each decision. */
+  #buildHandoff(link: ClusterLink, shares: PoolShares, membership: MembershipView, spool: Spool, metrics: () => Observer['metrics']): Handoff<ProviderLimits> {
+    return new Handoff<ProviderLimits>({
+      self: this.config.node.id,
+      config: () => this.config,
+      standing: (source, provider) => this.#routed.picker.standing(source, provider),
+      poolHeld: (pool) => this.#routed.picker.poolPaused(pool),
+      peers: link,
+      live: () => membership.live(),
+      shares,
+      send: (peer, facts, body) =>
+        link.client.send(peer, facts, body).then(
+          (r) => (metrics().peerSent('handoff', true), r),
+          (err: unknown) => {
+            metrics().peerSent('handoff', false);
+            throw err;
+          },
+        ),
+      readBody: (id) => spool.readBody(id),
+      log: this.log,
+      now: () => this.clock.now(),
+    });
+  }
+
   /** [cluster] parts (node-parts.ts): they read the running parts at each heartbeat. */
-  #buildCluster(cluster: NonNullable<Config['cluster']>, state: ManagedState, link: ClusterLink | null) {
+  #buildCluster(cluster: NonNullable<Config['cluster']>, state: ManagedState, link: ClusterLink | null, shares: PoolShares | null) {
     return buildCluster({
       advertise: () => link?.advertise,
+      // The transport's live peers follow each registry read.
+      ...(link ? { seen: (live: readonly NodeInfo[]) => link.observe(live) } : {}),
+      ...(shares ? { shares: () => shares.published() } : {}),
       cluster,
       config: () => this.config,
       state,
@@ -457,18 +488,25 @@ export class SluiceNode {
    * Maintenance drain: new sessions and transactions get 421 4.3.2 (a balancer or the
    * apps' retries send them to another node), /readyz says "draining", transactions in
    * flight finish, and every deferred recipient is retried now so the queue empties.
-   * Mail that still cannot leave stays spooled here (handing it to a peer is not built).
+   * With `handoff` (`sluice drain --handoff`), this node's own sources count as unusable:
+   * every queued item is routed again and goes to a live peer that holds a source of its
+   * pool; mail no live peer can send is delivered from here as in a plain drain.
    * Returns how many deferred items were made due.
    */
-  drain(by: string): number {
+  drain(by: string, handoff = false): number {
     const { listeners, scheduler } = this.#started;
     if (this.#stopping) throw new SluiceError('USAGE', 'the node is stopping');
-    if (this.#maintenance === null) {
-      this.#maintenance = { since: this.clock.now(), by };
-      for (const l of listeners) l.refuseNew(replies.draining);
+    if (handoff) {
+      if (!this.#handoff) throw new SluiceError('USAGE', 'drain --handoff needs [cluster] with a secret (the cluster transport)');
+      if (this.#parts?.cluster?.membership.live().every((n) => n.id === this.config.node.id || n.draining === true || !n.cluster)) throw new SluiceError('USAGE', 'drain --handoff: no live peer with a cluster listener to take the mail');
     }
+    const wasHandoff = this.#maintenance?.handoff ?? false;
+    if (this.#maintenance === null) for (const l of listeners) l.refuseNew(replies.draining);
+    this.#maintenance = { since: this.#maintenance?.since ?? this.clock.now(), by, handoff: handoff || wasHandoff };
+    if (this.#handoff) this.#handoff.draining = this.#maintenance.handoff;
     const flushed = scheduler.flush();
-    this.log.warn({ event: 'drain_started', by, flushed, queued: scheduler.depth }, 'draining: refusing new mail, delivering what is queued');
+    const rerouted = this.#maintenance.handoff ? scheduler.rerouteReady() : 0;
+    this.log.warn({ event: 'drain_started', by, flushed, rerouted, handoff: this.#maintenance.handoff, queued: scheduler.depth }, this.#maintenance.handoff ? 'draining: refusing new mail, handing what is queued to peers' : 'draining: refusing new mail, delivering what is queued');
     return flushed;
   }
 
@@ -477,6 +515,7 @@ export class SluiceNode {
     const { listeners, scheduler } = this.#started;
     if (this.#maintenance === null || this.#stopping) return false;
     this.#maintenance = null;
+    if (this.#handoff) this.#handoff.draining = false;
     for (const l of listeners) l.refuseNew(null);
     this.log.info({ event: 'drain_cancelled', by, queued: scheduler.depth }, 'drain ended: accepting mail again');
     return true;

@@ -45,6 +45,8 @@ export interface MembershipDeps {
   readonly expected: () => readonly string[];
   /** False while the shared state does not answer: no down verdicts then. */
   readonly healthy: () => boolean;
+  /** Called with the live set after each registry read, before onDown / onUp (the cluster link's peer list). */
+  readonly seen?: (live: readonly NodeInfo[]) => void;
 }
 
 /** What handoff, replica takeover, status and alerts read: narrow on purpose. */
@@ -142,6 +144,7 @@ export class Membership implements MembershipView {
 
   #apply(live: readonly NodeInfo[], now: number): void {
     this.#live = live;
+    if (this.#d.seen) this.#safe('seen', () => this.#d.seen?.(live));
     const liveIds = new Set(live.map((n) => n.id));
     for (const info of live) {
       const k = this.#known.get(info.id);

@@ -157,6 +157,8 @@ export interface DrainResult {
   readonly queued: number;
   /** Deferred items made due now by this call. */
   readonly flushed: number;
+  /** Whether queued mail is being handed to peers (`drain --handoff`). */
+  readonly handoff: boolean;
 }
 
 type Answer<T> = T | Promise<T>;
@@ -182,9 +184,12 @@ export interface AdminControl {
   checkSuppression(address: string): Answer<SuppressionEntry | null>;
   /** Invalid config: throw AdminError('INVALID', the explained errors); the old config stays. */
   reload(by: Actor): Answer<ReloadResult>;
-  /** Starts moving this node's queue to its peers; no live peer: AdminError('CONFLICT'). */
-  /** Maintenance drain: refuse new mail, retry what is queued now. Calling it again retries again. */
-  drain(by: Actor): Answer<DrainResult>;
+  /**
+   * Maintenance drain: refuse new mail, retry what is queued now. Calling it again retries
+   * again. With `handoff`, every queued message goes to live peers that can send it
+   * (`sluice drain --handoff`); no [cluster] transport or no live peer: AdminError('CONFLICT').
+   */
+  drain(by: Actor, handoff?: boolean): Answer<DrainResult>;
   /** Ends a maintenance drain: accept mail again. */
   undrain(by: Actor): Answer<DrainResult>;
 }

@@ -79,6 +79,7 @@ const reason = z.string().trim().min(1).max(200);
 const bodies = {
   pause: z.object({ reason: reason.optional() }).strict(),
   none: z.object({}).strict(),
+  drain: z.object({ handoff: z.boolean().optional() }).strict(),
   suspend: z.object({ provider: name, duration: duration(7 * 86_400_000, 'duration'), reason: reason.optional() }).strict(),
   suppress: z
     .object({
@@ -183,8 +184,8 @@ export const ROUTES: readonly Route[] = [
     return json({ ok: true, ...(await d.control.reload(ctx.by)) });
   }),
   route('POST', '/api/drain', async (ctx, d) => {
-    parse(bodies.none, ctx.body, 'body');
-    return json({ ok: true, ...(await d.control.drain(ctx.by)) });
+    const body = parse(bodies.drain, ctx.body, 'body');
+    return json({ ok: true, ...(await d.control.drain(ctx.by, body.handoff === true)) });
   }),
   route('POST', '/api/drain/cancel', async (ctx, d) => {
     parse(bodies.none, ctx.body, 'body');

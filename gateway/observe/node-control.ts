@@ -41,10 +41,10 @@ export interface ControlPorts {
   /** The node's lifecycle: reload, maintenance drain. */
   readonly lifecycle: {
     reload(by: string): Promise<ReloadResult>;
-    drain(by: string): number;
+    drain(by: string, handoff: boolean): number;
     undrain(by: string): boolean;
     readonly draining: boolean;
-    readonly maintenance: { readonly since: number; readonly by: string } | null;
+    readonly maintenance: { readonly since: number; readonly by: string; readonly handoff: boolean } | null;
   };
 }
 
@@ -229,10 +229,10 @@ export class NodeControl implements AdminControl {
     }
   }
 
-  drain(by: string): DrainResult {
+  drain(by: string, handoff = false): DrainResult {
     let flushed: number;
     try {
-      flushed = this.node.lifecycle.drain(by);
+      flushed = this.node.lifecycle.drain(by, handoff);
     } catch (err) {
       throw new AdminError('CONFLICT', (err as Error).message, { cause: err });
     }
@@ -246,7 +246,7 @@ export class NodeControl implements AdminControl {
 
   private drainState(flushed: number): DrainResult {
     const m = this.node.lifecycle.maintenance;
-    return { draining: this.node.lifecycle.draining, since: m ? new Date(m.since).toISOString() : null, queued: this.node.queue.depth, flushed };
+    return { draining: this.node.lifecycle.draining, since: m ? new Date(m.since).toISOString() : null, queued: this.node.queue.depth, flushed, handoff: m?.handoff ?? false };
   }
 }
 

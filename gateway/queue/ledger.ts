@@ -47,8 +47,11 @@ export class Ledger {
 
   /** Each recipient of an item gets exactly one final state: the message leaves the spool after its last. */
   final(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null, reason?: string): void {
-    if (state !== 'delivered' && state !== 'cancelled') item.attempts = Math.max(item.attempts, 1);
-    this.emit(state, item, rcpt, response, via, null, reason);
+    // Handed to a peer: the peer reports its outcome; here it only leaves the queue.
+    if (state !== 'handed_off') {
+      if (state !== 'delivered' && state !== 'cancelled') item.attempts = Math.max(item.attempts, 1);
+      this.emit(state, item, rcpt, response, via, null, reason);
+    }
     const id = item.envelope.id;
     const pending = this.messages.get(id);
     if (pending === undefined) return;

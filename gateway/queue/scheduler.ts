@@ -12,7 +12,7 @@
 import type { Config } from '../config/schema.js';
 import type { Envelope, RecoveredMessage, Spool } from '../spool/types.js';
 import type { MxResolver } from '../delivery/mx-resolver.js';
-import type { ProviderTable } from '../shaping/providers.js';
+import type { ProviderLimits, ProviderTable } from '../shaping/providers.js';
 import type { Router } from '../routing/router.js';
 import type { Clock } from '../state/types.js';
 import { isPermanent, localResponse, type Response } from '../delivery/response.js';
@@ -21,7 +21,7 @@ import { WaitingQueue } from './waiting-queue.js';
 import { Dispatcher } from './dispatch.js';
 import { Ledger } from './ledger.js';
 import type { Logger } from '../observe/logger.js';
-import type { FinalState, OutcomeSink, Parked, QueueItem, Via } from './types.js';
+import type { FinalState, HandoffPort, OutcomeSink, Parked, QueueItem, Via } from './types.js';
 import { domainOf } from '../routing/router.js';
 import { QueueIndex, type Entry } from './index.js';
 import { QueueRules } from './rules.js';
@@ -47,7 +47,12 @@ export interface SchedulerDeps {
   readonly maxSessions?: (rq: ReadyQueue) => number;
   /** Where queue rules (suspensions, rebinds) are kept across restarts; absent: in memory only. */
   readonly rulesFile?: string;
+  /** [cluster] with a cluster listener: items whose pool sends from a peer go there. */
+  readonly handoff?: HandoffPort<ProviderLimits>;
 }
+
+/** An item a peer did not take is routed again after this long. */
+const HANDOFF_RETRY_MS = 2_000;
 
 export class Scheduler {
   private readonly ledger: Ledger;
@@ -212,6 +217,18 @@ export class Scheduler {
     return this.waiting.items();
   }
 
+  /** Routes every item waiting in a ready queue again (a drain that hands mail to peers); returns how many. */
+  rerouteReady(): number {
+    let n = 0;
+    for (const rq of this.dispatch.queues()) {
+      for (const item of rq.drain()) {
+        n++;
+        void this.route(item);
+      }
+    }
+    return n;
+  }
+
   /** Every waiting item becomes due now (admin "flush"). */
   flush(): number {
     return this.waiting.flush();
@@ -304,6 +321,17 @@ export class Scheduler {
         return;
       }
     }
+    item.lastPool = decision.pool;
+    item.lastProvider = provider.name;
+    const placed = this.deps.handoff?.place(item, decision.pool, provider);
+    if (placed?.kind === 'peer') {
+      void this.handOff(item, placed);
+      return;
+    }
+    if (placed?.kind === 'later') {
+      this.defer(item, item.rcpts, localResponse(451, '4.4.0', placed.why), null, this.deps.clock.now() + placed.retryMs);
+      return;
+    }
     // Priority is part of the key: a message of higher priority never queues behind lower ones in one FIFO.
     const key = `${decision.pool}\u0000${route.site}\u0000${decision.priority}`;
     const rq = this.dispatch.queueFor(key, decision.pool, route.site, route.hosts, provider, decision.priority);
@@ -311,10 +339,32 @@ export class Scheduler {
       if (taken.entry) this.index.update(taken.entry, { state: 'in_flight' });
     };
     item.readyAt = this.deps.clock.now();
-    item.lastPool = decision.pool;
-    item.lastProvider = provider.name;
     rq.push(item);
     this.pump();
+  }
+
+  /**
+   * Passes an item to a peer (cluster handoff): its recipients the peer took are
+   * handed_off here (final: the peer reports their outcomes); the rest, or all of them
+   * when the peer is unreachable or refuses, are routed again a moment later (no attempt
+   * counted: nothing was tried at a mail server).
+   */
+  private async handOff(item: QueueItem, to: { readonly node: string; readonly source: string; readonly pool: string }): Promise<void> {
+    const handoff = this.deps.handoff;
+    if (!handoff) return;
+    if (item.entry) this.index.update(item.entry, { state: 'in_flight' });
+    let took: readonly string[] = [];
+    let why = '';
+    try {
+      took = await handoff.send(item, to);
+    } catch (err) {
+      why = err instanceof Error ? err.message : String(err);
+    }
+    const left = item.rcpts.filter((r) => !took.includes(r));
+    for (const r of took) this.final(item, r, 'handed_off', null, null);
+    if (left.length === 0) return;
+    const response = localResponse(451, '4.4.0', `handoff to node ${to.node} failed${why ? `: ${why.slice(0, 200)}` : ': recipients refused'}`);
+    this.defer(item, left, response, null, this.deps.clock.now() + HANDOFF_RETRY_MS);
   }
 
   /** Starts sessions where work waits, highest effective priority first (dispatch.ts). */

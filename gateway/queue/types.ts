@@ -125,3 +125,18 @@ export interface Entry extends Selectable {
   nextAt: number;
   lastReply: string | null;
 }
+
+/** Where a routed item leaves from, in a fleet (gateway/cluster/handoff.ts). */
+export type Placement =
+  | { readonly kind: 'here' }
+  /** Passed to the live peer `node`, which holds `source` of `pool`. */
+  | { readonly kind: 'peer'; readonly node: string; readonly source: string; readonly pool: string }
+  /** No source of the pool here and none reachable on a peer: routed again in `retryMs`. */
+  | { readonly kind: 'later'; readonly retryMs: number; readonly why: string };
+
+/** The cluster's handoff, as the scheduler asks it (`P`: the provider's limits, passed back to the handoff's standing check). */
+export interface HandoffPort<P> {
+  place(item: QueueItem, pool: string, provider: P): Placement;
+  /** Resolves with the recipients the peer took, once it answered 250. */
+  send(item: QueueItem, to: { readonly node: string; readonly source: string; readonly pool: string }): Promise<readonly string[]>;
+}

@@ -178,6 +178,14 @@ export class SourcePicker {
   status(source: string, provider: ProviderLimits): SourceStatus {
     const cfg = this.config.sources[source];
     if (cfg?.node !== undefined && cfg.node !== this.nodeId) return { kind: 'elsewhere', why: `${source} is held by node ${cfg.node}` };
+    return this.standing(source, provider);
+  }
+
+  /**
+   * Whether `source` may send to `provider` now by the fleet-wide holds (and, for a source
+   * on this node, its warm-up cap), wherever it lives: what a handoff asks of a peer's source.
+   */
+  standing(source: string, provider: ProviderLimits): Exclude<SourceStatus, { kind: 'elsewhere' }> {
     const scopes: [string, string][] = [
       [keys.holdSource(source), 'is paused'],
       [keys.holdSourceProvider(source, provider.key), `is paused for ${provider.name}`],

@@ -229,7 +229,7 @@ async function writeText(fh: FileHandle, lines: string[]): Promise<number> {
   return buf.length;
 }
 
-const STATES = new Set<string>(['delivered', 'bounced', 'expired', 'suppressed', 'cancelled']);
+const STATES = new Set<string>(['delivered', 'bounced', 'expired', 'suppressed', 'cancelled', 'handed_off']);
 
 function parseLine(text: string): JournalLine | null {
   if (!text) return null;

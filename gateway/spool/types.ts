@@ -39,7 +39,11 @@ export interface PeerMark {
   readonly fbl?: string;
 }
 
-export type RecipientState = 'delivered' | 'bounced' | 'expired' | 'suppressed' | 'cancelled';
+/**
+ * A recipient's final state on this node. `handed_off`: a peer took it over the cluster
+ * listener (its 250 came after it was durable there); the peer reports its outcome.
+ */
+export type RecipientState = 'delivered' | 'bounced' | 'expired' | 'suppressed' | 'cancelled' | 'handed_off';
 
 /** A message found in the spool at start, with what is already known of its recipients. */
 export interface RecoveredMessage {

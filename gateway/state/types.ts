@@ -154,6 +154,11 @@ export interface NodeInfo {
   readonly board?: unknown;
   /** What an operator watches to decide where load goes (cluster/node-load.ts); absent on nodes that publish none. */
   readonly load?: NodeLoad | undefined;
+  /**
+   * Messages of each pool this node placed on each source in the last minute (cluster/pool-shares.ts),
+   * as plain JSON: what cluster-fair weights add up across the fleet; absent on nodes that publish none.
+   */
+  readonly shares?: unknown;
 }
 
 /** A node's load as its heartbeat carries it. CPU and lag cover the time since its previous beat. */
