@@ -1,0 +1,117 @@
+#!/bin/bash
+# What the handoff costs (issue 14 item 2): three nodes on one Redis, one source IP each,
+# every message sent to n1 alone (its plain relay port, no balancer), replicas = 1.
+# POOL="a" keeps all mail on n1's own source (no handoff); POOL="a,b,c" spreads it over the
+# three IPs by fleet-wide weights, so about two thirds is handed to n2 and n3.
+# Prints accepted/s, the seconds until the sink had all of it, and CPU per message.
+# Uses ports 2640-2669, 5393 (DNS), 6392 (Redis) on loopback.
+. "/work/shared/checks/lib/common.sh"
+command -v haproxy >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy) >"$WORK/apt-haproxy.log" 2>&1 || fail "could not install haproxy"
+ensure_build
+start_dns 5393
+redis-server --port 6392 --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$WORK/redis.out" 2>&1 &
+PIDS+=("$!"); wait_port 127.0.0.1 6392 10 || fail "redis did not start"
+
+node_conf() { # n
+  cat <<TOML
+[node]
+id = "n$1"
+data_dir = "$WORK/n$1"
+[cluster]
+redis_url = "redis://127.0.0.1:6392/0"
+heartbeat = "1s"
+failover_after = "5s"
+secret = "check-cluster-secret-0123456789abcdef"
+replicas = 1
+[[listen]]
+host = "127.0.0.1"
+port = 264$1
+mode = "relay"
+proxy = true
+[[listen]]
+host = "127.0.0.1"
+port = 265$1
+mode = "relay"
+[[listen]]
+host = "127.0.0.1"
+port = 266$1
+mode = "cluster"
+[admin]
+listen = "127.0.0.1:267$1"
+token = "check-token-0123456789"
+[relay]
+networks = ["127.0.0.1/32"]
+[dns]
+servers = ["127.0.0.1:5393"]
+[delivery]
+port = 2639
+[queue]
+retry = ["1s", "2s", "5s"]
+[classify]
+default = "transactional"
+[[classify.rules]]
+header = { "X-Class" = "promo" }
+class = "promotional"
+[sources.a]
+ip = "127.0.0.2"
+ehlo = "a.checks.test"
+node = "n1"
+[sources.b]
+ip = "127.0.0.3"
+ehlo = "b.checks.test"
+node = "n2"
+[sources.c]
+ip = "127.0.0.4"
+ehlo = "c.checks.test"
+node = "n3"
+[pools.transactional]
+sources = [$(echo "${POOL:-a,b,c}" | sed 's/[a-z]/"&"/g; s/,/, /g')]
+[pools.promotional]
+sources = ["c"]
+[providers.bigmail]
+mx_suffixes = [".mx.bigmail.test"]
+max_connections = 3
+max_message_rate = "80/s"
+TOML
+}
+for n in 1 2 3; do node_conf $n > "$WORK/n$n.toml"; done
+cat > "$WORK/haproxy.cfg" <<CFG
+global
+  maxconn 4000
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  retries 2
+  option redispatch
+frontend smtp
+  bind 127.0.0.1:2640
+  default_backend nodes
+backend nodes
+  balance roundrobin
+  server n1 127.0.0.1:2641 check inter 500 fall 2 rise 2 send-proxy
+  server n2 127.0.0.1:2642 check inter 500 fall 2 rise 2 send-proxy
+  server n3 127.0.0.1:2643 check inter 500 fall 2 rise 2 send-proxy
+CFG
+start_sink 127.0.0.20 2639 sink
+declare -A NODE_PID
+start_node() { start_sluice "$WORK/n$1.toml" "n$1-$2"; NODE_PID[$1]=$SLUICE_PID; }
+for n in 1 2 3; do start_node $n 1; done
+for n in 1 2 3; do wait_port 127.0.0.1 264$n 30 || fail "node n$n did not listen: $(tail -3 "$WORK/n$n-1.out")"; done
+haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.out" 2>&1 &
+PIDS+=("$!"); wait_port 127.0.0.1 2640 10 || fail "haproxy did not start: $(tail -3 "$WORK/haproxy.out")"
+sleep 2   # heartbeats: every node sees the other two
+
+
+cpu() { local t=0; for n in 1 2 3; do t=$((t + $(awk '{print $14+$15}' /proc/${NODE_PID[$n]}/stat))); done; echo $t; }
+C0=$(cpu); T0=$(date +%s.%N)
+$PY "$LIB/client.py" --port 2651 --count ${COUNT:-3000} --conns ${CONNS:-8} --domains 50 --rcpt-prefix h >"$WORK/run.json"
+C1=$(cpu)
+wait_sink sink ${COUNT:-3000} 300 || true
+T1=$(date +%s.%N); C2=$(cpu)
+TICK=$(getconf CLK_TCK)
+echo "pool=[${POOL:-a,b,c}] count=${COUNT:-3000} conns=${CONNS:-8} client: $(cut -c1-120 "$WORK/run.json")"
+echo "delivered=$(sink_count sink) seconds_to_all_delivered=$(echo "$T1 - $T0" | bc) cpu_ms_per_msg_3_nodes=$(echo "scale=2; ($C2-$C0)*1000/$TICK/${COUNT:-3000}" | bc)"
+for n in 1 2 3; do echo "n$n handoff_received=$(grep -c '"event":"handoff_received"' "$WORK/n$n-1.out")"; done
+echo "per source IP at the sink: $($PY -c "import json,collections; print(dict(collections.Counter(json.loads(l)['ip'] for l in open('$WORK/sink.log'))))")"
