@@ -430,7 +430,14 @@ export class SluiceNode {
     return buildCluster({
       advertise: () => link?.advertise,
       // The transport's live peers follow each registry read.
-      ...(link ? { seen: (live: readonly NodeInfo[]) => link.observe(live) } : {}),
+      ...(link
+        ? {
+            seen: (live: readonly NodeInfo[]) => {
+              link.observe(live);
+              shares?.observe(live);
+            },
+          }
+        : {}),
       ...(shares ? { shares: () => shares.published() } : {}),
       cluster,
       config: () => this.config,

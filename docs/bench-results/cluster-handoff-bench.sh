@@ -3,11 +3,17 @@
 # every message sent to n1 alone (its plain relay port, no balancer), replicas = 1.
 # POOL="a" keeps all mail on n1's own source (no handoff); POOL="a,b,c" spreads it over the
 # three IPs by fleet-wide weights, so about two thirds is handed to n2 and n3.
+# PORT=2640 sends through HAProxy (round robin over the three nodes) instead of to n1 alone.
 # Prints accepted/s, the seconds until the sink had all of it, and CPU per message.
 # Uses ports 2640-2669, 5393 (DNS), 6392 (Redis) on loopback.
 . "/work/shared/checks/lib/common.sh"
 command -v haproxy >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy) >"$WORK/apt-haproxy.log" 2>&1 || fail "could not install haproxy"
 ensure_build
+# PROFILE=1: each node writes a V8 CPU profile into $PROFILE_DIR (default /tmp/handoff-prof) when it stops.
+if [ -n "${PROFILE:-}" ]; then
+  mkdir -p "${PROFILE_DIR:-/tmp/handoff-prof}"
+  start_sluice() { node --cpu-prof --cpu-prof-dir="${PROFILE_DIR:-/tmp/handoff-prof}" dist/gateway/cli/main.js start --config "$1" >"$WORK/${2:-sluice}.out" 2>&1 & SLUICE_PID=$!; PIDS+=("$SLUICE_PID"); }
+fi
 start_dns 5393
 redis-server --port 6392 --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$WORK/redis.out" 2>&1 &
 PIDS+=("$!"); wait_port 127.0.0.1 6392 10 || fail "redis did not start"
@@ -106,7 +112,7 @@ sleep 2   # heartbeats: every node sees the other two
 
 cpu() { local t=0; for n in 1 2 3; do t=$((t + $(awk '{print $14+$15}' /proc/${NODE_PID[$n]}/stat))); done; echo $t; }
 C0=$(cpu); T0=$(date +%s.%N)
-$PY "$LIB/client.py" --port 2651 --count ${COUNT:-3000} --conns ${CONNS:-8} --domains 50 --rcpt-prefix h >"$WORK/run.json"
+$PY "$LIB/client.py" --port ${PORT:-2651} --count ${COUNT:-3000} --conns ${CONNS:-8} --domains 50 --rcpt-prefix h >"$WORK/run.json"
 C1=$(cpu)
 wait_sink sink ${COUNT:-3000} 300 || true
 T1=$(date +%s.%N); C2=$(cpu)
@@ -115,3 +121,7 @@ echo "pool=[${POOL:-a,b,c}] count=${COUNT:-3000} conns=${CONNS:-8} client: $(cut
 echo "delivered=$(sink_count sink) seconds_to_all_delivered=$(echo "$T1 - $T0" | bc) cpu_ms_per_msg_3_nodes=$(echo "scale=2; ($C2-$C0)*1000/$TICK/${COUNT:-3000}" | bc)"
 for n in 1 2 3; do echo "n$n handoff_received=$(grep -c '"event":"handoff_received"' "$WORK/n$n-1.out")"; done
 echo "per source IP at the sink: $($PY -c "import json,collections; print(dict(collections.Counter(json.loads(l)['ip'] for l in open('$WORK/sink.log'))))")"
+echo "n1 accept latency (cumulative count per bucket): $(curl -s -H "authorization: Bearer check-token-0123456789" http://127.0.0.1:2671/metrics | grep '^sluice_accept_latency_seconds_bucket' | sed -E 's/.*le="([^"]+)".* ([0-9]+)$/\1:\2/' | tr '\n' ' ')"
+# Stop the nodes gently (SIGTERM, then wait), so that PROFILE=1 runs write their CPU profiles.
+for n in 1 2 3; do kill -TERM ${NODE_PID[$n]} 2>/dev/null; done
+for n in 1 2 3; do for i in $(seq 1 100); do kill -0 ${NODE_PID[$n]} 2>/dev/null || break; sleep 0.1; done; done

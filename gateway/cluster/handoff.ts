@@ -51,8 +51,14 @@ export interface HandoffDeps<P> {
 export const HANDOFF_LATER_MS = 3_000;
 /** A peer whose send failed is not chosen for this long (it may be dying: failover_after tells). */
 const SUSPECT_MS = 3_000;
-/** A node's own source keeps a message while its fleet count is at most this far (of the total) above its share. */
-const SLACK = 0.02;
+/**
+ * A node whose fleet-wide target is at least this fraction of what enters it keeps all of
+ * it (its sources then carry at most 1 / 0.93, 7.5 %, over their share): traffic that
+ * enters every node about evenly is not passed around for the noise in the counts.
+ */
+const KEEP_ALL_ABOVE = 0.93;
+/** Below this many messages entered in the window, a node has no basis to move mail and keeps it. */
+const MIN_ENTERED = 20;
 
 interface Candidate {
   readonly source: string;
@@ -94,49 +100,69 @@ export class Handoff<P> implements HandoffPort<P> {
       }
       // A message handed here stays when this node holds a source of its pool (loops are impossible).
       if (passedOn && !this.draining && ownsAny) return HERE;
-      if (remotes.length === 0) {
-        if (locals.length > 0) return this.keep(p, locals);
-        continue; // nothing usable in this pool anywhere: its overflow, as the picker does
-      }
-      if (locals.length === 0) return this.pass(p, remotes, remotes);
-      return this.split(p, locals, remotes);
+      if (remotes.length === 0 && locals.length === 0) continue; // nothing usable in this pool anywhere: its overflow, as the picker does
+      if (!passedOn) this.deps.shares.entered(p);
+      if (remotes.length === 0) return this.keep(p, locals);
+      if (locals.length === 0 || !this.keeps(p, locals, remotes)) return this.pass(p, locals, remotes);
+      return this.keep(p, locals);
     }
     // Nothing usable now in the whole chain.
     if (ownsAny || this.draining) return HERE;
     return { kind: 'later', retryMs: HANDOFF_LATER_MS, why: `no live node holding a source of pool ${pool} can take it now` };
   }
 
-  /** Cluster-fair weights: this node keeps the message while its sources are within their fleet-wide share. */
-  private split(pool: string, locals: readonly Candidate[], remotes: readonly Candidate[]): Placement {
-    const all = [...locals, ...remotes];
-    const counts = this.deps.shares.fleet(pool, this.deps.live());
-    const weights = all.reduce((s, c) => s + c.weight, 0);
-    const total = all.reduce((s, c) => s + (counts.get(c.source) ?? 0), 0) + 1;
-    const deficit = (c: Candidate) => (c.weight / weights) * total - (counts.get(c.source) ?? 0);
-    const best = (list: readonly Candidate[]) => list.reduce((a, b) => (deficit(b) > deficit(a) ? b : a));
-    const local = best(locals);
-    if (deficit(local) >= -SLACK * total) return this.keep(pool, [local]);
-    return this.pass(pool, remotes, [best(remotes)]);
+  /**
+   * Cluster-fair weights: whether this node keeps this message of `pool`. Its target is its
+   * usable sources' weight share of all the pool's traffic that entered the live nodes; it
+   * keeps the fraction target / entered of what enters it (all of it when that is near or
+   * above 1) and passes the rest.
+   */
+  private keeps(pool: string, locals: readonly Candidate[], remotes: readonly Candidate[]): boolean {
+    const fleet = this.fleetTargets(pool, locals, remotes);
+    const entered = fleet.entries.get(this.deps.self) ?? 0;
+    if (entered < MIN_ENTERED) return true; // too little entered yet to move mail for
+    const fraction = fleet.target(this.deps.self) / entered;
+    if (fraction >= KEEP_ALL_ABOVE) return true;
+    const mine = this.deps.shares.local(pool);
+    return mine.kept < fraction * mine.entered;
   }
 
+  /** The pool's entries per live node and each node's target: its usable weight's share of them all. */
+  private fleetTargets(pool: string, locals: readonly Candidate[], remotes: readonly Candidate[]) {
+    const entries = this.deps.shares.fleet(pool, this.deps.live());
+    const weightOf = new Map<string, number>([[this.deps.self, locals.reduce((s, c) => s + c.weight, 0)]]);
+    for (const c of remotes) if (c.peer) weightOf.set(c.peer.id, (weightOf.get(c.peer.id) ?? 0) + c.weight);
+    const weights = [...weightOf.values()].reduce((s, w) => s + w, 0);
+    const total = [...entries.values()].reduce((s, n) => s + n, 0);
+    return { entries, weightOf, target: (node: string) => (weights > 0 ? ((weightOf.get(node) ?? 0) / weights) * total : 0) };
+  }
+
+  /** Kept here: on the local source furthest below its weight in what this node placed. */
   private keep(pool: string, locals: readonly Candidate[]): Placement {
-    const first = locals[0];
-    if (first) this.deps.shares.note(pool, first.source);
+    const mine = this.deps.shares.local(pool);
+    const pick = locals.reduce((a, b) => ((mine.placedOn(b.source) + 1) / b.weight < (mine.placedOn(a.source) + 1) / a.weight ? b : a));
+    this.deps.shares.kept(pool, pick.source);
     return HERE;
   }
 
-  /** The remote with the largest fleet-wide deficit among `choice` (all from `remotes`). */
-  private pass(pool: string, remotes: readonly Candidate[], choice: readonly Candidate[]): Placement {
-    let pick = choice[0];
-    if (choice.length > 1) {
-      const counts = this.deps.shares.fleet(pool, this.deps.live());
-      const weights = remotes.reduce((s, c) => s + c.weight, 0);
-      const total = remotes.reduce((s, c) => s + (counts.get(c.source) ?? 0), 0) + 1;
-      const deficit = (c: Candidate) => (c.weight / weights) * total - (counts.get(c.source) ?? 0);
-      pick = choice.reduce((a, b) => (deficit(b) > deficit(a) ? b : a));
-    }
-    if (!pick?.peer) return HERE;
-    this.deps.shares.note(pool, pick.source);
+  /**
+   * Passed to a peer: among the nodes that get less than their target from what enters
+   * them, the one this node sent least to for the size of that gap (by weight when no gap
+   * is known), then that node's source furthest below its weight in what this node placed.
+   */
+  private pass(pool: string, locals: readonly Candidate[], remotes: readonly Candidate[]): Placement {
+    const fleet = this.fleetTargets(pool, locals, remotes);
+    const mine = this.deps.shares.local(pool);
+    const nodes = [...new Set(remotes.flatMap((c) => (c.peer ? [c.peer.id] : [])))];
+    const gap = (node: string) => fleet.target(node) - (fleet.entries.get(node) ?? 0);
+    const short = nodes.filter((n) => gap(n) > 0);
+    const node = short.length > 0
+      ? short.reduce((a, b) => ((mine.passedTo(b) + 1) / gap(b) < (mine.passedTo(a) + 1) / gap(a) ? b : a))
+      : nodes.reduce((a, b) => ((mine.passedTo(b) + 1) / (fleet.weightOf.get(b) ?? 1) < (mine.passedTo(a) + 1) / (fleet.weightOf.get(a) ?? 1) ? b : a));
+    const theirs = remotes.filter((c) => c.peer?.id === node);
+    const pick = theirs.reduce((a, b) => ((mine.placedOn(b.source) + 1) / b.weight < (mine.placedOn(a.source) + 1) / a.weight ? b : a));
+    if (!pick.peer) return HERE;
+    this.deps.shares.passed(pool, pick.peer.id, pick.source);
     return { kind: 'peer', node: pick.peer.id, source: pick.source, pool };
   }
 

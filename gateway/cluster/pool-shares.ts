@@ -1,65 +1,136 @@
 /**
- * Cluster-fair weights: how many messages of each pool the fleet placed on each source
- * lately, so that a pool's traffic splits over its sources by weight across the fleet,
- * whichever node accepted it. Each node counts what it places itself (kept here, or
- * handed to the peer holding the source) in 10-second buckets over the last minute and
- * publishes those counts on its heartbeat (NodeInfo.shares); a node deciding adds its
- * peers' last published counts to its own live ones. A message handed over is counted
- * once, by the node that placed it: the peer that takes it does not count it again.
- * Peers' counts are at most one heartbeat old, which is why the window is a minute.
+ * Cluster-fair weights: how much of each pool's traffic enters each node, so that a pool's
+ * traffic splits over its sources by weight across the fleet, whichever node accepted it.
+ *
+ * Each node counts, in 10-second buckets over the last minute, the messages of each pool
+ * it routes that were not handed to it (what *enters* there), and publishes those counts
+ * on its heartbeat (NodeInfo.shares). What enters a node does not depend on where the
+ * fleet sends mail, so the counts can be a heartbeat old without the nodes chasing each
+ * other: had they published where they placed mail, two nodes seeing the same stale
+ * counts would both send to the same source until the next beat, and back again.
+ *
+ * From the entries of every live node the handoff works out each node's target (its
+ * usable sources' weight share of everything that entered) and, from that, the fraction
+ * of its own traffic it keeps; the rest goes to the nodes whose target exceeds what
+ * enters them, in proportion to the gap. Locally (never published) each node also counts
+ * what it kept, what it passed to each peer, and per source, to hold those fractions.
  */
 import type { NodeInfo } from '../state/types.js';
 
 export const SHARE_BUCKET_MS = 10_000;
 export const SHARE_WINDOW_MS = 60_000;
 
-/** pool -> source -> messages placed in the window. */
-export type ShareCounts = Readonly<Record<string, Readonly<Record<string, number>>>>;
+/** What a heartbeat publishes: when (this node's clock), and per pool the messages that entered it in the window. */
+export interface ShareCounts {
+  readonly at: number;
+  readonly pools: Readonly<Record<string, number>>;
+}
+
+/** A peer's figures are carried forward at its recent rate for at most this long (a few heartbeats). */
+const EXTRAPOLATE_MS = 3_000;
+
+type Counts = Map<string, number>;
 
 interface Bucket {
   readonly start: number;
-  readonly counts: Map<string, Map<string, number>>;
+  readonly entered: Counts;
+  readonly kept: Counts;
+  /** `pool\0node` -> messages passed to that peer. */
+  readonly passed: Counts;
+  /** `pool\0source` -> messages placed on that source (kept or passed). */
+  readonly placed: Counts;
 }
+
+const add = (m: Counts, key: string) => m.set(key, (m.get(key) ?? 0) + 1);
 
 export class PoolShares {
   private buckets: Bucket[] = [];
+  /** Each peer's last two publications that differ in time: their difference is its recent rate. */
+  private readonly seen = new Map<string, { last: ShareCounts; prev: ShareCounts | null }>();
 
   constructor(
     private readonly self: string,
     private readonly now: () => number,
   ) {}
 
-  /** This node placed one message of `pool` on `source`. */
-  note(pool: string, source: string): void {
-    const b = this.current();
-    let bySource = b.counts.get(pool);
-    if (!bySource) b.counts.set(pool, (bySource = new Map<string, number>()));
-    bySource.set(source, (bySource.get(source) ?? 0) + 1);
+  /** A message of `pool` entered here (routed, not handed over by a peer). */
+  entered(pool: string): void {
+    add(this.current().entered, pool);
   }
 
-  /** This node's counts over the window, as its heartbeat publishes them. */
+  /** This node kept a message of `pool` on its own `source`. */
+  kept(pool: string, source: string): void {
+    const b = this.current();
+    add(b.kept, pool);
+    add(b.placed, `${pool}\u0000${source}`);
+  }
+
+  /** This node passed a message of `pool` to `node`, for its `source`. */
+  passed(pool: string, node: string, source: string): void {
+    const b = this.current();
+    add(b.passed, `${pool}\u0000${node}`);
+    add(b.placed, `${pool}\u0000${source}`);
+  }
+
+  /** This node's live counts over the window. */
+  local(pool: string): { entered: number; kept: number; passedTo: (node: string) => number; placedOn: (source: string) => number } {
+    this.prune();
+    const sum = (pick: (b: Bucket) => Counts, key: string) => this.buckets.reduce((s, b) => s + (pick(b).get(key) ?? 0), 0);
+    return {
+      entered: sum((b) => b.entered, pool),
+      kept: sum((b) => b.kept, pool),
+      passedTo: (node) => sum((b) => b.passed, `${pool}\u0000${node}`),
+      placedOn: (source) => sum((b) => b.placed, `${pool}\u0000${source}`),
+    };
+  }
+
+  /** The entries per pool over the window, as the heartbeat publishes them. */
   published(): ShareCounts {
     this.prune();
-    const out: Record<string, Record<string, number>> = {};
-    for (const b of this.buckets) {
-      for (const [pool, bySource] of b.counts) {
-        const row = (out[pool] ??= {});
-        for (const [source, n] of bySource) row[source] = (row[source] ?? 0) + n;
+    const pools: Record<string, number> = {};
+    for (const b of this.buckets) for (const [pool, n] of b.entered) pools[pool] = (pools[pool] ?? 0) + n;
+    return { at: this.now(), pools };
+  }
+
+  /**
+   * What entered each live node for `pool` in the window, as of now: this node's live
+   * count, and each peer's last published count carried forward at the rate between its
+   * last two publications (for at most a few seconds), so that a peer read a heartbeat
+   * late does not look like a peer with less traffic, nor a peer whose traffic stopped
+   * like one with more.
+   */
+  fleet(pool: string, live: readonly NodeInfo[]): Map<string, number> {
+    const now = this.now();
+    const out = new Map<string, number>([[this.self, this.local(pool).entered]]);
+    for (const n of live) {
+      if (n.id === this.self) continue;
+      const known = this.seen.get(n.id);
+      if (!known) {
+        out.set(n.id, 0);
+        continue;
       }
+      const count = known.last.pools[pool] ?? 0;
+      const prev = known.prev;
+      const rate = prev && known.last.at > prev.at ? Math.max(0, (count - (prev.pools[pool] ?? 0)) / (known.last.at - prev.at)) : 0;
+      out.set(n.id, count + rate * Math.min(EXTRAPOLATE_MS, Math.max(0, now - known.last.at)));
     }
     return out;
   }
 
-  /** Messages of `pool` the fleet placed per source in the window: this node's live counts and each live peer's last published ones. */
-  fleet(pool: string, live: readonly NodeInfo[]): Map<string, number> {
-    const total = new Map<string, number>(Object.entries(this.published()[pool] ?? {}));
+  /** Each read of the registry: the peers' latest publications (called by membership, so no beat is missed). */
+  observe(live: readonly NodeInfo[]): void {
     for (const n of live) {
       if (n.id === this.self) continue;
-      const row = readShares(n.shares)?.[pool];
-      if (!row) continue;
-      for (const [source, count] of Object.entries(row)) total.set(source, (total.get(source) ?? 0) + count);
+      const theirs = readShares(n.shares);
+      if (!theirs) continue;
+      const known = this.seen.get(n.id);
+      if (!known) this.seen.set(n.id, { last: theirs, prev: null });
+      else if (theirs.at !== known.last.at) {
+        known.prev = known.last;
+        known.last = theirs;
+      }
     }
-    return total;
+    for (const id of this.seen.keys()) if (!live.some((n) => n.id === id)) this.seen.delete(id);
   }
 
   private current(): Bucket {
@@ -67,7 +138,7 @@ export class PoolShares {
     const last = this.buckets[this.buckets.length - 1];
     if (last?.start === start) return last;
     this.prune();
-    const b: Bucket = { start, counts: new Map<string, Map<string, number>>() };
+    const b: Bucket = { start, entered: new Map(), kept: new Map(), passed: new Map(), placed: new Map() };
     this.buckets.push(b);
     return b;
   }
@@ -78,12 +149,11 @@ export class PoolShares {
   }
 }
 
-/** A peer's published counts, when they have the expected shape (another version may publish none). */
+/** A peer's published counts, when they have the expected shape (another version may publish another). */
 function readShares(value: unknown): ShareCounts | null {
   if (typeof value !== 'object' || value === null) return null;
-  for (const row of Object.values(value as Record<string, unknown>)) {
-    if (typeof row !== 'object' || row === null) return null;
-    for (const n of Object.values(row as Record<string, unknown>)) if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) return null;
-  }
+  const { at, pools } = value as { at?: unknown; pools?: unknown };
+  if (typeof at !== 'number' || typeof pools !== 'object' || pools === null) return null;
+  for (const n of Object.values(pools as Record<string, unknown>)) if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) return null;
   return value as ShareCounts;
 }

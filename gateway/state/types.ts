@@ -155,8 +155,9 @@ export interface NodeInfo {
   /** What an operator watches to decide where load goes (cluster/node-load.ts); absent on nodes that publish none. */
   readonly load?: NodeLoad | undefined;
   /**
-   * Messages of each pool this node placed on each source in the last minute (cluster/pool-shares.ts),
-   * as plain JSON: what cluster-fair weights add up across the fleet; absent on nodes that publish none.
+   * Messages of each pool that entered this node (routed here, not handed over) in the last
+   * minute (cluster/pool-shares.ts), as plain JSON: what cluster-fair weights split by;
+   * absent on nodes that publish none.
    */
   readonly shares?: unknown;
 }

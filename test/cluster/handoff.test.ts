@@ -31,6 +31,9 @@ default = "transactional"
 [[classify.rules]]
 header = { "X-Class" = "promo" }
 class = "promotional"
+[[classify.rules]]
+header = { "X-Class" = "bulk" }
+class = "bulk"
 [sources.a]
 ip = "127.0.0.2"
 ehlo = "a.fleet.test"
@@ -47,6 +50,8 @@ node = "n3"
 sources = ["a", "b", "c"]
 [pools.promotional]
 sources = ["c"]
+[pools.bulk]
+sources = ["a", "b", "c"]
 `,
   });
 }, 60_000);
@@ -56,15 +61,18 @@ afterAll(async () => {
 });
 
 /** Sends `count` messages on one connection; each reply is pushed to `replies` as it comes. */
-async function sendMany(n: FleetNode, tag: string, count: number, opts: { promo?: boolean; domain?: string } = {}, replies: string[] = []): Promise<string[]> {
+async function sendMany(n: FleetNode, tag: string, count: number, opts: { promo?: boolean; bulk?: boolean; domain?: string; everyMs?: number } = {}, replies: string[] = []): Promise<string[]> {
   const c = await RawSmtp.open(n.ports.smtp);
   await c.read();
   await c.cmd('EHLO app.test');
   for (let i = 0; i < count; i++) {
     const to = `${tag}${i}@${opts.domain ?? 'dest.test'}`;
-    const headers = [`Message-ID: <${tag}${i}@sender.test>`, ...(opts.promo ? ['X-Class: promo', 'X-Campaign: spring'] : [])];
+    const headers = [`Message-ID: <${tag}${i}@sender.test>`, ...(opts.promo ? ['X-Class: promo', 'X-Campaign: spring'] : []), ...(opts.bulk ? ['X-Class: bulk'] : [])];
+    const started = Date.now();
     const r = await c.send('app@sender.test', [to], message({ to, headers }));
     replies.push(`${r?.code} ${r?.text ?? ''}`);
+    const every = opts.everyMs ?? 0;
+    if (every > 0) await new Promise((res) => setTimeout(res, Math.max(0, every - (Date.now() - started))));
   }
   c.close();
   return replies;
@@ -92,6 +100,22 @@ test('mail for a pool whose only source is on n3 leaves from n3, whichever node 
   expect(await metric(n1, /sluice_peer_messages_total\{direction="sent",kind="handoff",result="ok"\} (\d+)/)).toBe(20);
   // The sender's queue is empty: what it handed over is final there.
   await waitUntil('n1 and n2 hold nothing', async () => (await n1.status()).queued_here === 0 && (await n2.status()).queued_here === 0, 10_000);
+}, 60_000);
+
+test('traffic that enters every node evenly is not handed off for the weights', async () => {
+  const nodes = fleet.nodes as [FleetNode, FleetNode, FleetNode];
+  const sent = () => nodes.reduce((n, node) => n + node.events('handoff_sent').length, 0);
+  const before = sent();
+  const COUNT = 60;
+  // Its own pool (bulk: a, b, c), so that no other test's traffic is in its minute of
+  // counts; each node takes one message every 50 ms, as a balancer in front would spread them.
+  const replies = (await Promise.all(nodes.map((n, i) => sendMany(n, `e${i}-`, COUNT, { bulk: true, everyMs: 50 })))).flat();
+  expect(replies.every((r) => r.startsWith('250'))).toBe(true);
+  await waitUntil('180 delivered', () => [0, 1, 2].every((i) => allDelivered(`e${i}-`, COUNT)), 30_000, 100);
+  const handed = sent() - before;
+  console.log(`even entry: ${3 * COUNT} messages, ${COUNT} into each node, ${handed} handed off`);
+  // The published counts are up to a heartbeat apart: a few may move, not a share's worth.
+  expect(handed).toBeLessThanOrEqual(18);
 }, 60_000);
 
 test('all traffic into n1 for a pool of one source per node leaves each IP within 10 % of a third', async () => {
