@@ -47,6 +47,8 @@ export class QueueOps {
   private readonly ending = new Set<Entry>();
   /** Bounces, cancels and expiries of held mail under way. */
   private readonly runs = new Set<Promise<unknown>>();
+  /** Ready queues that cannot send because their pool or every source is paused or suspended. */
+  private readonly pausedQueues = new WeakSet<ReadyQueue>();
 
   constructor(private readonly deps: OpsDeps) {}
 
@@ -56,6 +58,21 @@ export class QueueOps {
     if (!p.entry) return;
     this.held.set(p.entry, p);
     this.deps.index.update(p.entry, { state: 'held' });
+  }
+
+  /**
+   * `rq` cannot send: its pool or every source is paused or suspended. What waits in it
+   * shows as held; mail routed to it meanwhile does from the next check (a few seconds).
+   */
+  paused(rq: ReadyQueue): void {
+    this.pausedQueues.add(rq);
+    for (const item of rq.snapshot()) if (item.entry?.state === 'ready') this.deps.index.update(item.entry, { state: 'held' });
+  }
+
+  /** A session of `rq` takes an item: the pause is over, and what waits in it is ready. */
+  unpaused(rq: ReadyQueue): void {
+    if (!this.pausedQueues.delete(rq)) return;
+    for (const item of rq.snapshot()) if (item.entry?.state === 'held') this.deps.index.update(item.entry, { state: 'ready' });
   }
 
   /** An item is about to be routed or parked: an action that marked it ends it now. */

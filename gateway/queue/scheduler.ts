@@ -336,6 +336,7 @@ export class Scheduler {
     const key = `${decision.pool}\u0000${route.site}\u0000${decision.priority}`;
     const rq = this.dispatch.queueFor(key, decision.pool, route.site, route.hosts, provider, decision.priority);
     rq.onTake ??= (taken) => {
+      this.ops.unpaused(rq);
       if (taken.entry) this.index.update(taken.entry, { state: 'in_flight' });
     };
     item.readyAt = this.deps.clock.now();
@@ -375,9 +376,12 @@ export class Scheduler {
   /**
    * A session could not start: nothing usable until `retryMs` passes, or (when
    * `waitingFor` names lease keys) until a session holding one of them releases it.
+   * `held`: because of a pause or suspension, not a limit.
    */
-  block(rq: ReadyQueue, retryMs: number, reason: string, waitingFor: readonly string[] = []): void {
+  block(rq: ReadyQueue, retryMs: number, reason: string, waitingFor: readonly string[] = [], held = false): void {
     this.dispatch.block(rq, retryMs, reason, waitingFor);
+    // A pause or suspension of the pool or of every source: its mail shows as held (issue 17).
+    if (held) this.ops.paused(rq);
   }
 
   /** A session released its lease on `keys`: queues waiting for one of them try again now. */
