@@ -22,7 +22,7 @@ export const TURN_RECIPIENTS = 50;
  * DSN waits for an fsync (the spool's group commit shares one among the commits that
  * arrive together), so this sets how many DSNs one fsync carries: with 4, a bounce of
  * 100 000 recipients of 10 000 messages took 21 to 29 s on the bench machine (about 7 ms
- * an fsync); with 16, 6 to 12 s, and the accept p99 still under twice its idle value
+ * an fsync); with 16, 6 to 9 s, and the accept p99 during it no higher than idle
  * (docs/BENCHMARKS.md, "Queue control").
  */
 export const DSN_WINDOW = 16;
