@@ -47,6 +47,7 @@ export interface EndingReport {
   readonly left: number;
 }
 
+/** Ends every recipient of `work` (items of one message next to each other), a turn at a time. */
 export async function endInTurns(work: readonly Work[], deps: EndingDeps): Promise<EndingReport> {
   const removals = new Set<Promise<void>>();
   let ended = 0;
@@ -56,7 +57,9 @@ export async function endInTurns(work: readonly Work[], deps: EndingDeps): Promi
   const nextTurn = (): { turn: Work[]; items: Promise<(QueueItem | null)[]> } => {
     const turn: Work[] = [];
     let n = 0;
-    while (i < work.length && (turn.length === 0 || n + rcptsOf(work[i] as Work) <= TURN_RECIPIENTS)) {
+    // A message's items stay in one turn: its recipients' DSN is one DSN (bounce/outcomes.ts
+    // sends one per message per batch of outcomes; the work comes grouped by message).
+    while (i < work.length && (turn.length === 0 || n + rcptsOf(work[i] as Work) <= TURN_RECIPIENTS || workId(work[i] as Work) === workId(turn[turn.length - 1] as Work))) {
       n += rcptsOf(work[i] as Work);
       turn.push(work[i++] as Work);
     }
@@ -79,8 +82,9 @@ export async function endInTurns(work: readonly Work[], deps: EndingDeps): Promi
         left += rcptsOf(turn[j] as Work);
         continue;
       }
-      // A free slot first: the item may be its message's last, whose DSN then starts.
-      while (removals.size >= DSN_WINDOW) await Promise.race(removals);
+      // A free slot first: the item may be its message's last, whose DSN then starts. Not
+      // between items of one message: a wait there would let a DSN go for the first alone.
+      if (j === 0 || item.envelope.id !== workId(turn[j - 1] as Work)) while (removals.size >= DSN_WINDOW) await Promise.race(removals);
       for (const r of [...item.rcpts]) {
         ended++;
         const removal = deps.end(item, r);
@@ -94,6 +98,11 @@ export async function endInTurns(work: readonly Work[], deps: EndingDeps): Promi
   }
   await Promise.all(removals);
   return { ended, left };
+}
+
+/** The queue id of the message a work item belongs to. */
+export function workId(w: Work): string {
+  return w.kind === 'ready' ? w.item.envelope.id : w.parked.id;
 }
 
 function rcptsOf(w: Work): number {

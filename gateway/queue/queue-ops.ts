@@ -14,7 +14,7 @@ import type { WaitingQueue } from './waiting-queue.js';
 import type { Entry, QueueIndex } from './index.js';
 import type { QueueRules } from './rules.js';
 import type { Parked, QueueItem } from './types.js';
-import { endInTurns, type EndingReport, type Work } from './queue-ending.js';
+import { endInTurns, workId, type EndingReport, type Work } from './queue-ending.js';
 
 /** How an action ends a recipient's stay. */
 export interface Ending {
@@ -139,6 +139,8 @@ export class QueueOps {
         work.push({ kind: 'parked', parked: p });
       }
     }
+    // A message's items next to each other: they are ended in one turn, and its sender gets one DSN.
+    work.sort((a, b) => compareIds(workId(a), workId(b)));
     const taken = new Set(work.map((w) => (w.kind === 'ready' ? w.item.entry : w.parked.entry)));
     for (const e of taken) if (e) this.ending.add(e);
     // In flight, or its envelope being read: ended when the scheduler next sees it.
@@ -207,4 +209,7 @@ export class QueueOps {
     if (p.entry) this.ending.delete(p.entry);
     this.deps.waiting.park(p);
   }
+}
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 // A bounce of many recipients (issue 17 item 4) runs in turns of the event loop: it still
-// ends with one bounced outcome per recipient (reason admin) and one DSN per message,
-// and a message accepted over SMTP while it runs gets its 250.
+// ends with one bounced outcome per recipient (reason admin) and one DSN per message (half
+// of them to two domains, so two queue items each), and a message accepted over SMTP
+// while it runs gets its 250.
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { relayConfig, startGateway, type TestGateway } from '../support/gateway.js';
@@ -17,7 +18,7 @@ let gw: TestGateway;
 let admin: string;
 
 beforeAll(async () => {
-  mx = await startTestMx({ host: '127.0.0.176', rejectRcpt: (rcpt) => (rcpt.endsWith('@blocked.test') ? { code: 451, message: '4.7.0 Try again later' } : null) });
+  mx = await startTestMx({ host: '127.0.0.176', rejectRcpt: (rcpt) => (/@blocked2?\.test$/.test(rcpt) ? { code: 451, message: '4.7.0 Try again later' } : null) });
   const port = await freePort();
   admin = `http://127.0.0.1:${port}`;
   gw = await startGateway(relayConfig({ mx: mx.address, source: { name: 'srca', ip: '127.0.0.177' }, admin: { port, token: TOKEN } }, `[queue]\nretry = ["1h"]\n[events]\nfile = "\${DIR}/events.log"\n`));
@@ -36,28 +37,29 @@ async function open(): Promise<RawSmtp> {
 
 const sender = (i: number) => `app${i}@ok.test`;
 const events = () => readEvents(join(gw.dir, 'events.log'));
-const blockedLeft = () => gw.node.scheduler.index.select({ domain: 'blocked.test' }).length;
+const blockedLeft = () => gw.node.scheduler.index.select({ campaign: 'big' }).length;
 
 test('a bounce of 4 000 recipients: one bounced outcome each, one DSN per message, and accepted mail still gets its 250 meanwhile', async () => {
   // 400 messages of 10 recipients each, from 400 senders, over 4 connections; every attempt is deferred (451).
+  // Every other message has half its recipients at a second domain: two queue items, one DSN.
   await Promise.all(
     Array.from({ length: 4 }, async (_, c) => {
       const s = await open();
       for (let i = c; i < MESSAGES; i += 4) {
-        const rcpts = Array.from({ length: PER_MESSAGE }, (_, k) => `u${i}-${k}@blocked.test`);
-        expect((await s.send(sender(i), rcpts, message({ from: sender(i), to: rcpts[0] ?? '' })))?.code).toBe(250);
+        const rcpts = Array.from({ length: PER_MESSAGE }, (_, k) => `u${i}-${k}@${i % 2 === 1 && k % 2 === 1 ? 'blocked2' : 'blocked'}.test`);
+        expect((await s.send(sender(i), rcpts, message({ from: sender(i), to: rcpts[0] ?? '', headers: ['X-Campaign-ID: big'] })))?.code).toBe(250);
       }
       s.close();
     }),
   );
-  await expect.poll(() => gw.node.scheduler.index.summary('domain', Date.now()).find((g) => g.key === 'blocked.test')?.deferred, { timeout: 60_000, interval: 200 }).toBe(MESSAGES * PER_MESSAGE);
+  await expect.poll(() => gw.node.scheduler.index.summary('campaign', Date.now()).find((g) => g.key === 'big')?.deferred, { timeout: 60_000, interval: 200 }).toBe(MESSAGES * PER_MESSAGE);
 
   // A transaction up to its last line before the action; the rest while the bounce runs.
   const probe = await open();
   expect((await probe.cmd('MAIL FROM:<probe@ok.test>'))?.code).toBe(250);
   expect((await probe.cmd('RCPT TO:<probe@ok.test>'))?.code).toBe(250);
   expect((await probe.cmd('DATA'))?.code).toBe(354);
-  const res = await fetch(`${admin}/api/queue/bounce`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ selector: { domain: 'blocked.test' } }) });
+  const res = await fetch(`${admin}/api/queue/bounce`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ selector: { campaign: 'big' } }) });
   expect(await res.json()).toMatchObject({ action: 'bounce', messages: MESSAGES, recipients: MESSAGES * PER_MESSAGE });
   // Answered once its mail was taken: the recipients are still being ended, turn by turn.
   const running: number[] = [blockedLeft()];

@@ -6,8 +6,8 @@ import { DSN_WINDOW, endInTurns, TURN_RECIPIENTS, type EndingDeps, type Work } f
 import type { Parked } from '../../gateway/queue/types.js';
 import { envelope } from './harness.js';
 
-function parked(i: number, rcpts = 10): Parked {
-  return { id: `M${i}`, rcpts: Array.from({ length: rcpts }, (_, k) => `u${i}-${k}@big.test`), attempts: 1, nextAt: 0, receivedAt: 0, pool: 'p', provider: 'x' };
+function parked(i: number, rcpts = 10, domain = 'big.test'): Parked {
+  return { id: `M${i}`, rcpts: Array.from({ length: rcpts }, (_, k) => `u${i}-${k}@${domain}`), attempts: 1, nextAt: 0, receivedAt: 0, pool: 'p', provider: 'x' };
 }
 
 function harness(over: Partial<EndingDeps> = {}) {
@@ -81,5 +81,27 @@ describe('endInTurns', () => {
     expect(report).toEqual({ ended: 190, left: 10 });
     expect(unreadable).toEqual(['M7']);
     expect(h.ended.some((r) => r.startsWith('u7-'))).toBe(false);
+  });
+
+  it('keeps the items of one message in one turn, so that its recipients make one DSN', async () => {
+    const h = harness();
+    let tick = 0;
+    let on = true;
+    const step = () => {
+      tick++;
+      if (on) setImmediate(step);
+    };
+    setImmediate(step);
+    const ticks = new Map<string, number>();
+    const end = h.deps.end;
+    h.deps = { ...h.deps, end: (item, rcpt) => (ticks.set(rcpt, tick), end(item, rcpt)) };
+    // 40 + 5 + 10 recipients: the third item passes TURN_RECIPIENTS but is the second's message.
+    const work: Work[] = [parked(0, 40), parked(1, 5, 'a.test'), parked(1, 10, 'b.test'), parked(2, 10)].map((p) => ({ kind: 'parked', parked: p }));
+    await endInTurns(work, h.deps);
+    on = false;
+    const of = (prefix: string) => new Set([...ticks].filter(([r]) => r.startsWith(prefix)).map(([, t]) => t));
+    expect(of('u1-').size).toBe(1);
+    expect(of('u0-')).toEqual(of('u1-'));
+    expect([...of('u2-')][0]).toBeGreaterThan([...of('u1-')][0] as number);
   });
 });
