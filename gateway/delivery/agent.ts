@@ -53,7 +53,7 @@ export function createSessionRunner(deps: RunnerDeps) {
   return async function runSession(rq: ReadyQueue, sched: Scheduler): Promise<void> {
     const pick = await deps.picker.pick(rq.pool, rq.provider);
     if (pick.kind === 'wait') {
-      sched.block(rq, pick.retryMs, pick.reason, pick.waitingFor);
+      sched.block(rq, pick.retryMs, pick.reason, pick.waitingFor, pick.held === true);
       return;
     }
     if (pick.kind === 'capped') {

@@ -45,8 +45,12 @@ export class Ledger {
     }
   }
 
-  /** Each recipient of an item gets exactly one final state: the message leaves the spool after its last. */
-  final(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null, reason?: string): void {
+  /**
+   * Each recipient of an item gets exactly one final state: the message leaves the spool
+   * after its last. Returns, for that last one, the DSN step and the removal (a queue
+   * action waits for a few at a time: queue-ending.ts).
+   */
+  final(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null, reason?: string): Promise<void> | undefined {
     // Handed to a peer: the peer reports its outcome; here it only leaves the queue.
     if (state !== 'handed_off') {
       if (state !== 'delivered' && state !== 'cancelled') item.attempts = Math.max(item.attempts, 1);
@@ -54,20 +58,20 @@ export class Ledger {
     }
     const id = item.envelope.id;
     const pending = this.messages.get(id);
-    if (pending === undefined) return;
+    if (pending === undefined) return undefined;
     if (pending <= 1) {
       this.messages.delete(id);
       // Recorded now, not only by the removal's done line a few turns later: the session
       // runner waits for this line to reach the file before it sends the next message,
       // so a kill -9 meanwhile does not send this one again (issue 11).
       this.deps.spool.record(id, rcpt, state);
-      void Promise.resolve(this.deps.beforeRemove?.(item.envelope))
+      return Promise.resolve(this.deps.beforeRemove?.(item.envelope))
         .catch((err: unknown) => this.deps.log.error({ err, queue_id: id }, 'before-remove step failed'))
         .finally(() => this.deps.spool.remove(id));
-    } else {
-      this.messages.set(id, pending - 1);
-      this.deps.spool.record(id, rcpt, state);
     }
+    this.messages.set(id, pending - 1);
+    this.deps.spool.record(id, rcpt, state);
+    return undefined;
   }
 
   private emit(kind: OutcomeKind, item: QueueItem, rcpt: string, response: Response | null, via: Via | null, nextAt: number | null, reason?: string): void {

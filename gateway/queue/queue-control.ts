@@ -12,6 +12,7 @@ import type { Entry, GroupBy, GroupView, QueueState } from './index.js';
 import { describe, isEmpty, type Selector } from './selector.js';
 import type { Scheduler } from './scheduler.js';
 import { ruleText, type RuleView } from './rules.js';
+import type { EndingReport } from './queue-ending.js';
 
 export const QUEUE_ACTIONS = ['suspend', 'resume', 'retry', 'bounce', 'cancel', 'rebind'] as const;
 export type QueueAction = (typeof QUEUE_ACTIONS)[number];
@@ -114,7 +115,9 @@ export class QueueControl {
     this.check(action, req);
     const s = this.deps.scheduler;
     const sel = req.all && isEmpty(req.selector) ? {} : req.selector;
-    const matched = action === 'resume' ? s.index.select(sel, 'held') : s.index.select(sel);
+    // A bounce or cancel counts what it will end: not what an earlier one is ending already.
+    const ends = action === 'bounce' || action === 'cancel';
+    const matched = action === 'resume' ? s.index.select(sel, 'held') : s.index.select(sel).filter((e) => !ends || !s.ops.isEnding(e));
     const count = { node: this.deps.node, messages: new Set(matched.map((e) => e.id)).size, recipients: matched.reduce((n, e) => n + e.rcpts.length, 0) };
     if (!req.dry_run) await this.apply(action, req, sel, matched, by);
     const line = { event: 'queue_action', action, selector: describe(sel), dry_run: req.dry_run, messages: count.messages, recipients: count.recipients, by, ...(req.pool ? { pool: req.pool } : {}), ...(req.duration ? { duration_s: req.duration / 1000 } : {}) };
@@ -140,10 +143,10 @@ export class QueueControl {
         s.ops.retry(matched);
         return;
       case 'bounce':
-        await s.ops.end(matched, { state: 'bounced', response: localResponse(550, '5.0.0', `bounced by an operator (reason: admin)`) });
+        this.ending(action, sel, s.ops.end(matched, { state: 'bounced', response: localResponse(550, '5.0.0', `bounced by an operator (reason: admin)`) }));
         return;
       case 'cancel':
-        await s.ops.end(matched, { state: 'cancelled', response: localResponse(550, '5.0.0', 'cancelled by an operator (reason: admin)') });
+        this.ending(action, sel, s.ops.end(matched, { state: 'cancelled', response: localResponse(550, '5.0.0', 'cancelled by an operator (reason: admin)') }));
         return;
       case 'rebind':
         await s.rules.add('rebind', sel, until, by, req.pool ?? undefined);
@@ -151,6 +154,23 @@ export class QueueControl {
         this.armRules();
         return;
     }
+  }
+
+  /**
+   * A bounce or cancel answers once its mail is taken out of the queues (the counts are
+   * what it matched); its recipients are ended in turns after that (queue-ops.ts), and
+   * this line says when all were, or how many were left queued to repeat it on.
+   */
+  private ending(action: QueueAction, sel: Selector, run: Promise<EndingReport>): void {
+    const started = this.deps.clock.now();
+    run.then(
+      (r) => {
+        const line = { event: 'queue_action_done', action, selector: describe(sel), recipients: r.ended, left: r.left, seconds: (this.deps.clock.now() - started) / 1000 };
+        if (r.left > 0) this.deps.log.warn(line, `queue ${action}: ${r.ended} recipients ended, ${r.left} left queued (repeat the action for them)`);
+        else this.deps.log.info(line, `queue ${action}: done, ${r.ended} recipients ended`);
+      },
+      (err: unknown) => this.deps.log.error({ err, event: 'queue_action_failed', action, selector: describe(sel) }, `queue ${action} failed; what was not ended stays queued (repeat the action)`),
+    );
   }
 
   private armRules(): void {

@@ -5,7 +5,7 @@
  * take at once (in flight in a session, or their envelope being read back) are marked,
  * and the mark applies when the scheduler next routes or defers them.
  */
-import type { Envelope, Spool } from '../spool/types.js';
+import type { Spool } from '../spool/types.js';
 import type { Response } from '../delivery/response.js';
 import type { Logger } from '../observe/logger.js';
 import type { Clock } from '../state/types.js';
@@ -14,6 +14,7 @@ import type { WaitingQueue } from './waiting-queue.js';
 import type { Entry, QueueIndex } from './index.js';
 import type { QueueRules } from './rules.js';
 import type { Parked, QueueItem } from './types.js';
+import { endInTurns, workId, type EndingReport, type Work } from './queue-ending.js';
 
 /** How an action ends a recipient's stay. */
 export interface Ending {
@@ -32,16 +33,22 @@ export interface OpsDeps {
   readonly toParked: (item: QueueItem) => Parked;
   /** Routes an item again (a rebind, a resume of ready mail). */
   readonly route: (item: QueueItem) => void;
-  readonly end: (item: QueueItem, rcpt: string, ending: Ending) => void;
-  readonly expire: (item: QueueItem, rcpt: string, response: Response) => void;
+  /** Gives one recipient its final state; returns its message's DSN step and removal when it was the last. */
+  readonly finish: (item: QueueItem, rcpt: string, state: Ending['state'] | 'expired', response: Response, reason?: string) => Promise<void> | undefined;
+  /** The scheduler is stopping: a bounce or cancel under way stops at its next turn. */
+  readonly stopped: () => boolean;
 }
-
-const READ_CONCURRENCY = 64;
 
 export class QueueOps {
   private readonly held = new Map<Entry, Parked>();
   /** Entries an action could not take at once: ended when next routed or deferred. */
   private readonly doomed = new Map<Entry, Ending>();
+  /** Entries a bounce or cancel has taken and is ending, turn by turn. */
+  private readonly ending = new Set<Entry>();
+  /** Bounces, cancels and expiries of held mail under way. */
+  private readonly runs = new Set<Promise<unknown>>();
+  /** Ready queues that cannot send because their pool or every source is paused or suspended. */
+  private readonly pausedQueues = new WeakSet<ReadyQueue>();
 
   constructor(private readonly deps: OpsDeps) {}
 
@@ -53,12 +60,27 @@ export class QueueOps {
     this.deps.index.update(p.entry, { state: 'held' });
   }
 
+  /**
+   * `rq` cannot send: its pool or every source is paused or suspended. What waits in it
+   * shows as held; mail routed to it meanwhile does from the next check (a few seconds).
+   */
+  paused(rq: ReadyQueue): void {
+    this.pausedQueues.add(rq);
+    for (const item of rq.snapshot()) if (item.entry?.state === 'ready') this.deps.index.update(item.entry, { state: 'held' });
+  }
+
+  /** A session of `rq` takes an item: the pause is over, and what waits in it is ready. */
+  unpaused(rq: ReadyQueue): void {
+    if (!this.pausedQueues.delete(rq)) return;
+    for (const item of rq.snapshot()) if (item.entry?.state === 'held') this.deps.index.update(item.entry, { state: 'ready' });
+  }
+
   /** An item is about to be routed or parked: an action that marked it ends it now. */
   claim(item: QueueItem): boolean {
     const ending = item.entry ? this.doomed.get(item.entry) : undefined;
     if (ending === undefined || !item.entry) return false;
     this.doomed.delete(item.entry);
-    for (const r of [...item.rcpts]) this.deps.end(item, r, ending);
+    this.endItem(item, ending);
     return true;
   }
 
@@ -98,33 +120,51 @@ export class QueueOps {
     for (const rq of this.deps.readyQueues()) for (const item of rq.takeWhere((i) => i.entry !== undefined && set.has(i.entry))) this.deps.route(item);
   }
 
-  /** Bounces or cancels matching mail: each recipient gets its final state once. */
-  async end(entries: readonly Entry[], ending: Ending): Promise<void> {
-    const set = new Set(entries);
-    for (const rq of this.deps.readyQueues()) for (const item of rq.takeWhere((i) => i.entry !== undefined && set.has(i.entry))) this.endItem(item, ending);
-    const parked = this.deps.waiting.take((x) => x.entry !== undefined && set.has(x.entry));
-    for (const e of entries) {
+  /**
+   * Bounces or cancels matching mail: each recipient gets its final state once. Matching
+   * mail is taken out of the queues at once; its recipients are then ended in turns of
+   * the event loop (queue-ending.ts), and the promise resolves when all are. Entries in
+   * flight, or whose envelope is being read, are marked and ended when next seen; entries
+   * another bounce or cancel is ending already are left to it.
+   */
+  end(entries: readonly Entry[], ending: Ending): Promise<EndingReport> {
+    const set = new Set(entries.filter((e) => !this.ending.has(e)));
+    const work: Work[] = [];
+    for (const rq of this.deps.readyQueues()) for (const item of rq.takeWhere((i) => i.entry !== undefined && set.has(i.entry))) work.push({ kind: 'ready', item });
+    for (const parked of this.deps.waiting.take((x) => x.entry !== undefined && set.has(x.entry))) work.push({ kind: 'parked', parked });
+    for (const e of set) {
       const p = this.held.get(e);
       if (p) {
         this.held.delete(e);
-        parked.push(p);
+        work.push({ kind: 'parked', parked: p });
       }
     }
-    const taken = new Set(parked.map((p) => p.entry));
+    // A message's items next to each other: they are ended in one turn, and its sender gets one DSN.
+    work.sort((a, b) => compareIds(workId(a), workId(b)));
+    const taken = new Set(work.map((w) => (w.kind === 'ready' ? w.item.entry : w.parked.entry)));
+    for (const e of taken) if (e) this.ending.add(e);
     // In flight, or its envelope being read: ended when the scheduler next sees it.
-    for (const e of entries) if (!taken.has(e) && e.rcpts.length > 0) this.doomed.set(e, ending);
-    await this.withEnvelopes(parked, (item) => this.endItem(item, ending));
+    for (const e of set) if (!taken.has(e) && e.rcpts.length > 0) this.doomed.set(e, ending);
+    return this.run(work, (item, r) => this.deps.finish(item, r, ending.state, ending.response, 'admin'));
   }
 
   /** Held mail past max_age expires like any other (suspension does not stop the clock). */
   async expireHeld(now: number, maxAge: number, response: Response): Promise<number> {
-    const stale: Parked[] = [];
-    for (const p of this.held.values()) if (now - p.receivedAt >= maxAge) stale.push(p);
-    for (const p of stale) if (p.entry) this.held.delete(p.entry);
-    await this.withEnvelopes(stale, (item) => {
-      for (const r of [...item.rcpts]) this.deps.expire(item, r, response);
-    });
+    const stale: Work[] = [];
+    for (const p of this.held.values()) if (now - p.receivedAt >= maxAge) stale.push({ kind: 'parked', parked: p });
+    for (const w of stale) if (w.kind === 'parked' && w.parked.entry) this.held.delete(w.parked.entry);
+    await this.run(stale, (item, r) => this.deps.finish(item, r, 'expired', response));
     return stale.length;
+  }
+
+  /** Resolves once no bounce, cancel or expiry of held mail is under way (the scheduler stops). */
+  async idle(): Promise<void> {
+    while (this.runs.size > 0) await Promise.allSettled(this.runs);
+  }
+
+  /** True while a bounce or cancel is ending this entry. */
+  isEnding(e: Entry): boolean {
+    return this.ending.has(e);
   }
 
   get heldCount(): number {
@@ -134,6 +174,7 @@ export class QueueOps {
   /** Forgets a mark once the entry has left the queue another way. */
   settled(entry: Entry): void {
     this.doomed.delete(entry);
+    this.ending.delete(entry);
   }
 
   private holdParked(p: Parked): void {
@@ -143,28 +184,32 @@ export class QueueOps {
   }
 
   private endItem(item: QueueItem, ending: Ending): void {
-    for (const r of [...item.rcpts]) this.deps.end(item, r, ending);
+    for (const r of [...item.rcpts]) void this.deps.finish(item, r, ending.state, ending.response, 'admin');
   }
 
-  /** Reads each parked item's envelope back (a few at a time) and hands over the item. */
-  private async withEnvelopes(parked: readonly Parked[], fn: (item: QueueItem) => void): Promise<void> {
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < parked.length) {
-        const p = parked[next++] as Parked;
-        let envelope: Envelope;
-        try {
-          envelope = await this.deps.spool.readEnvelope(p.id);
-        } catch (err) {
-          // Left where it was: the action can be repeated once the spool reads it.
-          this.deps.log.error({ err, queue_id: p.id }, 'queue action: cannot read spooled message; left queued');
-          this.deps.waiting.park(p);
-          continue;
-        }
-        const item: QueueItem = { envelope: { ...envelope, id: p.id }, domain: p.entry?.domain ?? '', rcpts: [...p.rcpts], attempts: p.attempts, nextAt: p.nextAt, readyAt: p.nextAt, ...(p.entry ? { entry: p.entry } : {}) };
-        fn(item);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, parked.length) }, worker));
+  private run(work: readonly Work[], finish: (item: QueueItem, rcpt: string) => Promise<void> | undefined): Promise<EndingReport> {
+    const run = endInTurns(work, {
+      readEnvelope: (id) => this.deps.spool.readEnvelope(id),
+      end: finish,
+      unreadable: (p, err) => {
+        // Left where it was: the action can be repeated once the spool reads it.
+        this.deps.log.error({ err, queue_id: p.id }, 'queue action: cannot read spooled message; left queued');
+        this.putBack({ kind: 'parked', parked: p });
+      },
+      stopped: this.deps.stopped,
+      putBack: (w) => this.putBack(w),
+    });
+    this.runs.add(run);
+    return run.finally(() => this.runs.delete(run));
   }
+
+  /** Mail a run did not end goes back to waiting, due at its own time. */
+  private putBack(w: Work): void {
+    const p = w.kind === 'ready' ? this.deps.toParked(w.item) : w.parked;
+    if (p.entry) this.ending.delete(p.entry);
+    this.deps.waiting.park(p);
+  }
+}
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -25,7 +25,7 @@ import type { FinalState, HandoffPort, OutcomeSink, Parked, QueueItem, Via } fro
 import { domainOf } from '../routing/router.js';
 import { QueueIndex, type Entry } from './index.js';
 import { QueueRules } from './rules.js';
-import { QueueOps, type Ending } from './queue-ops.js';
+import { QueueOps } from './queue-ops.js';
 import { formatResponse } from '../delivery/response.js';
 
 /** Runs one session against a ready queue; resolves when the session has ended. */
@@ -96,8 +96,8 @@ export class Scheduler {
       readyQueues: () => this.dispatch.queues(),
       toParked: (item) => this.toParked(item),
       route: (item) => void this.route(item),
-      end: (item, rcpt, ending) => this.end(item, rcpt, ending),
-      expire: (item, rcpt, response) => this.final(item, rcpt, 'expired', response, null),
+      finish: (item, rcpt, state, response, reason) => this.finish(item, rcpt, state, response, null, reason),
+      stopped: () => this.stopped,
     });
     this.armExpiry();
   }
@@ -336,6 +336,7 @@ export class Scheduler {
     const key = `${decision.pool}\u0000${route.site}\u0000${decision.priority}`;
     const rq = this.dispatch.queueFor(key, decision.pool, route.site, route.hosts, provider, decision.priority);
     rq.onTake ??= (taken) => {
+      this.ops.unpaused(rq);
       if (taken.entry) this.index.update(taken.entry, { state: 'in_flight' });
     };
     item.readyAt = this.deps.clock.now();
@@ -375,9 +376,12 @@ export class Scheduler {
   /**
    * A session could not start: nothing usable until `retryMs` passes, or (when
    * `waitingFor` names lease keys) until a session holding one of them releases it.
+   * `held`: because of a pause or suspension, not a limit.
    */
-  block(rq: ReadyQueue, retryMs: number, reason: string, waitingFor: readonly string[] = []): void {
+  block(rq: ReadyQueue, retryMs: number, reason: string, waitingFor: readonly string[] = [], held = false): void {
     this.dispatch.block(rq, retryMs, reason, waitingFor);
+    // A pause or suspension of the pool or of every source: its mail shows as held (issue 17).
+    if (held) this.ops.paused(rq);
   }
 
   /** A session released its lease on `keys`: queues waiting for one of them try again now. */
@@ -476,20 +480,21 @@ export class Scheduler {
 
   /** Each recipient of an item gets exactly one final state: the message leaves the spool after its last. */
   final(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null, reason?: string): void {
-    this.ledger.final(item, rcpt, state, response, via, reason);
+    void this.finish(item, rcpt, state, response, via, reason);
+  }
+
+  /** final(), returning the message's DSN step and removal when `rcpt` was its last (queue actions wait for a few). */
+  private finish(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null, reason?: string): Promise<void> | undefined {
+    const removal = this.ledger.final(item, rcpt, state, response, via, reason);
     const e = item.entry;
-    if (!e) return;
+    if (!e) return removal;
     const left = e.rcpts.filter((r) => r !== rcpt);
     if (left.length > 0) this.index.update(e, { rcpts: left });
     else {
       this.index.remove(e);
       this.ops.settled(e);
     }
-  }
-
-  /** A queue action's end for one recipient: bounced (a DSN goes to the sender) or cancelled. */
-  private end(item: QueueItem, rcpt: string, ending: Ending): void {
-    this.final(item, rcpt, ending.state, ending.response, null, 'admin');
+    return removal;
   }
 
   get stopped(): boolean {
@@ -501,7 +506,8 @@ export class Scheduler {
     this.dispatch.halt();
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.waiting.hold();
-    await this.dispatch.ended(timeoutMs);
+    // A bounce or cancel under way stops at its next turn; its DSNs in flight finish first.
+    await Promise.all([this.dispatch.ended(timeoutMs), this.ops.idle()]);
   }
 }
 

@@ -32,8 +32,12 @@ export interface Grant {
 
 export type PickResult =
   | { readonly kind: 'granted'; readonly grant: Grant }
-  /** Nothing usable now; try again in `retryMs`, or as soon as a lease on one of `waitingFor` is released. */
-  | { readonly kind: 'wait'; readonly retryMs: number; readonly reason: string; readonly waitingFor: readonly string[] }
+  /**
+   * Nothing usable now; try again in `retryMs`, or as soon as a lease on one of `waitingFor`
+   * is released. `held`: because the pool or every source is paused or suspended (not a
+   * rate or connection limit), so its mail shows as held in the queue views (issue 17).
+   */
+  | { readonly kind: 'wait'; readonly retryMs: number; readonly reason: string; readonly waitingFor: readonly string[]; readonly held?: true }
   /** Every source here is at today's warm-up cap and no overflow can send: nothing moves before `until` (next UTC day). */
   | { readonly kind: 'capped'; readonly until: number; readonly reason: string };
 
@@ -132,7 +136,7 @@ export class SourcePicker {
     const members = this.members.get(pool);
     if (!members || members.length === 0) return wait(HOLD_RECHECK_MS, `pool ${pool} has no sources`);
     const poolHold = this.holds.held(keys.holdPool(pool));
-    if (poolHold) return wait(holdRetry(poolHold.until, now), `pool ${pool} is paused: ${poolHold.reason}`);
+    if (poolHold) return wait(holdRetry(poolHold.until, now), `pool ${pool} is paused: ${poolHold.reason}`, true);
     let local = 0;
     let stuck = 0;
     let capped = 0;
@@ -165,10 +169,12 @@ export class SourcePicker {
         if (r.kind === 'granted') return { kind: 'granted', grant: { ...r.grant, overflowFrom: r.grant.overflowFrom ?? pool } };
         const both = `${reason}; overflow ${r.reason}`;
         if (r.kind === 'capped' && capped === local) return { kind: 'capped', until: r.until, reason: both };
-        if (r.kind === 'wait') return { kind: 'wait', retryMs: Math.min(retryMs, r.retryMs), reason: both, waitingFor: r.waitingFor };
+        if (r.kind === 'wait') return { kind: 'wait', retryMs: Math.min(retryMs, r.retryMs), reason: both, waitingFor: r.waitingFor, ...(r.held && capped < local ? { held: true as const } : {}) };
         return wait(retryMs, both);
       }
       if (capped === local) return { kind: 'capped', until: this.warmup.nextDayAt(), reason };
+      // Every local source paused or suspended (some may be capped): the mail is held.
+      if (capped < local) return wait(retryMs, reason, true);
     }
     if (busy.length > 0) return { kind: 'wait', retryMs: BUSY_RECHECK_MS, reason, waitingFor: busy };
     return wait(retryMs, reason);
@@ -216,8 +222,8 @@ export class SourcePicker {
   }
 }
 
-function wait(retryMs: number, reason: string): PickResult {
-  return { kind: 'wait', retryMs, reason, waitingFor: [] };
+function wait(retryMs: number, reason: string, held = false): PickResult {
+  return { kind: 'wait', retryMs, reason, waitingFor: [], ...(held ? { held } : {}) };
 }
 
 function holdRetry(until: number | null, now: number): number {

@@ -3,7 +3,8 @@
  * RECIPIENTS recipients through the node's internal accept path (spool commit, then the
  * scheduler, as the SMTP sink does, without the SMTP round trips), every domain's MX a
  * closed port (each attempt is deferred for 1 h), then measures over the admin API
- * `GET /api/queue?by=domain`, a `bounce` of one domain's BOUNCE recipients, the accept
+ * `GET /api/queue?by=domain`, a `bounce` of one domain's BOUNCE recipients (its answer, and
+ * until every recipient is ended and every DSN committed), the accept
  * latency (end of DATA to 250) idle and while those run, and the process memory.
  *
  *   SLUICE_BENCH=1 [BENCH_RECIPIENTS=1000000] [BENCH_BOUNCE=100000] npx vitest run test/bench/queue-bench.test.ts
@@ -36,8 +37,8 @@ function envelope(i: number, domain: string, now: number): Envelope {
   return { id: `B${i.toString(36).padStart(8, '0')}`, mailFrom: `app${i % 50}@sender.test`, rcpts: Array.from({ length: PER_MESSAGE }, (_, k) => `u${i}-${k}@${domain}`), receivedAt: now, class: 'transactional', pool: null, priority: null, campaign: `c${i % 20}`, messageId: null, authUser: null, clientAddress: '127.0.0.1', routeHeaders: {}, isDsn: false };
 }
 
-/** Sends `n` one-recipient messages on one SMTP connection; returns each accept latency (ms). */
-async function acceptLatencies(port: number, n: number): Promise<number[]> {
+/** Sends `n` one-recipient messages on one SMTP connection, and more while `more()`; returns each accept latency (ms). */
+async function acceptLatencies(port: number, n: number, more: () => boolean = () => false): Promise<number[]> {
   const sock: Socket = connect(port, '127.0.0.1');
   let buf = '';
   const waiters: ((line: string) => void)[] = [];
@@ -60,7 +61,7 @@ async function acceptLatencies(port: number, n: number): Promise<number[]> {
   await reply();
   await cmd('EHLO bench.test');
   const out: number[] = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n || more(); i++) {
     await cmd('MAIL FROM:<app@sender.test>');
     await cmd(`RCPT TO:<probe${i}@probe.test>`);
     await cmd('DATA');
@@ -120,10 +121,17 @@ async function main(): Promise<void> {
   for (let i = 0; i < 5; i++) times.push((await api('GET', '/api/queue?by=domain')).ms);
   const busyLat = await during;
   console.log(`GET /api/queue?by=domain: ${times.map((t) => t.toFixed(0)).join(', ')} ms (groups: ${((await api('GET', '/api/queue?by=domain')).json['groups'] as unknown[]).length}); accept p99 meanwhile ${p99(busyLat).toFixed(2)} ms`);
-  const during2 = acceptLatencies(smtp, 200);
+  let bouncing = true;
+  const during2 = acceptLatencies(smtp, 200, () => bouncing);
+  const tb = performance.now();
   const b = await api('POST', '/api/queue/bounce', { selector: { domain: 'big.test' } });
+  // The action answers once its mail is taken; done when every recipient is ended and every DSN committed.
+  await (node.scheduler.ops as { idle?: () => Promise<void> }).idle?.();
+  const done = performance.now() - tb;
+  bouncing = false;
   const lat2 = await during2;
-  console.log(`bounce --domain big.test: ${(b.ms / 1000).toFixed(2)} s for ${String(b.json['recipients'])} recipients (${String(b.json['messages'])} messages); accept p99 meanwhile ${p99(lat2).toFixed(2)} ms`);
+  const left = node.scheduler.index.select({ domain: 'big.test' }).length;
+  console.log(`bounce --domain big.test: answered in ${(b.ms / 1000).toFixed(2)} s, done in ${(done / 1000).toFixed(2)} s for ${String(b.json['recipients'])} recipients (${String(b.json['messages'])} messages; ${left} entries left); accept p99 meanwhile ${p99(lat2).toFixed(2)} ms (${lat2.length} probes)`);
   await node.stop();
 }
 
