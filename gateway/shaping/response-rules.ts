@@ -7,14 +7,8 @@ import type { ResponseRuleConfig } from '../config/schema.js';
 import type { Response } from '../delivery/response.js';
 import { formatResponse } from '../delivery/response.js';
 import { parseRuleMatch } from '../config/response-match.js';
-
-export type RuleAction = ResponseRuleConfig['action'];
-
-export interface RuleHit {
-  readonly action: RuleAction;
-  readonly durationMs: number;
-  readonly match: string;
-}
+// What a match says is the delivery agent's (delivery/agent-ports.ts), which acts on it.
+import type { RuleHit } from '../delivery/agent-ports.js';
 
 const DEFAULT_SUSPEND_MS = 30 * 60_000;
 const parsed = new Map<string, ReturnType<typeof parseRuleMatch>>();
