@@ -87,7 +87,7 @@ async function runWithGrant<P extends SessionLimits, Q extends ReadyQueuePort<P>
   if (!(opened instanceof DeliverySession)) {
     deps.log.warn({ event: 'connect_failed', site: rq.site, source: grant.source.name, reply: formatResponse(opened) }, 'connection failed');
     // A greeting a rule says means "this source, back off": the queue waits for another source.
-    if (suspend(deps, rq, ruleFor(deps, rq, opened), opened, via)) return;
+    if (holdFor(deps, rq, ruleFor(deps, rq, opened), opened, via)) return;
     if (!opened.local && isTransient(opened)) {
       // The server answered but is busy (e.g. "too many connections from your IP"): the
       // mail stays queued and no new session starts for a while, instead of every message
@@ -221,10 +221,23 @@ function ruleFor<P extends SessionLimits>(deps: RunnerDeps<P>, rq: ReadyQueuePor
   return response.code >= 400 ? deps.shaping.ruleFor(rq.provider, response) : null;
 }
 
-/** Sets the hold a `suspend` / `suspend_provider` rule asks for; true when `hit` is one. */
-function suspend<P extends SessionLimits>(deps: RunnerDeps<P>, rq: ReadyQueuePort<P>, hit: RuleHit | null, response: Response, via: Via): boolean {
-  if (!hit || (hit.action !== 'suspend' && hit.action !== 'suspend_provider')) return false;
-  const wholeProvider = hit.action === 'suspend_provider';
+/** Sets the hold a `hold` / `hold_provider` rule (or its alias `suspend` / `suspend_provider`) asks for; true when `hit` is one. */
+function holdFor<P extends SessionLimits>(deps: RunnerDeps<P>, rq: ReadyQueuePort<P>, hit: RuleHit | null, response: Response, via: Via): boolean {
+  if (!hit) return false;
+  let wholeProvider: boolean;
+  switch (hit.action) {
+    case 'hold':
+    case 'suspend':
+      wholeProvider = false;
+      break;
+    case 'hold_provider':
+    case 'suspend_provider':
+      wholeProvider = true;
+      break;
+    case 'defer':
+    case 'bounce':
+      return false;
+  }
   deps.shaping.hold({
     target: wholeProvider ? { kind: 'provider', provider: rq.provider.key } : { kind: 'source-provider', source: via.source, provider: rq.provider.key },
     provider: rq.provider.name,
@@ -242,8 +255,8 @@ function settleWithRules<P extends SessionLimits, Q extends ReadyQueuePort<P>>(d
     const hit = ruleFor(deps, rq, response);
     if (hit?.action === 'defer') kind = 'deferred';
     else if (hit?.action === 'bounce') kind = 'bounced';
-    // A suspension is the provider pushing back on the source, not a verdict on the recipient.
-    else if (suspend(deps, rq, hit, response, via)) kind = 'deferred';
+    // A hold is the provider pushing back on the source, not a verdict on the recipient.
+    else if (holdFor(deps, rq, hit, response, via)) kind = 'deferred';
     return { rcpt, response, kind };
   });
   sched.settle(item, out, via);

@@ -10,14 +10,14 @@ import { parseRuleMatch } from '../config/response-match.js';
 // What a match says is the delivery agent's (delivery/agent-ports.ts), which acts on it.
 import type { RuleHit } from '../delivery/agent-ports.js';
 
-const DEFAULT_SUSPEND_MS = 30 * 60_000;
+const DEFAULT_HOLD_MS = 30 * 60_000;
 const parsed = new Map<string, ReturnType<typeof parseRuleMatch>>();
 
 export function matchRule(rules: readonly ResponseRuleConfig[], response: Response): RuleHit | null {
   if (response.local) return null;
   const text = formatResponse(response);
   for (const rule of rules) {
-    if (ruleMatches(rule.match, response, text)) return { action: rule.action, durationMs: rule.duration ?? DEFAULT_SUSPEND_MS, match: rule.match };
+    if (ruleMatches(rule.match, response, text)) return { action: rule.action, durationMs: rule.duration ?? DEFAULT_HOLD_MS, match: rule.match };
   }
   return null;
 }

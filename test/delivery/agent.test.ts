@@ -127,16 +127,22 @@ describe('delivery agent, through its ports', () => {
     expect(sched.releases).toEqual([['conn:tx1:example']]);
   });
 
-  it('holds the source toward the provider when a response rule says suspend, and defers the recipient instead of bouncing it', async () => {
+  // `hold` and `hold_provider` are the response-rule actions; `suspend` and `suspend_provider` their older names.
+  it.each([
+    ['hold', { kind: 'source-provider', source: 'tx1', provider: 'example' }],
+    ['suspend', { kind: 'source-provider', source: 'tx1', provider: 'example' }],
+    ['hold_provider', { kind: 'provider', provider: 'example' }],
+    ['suspend_provider', { kind: 'provider', provider: 'example' }],
+  ] as const)('a response rule with action %s holds mail (%j) and defers the recipient instead of bouncing it', async (action, target) => {
     const hosts = await mx({ rejectRcpt: () => ({ code: 550, message: '5.7.1 Too much mail from your IP' }) });
     const queue = new FakeQueue(hosts, [item('m2', ['bob@example.net'])]);
     const sched = new FakeScheduler();
-    const s = shaping((r) => (r.enhanced === '5.7.1' ? { action: 'suspend', durationMs: 60_000, match: '5.7.1' } : null));
+    const s = shaping((r) => (r.enhanced === '5.7.1' ? { action, durationMs: 60_000, match: '5.7.1' } : null));
     await run(s)(queue, sched);
 
     expect(sched.settled[0]?.results.map((r) => [r.rcpt, r.kind])).toEqual([['bob@example.net', 'deferred']]);
     expect(s.holds).toHaveLength(1);
-    expect(s.holds[0]).toMatchObject({ target: { kind: 'source-provider', source: 'tx1', provider: 'example' }, provider: 'example', reason: 'provider_rule', by: 'response-rule' });
+    expect(s.holds[0]).toMatchObject({ target, provider: 'example', reason: 'provider_rule', by: 'response-rule', until: new FakeClock().now() + 60_000 });
   });
 
   it('blocks the queue with the picker\'s reason and opens no connection when no source is free', async () => {
