@@ -31,7 +31,7 @@ import { leaseTtl, SourcePicker } from './routing/source-picker.js';
 import { HealthMonitor } from './shaping/health-monitor.js';
 import type { HoldCache } from './shaping/hold-cache.js';
 import { holdScope } from './shaping/keys.js';
-import type { Pauses } from './shaping/pauses.js';
+import type { AutoHolds } from './shaping/auto-holds.js';
 import { ProviderTable, rateClaims, type ProviderLimits } from './shaping/providers.js';
 import { matchRule } from './shaping/response-rules.js';
 import type { SendWindows } from './shaping/send-window.js';
@@ -52,7 +52,7 @@ export interface RoutingPorts {
   readonly state: ManagedState;
   readonly spool: Spool;
   readonly holds: HoldCache;
-  readonly pauses: Pauses;
+  readonly autoHolds: AutoHolds;
   readonly clock: Clock;
   readonly log: Logger;
   readonly observer: Observer;
@@ -86,7 +86,7 @@ export function buildRouting(config: Config, p: RoutingPorts): RoutingParts {
     p.observer.warmupExhausted(source, day, cap);
   });
   const picker = new SourcePicker(config, state, p.holds, warmup, p.nodeId, p.hostname, clock);
-  const health = new HealthMonitor({ config, state, holds: p.holds, pauses: p.pauses, clock, log });
+  const health = new HealthMonitor({ config, state, holds: p.holds, autoHolds: p.autoHolds, clock, log });
   const suppression = (config.suppression ?? {}) as { check_domain?: boolean };
   const checkDomain = suppression.check_domain !== false;
   const runSession = createSessionRunner<ProviderLimits, ReadyQueue>({
@@ -94,7 +94,7 @@ export function buildRouting(config: Config, p: RoutingPorts): RoutingParts {
     spool: p.spool,
     state,
     picker: sourcePort(picker, config),
-    shaping: shapingPort(warmup, p.sendWindows, p.pauses),
+    shaping: shapingPort(warmup, p.sendWindows, p.autoHolds),
     clock,
     log,
     onSessionChange: (source, provider, delta) => p.connections.change(source, provider, delta),
@@ -138,8 +138,8 @@ function sourcePort(picker: SourcePicker, config: Config): SourcePort<ProviderLi
   };
 }
 
-/** Warm-up, send windows, response rules and pauses as the delivery agent asks them. */
-function shapingPort(warmup: WarmupGate, sendWindows: SendWindows, pauses: Pauses): ShapingPort<ProviderLimits> {
+/** Warm-up, send windows, response rules and the holds they set, as the delivery agent asks them. */
+function shapingPort(warmup: WarmupGate, sendWindows: SendWindows, autoHolds: AutoHolds): ShapingPort<ProviderLimits> {
   return {
     warmupTake: (source) => warmup.take(source),
     warmupGiveBack: (source) => warmup.giveBack(source),
@@ -147,7 +147,7 @@ function shapingPort(warmup: WarmupGate, sendWindows: SendWindows, pauses: Pause
     admit: (claims, deadline, giveUp) => sendWindows.admit(claims, deadline, giveUp),
     ruleFor: (provider, response) => matchRule(provider.rules, response),
     hold: (r: HoldRequest) => {
-      pauses.pause({ scope: holdScope(r.target), source: r.target.kind === 'provider' ? '*' : r.target.source, provider: r.provider, reason: r.reason, detail: r.detail, by: r.by, until: r.until });
+      autoHolds.hold({ scope: holdScope(r.target), source: r.target.kind === 'provider' ? '*' : r.target.source, provider: r.provider, reason: r.reason, detail: r.detail, by: r.by, until: r.until });
     },
   };
 }

@@ -131,7 +131,7 @@ export interface RuleHit {
   readonly match: string;
 }
 
-/** A hold a response rule asks for (shaping/pauses.ts sets it and tells ops). */
+/** A hold a response rule asks for (shaping/auto-holds.ts sets it and tells ops). */
 export interface HoldRequest {
   /** A source toward one provider, or the provider for every source. */
   readonly target: Extract<HoldTarget, { kind: 'source-provider' | 'provider' }>;
