@@ -9,8 +9,6 @@
 // just before observe (it reports into the stats). Besides the flow there are shared seams
 // anyone may import, which themselves import only seams, and a composition root that may
 // import anything.
-const { readFileSync } = require('node:fs');
-const { dirname, join, resolve } = require('node:path');
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 
@@ -52,30 +50,10 @@ const SEAMS = [
 // Builds everything, so imports across everything.
 const ROOT = '^gateway/(node|node-parts|node-replicas|telemetry)[.]ts$|^gateway/cli/';
 
-// Named exceptions: imports only the composition-root redesign (issue 13 item 1) can remove.
-// One is left: the delivery agent, which still takes the queue, the picker and shaping parts
-// whole. Shrink this list; never add to it to get a build through.
-const EXCEPTIONS = [
-  {
-    from: 'gateway/delivery/agent.ts',
-    to: ['gateway/queue/ready-queue.ts', 'gateway/queue/scheduler.ts', 'gateway/routing/source-picker.ts', 'gateway/shaping/warmup-gate.ts', 'gateway/shaping/send-window.ts', 'gateway/shaping/response-rules.ts', 'gateway/shaping/pauses.ts', 'gateway/shaping/keys.ts'],
-    why: 'the delivery agent (moved from queue/session-runner.ts) takes the ready queue, the scheduler, the source picker and shaping parts; item 1 hands it narrow ports',
-  },
-];
-
-// A stale exception fails the check too (run on this tree only, not on the test's fixtures).
-if (resolve(process.cwd()) === __dirname) {
-  for (const e of EXCEPTIONS) {
-    const text = readFileSync(join(__dirname, e.from), 'utf8');
-    const imported = [...text.matchAll(/from '([.][^']+)'/g)].map((m) => join(dirname(e.from), m[1]).replace(/[.]js$/, '.ts'));
-    for (const to of e.to) {
-      if (!imported.includes(to)) throw new Error(`.dependency-cruiser.cjs: ${e.from} no longer imports ${to}; remove it from EXCEPTIONS`);
-    }
-  }
-}
+// No exceptions: a part that needs an earlier stage declares a port with seam types and
+// the root adapts the real part to it (as delivery/agent-ports.ts does for the agent).
 
 const any = (list) => list.join('|');
-const pathRe = (file) => `^${file.replace(/[.]/g, '[.]')}$`;
 
 // A rule for each stage after the first: it may not import any earlier stage.
 const flowRules = FLOW.slice(1).map(([name, from], i) => ({
@@ -85,21 +63,6 @@ const flowRules = FLOW.slice(1).map(([name, from], i) => ({
   from: { path: from },
   to: { path: any(FLOW.slice(0, i + 1).map(([, p]) => p)), pathNot: any(SEAMS) },
 }));
-
-/** Splits a rule so that each exception's own imports are left out of it, and only those. */
-function except(rule) {
-  const own = EXCEPTIONS.filter((e) => new RegExp(rule.from.path ?? '.').test(e.from));
-  if (own.length === 0) return [rule];
-  return [
-    { ...rule, from: { ...rule.from, pathNot: any([...(rule.from.pathNot ? [rule.from.pathNot] : []), ...own.map((e) => pathRe(e.from))]) } },
-    ...own.map((e) => ({
-      ...rule,
-      name: `${rule.name}`,
-      from: { path: pathRe(e.from) },
-      to: { ...rule.to, pathNot: any([...(rule.to.pathNot ? [rule.to.pathNot] : []), ...e.to.map(pathRe)]) },
-    })),
-  ];
-}
 
 module.exports = {
   forbidden: [
@@ -117,7 +80,7 @@ module.exports = {
       from: { pathNot: '^gateway/cli/' },
       to: { path: '^gateway/node[.]ts$' },
     },
-    ...flowRules.flatMap(except),
+    ...flowRules,
     {
       name: 'seams-import-only-seams',
       comment: 'config, state interfaces, errors and the plugin API are shared by every layer: they cannot depend on one.',

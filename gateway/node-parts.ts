@@ -5,7 +5,8 @@
  */
 import type { Config } from './config/schema.js';
 import { SluiceError } from './errors.js';
-import { createSessionRunner, type RunnerDeps } from './delivery/agent.js';
+import { createSessionRunner } from './delivery/agent.js';
+import type { HoldRequest, ReturnPath, ShapingPort, SourcePort } from './delivery/agent-ports.js';
 import { MxResolver } from './delivery/mx-resolver.js';
 import type { AcceptSink } from './ingress/transaction.js';
 import type { FeedbackSink } from './ingress/feedback.js';
@@ -23,13 +24,16 @@ import type { Metrics } from './observe/metrics.js';
 import type { Logger } from './observe/logger.js';
 import type { Observer } from './observe/observer.js';
 import { pluginOrder, type PluginHost } from './plugin-host/host.js';
+import type { ReadyQueue } from './queue/ready-queue.js';
 import type { SchedulerDeps } from './queue/scheduler.js';
 import { Router } from './routing/router.js';
-import { SourcePicker } from './routing/source-picker.js';
+import { leaseTtl, SourcePicker } from './routing/source-picker.js';
 import { HealthMonitor } from './shaping/health-monitor.js';
 import type { HoldCache } from './shaping/hold-cache.js';
-import type { Pauses } from './shaping/pauses.js';
-import { ProviderTable, type ProviderLimits } from './shaping/providers.js';
+import { holdScope } from './shaping/keys.js';
+import type { AutoHolds } from './shaping/auto-holds.js';
+import { ProviderTable, rateClaims, type ProviderLimits } from './shaping/providers.js';
+import { matchRule } from './shaping/response-rules.js';
 import type { SendWindows } from './shaping/send-window.js';
 import { WarmupGate } from './shaping/warmup-gate.js';
 import type { DiskGuard } from './spool/disk-guard.js';
@@ -48,7 +52,7 @@ export interface RoutingPorts {
   readonly state: ManagedState;
   readonly spool: Spool;
   readonly holds: HoldCache;
-  readonly pauses: Pauses;
+  readonly autoHolds: AutoHolds;
   readonly clock: Clock;
   readonly log: Logger;
   readonly observer: Observer;
@@ -58,7 +62,7 @@ export interface RoutingPorts {
   readonly nodeId: string;
   readonly hostname: string;
   /** [bounces] domain: the VERP envelope sender of a delivery. */
-  readonly returnPath?: RunnerDeps['returnPath'];
+  readonly returnPath?: ReturnPath;
 }
 
 /** Routing, shaping and delivery parts built from one config: what a reload replaces. */
@@ -82,21 +86,19 @@ export function buildRouting(config: Config, p: RoutingPorts): RoutingParts {
     p.observer.warmupExhausted(source, day, cap);
   });
   const picker = new SourcePicker(config, state, p.holds, warmup, p.nodeId, p.hostname, clock);
-  const health = new HealthMonitor({ config, state, holds: p.holds, pauses: p.pauses, clock, log });
+  const health = new HealthMonitor({ config, state, holds: p.holds, autoHolds: p.autoHolds, clock, log });
   const suppression = (config.suppression ?? {}) as { check_domain?: boolean };
   const checkDomain = suppression.check_domain !== false;
-  const runSession = createSessionRunner({
+  const runSession = createSessionRunner<ProviderLimits, ReadyQueue>({
     config,
     spool: p.spool,
     state,
-    picker,
-    warmup,
-    pauses: p.pauses,
+    picker: sourcePort(picker, config),
+    shaping: shapingPort(warmup, p.sendWindows, p.autoHolds),
     clock,
     log,
     onSessionChange: (source, provider, delta) => p.connections.change(source, provider, delta),
     degraded: () => state.degraded(),
-    sendWindows: p.sendWindows,
     ...(p.returnPath ? { returnPath: p.returnPath } : {}),
     // Re-checked just before sending: an address suppressed after it was queued is not mailed.
     ...(pluginOrder(config).includes('suppression')
@@ -122,6 +124,30 @@ export function buildRouting(config: Config, p: RoutingPorts): RoutingParts {
       router,
       runSession,
       maxSessions: (rq: { pool: string; provider: ProviderLimits }) => picker.maxSessions(rq.pool, rq.provider),
+    },
+  };
+}
+
+/** The source picker as the delivery agent asks it. */
+function sourcePort(picker: SourcePicker, config: Config): SourcePort<ProviderLimits> {
+  return {
+    pick: (pool, provider) => picker.pick(pool, provider),
+    sourceHeld: (source, provider) => picker.status(source, provider).kind === 'held',
+    poolHeld: (pool) => picker.poolPaused(pool),
+    leaseTtlMs: leaseTtl(config),
+  };
+}
+
+/** Warm-up, send windows, response rules and the holds they set, as the delivery agent asks them. */
+function shapingPort(warmup: WarmupGate, sendWindows: SendWindows, autoHolds: AutoHolds): ShapingPort<ProviderLimits> {
+  return {
+    warmupTake: (source) => warmup.take(source),
+    warmupGiveBack: (source) => warmup.giveBack(source),
+    rateClaims,
+    admit: (claims, deadline, giveUp) => sendWindows.admit(claims, deadline, giveUp),
+    ruleFor: (provider, response) => matchRule(provider.rules, response),
+    hold: (r: HoldRequest) => {
+      autoHolds.hold({ scope: holdScope(r.target), source: r.target.kind === 'provider' ? '*' : r.target.source, provider: r.provider, reason: r.reason, detail: r.detail, by: r.by, until: r.until });
     },
   };
 }

@@ -27,7 +27,7 @@ import type { OutcomeEvent } from './plugin-host/public.js';
 import { HoldCache } from './shaping/hold-cache.js';
 import { holdsByTarget } from './shaping/keys.js';
 import { today } from './shaping/warmup-gate.js';
-import { Pauses } from './shaping/pauses.js';
+import { AutoHolds } from './shaping/auto-holds.js';
 import { SendWindows } from './shaping/send-window.js';
 import { ProviderTable, type ProviderLimits } from './shaping/providers.js';
 import { startQueueControl } from './queue-wiring.js';
@@ -76,7 +76,7 @@ interface Parts {
   readonly observer: Observer;
   readonly plugins: PluginHost;
   readonly holds: HoldCache;
-  readonly pauses: Pauses;
+  readonly autoHolds: AutoHolds;
   readonly outcomes: OutcomeRouter;
   readonly scheduler: Scheduler;
   readonly disk: DiskGuard;
@@ -151,7 +151,7 @@ export class SluiceNode {
   get plugins(): PluginHost { return this.#started.plugins; }
   get scheduler(): Scheduler { return this.#started.scheduler; }
   get holds(): HoldCache { return this.#started.holds; }
-  get pauses(): Pauses { return this.#started.pauses; }
+  get autoHolds(): AutoHolds { return this.#started.autoHolds; }
   get listeners(): readonly Listener[] { return this.#started.listeners; }
   get ports(): readonly number[] { return this.#started.ports; }
   get feedback(): FeedbackLoop | null { return this.#started.feedback; }
@@ -224,13 +224,13 @@ export class SluiceNode {
       logger: (name) => log.child({ plugin: name }),
       onFailure: (plugin, hook, reason) => m.pluginFailure(plugin, hook, reason),
     });
-    // Shaping: holds, pauses (docs/SHAPING.md).
+    // Shaping: holds, and the holds shaping sets on its own (docs/SHAPING.md).
     const holds = new HoldCache(state, clock, (err) => log.warn({ err }, 'hold refresh failed: keeping the holds last seen'), () => log.info({}, 'hold refresh works again'));
     await holds.start();
     built.push(() => holds.stop());
-    const pauses = new Pauses(holds, clock, log);
-    built.push(() => pauses.stop());
-    pauses.subscribe({ paused: (c) => observer.sourcePaused(c), resumed: (c) => observer.sourceResumed(c) });
+    const autoHolds = new AutoHolds(holds, clock, log);
+    built.push(() => autoHolds.stop());
+    autoHolds.subscribe({ held: (c) => observer.sourcePaused(c), lapsed: (c) => observer.sourceResumed(c) });
     const disk = new DiskGuard({
       freeBytes: () => spool.freeBytes(),
       minFree: () => this.config.node.min_free_disk,
@@ -265,7 +265,7 @@ export class SluiceNode {
       classifier,
       observers: [outcomeTelemetry(observer, clock)],
     });
-    const routing = this.#buildRouting(config, { state, spool, holds, pauses, observer });
+    const routing = this.#buildRouting(config, { state, spool, holds, autoHolds, observer });
     // Items whose pool sends from a peer go to it over the cluster listener (cluster/handoff.ts).
     const handoff = link && shares && cluster ? this.#buildHandoff(link, shares, cluster.membership, spool, () => m) : null;
     this.#handoff = handoff;
@@ -341,7 +341,7 @@ export class SluiceNode {
     const admin = await startAdmin({ config, baseDir: this.baseDir, registry: this.registry, log, observer, control, readiness: () => this.readiness(), fleet, failures: state.failures, queue: queue.routes });
     const healthSocket = await HealthSocket.open(this.dataDir, { node: config.node.id, readiness: () => this.readiness(), log });
     const clusterParts = cluster ? { membership: cluster.membership, stop: async () => (await Promise.all([link?.stop(this.config.node.drain_timeout), replication?.stop()]), await cluster.stop()) } : null;
-    return { state, spool, observer, plugins, holds, pauses, outcomes, scheduler, disk, feedback, listeners, ports, admin, healthSocket, cluster: clusterParts, queue, timers, ledger: replication?.ledger ?? null };
+    return { state, spool, observer, plugins, holds, autoHolds, outcomes, scheduler, disk, feedback, listeners, ports, admin, healthSocket, cluster: clusterParts, queue, timers, ledger: replication?.ledger ?? null };
   }
 
   /** Admin control's view of the node's lifecycle: reload and maintenance drain. */
@@ -367,7 +367,7 @@ export class SluiceNode {
   }
 
   /** Builds the parts one config makes (node-parts.ts) and keeps them for the ports that read them. */
-  #buildRouting(config: Config, p: Pick<Parts, 'state' | 'spool' | 'holds' | 'pauses' | 'observer'>): RoutingParts {
+  #buildRouting(config: Config, p: Pick<Parts, 'state' | 'spool' | 'holds' | 'autoHolds' | 'observer'>): RoutingParts {
     this.#routing = buildRouting(config, { ...p, clock: this.clock, log: this.log, connections: this.connections, sendWindows: this.#sendWindows, nodeId: config.node.id, hostname: this.hostname, ...(this.#returnPath ? { returnPath: this.#returnPath } : {}) });
     return this.#routing;
   }
@@ -556,7 +556,7 @@ export class SluiceNode {
     await Promise.all(parts.listeners.map((l) => l.stop(timeout)));
     await parts.scheduler.stop(timeout);
     parts.holds.stop();
-    parts.pauses.stop();
+    parts.autoHolds.stop();
     await parts.cluster?.stop();
     await this.#rollout?.stop();
     await parts.healthSocket?.close();

@@ -297,7 +297,8 @@ const warmup = z.strictObject({
 
 const responseRule = z.strictObject({
   match: z.string().min(1),
-  action: z.enum(['suspend', 'suspend_provider', 'defer', 'bounce']),
+  /** `hold` / `hold_provider`; `suspend` / `suspend_provider` are their older names, kept as aliases (README "Words"). */
+  action: z.enum(['hold', 'hold_provider', 'suspend', 'suspend_provider', 'defer', 'bounce']),
   duration: duration.optional(),
 });
 

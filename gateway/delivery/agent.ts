@@ -3,33 +3,26 @@
  * send the queue's items one after another within the provider's limits (rate tokens,
  * messages per connection, warm-up), applying response rules to what comes back. The
  * session ends early when its source gets held, its lease is lost (Redis came back and
- * the shared limit is full), or a more urgent queue waits for its lease.
+ * the shared limit is full), or a more urgent queue waits for its lease. It reaches the
+ * queue, the picker and shaping through the ports in agent-ports.ts only.
  */
 import type { Config } from '../config/schema.js';
-import type { Envelope, Spool } from '../spool/types.js';
-import type { Clock, RateClaim, StateBackend } from '../state/types.js';
-import type { SourcePicker, Grant } from '../routing/source-picker.js';
-import { leaseTtl } from '../routing/source-picker.js';
-import type { WarmupGate } from '../shaping/warmup-gate.js';
-import type { SendSlot, SendWindows } from '../shaping/send-window.js';
-import type { Pauses } from '../shaping/pauses.js';
-import { keys } from '../shaping/keys.js';
-import { matchRule, type RuleHit } from '../shaping/response-rules.js';
+import type { Spool } from '../spool/types.js';
+import type { Clock } from '../state/types.js';
+import type { Grant, ReadyQueuePort, ReturnPath, SchedulerPort, SendSlot, SessionLimits, ShapingPort, SourcePort, RuleHit, ThrottlePort } from './agent-ports.js';
 import { DeliverySession } from './session.js';
 import { isTransient, isPermanent, formatResponse, localResponse, type Response } from './response.js';
-import type { ReadyQueue } from '../queue/ready-queue.js';
-import type { Scheduler } from '../queue/scheduler.js';
 import type { QueueItem, Via } from '../queue/types.js';
 import type { Logger } from '../observe/logger.js';
 
-export interface RunnerDeps {
-  readonly config: Config;
-  readonly spool: Spool;
-  readonly state: StateBackend;
-  readonly picker: SourcePicker;
-  readonly warmup: WarmupGate;
-  /** Sets the holds response rules ask for, and tells ops. */
-  readonly pauses: Pauses;
+export interface RunnerDeps<P extends SessionLimits> {
+  readonly config: Pick<Config, 'delivery'>;
+  readonly spool: Pick<Spool, 'readBody' | 'recorded'>;
+  /** Leases and rate tokens (read through `state` at each use). */
+  readonly state: { readonly throttle: ThrottlePort };
+  readonly picker: SourcePort<P>;
+  /** Warm-up, send windows, response rules, and the holds those rules ask for. */
+  readonly shaping: ShapingPort<P>;
   readonly clock: Clock;
   readonly log: Logger;
   /** Checks recipients just before sending (suppression); may throw when it cannot tell. */
@@ -37,11 +30,12 @@ export interface RunnerDeps {
   readonly onSessionChange?: (source: string, provider: string, delta: 1 | -1) => void;
   /** True while the shared state is unreachable and limits are this node's share. */
   readonly degraded?: () => boolean;
-  /** This node's sends per rate key, counted to their completion (shaping/send-window.ts). */
-  readonly sendWindows?: SendWindows;
   /** [bounces] domain: the VERP envelope sender for one delivery (bounce/verp.ts); absent: the message's own. */
-  readonly returnPath?: (envelope: Envelope, rcpts: readonly string[], source: string, pool: string) => string;
+  readonly returnPath?: ReturnPath;
 }
+
+/** Runs one session against ready queue `rq` of scheduler `sched`; resolves when it has ended. */
+export type SessionRun<Q> = (rq: Q, sched: SchedulerPort<Q>) => Promise<void>;
 
 const MIN_GREETING_BACKOFF_MS = 1_000;
 const MAX_GREETING_BACKOFF_MS = 60_000;
@@ -49,8 +43,8 @@ const MAX_GREETING_BACKOFF_MS = 60_000;
 /** Waiting this long for a rate token ends the session and blocks the queue instead (no idle connection). */
 const MAX_TOKEN_WAIT_MS = 2_000;
 
-export function createSessionRunner(deps: RunnerDeps) {
-  return async function runSession(rq: ReadyQueue, sched: Scheduler): Promise<void> {
+export function createSessionRunner<P extends SessionLimits, Q extends ReadyQueuePort<P>>(deps: RunnerDeps<P>): SessionRun<Q> {
+  return async function runSession(rq, sched) {
     const pick = await deps.picker.pick(rq.pool, rq.provider);
     if (pick.kind === 'wait') {
       sched.block(rq, pick.retryMs, pick.reason, pick.waitingFor, pick.held === true);
@@ -63,7 +57,7 @@ export function createSessionRunner(deps: RunnerDeps) {
     }
     const grant = pick.grant;
     const lease = { lost: false };
-    const ttlMs = leaseTtl(deps.config);
+    const ttlMs = deps.picker.leaseTtlMs;
     const renew = setInterval(() => {
       deps.state.throttle.renew(grant.lease, ttlMs).then(
         (ok) => {
@@ -85,7 +79,7 @@ export function createSessionRunner(deps: RunnerDeps) {
   };
 }
 
-async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, grant: Grant, lease: { lost: boolean }): Promise<void> {
+async function runWithGrant<P extends SessionLimits, Q extends ReadyQueuePort<P>>(deps: RunnerDeps<P>, rq: Q, sched: SchedulerPort<Q>, grant: Grant, lease: { lost: boolean }): Promise<void> {
   const d = deps.config.delivery;
   const takenDegraded = deps.degraded?.() === true;
   const opened = await DeliverySession.open(rq.hosts, grant.source, { connectTimeoutMs: rq.provider.connectTimeoutMs, commandTimeoutMs: d.command_timeout, tls: d.tls });
@@ -93,7 +87,7 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
   if (!(opened instanceof DeliverySession)) {
     deps.log.warn({ event: 'connect_failed', site: rq.site, source: grant.source.name, reply: formatResponse(opened) }, 'connection failed');
     // A greeting a rule says means "this source, back off": the queue waits for another source.
-    if (suspend(deps, rq, ruleFor(rq, opened), opened, via)) return;
+    if (holdFor(deps, rq, ruleFor(deps, rq, opened), opened, via)) return;
     if (!opened.local && isTransient(opened)) {
       // The server answered but is busy (e.g. "too many connections from your IP"): the
       // mail stays queued and no new session starts for a while, instead of every message
@@ -119,12 +113,12 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
       // once shared state is back, end the session so the next one takes a shared lease.
       if (takenDegraded && deps.degraded?.() === false) break;
       // A response rule or the health monitor may have held this source meanwhile.
-      if (deps.picker.status(grant.source.name, rq.provider).kind === 'held') break;
+      if (deps.picker.sourceHeld(grant.source.name, rq.provider)) break;
       if (session.sent > 0 && sched.shouldYield(rq, grant.lease.keys)) break;
       const item = await rq.next(rq.provider.idleTimeoutMs);
       if (!item) break;
-      // Paused or suspended while this session sat idle: the item goes back for another source.
-      if (sched.stopped || sched.generation !== generation || deps.picker.status(grant.source.name, rq.provider).kind === 'held' || deps.picker.poolPaused(rq.pool) || deps.picker.poolPaused(grant.pool)) {
+      // Held while this session sat idle: the item goes back for another source.
+      if (sched.stopped || sched.generation !== generation || deps.picker.sourceHeld(grant.source.name, rq.provider) || deps.picker.poolHeld(rq.pool) || deps.picker.poolHeld(grant.pool)) {
         sched.putBack(rq, item, generation);
         break;
       }
@@ -140,7 +134,7 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
         sched.defer(item, sendable, localResponse(451, '4.3.0', 'local spool read error'), viaMx);
         continue;
       }
-      const budget = await deps.warmup.take(grant.source.name).catch(() => null);
+      const budget = await deps.shaping.warmupTake(grant.source.name).catch(() => null);
       if (budget !== true) {
         sched.putBack(rq, item, generation);
         // null: the warm-up count could not be read; try again in a second.
@@ -150,7 +144,7 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
       const token = await waitForToken(deps, rq, grant, sched);
       const slot = token === 'ok' ? await admitSend(deps, rq, grant, sched) : null;
       if (slot === null) {
-        await deps.warmup.giveBack(grant.source.name).catch(() => undefined);
+        await deps.shaping.warmupGiveBack(grant.source.name).catch(() => undefined);
         sched.putBack(rq, item, generation);
         const blockMs = token === 'ok' ? 1_000 : token.blockMs;
         if (blockMs > 0) sched.block(rq, blockMs, `rate limit of ${rq.provider.name} reached`);
@@ -175,7 +169,7 @@ async function runWithGrant(deps: RunnerDeps, rq: ReadyQueue, sched: Scheduler, 
 }
 
 /** Drops suppressed recipients; defers them all when the list cannot be checked. */
-async function filterRecipients(deps: RunnerDeps, sched: Scheduler, item: QueueItem, via: Via): Promise<string[]> {
+async function filterRecipients<P extends SessionLimits, Q>(deps: RunnerDeps<P>, sched: SchedulerPort<Q>, item: QueueItem, via: Via): Promise<string[]> {
   if (!deps.recipientFilter) return item.rcpts;
   const keep: string[] = [];
   let checked = 0;
@@ -194,25 +188,17 @@ async function filterRecipients(deps: RunnerDeps, sched: Scheduler, item: QueueI
   return keep;
 }
 
-/** The rate claims a message from `grant`'s source to the queue's provider takes. */
-function rateClaims(rq: ReadyQueue, grant: Grant): RateClaim[] {
-  const claims: RateClaim[] = [];
-  if (rq.provider.maxMessageRate) claims.push({ key: keys.sourceRate(grant.source.name, rq.provider.key), rate: rq.provider.maxMessageRate });
-  if (rq.provider.totalMaxMessageRate) claims.push({ key: keys.providerRate(rq.provider.key), rate: rq.provider.totalMaxMessageRate });
-  return claims;
-}
-
 /** Waits until this node's own recent sends leave room under every rate; null: not within the token wait. */
-async function admitSend(deps: RunnerDeps, rq: ReadyQueue, grant: Grant, sched: Scheduler): Promise<SendSlot | null> {
-  const claims = rateClaims(rq, grant);
-  if (deps.sendWindows === undefined || claims.length === 0) return { done: () => undefined };
+async function admitSend<P extends SessionLimits, Q extends ReadyQueuePort<P>>(deps: RunnerDeps<P>, rq: Q, grant: Grant, sched: SchedulerPort<Q>): Promise<SendSlot | null> {
+  const claims = deps.shaping.rateClaims(grant.source.name, rq.provider);
+  if (deps.shaping.admit === undefined || claims.length === 0) return { done: () => undefined };
   const deadline = deps.clock.now() + Math.max(rq.provider.idleTimeoutMs, MAX_TOKEN_WAIT_MS);
-  return deps.sendWindows.admit(claims, deadline, () => sched.stopped);
+  return deps.shaping.admit(claims, deadline, () => sched.stopped);
 }
 
 /** Takes a rate token, waiting for short gaps; a long gap ends the session and blocks the queue for it. */
-async function waitForToken(deps: RunnerDeps, rq: ReadyQueue, grant: Grant, sched: Scheduler): Promise<'ok' | { blockMs: number }> {
-  const claims = rateClaims(rq, grant);
+async function waitForToken<P extends SessionLimits, Q extends ReadyQueuePort<P>>(deps: RunnerDeps<P>, rq: Q, grant: Grant, sched: SchedulerPort<Q>): Promise<'ok' | { blockMs: number }> {
+  const claims = deps.shaping.rateClaims(grant.source.name, rq.provider);
   if (claims.length === 0) return 'ok';
   // Waiting longer than the idle timeout (in one gap or in many) holds a connection for nothing: give it back.
   const limit = Math.max(rq.provider.idleTimeoutMs, MAX_TOKEN_WAIT_MS);
@@ -231,17 +217,29 @@ async function waitForToken(deps: RunnerDeps, rq: ReadyQueue, grant: Grant, sche
   }
 }
 
-function ruleFor(rq: ReadyQueue, response: Response): RuleHit | null {
-  return response.code >= 400 ? matchRule(rq.provider.rules, response) : null;
+function ruleFor<P extends SessionLimits>(deps: RunnerDeps<P>, rq: ReadyQueuePort<P>, response: Response): RuleHit | null {
+  return response.code >= 400 ? deps.shaping.ruleFor(rq.provider, response) : null;
 }
 
-/** Sets the hold a `suspend` / `suspend_provider` rule asks for; true when `hit` is one. */
-function suspend(deps: RunnerDeps, rq: ReadyQueue, hit: RuleHit | null, response: Response, via: Via): boolean {
-  if (!hit || (hit.action !== 'suspend' && hit.action !== 'suspend_provider')) return false;
-  const wholeProvider = hit.action === 'suspend_provider';
-  deps.pauses.pause({
-    scope: wholeProvider ? keys.holdProvider(rq.provider.key) : keys.holdSourceProvider(via.source, rq.provider.key),
-    source: wholeProvider ? '*' : via.source,
+/** Sets the hold a `hold` / `hold_provider` rule (or its alias `suspend` / `suspend_provider`) asks for; true when `hit` is one. */
+function holdFor<P extends SessionLimits>(deps: RunnerDeps<P>, rq: ReadyQueuePort<P>, hit: RuleHit | null, response: Response, via: Via): boolean {
+  if (!hit) return false;
+  let wholeProvider: boolean;
+  switch (hit.action) {
+    case 'hold':
+    case 'suspend':
+      wholeProvider = false;
+      break;
+    case 'hold_provider':
+    case 'suspend_provider':
+      wholeProvider = true;
+      break;
+    case 'defer':
+    case 'bounce':
+      return false;
+  }
+  deps.shaping.hold({
+    target: wholeProvider ? { kind: 'provider', provider: rq.provider.key } : { kind: 'source-provider', source: via.source, provider: rq.provider.key },
     provider: rq.provider.name,
     reason: 'provider_rule',
     detail: `rule "${hit.match}" (${hit.action}) matched ${formatResponse(response).slice(0, 200)}`,
@@ -251,14 +249,14 @@ function suspend(deps: RunnerDeps, rq: ReadyQueue, hit: RuleHit | null, response
   return true;
 }
 
-function settleWithRules(deps: RunnerDeps, sched: Scheduler, rq: ReadyQueue, item: QueueItem, results: readonly { rcpt: string; response: Response }[], via: Via): void {
+function settleWithRules<P extends SessionLimits, Q extends ReadyQueuePort<P>>(deps: RunnerDeps<P>, sched: SchedulerPort<Q>, rq: Q, item: QueueItem, results: readonly { rcpt: string; response: Response }[], via: Via): void {
   const out = results.map(({ rcpt, response }) => {
     let kind: 'delivered' | 'bounced' | 'deferred' = isPermanent(response) ? 'bounced' : response.code < 300 ? 'delivered' : 'deferred';
-    const hit = ruleFor(rq, response);
+    const hit = ruleFor(deps, rq, response);
     if (hit?.action === 'defer') kind = 'deferred';
     else if (hit?.action === 'bounce') kind = 'bounced';
-    // A suspension is the provider pushing back on the source, not a verdict on the recipient.
-    else if (suspend(deps, rq, hit, response, via)) kind = 'deferred';
+    // A hold is the provider pushing back on the source, not a verdict on the recipient.
+    else if (holdFor(deps, rq, hit, response, via)) kind = 'deferred';
     return { rcpt, response, kind };
   });
   sched.settle(item, out, via);

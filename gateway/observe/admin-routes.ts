@@ -76,11 +76,16 @@ const address = z
 const name = z.string().refine(isName, NAME_RULE);
 const reason = z.string().trim().min(1).max(200);
 
+/** The longest hold of a source toward one provider the API sets (a week). */
+const MAX_HOLD_MS = 7 * 86_400_000;
+
 const bodies = {
   pause: z.object({ reason: reason.optional() }).strict(),
   none: z.object({}).strict(),
   drain: z.object({ handoff: z.boolean().optional() }).strict(),
-  suspend: z.object({ provider: name, duration: duration(7 * 86_400_000, 'duration'), reason: reason.optional() }).strict(),
+  suspend: z.object({ provider: name, duration: duration(MAX_HOLD_MS, 'duration'), reason: reason.optional() }).strict(),
+  /** A hold of a source: until lifted, or toward one `provider` for a `duration`. */
+  holdSource: z.object({ provider: name.optional(), duration: duration(MAX_HOLD_MS, 'duration').optional(), reason: reason.optional() }).strict(),
   suppress: z
     .object({
       address,
@@ -127,6 +132,38 @@ export const ROUTES: readonly Route[] = [
     return json(await d.stats.snapshot(q.window));
   }),
   route('GET', '/api/alerts', async (_, d) => json({ active: d.alerts.active(), recent: d.alerts.recent() })),
+  // Held mail (README "Words"): hold and lift a source, a source toward one provider, or a
+  // pool. The older routes below (pause, resume, suspend) do the same and stay as aliases.
+  route('POST', '/api/sources/:name/hold', async (ctx, d) => {
+    const b = parse(bodies.holdSource, ctx.body, 'body');
+    const source = nameParam(ctx, 'source');
+    if (b.provider === undefined) {
+      if (b.duration !== undefined) throw new BadRequest('body: duration: a hold of the whole source lasts until lifted; give "provider" to hold it toward one provider for a time');
+      await d.control.pauseSource(source, b.reason ?? 'admin', ctx.by);
+      return json({ ok: true, source, held: true });
+    }
+    if (b.duration === undefined) throw new BadRequest('body: duration: a hold toward one provider needs a duration such as "30m"');
+    await d.control.suspendSource(source, b.provider, b.duration, b.reason ?? 'held by an operator', ctx.by);
+    return json({ ok: true, source, provider: b.provider, held: true, duration_s: b.duration / 1000 });
+  }),
+  route('POST', '/api/sources/:name/lift', async (ctx, d) => {
+    parse(bodies.none, ctx.body, 'body');
+    const source = nameParam(ctx, 'source');
+    await d.control.resumeSource(source, ctx.by);
+    return json({ ok: true, source, held: false });
+  }),
+  route('POST', '/api/pools/:name/hold', async (ctx, d) => {
+    const b = parse(bodies.pause, ctx.body, 'body');
+    const pool = nameParam(ctx, 'pool');
+    await d.control.pausePool(pool, b.reason ?? 'admin', ctx.by);
+    return json({ ok: true, pool, held: true });
+  }),
+  route('POST', '/api/pools/:name/lift', async (ctx, d) => {
+    parse(bodies.none, ctx.body, 'body');
+    const pool = nameParam(ctx, 'pool');
+    await d.control.resumePool(pool, ctx.by);
+    return json({ ok: true, pool, held: false });
+  }),
   route('POST', '/api/sources/:name/pause', async (ctx, d) => {
     const b = parse(bodies.pause, ctx.body, 'body');
     const source = nameParam(ctx, 'source');

@@ -8,38 +8,14 @@
  * UTC day.
  */
 import { memberSource, type Config } from '../config/schema.js';
-import { systemClock, type Clock, type Lease, type LeaseClaim, type StateBackend } from '../state/types.js';
+import { systemClock, type Clock, type LeaseClaim, type StateBackend } from '../state/types.js';
 import type { ProviderLimits } from '../shaping/providers.js';
 import { keys } from '../shaping/keys.js';
 import type { HoldCache } from '../shaping/hold-cache.js';
 import type { WarmupGate } from '../shaping/warmup-gate.js';
 import { IMPLICIT_POOL } from './router.js';
-
-export interface SourceRef {
-  readonly name: string;
-  readonly ip: string | undefined;
-  readonly ehlo: string;
-}
-
-export interface Grant {
-  readonly source: SourceRef;
-  readonly lease: Lease;
-  /** The pool whose source sends: the routed pool, or its overflow pool. */
-  readonly pool: string;
-  /** The routed pool when `pool` is its overflow; else null. */
-  readonly overflowFrom: string | null;
-}
-
-export type PickResult =
-  | { readonly kind: 'granted'; readonly grant: Grant }
-  /**
-   * Nothing usable now; try again in `retryMs`, or as soon as a lease on one of `waitingFor`
-   * is released. `held`: because the pool or every source is paused or suspended (not a
-   * rate or connection limit), so its mail shows as held in the queue views (issue 17).
-   */
-  | { readonly kind: 'wait'; readonly retryMs: number; readonly reason: string; readonly waitingFor: readonly string[]; readonly held?: true }
-  /** Every source here is at today's warm-up cap and no overflow can send: nothing moves before `until` (next UTC day). */
-  | { readonly kind: 'capped'; readonly until: number; readonly reason: string };
+// The picker answers the delivery agent's port: its result types are defined there, where they are consumed.
+import type { PickResult, SourceRef } from '../delivery/agent-ports.js';
 
 export type SourceStatus =
   | { readonly kind: 'usable' }

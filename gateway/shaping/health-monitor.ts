@@ -14,7 +14,7 @@ import type { Clock, HealthCounts, HealthOutcome, StateBackend } from '../state/
 import { formatDuration } from '../config/units.js';
 import type { HoldCache } from './hold-cache.js';
 import { keys } from './keys.js';
-import type { Pauses } from './pauses.js';
+import type { AutoHolds } from './auto-holds.js';
 import type { Logger } from '../observe/logger.js';
 
 export type PoolHealth = NonNullable<PoolConfig['health']>;
@@ -39,7 +39,7 @@ export interface HealthMonitorDeps {
   readonly config: Config;
   readonly state: StateBackend;
   readonly holds: HoldCache;
-  readonly pauses: Pauses;
+  readonly autoHolds: AutoHolds;
   readonly clock: Clock;
   readonly log: Logger;
 }
@@ -121,7 +121,7 @@ export class HealthMonitor {
     const counts = sincePause ? (s.fresh?.from === end ? s.fresh.counts : NONE) : await this.deps.state.health.counts(source, provider, windowMs);
     const verdict = judge(counts, health, windowMs);
     if (!verdict) return;
-    this.deps.pauses.pause({ scope, source, provider, reason: verdict.reason, detail: verdict.detail, by: 'health', until: now + health.pause_for });
+    this.deps.autoHolds.hold({ scope, source, provider, reason: verdict.reason, detail: verdict.detail, by: 'health', until: now + health.pause_for });
   }
 }
 

@@ -4,7 +4,8 @@
  * destination is throttled per site (its MX host set), as DESIGN.md says.
  */
 import type { Config, ProviderConfig } from '../config/schema.js';
-import type { Rate } from '../state/types.js';
+import type { Rate, RateClaim } from '../state/types.js';
+import { keys } from './keys.js';
 
 /** A table's max_message_rate with its own max_message_burst: a burst is only ever read beside its rate. */
 function tableRate(table: { max_message_rate?: Rate | undefined; max_message_burst?: number | undefined } | undefined): Rate | undefined {
@@ -28,6 +29,14 @@ export interface ProviderLimits {
   readonly totalMaxConnections: number | null;
   readonly totalMaxMessageRate: Rate | null;
   readonly rules: ProviderConfig['rules'];
+}
+
+/** The rate claims one message from `source` to `provider` takes: per source, and the provider's fleet total. */
+export function rateClaims(source: string, provider: ProviderLimits): RateClaim[] {
+  const claims: RateClaim[] = [];
+  if (provider.maxMessageRate) claims.push({ key: keys.sourceRate(source, provider.key), rate: provider.maxMessageRate });
+  if (provider.totalMaxMessageRate) claims.push({ key: keys.providerRate(provider.key), rate: provider.totalMaxMessageRate });
+  return claims;
 }
 
 export class ProviderTable {

@@ -7,23 +7,17 @@ import type { ResponseRuleConfig } from '../config/schema.js';
 import type { Response } from '../delivery/response.js';
 import { formatResponse } from '../delivery/response.js';
 import { parseRuleMatch } from '../config/response-match.js';
+// What a match says is the delivery agent's (delivery/agent-ports.ts), which acts on it.
+import type { RuleHit } from '../delivery/agent-ports.js';
 
-export type RuleAction = ResponseRuleConfig['action'];
-
-export interface RuleHit {
-  readonly action: RuleAction;
-  readonly durationMs: number;
-  readonly match: string;
-}
-
-const DEFAULT_SUSPEND_MS = 30 * 60_000;
+const DEFAULT_HOLD_MS = 30 * 60_000;
 const parsed = new Map<string, ReturnType<typeof parseRuleMatch>>();
 
 export function matchRule(rules: readonly ResponseRuleConfig[], response: Response): RuleHit | null {
   if (response.local) return null;
   const text = formatResponse(response);
   for (const rule of rules) {
-    if (ruleMatches(rule.match, response, text)) return { action: rule.action, durationMs: rule.duration ?? DEFAULT_SUSPEND_MS, match: rule.match };
+    if (ruleMatches(rule.match, response, text)) return { action: rule.action, durationMs: rule.duration ?? DEFAULT_HOLD_MS, match: rule.match };
   }
   return null;
 }

@@ -18,6 +18,8 @@
  * within what GCRA's own spacing (P + 30 ms per N) leaves for sends of up to ~30 ms.
  */
 import type { Clock, RateClaim } from '../state/types.js';
+// A slot is what the delivery agent asks for (delivery/agent-ports.ts).
+import type { SendSlot } from '../delivery/agent-ports.js';
 
 /** One send under way or done: its completion time (ms), null while in flight. */
 class Send {
@@ -47,10 +49,6 @@ interface Ring {
   floor: number;
 }
 
-/** A send admitted under every rate of its message; call done() when its reply to DATA is in (or it failed). */
-export interface SendSlot {
-  done(): void;
-}
 
 export type Sleep = (ms: number) => Promise<void>;
 

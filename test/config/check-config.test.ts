@@ -70,6 +70,15 @@ test('a response rule whose match is neither a code nor a valid regular expressi
   expect(out).toMatch(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4 providers\\.gmail\\.rules\\[0\\]\\.match: not an enhanced code and not a valid regular expression`));
 });
 
+test('response rules take the action "hold" / "hold_provider", and still "suspend" / "suspend_provider" (their older names)', async () => {
+  const rule = (action: string) => ['[[providers.gmail.rules]]', 'match = "4.7.28"', `action = "${action}"`, 'duration = "30m"'];
+  const ok = await check(['[providers.gmail]', 'mx_suffixes = [".google.com"]', ...['hold', 'hold_provider', 'suspend', 'suspend_provider'].flatMap(rule)].join('\n'));
+  expect(ok.out).toMatch(/^OK: /);
+  const { code, out, file } = await check(['[providers.gmail]', 'mx_suffixes = [".google.com"]', ...rule('pause')].join('\n'));
+  expect(code).toBe(1);
+  expect(out).toContain(`${file}:5 providers.gmail.rules[0].action: `);
+});
+
 test('[feedback] problems name their keys: addresses, a submission listener, a cluster without a shared secret', async () => {
   const { code, out, file } = await check(
     [

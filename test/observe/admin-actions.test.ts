@@ -46,6 +46,33 @@ describe('admin API actions go through the AdminControl', () => {
     ]);
   });
 
+  it('holds and lifts a source, a source toward one provider, and a pool (the older pause/resume/suspend routes do the same)', async () => {
+    expect(await call('POST', '/api/sources/a/hold')).toEqual({ status: 200, json: { ok: true, source: 'a', held: true } });
+    expect(await call('POST', '/api/sources/a/hold', { provider: 'gmail', duration: '30m', reason: 'JMRP complaints' })).toEqual({ status: 200, json: { ok: true, source: 'a', provider: 'gmail', held: true, duration_s: 1800 } });
+    expect(await call('POST', '/api/sources/a/lift')).toEqual({ status: 200, json: { ok: true, source: 'a', held: false } });
+    expect(await call('POST', '/api/pools/promotional/hold', { reason: 'maintenance' })).toEqual({ status: 200, json: { ok: true, pool: 'promotional', held: true } });
+    expect(await call('POST', '/api/pools/promotional/lift')).toEqual({ status: 200, json: { ok: true, pool: 'promotional', held: false } });
+    expect(h.control.calls).toEqual([
+      { method: 'pauseSource', args: ['a', 'admin', BY] },
+      { method: 'suspendSource', args: ['a', 'gmail', 1_800_000, 'JMRP complaints', BY] },
+      { method: 'resumeSource', args: ['a', BY] },
+      { method: 'pausePool', args: ['promotional', 'maintenance', BY] },
+      { method: 'resumePool', args: ['promotional', BY] },
+    ]);
+  });
+
+  it('refuses a hold of a whole source with a duration, and a hold toward a provider without one', async () => {
+    expect(await call('POST', '/api/sources/a/hold', { duration: '30m' })).toMatchObject({ status: 400, json: { error: { code: 'INVALID', message: expect.stringContaining('lasts until lifted') } } });
+    expect(await call('POST', '/api/sources/a/hold', { provider: 'gmail' })).toMatchObject({ status: 400, json: { error: { code: 'INVALID', message: expect.stringContaining('needs a duration') } } });
+    expect((await call('POST', '/api/sources/nope/hold')).status).toBe(404);
+    expect((await call('POST', '/api/pools/nope/lift')).status).toBe(404);
+    // The two 400s never reached the control; the 404s are its answer for unknown names.
+    expect(h.control.calls.map((c) => [c.method, c.args[0]])).toEqual([
+      ['pauseSource', 'nope'],
+      ['resumePool', 'nope'],
+    ]);
+  });
+
   it('reads a duration as the config does: "1h30m" is 90 minutes, "90 minutes" is a 400', async () => {
     // The admin API once had its own parser that refused compound durations the config takes.
     expect(await call('POST', '/api/sources/a/suspend', { provider: 'gmail', duration: '1h30m' })).toEqual({ status: 200, json: { ok: true, source: 'a', provider: 'gmail', duration_s: 5400 } });

@@ -77,6 +77,15 @@ test('a paused pool sends nothing until resumed', async () => {
   await mx.waitUntil((x) => x.messages.some((m) => m.rcpts.includes('held@example.net')), 10_000);
 });
 
+test('a held source sends nothing until lifted (POST /api/sources/:name/hold, /lift)', async () => {
+  expect((await post('/api/sources/a/hold', { reason: 'blocklisted' })).status).toBe(200);
+  await send('held-source@example.net');
+  await new Promise((res) => setTimeout(res, 1500));
+  expect(mx.messages.some((m) => m.rcpts.includes('held-source@example.net'))).toBe(false);
+  expect((await post('/api/sources/a/lift')).status).toBe(200);
+  await mx.waitUntil((x) => x.messages.some((m) => m.rcpts.includes('held-source@example.net')), 10_000);
+});
+
 test('suspending a source for a provider is validated and shows in the sources list', async () => {
   expect((await post('/api/sources/a/suspend', { provider: 'default', duration: 'soon' })).status).toBe(400);
   expect((await post('/api/sources/a/suspend', { provider: 'default', duration: '10m' })).status).toBe(200);

@@ -1,16 +1,17 @@
 /**
- * Pauses that shaping decides on its own (a response rule, the health monitor): sets
- * the hold, tells ops once (`source_paused`), and tells them again when the hold lapses
- * (`source_resumed`). A scope that is already held is left alone, so two sessions that
- * see the same 421 at once, or two nodes that see the same bounce rate, pause it once.
+ * Holds that shaping decides on its own (a response rule, the health monitor): sets
+ * the hold, tells ops once (`source_paused`, the event's older name), and tells them again
+ * when the hold lapses (`source_resumed`). A scope that is already held is left alone, so
+ * two sessions that see the same 421 at once, or two nodes that see the same bounce rate,
+ * hold it once.
  */
 import type { Clock } from '../state/types.js';
 import type { HoldCache } from './hold-cache.js';
 import type { Logger } from '../observe/logger.js';
 
 
-/** One pause as the log and the observer see it (fields match observe's HoldChange). */
-export interface PauseChange {
+/** One hold as the log and the observer see it (fields match observe's HoldChange). */
+export interface AutoHold {
   /** The hold scope, e.g. `source-provider:tx1:gmail`. */
   readonly scope: string;
   /** The source held, or "*" when the provider is held for every source. */
@@ -24,14 +25,14 @@ export interface PauseChange {
   readonly until: number | null;
 }
 
-export interface PauseListener {
-  paused?(change: PauseChange): void;
-  resumed?(change: PauseChange): void;
+export interface AutoHoldListener {
+  held?(change: AutoHold): void;
+  lapsed?(change: AutoHold): void;
 }
 
-export class Pauses {
+export class AutoHolds {
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly listeners: PauseListener[] = [];
+  private readonly listeners: AutoHoldListener[] = [];
 
   constructor(
     private readonly holds: HoldCache,
@@ -39,19 +40,19 @@ export class Pauses {
     private readonly log: Logger,
   ) {}
 
-  subscribe(listener: PauseListener): void {
+  subscribe(listener: AutoHoldListener): void {
     this.listeners.push(listener);
   }
 
-  /** Holds `change.scope` unless it is held already; true when this call paused it. */
-  pause(change: PauseChange): boolean {
+  /** Holds `change.scope` unless it is held already; true when this call held it. */
+  hold(change: AutoHold): boolean {
     if (this.holds.held(change.scope)) return false;
     this.holds.set({ scope: change.scope, reason: `${change.reason}: ${change.detail}`, until: change.until, by: change.by }).catch((err: unknown) => {
       // HoldCache keeps it in force here and stores it once the backend answers again.
-      this.log.warn({ err, scope: change.scope }, 'pause held on this node only until the shared state answers');
+      this.log.warn({ err, scope: change.scope }, 'hold kept on this node only until the shared state answers');
     });
-    this.log.warn({ event: 'source_paused', ...fields(change) }, `paused ${change.scope}: ${change.detail}`);
-    for (const l of this.listeners) l.paused?.(change);
+    this.log.warn({ event: 'source_paused', ...fields(change) }, `held ${change.scope}: ${change.detail}`);
+    for (const l of this.listeners) l.held?.(change);
     if (change.until !== null) this.watch(change, change.until);
     return true;
   }
@@ -62,7 +63,7 @@ export class Pauses {
   }
 
   /** Says `source_resumed` when the hold has lapsed (again later if someone extended it). */
-  private watch(change: PauseChange, until: number): void {
+  private watch(change: AutoHold, until: number): void {
     const old = this.timers.get(change.scope);
     if (old) clearTimeout(old);
     const t = setTimeout(() => {
@@ -71,14 +72,14 @@ export class Pauses {
       if (still?.until != null) return this.watch(change, still.until);
       if (still) return; // now held until lifted: whoever did that reports it
       if ((this.holds.endOf(change.scope) ?? until) < until) return; // lifted early (admin): the lifter reported it
-      this.log.info({ event: 'source_resumed', ...fields(change) }, `resumed ${change.scope}`);
-      for (const l of this.listeners) l.resumed?.(change);
+      this.log.info({ event: 'source_resumed', ...fields(change) }, `hold on ${change.scope} lapsed`);
+      for (const l of this.listeners) l.lapsed?.(change);
     }, Math.max(0, until - this.clock.now()) + 5);
     t.unref();
     this.timers.set(change.scope, t);
   }
 }
 
-function fields(c: PauseChange) {
+function fields(c: AutoHold) {
   return { scope: c.scope, source: c.source, provider: c.provider, reason: c.reason, detail: c.detail, by: c.by, until: c.until === null ? null : new Date(c.until).toISOString() };
 }
