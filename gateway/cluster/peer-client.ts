@@ -80,7 +80,7 @@ export class PeerClient {
     const message = Buffer.concat([Buffer.from(factsField(sealFacts(this.opts.secret, facts, body)), 'latin1'), body]);
     const slot = await this.acquire(peer);
     try {
-      const receipt = await transmit(slot, facts.envelope.mailFrom, rcpts, message, peer.id);
+      const receipt = await transmit(slot, facts.envelope.mailFrom, rcpts, message, peer.id, (this.opts.timeoutMs ?? 10_000) * 2);
       this.release(peer, slot);
       return receipt;
     } catch (err) {
@@ -174,11 +174,15 @@ export class PeerClient {
     conn.on('error', () => (slot.broken = true));
     conn.on('end', () => (slot.broken = true));
     return new Promise((resolve, reject) => {
+      let failed = false;
       const fail = (err: unknown) => {
+        // Once: closing the connection below emits 'end', which must not replace the first cause.
+        if (failed) return;
+        failed = true;
         slot.broken = true;
-        quit(slot);
         const e = err as { responseCode?: number; message?: string };
         reject(new PeerSendError(`cannot reach peer ${peer.id} at ${peer.address}: ${String(e.message ?? err).slice(0, 200)}`, e.responseCode ?? 0, err));
+        quit(slot);
       };
       // nodemailer reports a failed connect (ECONNREFUSED from a peer just killed), and a
       // connection that closes or times out during STARTTLS or AUTH, only as an 'error' or
@@ -191,13 +195,18 @@ export class PeerClient {
       };
       conn.once('error', fail);
       conn.once('end', closed);
+      const limit = setTimeout(() => fail(new Error(`no connection and AUTH within ${timeout * 2} ms`)), timeout * 2);
+      limit.unref();
+      conn.once('end', () => clearTimeout(limit));
       conn.connect((err) => {
         if (err) {
+          clearTimeout(limit);
           settle();
           return fail(err);
         }
         conn._socket?.setNoDelay?.(true);
         conn.login({ user: this.opts.nodeId, pass: peerPassword(this.opts.secret, this.opts.nodeId) }, (lerr) => {
+          clearTimeout(limit);
           settle();
           if (lerr) fail(lerr);
           else resolve(slot);
@@ -207,13 +216,18 @@ export class PeerClient {
   }
 }
 
-function transmit(slot: Slot, from: string, to: readonly string[], message: Buffer, peerId: string): Promise<PeerReceipt> {
+function transmit(slot: Slot, from: string, to: readonly string[], message: Buffer, peerId: string, limitMs: number): Promise<PeerReceipt> {
   return new Promise((resolve, reject) => {
     // A peer killed mid-transaction: nodemailer emits 'error' / 'end' and may never call back.
     const gone = () => reject(new PeerSendError(`peer ${peerId} closed the connection`, 0));
     slot.conn.once('error', gone);
     slot.conn.once('end', gone);
+    // And if neither comes, the transaction still ends (the slot is then closed as broken),
+    // so that no connection slot to this peer stays taken for ever.
+    const timer = setTimeout(() => reject(new PeerSendError(`peer ${peerId} did not answer within ${limitMs} ms`, 0)), limitMs);
+    timer.unref();
     const settle = () => {
+      clearTimeout(timer);
       slot.conn.removeListener('error', gone);
       slot.conn.removeListener('end', gone);
     };
