@@ -103,7 +103,9 @@ export class Handoff<P> implements HandoffPort<P> {
       if (remotes.length === 0 && locals.length === 0) continue; // nothing usable in this pool anywhere: its overflow, as the picker does
       if (!passedOn) this.deps.shares.entered(p);
       if (remotes.length === 0) return this.keep(p, locals);
-      if (locals.length === 0 || !this.keeps(p, locals, remotes)) return this.pass(p, locals, remotes);
+      // The fleet's figures are read once per decision: keeps() and pass() share them.
+      const fleet = this.fleetTargets(p, locals, remotes);
+      if (locals.length === 0 || !this.keeps(p, fleet)) return this.pass(p, fleet, remotes);
       return this.keep(p, locals);
     }
     // Nothing usable now in the whole chain.
@@ -117,8 +119,7 @@ export class Handoff<P> implements HandoffPort<P> {
    * keeps the fraction target / entered of what enters it (all of it when that is near or
    * above 1) and passes the rest.
    */
-  private keeps(pool: string, locals: readonly Candidate[], remotes: readonly Candidate[]): boolean {
-    const fleet = this.fleetTargets(pool, locals, remotes);
+  private keeps(pool: string, fleet: FleetTargets): boolean {
     const entered = fleet.entries.get(this.deps.self) ?? 0;
     if (entered < MIN_ENTERED) return true; // too little entered yet to move mail for
     const fraction = fleet.target(this.deps.self) / entered;
@@ -128,7 +129,7 @@ export class Handoff<P> implements HandoffPort<P> {
   }
 
   /** The pool's entries per live node and each node's target: its usable weight's share of them all. */
-  private fleetTargets(pool: string, locals: readonly Candidate[], remotes: readonly Candidate[]) {
+  private fleetTargets(pool: string, locals: readonly Candidate[], remotes: readonly Candidate[]): FleetTargets {
     const entries = this.deps.shares.fleet(pool, this.deps.live());
     const weightOf = new Map<string, number>([[this.deps.self, locals.reduce((s, c) => s + c.weight, 0)]]);
     for (const c of remotes) if (c.peer) weightOf.set(c.peer.id, (weightOf.get(c.peer.id) ?? 0) + c.weight);
@@ -139,8 +140,7 @@ export class Handoff<P> implements HandoffPort<P> {
 
   /** Kept here: on the local source furthest below its weight in what this node placed. */
   private keep(pool: string, locals: readonly Candidate[]): Placement {
-    const mine = this.deps.shares.local(pool);
-    const pick = locals.reduce((a, b) => ((mine.placedOn(b.source) + 1) / b.weight < (mine.placedOn(a.source) + 1) / a.weight ? b : a));
+    const pick = leastPlaced(this.deps.shares.local(pool), locals);
     this.deps.shares.kept(pool, pick.source);
     return HERE;
   }
@@ -150,8 +150,7 @@ export class Handoff<P> implements HandoffPort<P> {
    * them, the one this node sent least to for the size of that gap (by weight when no gap
    * is known), then that node's source furthest below its weight in what this node placed.
    */
-  private pass(pool: string, locals: readonly Candidate[], remotes: readonly Candidate[]): Placement {
-    const fleet = this.fleetTargets(pool, locals, remotes);
+  private pass(pool: string, fleet: FleetTargets, remotes: readonly Candidate[]): Placement {
     const mine = this.deps.shares.local(pool);
     const nodes = [...new Set(remotes.flatMap((c) => (c.peer ? [c.peer.id] : [])))];
     const gap = (node: string) => fleet.target(node) - (fleet.entries.get(node) ?? 0);
@@ -159,8 +158,7 @@ export class Handoff<P> implements HandoffPort<P> {
     const node = short.length > 0
       ? short.reduce((a, b) => ((mine.passedTo(b) + 1) / gap(b) < (mine.passedTo(a) + 1) / gap(a) ? b : a))
       : nodes.reduce((a, b) => ((mine.passedTo(b) + 1) / (fleet.weightOf.get(b) ?? 1) < (mine.passedTo(a) + 1) / (fleet.weightOf.get(a) ?? 1) ? b : a));
-    const theirs = remotes.filter((c) => c.peer?.id === node);
-    const pick = theirs.reduce((a, b) => ((mine.placedOn(b.source) + 1) / b.weight < (mine.placedOn(a.source) + 1) / a.weight ? b : a));
+    const pick = leastPlaced(mine, remotes.filter((c) => c.peer?.id === node));
     if (!pick.peer) return HERE;
     this.deps.shares.passed(pool, pick.peer.id, pick.source);
     return { kind: 'peer', node: pick.peer.id, source: pick.source, pool };
@@ -191,6 +189,19 @@ export class Handoff<P> implements HandoffPort<P> {
 }
 
 const HERE: Placement = { kind: 'here' };
+
+/** A pool's entries per live node, each node's usable weight, and its target share of the entries. */
+interface FleetTargets {
+  readonly entries: ReadonlyMap<string, number>;
+  readonly weightOf: ReadonlyMap<string, number>;
+  target(node: string): number;
+}
+
+/** Of `list` (not empty), the source furthest below its weight in what this node placed on it. */
+function leastPlaced(mine: { placedOn(source: string): number }, list: readonly Candidate[]): Candidate {
+  const load = (c: Candidate) => (mine.placedOn(c.source) + 1) / c.weight;
+  return list.reduce((a, b) => (load(b) < load(a) ? b : a));
+}
 
 /** What travels with a handed-off item: its envelope for these recipients and pool, its history so far. */
 export function handoffFacts(self: string, item: QueueItem, pool: string): PeerFacts {

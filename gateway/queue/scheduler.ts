@@ -361,7 +361,8 @@ export class Scheduler {
     } catch (err) {
       why = err instanceof Error ? err.message : String(err);
     }
-    const left = item.rcpts.filter((r) => !took.includes(r));
+    const taken = new Set(took);
+    const left = item.rcpts.filter((r) => !taken.has(r));
     for (const r of took) this.final(item, r, 'handed_off', null, null);
     if (left.length === 0) return;
     const response = localResponse(451, '4.4.0', `handoff to node ${to.node} failed${why ? `: ${why.slice(0, 200)}` : ': recipients refused'}`);
