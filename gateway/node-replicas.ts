@@ -10,6 +10,7 @@ import type { ClusterLink } from './cluster/cluster-link.js';
 import type { MembershipView } from './cluster/membership.js';
 import { ReplicaKeeper, takenWhileDown } from './cluster/replica-keeper.js';
 import { ReplicaStore } from './cluster/replica-store.js';
+import { SegmentSpool } from './spool/segment-spool.js';
 import { ReplicatedSpool } from './cluster/replicated-spool.js';
 import { Replicator } from './cluster/replicator.js';
 import type { Metrics } from './observe/metrics.js';
@@ -46,7 +47,11 @@ export interface Replication {
 
 export async function buildReplication(p: ReplicationPorts): Promise<Replication> {
   const { cluster, log, clock } = p;
-  const store = await ReplicaStore.open(join(p.dataDir, 'replicas'));
+  // Bodies are read back only when a peer is taken over: no body cache.
+  const store = await ReplicaStore.open(await SegmentSpool.open(join(p.dataDir, 'replica-log'), { cacheBytes: 0 }), {
+    legacyRoot: join(p.dataDir, 'replicas'),
+    onCorrupt: (file, reason) => log.error({ event: 'replica_log_damaged', file, reason }, `replica log damaged: ${reason} (those copies are lost; their origin node still holds the mail)`),
+  });
   const ledger = await createReplicaLedger({ redisUrl: cluster.redis_url, redisPrefix: cluster.key_prefix, commandTimeoutMs: Math.max(cluster.command_timeout, 2_000) });
   let wrapped: ReplicatedSpool | null = null;
   let timer: NodeJS.Timeout | null = null;
@@ -91,6 +96,7 @@ export async function buildReplication(p: ReplicationPorts): Promise<Replication
     stop: async () => {
       if (timer) clearInterval(timer);
       await ledger.close();
+      await store.close();
     },
   };
 }

@@ -200,7 +200,7 @@ export class SluiceNode {
     built.push(() => segments.close());
     // [cluster] secret: the node-to-node transport; replicas = 2: copies on a peer (node-replicas.ts).
     const secret = config.cluster?.secret;
-    const link = config.cluster && secret !== undefined ? new ClusterLink({ nodeId: config.node.id, hostname: this.hostname, cluster: { ...config.cluster, secret }, log }) : null;
+    const link = config.cluster && secret !== undefined ? new ClusterLink({ nodeId: config.node.id, hostname: this.hostname, cluster: { ...config.cluster, secret }, log, maxBatchBytes: config.relay.max_message_size }) : null;
     if (config.cluster?.replicas === 2 && (!link || !config.listen.some((l) => l.mode === 'cluster'))) throw new SluiceError('CONFIG_INVALID', '[cluster] replicas = 2 needs [cluster] secret and a [[listen]] with mode = "cluster" (peers send the copies there)');
     const replication = config.cluster?.replicas === 2 && link ? await buildReplication({ config: () => this.config, cluster: config.cluster, nodeId: config.node.id, dataDir: this.dataDir, link, log, clock, metrics: () => this.#parts?.observer.metrics ?? null }) : null;
     const spool: Spool = replication ? replication.wrap(segments) : segments;
@@ -340,7 +340,13 @@ export class SluiceNode {
     built.push(() => queue.stop());
     const admin = await startAdmin({ config, baseDir: this.baseDir, registry: this.registry, log, observer, control, readiness: () => this.readiness(), fleet, failures: state.failures, queue: queue.routes });
     const healthSocket = await HealthSocket.open(this.dataDir, { node: config.node.id, readiness: () => this.readiness(), log });
-    const clusterParts = cluster ? { membership: cluster.membership, stop: async () => (await Promise.all([link?.stop(this.config.node.drain_timeout), replication?.stop()]), await cluster.stop()) } : null;
+    // The listener stops first: a copy a peer is sending now is kept (or refused) before the replica store closes.
+    const stopCluster = async (): Promise<void> => {
+      await link?.stop(this.config.node.drain_timeout);
+      await replication?.stop();
+      await cluster?.stop();
+    };
+    const clusterParts = cluster ? { membership: cluster.membership, stop: stopCluster } : null;
     return { state, spool, observer, plugins, holds, autoHolds, outcomes, scheduler, disk, feedback, listeners, ports, admin, healthSocket, cluster: clusterParts, queue, timers, ledger: replication?.ledger ?? null };
   }
 

@@ -29,6 +29,8 @@ export interface ClusterLinkDeps {
   readonly hostname: string;
   readonly cluster: NonNullable<Config['cluster']> & { readonly secret: string };
   readonly log: Logger;
+  /** Bytes in one batch to a peer at most: this node's [relay] max_message_size, which a peer of the same fleet takes. */
+  readonly maxBatchBytes?: number;
 }
 
 /** What the rest of the node asks of the cluster transport. */
@@ -48,7 +50,7 @@ export class ClusterLink implements PeerDirectory {
   private address: string | undefined;
 
   constructor(private readonly deps: ClusterLinkDeps) {
-    this.client = new PeerClient({ nodeId: deps.nodeId, secret: deps.cluster.secret, hostname: deps.hostname });
+    this.client = new PeerClient({ nodeId: deps.nodeId, secret: deps.cluster.secret, hostname: deps.hostname, maxBatchBytes: Math.min(4 * 1024 * 1024, deps.maxBatchBytes ?? Infinity) });
     this.address = deps.cluster.advertise;
   }
 

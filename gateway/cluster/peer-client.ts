@@ -6,9 +6,16 @@
  * anything else rejects with a PeerSendError carrying the peer's reply. Connections are
  * kept open per peer (up to `maxConnections`) and reused: the TLS handshake and AUTH
  * are paid once, not per message.
+ *
+ * Messages for a peer whose connections are all busy wait, and go together in the next
+ * transaction as one batch (peer-batch.ts): an idle link sends each message at once and
+ * alone, a busy one sends many per transaction. A batch the peer refuses as a whole with a
+ * 5xx (a peer of an older version, a size limit, one item it will not take) is sent again
+ * one message at a time, so that each message gets its own answer.
  */
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import { SluiceError } from '../errors.js';
+import { BATCH_RCPT, encodeBatch, MAX_BATCH_ITEMS, parseBatchReply } from './peer-batch.js';
 import { factsField, peerPassword, sealFacts, type PeerFacts } from './peer-facts.js';
 
 export interface PeerAddress {
@@ -50,6 +57,8 @@ export interface PeerClientOptions {
   readonly timeoutMs?: number;
   /** An unused connection closes after this long (default 30 s). */
   readonly idleMs?: number;
+  /** Bytes in one batch at most (default 4 MB; a larger message goes alone). Keep it under the peers' [relay] max_message_size. */
+  readonly maxBatchBytes?: number;
 }
 
 type Conn = InstanceType<typeof SMTPConnection>;
@@ -64,6 +73,19 @@ interface PeerPool {
   idle: Slot[];
   open: number;
   waiters: ((slot: Slot | null) => void)[];
+  /** Messages waiting for a connection, oldest first. */
+  queue: Pending[];
+  /** Transactions (single or batch) under way. */
+  sending: number;
+}
+
+/** A message waiting to go: its bytes (facts field first), envelope, and its caller. */
+interface Pending {
+  readonly message: Buffer;
+  readonly from: string;
+  readonly rcpts: readonly string[];
+  readonly resolve: (r: PeerReceipt) => void;
+  readonly reject: (err: unknown) => void;
 }
 
 export class PeerClient {
@@ -77,35 +99,77 @@ export class PeerClient {
     const done = new Set(facts.done);
     const rcpts = facts.envelope.rcpts.filter((r) => !done.has(r));
     if (rcpts.length === 0) throw new PeerSendError(`nothing to send to ${peer.id}: every recipient is done`, 0);
+    if (this.closed) throw new PeerSendError('peer client closed', 0);
     const message = Buffer.concat([Buffer.from(factsField(sealFacts(this.opts.secret, facts, body)), 'latin1'), body]);
-    const slot = await this.acquire(peer);
-    try {
-      const receipt = await transmit(slot, facts.envelope.mailFrom, rcpts, message, peer.id, (this.opts.timeoutMs ?? 10_000) * 2);
-      this.release(peer, slot);
-      return receipt;
-    } catch (err) {
-      slot.broken = true;
-      this.release(peer, slot);
-      throw err;
-    }
+    return new Promise<PeerReceipt>((resolve, reject) => {
+      this.pool(peer.address).queue.push({ message, from: facts.envelope.mailFrom, rcpts, resolve, reject });
+      this.pump(peer);
+    });
   }
 
-  /** Closes every connection; sends after this reject. */
+  /** Closes every connection; sends after this (and messages still waiting) reject. */
   close(): void {
     this.closed = true;
     for (const pool of this.pools.values()) {
       for (const w of pool.waiters.splice(0)) w(null);
       for (const slot of pool.idle.splice(0)) quit(slot);
+      for (const m of pool.queue.splice(0)) m.reject(new PeerSendError('peer client closed', 0));
     }
   }
 
   private pool(address: string): PeerPool {
     let p = this.pools.get(address);
     if (!p) {
-      p = { idle: [], open: 0, waiters: [] };
+      p = { idle: [], open: 0, waiters: [], queue: [], sending: 0 };
       this.pools.set(address, p);
     }
     return p;
+  }
+
+  /** Starts a transaction per free connection, each taking what waits (up to a batch). */
+  private pump(peer: PeerAddress): void {
+    const pool = this.pool(peer.address);
+    const max = this.opts.maxConnections ?? 4;
+    while (pool.queue.length > 0 && pool.sending < max) {
+      const batch = takeBatch(pool.queue, this.opts.maxBatchBytes ?? 4 * 1024 * 1024);
+      pool.sending++;
+      void this.transaction(peer, batch).finally(() => {
+        pool.sending--;
+        this.pump(peer);
+      });
+    }
+  }
+
+  /** One transaction: a message alone, or a batch; settles every caller in it. */
+  private async transaction(peer: PeerAddress, batch: Pending[]): Promise<void> {
+    let slot: Slot;
+    try {
+      slot = await this.acquire(peer);
+    } catch (err) {
+      for (const m of batch) m.reject(err);
+      return;
+    }
+    const limit = (this.opts.timeoutMs ?? 10_000) * 2;
+    const [only] = batch;
+    try {
+      if (only && batch.length === 1) {
+        only.resolve(await transmit(slot, only.from, only.rcpts, only.message, peer.id, limit));
+      } else {
+        const receipt = await transmit(slot, '', [BATCH_RCPT], encodeBatch(batch.map((m) => m.message)), peer.id, limit);
+        settleBatch(batch, receipt, peer.id);
+      }
+      this.release(peer, slot);
+    } catch (err) {
+      // Not reused: after a refused transaction the connection's state is not ours to know.
+      slot.broken = true;
+      this.release(peer, slot);
+      if (batch.length > 1 && err instanceof PeerSendError && err.permanent) {
+        // Refused as a whole: each message gets its own transaction and its own answer.
+        for (const m of batch) void this.transaction(peer, [m]);
+        return;
+      }
+      for (const m of batch) m.reject(err);
+    }
   }
 
   private async acquire(peer: PeerAddress): Promise<Slot> {
@@ -214,6 +278,32 @@ export class PeerClient {
       });
     });
   }
+}
+
+/** Takes the oldest waiting messages for one transaction: up to MAX_BATCH_ITEMS and `maxBytes` (the first always). */
+function takeBatch(queue: Pending[], maxBytes: number): Pending[] {
+  let bytes = 0;
+  let n = 0;
+  while (n < queue.length && n < MAX_BATCH_ITEMS) {
+    const size = (queue[n] as Pending).message.length;
+    if (n > 0 && bytes + size > maxBytes) break;
+    bytes += size;
+    n++;
+  }
+  return queue.splice(0, n);
+}
+
+/** Resolves the items the peer's 250 says it took, rejects the others (451: they may be sent again). */
+function settleBatch(batch: readonly Pending[], receipt: PeerReceipt, peerId: string): void {
+  const taken = parseBatchReply(receipt.reply, batch.length);
+  if (taken === null) {
+    for (const m of batch) m.reject(new PeerSendError(`peer ${peerId} answered a batch of ${batch.length} without saying what it took: ${receipt.reply.slice(0, 200)}`, 0));
+    return;
+  }
+  batch.forEach((m, i) => {
+    if (taken[i]) m.resolve({ reply: receipt.reply, refused: [] });
+    else m.reject(new PeerSendError(`peer ${peerId} did not take this message of a batch (it logs why): ${receipt.reply.slice(0, 200)}`, 451));
+  });
 }
 
 function transmit(slot: Slot, from: string, to: readonly string[], message: Buffer, peerId: string, limitMs: number): Promise<PeerReceipt> {

@@ -69,8 +69,19 @@ const factsSchema = z.strictObject({
 });
 
 /** The two keys a cluster secret gives: one signs facts, one makes AUTH credentials. */
+/** Derived keys by secret and use: HKDF once per key, not once per message. */
+const derived = new Map<string, Buffer>();
+
 function derive(secret: string, what: 'facts' | 'auth'): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, 'sluice-peer', `X-Sluice-Peer v1 ${what}`, 32));
+  const id = `${what}\u0000${secret}`;
+  let key = derived.get(id);
+  if (!key) {
+    // A reload may change the secret: the old keys are not kept for ever.
+    if (derived.size >= 16) derived.clear();
+    key = Buffer.from(hkdfSync('sha256', secret, 'sluice-peer', `X-Sluice-Peer v1 ${what}`, 32));
+    derived.set(id, key);
+  }
+  return key;
 }
 
 function mac(key: Buffer, payload: string, body: Buffer): Buffer {

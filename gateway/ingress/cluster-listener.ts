@@ -21,12 +21,15 @@ import type { ClusterListenerPort } from '../cluster/cluster-link.js';
 import type { Logger } from '../observe/logger.js';
 import { checkPeerPassword, MAX_PEER_HOPS, openFacts, splitFacts, type PeerFacts } from '../cluster/peer-facts.js';
 import type { ReplicaSink } from '../cluster/replica-sink.js';
+import { batchReplyText, decodeBatch, isBatch } from '../cluster/peer-batch.js';
 
 export const clusterReplies = {
   notSigned: { code: 554, enhanced: '5.7.0', text: 'Not a peer message: X-Sluice-Peer missing, or its signature does not check out' },
   tooManyHops: { code: 554, enhanced: '5.4.6', text: `Too many hops between nodes (more than ${MAX_PEER_HOPS}): refused to end a loop` },
   noReplicas: { code: 451, enhanced: '4.3.0', text: 'This node keeps no replicas (no replica store): try another peer' },
   notAPeer: { code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid' },
+  badBatch: { code: 554, enhanced: '5.6.0', text: 'Malformed X-Sluice-Peer-Batch: send the messages one at a time' },
+  itemFailed: { code: 451, enhanced: '4.3.0', text: 'Local error taking a peer message: try again' },
 } as const satisfies Record<string, SmtpReply>;
 
 export interface ClusterListenerDeps {
@@ -134,30 +137,66 @@ export class ClusterListener implements ClusterListenerPort {
       const limit = this.deps.maxMessageSize() + FACTS_ROOM;
       const read = await readMessage(stream, limit, 'reject');
       if (read.kind !== 'ok') return cb(replyError(read.kind === 'too-big' ? replies.tooBig(limit) : replies.badLineEndings));
-      const split = splitFacts(read.data);
-      const facts = split ? openFacts(this.deps.secret, split.value, split.body) : null;
-      if (!split || !facts) {
-        this.deps.received?.('unsigned', false);
-        this.deps.log.warn({ event: 'peer_unsigned', session: session.id, client: session.remoteAddress, node: String(session.user) }, 'cluster listener: a message without valid X-Sluice-Peer facts: refused');
-        return cb(replyError(clusterReplies.notSigned));
+      const batch = isBatch(read.data);
+      let items: Buffer[];
+      try {
+        items = batch ? decodeBatch(read.data) : [read.data];
+      } catch (err) {
+        this.deps.log.warn({ event: 'peer_bad_batch', session: session.id, node: String(session.user), err }, 'cluster listener: a malformed batch: refused');
+        return cb(replyError(clusterReplies.badBatch));
       }
-      if (facts.hops + 1 > MAX_PEER_HOPS) {
-        this.deps.received?.(facts.kind, false);
-        this.deps.log.warn({ event: 'peer_loop', origin: facts.origin, origin_queue_id: facts.queueId, hops: facts.hops }, 'cluster listener: too many hops');
-        return cb(replyError(clusterReplies.tooManyHops));
+      // Every item must check out before any is taken: a batch is refused as a whole, and the sender sends its items alone.
+      const opened: { facts: PeerFacts; body: Buffer }[] = [];
+      for (const item of items) {
+        const split = splitFacts(item);
+        const facts = split ? openFacts(this.deps.secret, split.value, split.body) : null;
+        if (!split || !facts) {
+          this.deps.received?.('unsigned', false);
+          this.deps.log.warn({ event: 'peer_unsigned', session: session.id, client: session.remoteAddress, node: String(session.user) }, 'cluster listener: a message without valid X-Sluice-Peer facts: refused');
+          return cb(replyError(clusterReplies.notSigned));
+        }
+        if (facts.hops + 1 > MAX_PEER_HOPS) {
+          this.deps.received?.(facts.kind, false);
+          this.deps.log.warn({ event: 'peer_loop', origin: facts.origin, origin_queue_id: facts.queueId, hops: facts.hops }, 'cluster listener: too many hops');
+          return cb(replyError(clusterReplies.tooManyHops));
+        }
+        opened.push({ facts, body: split.body });
       }
-      const rcpts = session.envelope.rcptTo.map((r) => r.address);
       const from = typeof session.user === 'string' ? session.user : '';
-      const reply = facts.kind === 'replica' ? await this.keepReplica(facts, split.body) : await this.takeHandoff(facts, rcpts, split.body, from);
-      this.deps.received?.(facts.kind, reply.code < 300);
-      if (reply.code < 300) cb(null, `${reply.enhanced} ${reply.text}`);
-      else cb(replyError(reply));
+      const [one] = opened;
+      if (!batch && one) {
+        const rcpts = session.envelope.rcptTo.map((r) => r.address);
+        const reply = await this.take(one.facts, one.body, from, rcpts);
+        this.deps.received?.(one.facts.kind, reply.code < 300);
+        return reply.code < 300 ? cb(null, `${reply.enhanced} ${reply.text}`) : cb(replyError(reply));
+      }
+      // A batch: its items are taken together (the spool and the replica store commit them with shared fsyncs).
+      const answers = await Promise.all(
+        opened.map(({ facts, body }) =>
+          this.take(facts, body, from, undefined).catch((err: unknown) => {
+            this.deps.log.error({ err, origin: facts.origin, origin_queue_id: facts.queueId }, 'cluster listener: a batch item failed');
+            return clusterReplies.itemFailed;
+          }),
+        ),
+      );
+      answers.forEach((r, i) => this.deps.received?.((opened[i] as { facts: PeerFacts }).facts.kind, r.code < 300));
+      const taken = answers.map((r) => r.code < 300);
+      if (taken.some(Boolean)) return cb(null, `2.0.0 ${batchReplyText(taken)}`);
+      // None taken: the first item's refusal (e.g. 452 4.3.1 for a full disk) speaks for all.
+      cb(replyError(answers[0] ?? clusterReplies.itemFailed));
     } catch (err) {
       this.deps.log.error({ err, session: session.id }, 'cluster listener: DATA failed');
       cb(replyError(replies.localError));
     } finally {
       this.inflight--;
     }
+  }
+
+  /** Takes one peer message; `rcpts`: the transaction's (a message alone), else the facts' own. */
+  private take(facts: PeerFacts, body: Buffer, from: string, rcpts: readonly string[] | undefined): Promise<SmtpReply> {
+    if (facts.kind === 'replica') return this.keepReplica(facts, body);
+    const done = new Set(facts.done);
+    return this.takeHandoff(facts, rcpts ?? facts.envelope.rcpts.filter((r) => !done.has(r)), body, from);
   }
 
   private async keepReplica(facts: PeerFacts, body: Buffer): Promise<SmtpReply> {

@@ -12,7 +12,8 @@ import { startGateway, type TestGateway } from '../support/gateway.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
 import { plain } from '../support/submission.js';
 import { PeerClient, PeerSendError } from '../../gateway/cluster/peer-client.js';
-import { MAX_PEER_HOPS, peerPassword, type PeerFacts } from '../../gateway/cluster/peer-facts.js';
+import { factsField, MAX_PEER_HOPS, peerPassword, sealFacts, type PeerFacts } from '../../gateway/cluster/peer-facts.js';
+import { encodeBatch } from '../../gateway/cluster/peer-batch.js';
 
 const SECRET = 'transport-test-secret-0123456789';
 
@@ -145,6 +146,72 @@ describe('cluster listener', () => {
     const err = await client.send(peer(), facts({ kind: 'replica' }), body('replica')).catch((e: unknown) => e);
     expect((err as PeerSendError).replyCode).toBe(451);
     expect(String((err as Error).message)).toContain('4.3.0');
+  });
+
+  it('sends messages that wait for a busy link together in one batch, each with its facts', async () => {
+    // One connection: the first message goes alone, the 11 that wait for it go in batches.
+    const one = new PeerClient({ nodeId: 'n1', secret: SECRET, hostname: 'n1.test', maxConnections: 1 });
+    const before = mx.messages.length;
+    const rcpt = (i: number) => `batch${i}@example.test`;
+    const receipts = await Promise.all(Array.from({ length: 12 }, (_, i) => one.send(peer(), facts({ queueId: `QB${i}` }, [rcpt(i)]), Buffer.from(message({ from: 'app@sender.test', to: rcpt(i), subject: `batch ${i}` })))));
+    one.close();
+    const batched = receipts.filter((r) => /^250 2\.0\.0 Ok: batch of \d+: \++$/.test(r.reply));
+    expect(batched.length).toBeGreaterThanOrEqual(2);
+    expect(receipts[0]?.reply).toMatch(/queued as /);
+    const got = await mx.waitFor(before + 12, 15_000);
+    const arrived = got.slice(before);
+    expect(arrived.map((m) => m.rcpts[0]).sort()).toEqual(Array.from({ length: 12 }, (_, i) => rcpt(i)).sort());
+    for (const m of arrived) {
+      const text = m.raw.toString('latin1');
+      expect(text).toContain(`Subject: batch ${m.rcpts[0]?.slice(5, -'@example.test'.length)}`);
+      expect(text.toLowerCase()).not.toContain('x-sluice-peer');
+      expect(m.peerIp).toBe('127.0.0.31');
+    }
+  });
+
+  it('sends a batch the peer refuses as a whole again one message at a time: only the bad one fails', async () => {
+    const one = new PeerClient({ nodeId: 'n1', secret: SECRET, hostname: 'n1.test', maxConnections: 1 });
+    const before = mx.messages.length;
+    const sends = [0, 1, 2, 3, 4].map((i) =>
+      one.send(peer(), facts({ queueId: `QF${i}`, ...(i === 3 ? { hops: MAX_PEER_HOPS } : {}) }, [`fallback${i}@example.test`]), Buffer.from(message({ from: 'app@sender.test', to: `fallback${i}@example.test`, subject: `fallback ${i}` }))).then(
+        (r) => r.reply,
+        (e: unknown) => e,
+      ),
+    );
+    const results = await Promise.all(sends);
+    one.close();
+    expect((results[3] as PeerSendError).replyCode).toBe(554);
+    expect(String((results[3] as Error).message)).toContain('5.4.6');
+    for (const i of [0, 1, 2, 4]) expect(results[i]).toMatch(/^250 2\.0\.0 /);
+    const got = await mx.waitFor(before + 4, 15_000);
+    expect(got.slice(before).map((m) => m.rcpts[0]).sort()).toEqual(['fallback0@example.test', 'fallback1@example.test', 'fallback2@example.test', 'fallback4@example.test']);
+  });
+
+  it('refuses a malformed batch frame with 554 5.6.0 and takes none of it', async () => {
+    const before = mx.messages.length;
+    const item = (subject: string) => {
+      const b = body(subject);
+      return Buffer.concat([Buffer.from(factsField(sealFacts(SECRET, facts(), b)), 'latin1'), b]);
+    };
+    const good = encodeBatch([item('frame a'), item('frame b')]).toString('latin1');
+    // The second length says one byte more than the item has.
+    const bad = good.replace(/\r\n\r\n(\d+)\r\n([\s\S]*)\r\n(\d+)\r\n/, (_all, a: string, mid: string, b: string) => `\r\n\r\n${a}\r\n${mid}\r\n${Number(b) + 1}\r\n`);
+    expect(bad).not.toBe(good);
+    const c = await RawSmtp.open(gw.port(1));
+    await c.read();
+    await c.cmd('EHLO n1.test');
+    await c.starttls();
+    await c.cmd('EHLO n1.test');
+    expect((await c.cmd(`AUTH PLAIN ${plain('n1', peerPassword(SECRET, 'n1'))}`))?.code).toBe(235);
+    await c.cmd('MAIL FROM:<>');
+    await c.cmd('RCPT TO:<batch@peers.sluice.invalid>');
+    expect((await c.cmd('DATA'))?.code).toBe(354);
+    const r = await c.cmd(`${bad.replace(/\r\n\./g, '\r\n..')}\r\n.`);
+    expect(r?.code).toBe(554);
+    expect(r?.text).toMatch(/^5\.6\.0 /);
+    c.close();
+    await new Promise((res) => setTimeout(res, 500));
+    expect(mx.messages.length).toBe(before);
   });
 
   it('strips X-Sluice-Peer from client mail on an edge listener', async () => {

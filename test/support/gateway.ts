@@ -85,8 +85,9 @@ export interface CliNode {
   exited(): Promise<number | null>;
 }
 
-export function startCli(configFile: string, args: string[] = []): CliNode {
-  const child = spawn(process.execPath, [CLI, 'start', '--config', configFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `sluice start --config FILE ARGS` as a child process (`nodeArgs`: options for node itself, e.g. --cpu-prof). */
+export function startCli(configFile: string, args: string[] = [], nodeArgs: string[] = []): CliNode {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'start', '--config', configFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: { event: string; resolve: () => void }[] = [];
   const onData = (d: Buffer) => {
