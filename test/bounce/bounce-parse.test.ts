@@ -123,6 +123,20 @@ test('an auto-reply (RFC 3834) is no bounce; mail that is nothing gives one "und
   expect(none).toEqual([expect.objectContaining({ reason: 'undefined', hard: false })]);
 });
 
+test('auto-replies known by X-Autoreply, Precedence: auto_reply or an out-of-office subject are vacation, even from a "mailer" address', async () => {
+  const forms = [
+    'From: Vacation Mailer <mailer@rcpt.test>\nTo: app@sender.test\nSubject: Re: your order\nX-Autoreply: yes\n\nI am away.\n',
+    'From: pat@rcpt.test\nTo: app@sender.test\nSubject: Re: your order\nPrecedence: auto_reply\n\nI am away.\n',
+    'From: pat@rcpt.test\nTo: app@sender.test\nSubject: Automatic reply: your order\n\nI am out until Monday.\n',
+    'From: pat@rcpt.test\nTo: app@sender.test\nSubject: =?UTF-8?Q?R=C3=A9ponse_automatique=3A_your_order?=\n\nAbsent.\n',
+  ];
+  for (const text of forms) expect(await classify(text)).toEqual([expect.objectContaining({ reason: 'vacation', hard: false })]);
+  // Exchange puts X-Auto-Response-Suppress on mail of every kind: alone it makes nothing an auto-reply.
+  expect(await classify('From: pat@rcpt.test\nTo: app@sender.test\nSubject: lunch?\nX-Auto-Response-Suppress: All\n\nnoon?\n')).toEqual([expect.objectContaining({ reason: 'undefined' })]);
+  // A bounce that carries Auto-Submitted (Postfix writes it on every bounce) stays a bounce.
+  expect((await classify(DSN.replace('MIME-Version: 1.0', 'Auto-Submitted: auto-replied\r\nMIME-Version: 1.0'))).map((r) => r.reason)).toEqual(['userunknown', 'mailboxfull']);
+});
+
 test('synchronous replies go through the same rules', async () => {
   const { classifyResponse, isHardBounce } = await import('../../gateway/bounce/categories.js');
   const r = (code: number, enhanced: string | null, text: string) => ({ code, enhanced, text, command: 'RCPT TO', local: false });
