@@ -8,6 +8,8 @@
 const ENHANCED = /(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)/g;
 /** A reply code followed by its enhanced code: the surest pairing. */
 const PAIRED = /(?<![\d.])([45]\d\d)[ -]['"#]?([245]\.\d{1,3}\.\d{1,3})(?![\d]|\.\d)/;
+/** A success reply with its code (a DSN's "Action: delivered" quoting "250 2.1.5 Ok"). */
+const SUCCESS = /(?<![\d.])(2\d\d)[ -](2\.\d{1,3}\.\d{1,3})(?![\d]|\.\d)/;
 /** A reply code after what introduces one: "said:", "replied:", "error:", "ResponseCode" (Zoho), start of the text, "<<< ". */
 const INTRODUCED = /(?:^|said:?|replied:?|reply:?|response ?(?:code)?:?|error(?:_code)?\s*:?|returned:?|<<<|\bsmtp;|:|\()\s*([45]\d\d)(?=[ ,-]|$)(?![ -]?\d)/im;
 /** Any lone 4xx/5xx followed by a space or dash, as a last resort. */
@@ -19,7 +21,7 @@ export interface FoundCodes {
 }
 
 export function findCodes(text: string): FoundCodes {
-  const paired = PAIRED.exec(text);
+  const paired = PAIRED.exec(text) ?? SUCCESS.exec(text);
   if (paired) return { replyCode: Number(paired[1]), status: paired[2] ?? null };
   const status = findStatus(text);
   const reply = INTRODUCED.exec(text) ?? LONE.exec(text);
