@@ -8,7 +8,7 @@
 import PostalMime from 'postal-mime';
 import type { Attachment, Email, Header } from 'postal-mime';
 import { parseArf, type FeedbackReport } from './arf.js';
-import { findCodes, findCommand, transcriptCommand, unfoldReply } from './codes.js';
+import { findCodes, findCommand, sessionRefusal, transcriptCommand, unfoldReply } from './codes.js';
 import { address, parseDeliveryStatus, type DeliveryStatus, type DsnRecipient } from './delivery-status.js';
 import { parseSesNotification } from './ses-notification.js';
 import { addressesIn, explanation, oneLine, recipientsFromText } from './text-bounce.js';
@@ -140,6 +140,12 @@ function lastQuotedReply(diagnostic: string): string | null {
 }
 
 function fromText(recipient: string, text: string, context: string, human: string, only: boolean): ReportedRecipient {
+  // Sendmail: the session was refused before this recipient was named; that reply is the cause.
+  const refused = sessionRefusal(human, recipient);
+  if (refused) {
+    const codes = findCodes(refused.reply);
+    return { recipient, status: codes.status, replyCode: codes.replyCode, diagnostic: oneLine(refused.reply), action: null, remoteMta: null, command: refused.command, context };
+  }
   let diagnostic = unfoldReply(text);
   let codes = findCodes(diagnostic);
   // The only recipient of a bounce whose reply is written above the line naming it ("Error

@@ -90,6 +90,45 @@ export function transcriptCommand(text: string, recipient: string): string | nul
 }
 
 /**
+ * A Sendmail session transcript in which the server refused the session before any
+ * recipient was named (">>> MAIL From:<...>" answered "<<< 501 ... no access", or a
+ * refused greeting): every recipient the report lists after that session, before the next
+ * "while talking to", failed with that reply, whatever its own line says ("Remote protocol
+ * error"). Null when the recipient's session got as far as naming it.
+ */
+export function sessionRefusal(text: string, recipient: string): { readonly reply: string; readonly command: string } | null {
+  const who = recipient.toLowerCase();
+  if (who === '') return null;
+  let last: string | null = null;
+  let refusal: { reply: string; command: string } | null = null;
+  let inSession = false;
+  for (const line of text.split('\n')) {
+    if (/while talking to /i.test(line)) {
+      inSession = true;
+      last = null;
+      refusal = null;
+      continue;
+    }
+    if (!inSession) continue;
+    const sent = /^\s*>>>\s*(RCPT|MAIL|DATA|EHLO|HELO)\b/i.exec(line);
+    if (sent) {
+      last = (sent[1] as string).toUpperCase().replace('HELO', 'EHLO');
+      continue;
+    }
+    const got = /^\s*<<<\s*([45]\d\d\b.*)$/.exec(line);
+    if (got) {
+      if (refusal === null && (last === null || last === 'MAIL' || last === 'EHLO')) refusal = { reply: (got[1] as string).trim(), command: last ?? 'CONN' };
+      if (line.toLowerCase().includes(who)) return null;
+      continue;
+    }
+    const at = line.toLowerCase().indexOf(who);
+    // A line that quotes a reply of its own about the recipient ("... 550 Host unknown") has its own cause.
+    if (at >= 0) return /(?<![\d.])[45]\d\d(?![\d.])/.test(line.slice(at + who.length)) ? null : refusal;
+  }
+  return null;
+}
+
+/**
  * A multi-line reply on one line ("550-5.7.1 Messages with multiple 550-5.7.1 addresses in
  * From: ..."): the repeated code prefixes of its continuation lines removed.
  */
