@@ -28,6 +28,10 @@ test('the shipped rules load and give every reason settings', () => {
   expect(rules.rules.length).toBeGreaterThan(40);
   expect(rules.reasons.userunknown).toEqual({ hard: true, status: '5.1.1' });
   expect(rules.reasons.blocked.hard).toBe(false);
+  // The vocabulary of issue 15, every reason with settings, and hard only where the address itself is bad.
+  const vocabulary = 'userunknown, hostunknown, mailboxfull, hasmoved, suspend, expired, filtered, rejected, blocked, spamdetected, virusdetected, policyviolation, norelaying, notaccept, requireptr, authfailure, badreputation, securityerror, failedstarttls, mesgtoobig, exceedlimit, contenterror, notcompliantrfc, syntaxerror, networkerror, systemerror, systemfull, mailererror, toomanyconn, speeding, onhold, vacation, delivered, feedback, undefined';
+  expect(Object.keys(rules.reasons).sort()).toEqual(vocabulary.split(', ').sort());
+  expect(Object.entries(rules.reasons).filter(([, info]) => info.hard).map(([reason]) => reason).sort()).toEqual(['hasmoved', 'hostunknown', 'notaccept', 'userunknown']);
 });
 
 test('an unknown key, a misspelt reason and a bad regular expression are named with file:line and key', () => {

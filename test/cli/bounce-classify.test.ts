@@ -48,6 +48,16 @@ test('--json: one line per recipient with status, reply code, reason, hard; LF, 
   expect(lines[6]).toMatchObject({ file: join(dir, 'note.eml'), reason: 'undefined', hard: false });
 });
 
+test('--rules: an operator\'s rule file is tried before the shipped rules', async () => {
+  const dir = tempDir();
+  const rules = join(dir, 'mine.toml');
+  // A provider that words a suspended account as "mailbox full" (made up for the test).
+  writeFileSync(rules, '[[rules]]\nreason = "suspend"\ntext = "mailbox full"\n');
+  writeFileSync(join(dir, 'a.eml'), EXIM);
+  const { stdout } = await run(process.execPath, [CLI, 'bounce', 'classify', '--json', '--rules', rules, join(dir, 'a.eml')]);
+  expect(stdout.trim().split('\n').map((l) => (JSON.parse(l) as { reason: string }).reason)).toEqual(['userunknown', 'suspend']);
+});
+
 test('a missing file is reported and the exit code is 1; a bad rules file stops with file:line', async () => {
   const dir = tempDir();
   await expect(run(process.execPath, [CLI, 'bounce', 'classify', join(dir, 'nope.eml')])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('nope.eml') });
