@@ -63,3 +63,12 @@ test('headers and recipient criteria: a rule for one provider\'s bounces; their 
   const bad = file('bad-headers.toml', ['[[rules]]', 'reason = "onhold"', 'headers = ["(x"]', ''].join('\n'));
   expect(issues([bad, shippedRulesPath()])).toMatch(new RegExp(`^${bad}:3 rules\\[0\\]\\.headers\\[0\\]: not a valid regular expression`));
 });
+
+test('[[fallback]] rules decide only when no rule matched the diagnostic nor the explanation; their mistakes are named too', () => {
+  const c = new BounceClassifier(loadBounceRules([shippedRulesPath()]));
+  // A Sendmail exit status as the whole diagnostic, the explanation saying what failed: the explanation wins over X.0.0.
+  expect(c.classify({ status: '5.0.0', replyCode: 554, diagnostic: '255', context: 'Returned mail: see transcript for details. Mailer error: procmail exit code 255' }).reason).toBe('mailererror');
+  expect(c.classify({ status: '5.0.0', replyCode: 554, diagnostic: '255', context: 'Returned mail: see transcript for details' })).toMatchObject({ reason: 'onhold', hard: false });
+  const bad = file('bad-fallback.toml', ['[[fallback]]', 'reason = "onhold"', 'stauts = "5.0.0"', ''].join('\n'));
+  expect(issues([bad, shippedRulesPath()])).toContain(`${bad}:3 fallback[0].stauts: unknown key "stauts" (did you mean "status"?)`);
+});
