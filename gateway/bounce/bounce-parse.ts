@@ -60,7 +60,9 @@ const BOUNCE_SUBJECT = /undeliver|undelivered|delivery (status|failure|failed|no
 const BOUNCE_TEXT = /could not be delivered to:|(following|these) (address(es)?|recipients?) (had (permanent )?(fatal )?(delivery )?(errors|problems)|failed)|delivery to the following recipients? failed|error message below:/i;
 
 export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<ParsedMessage> {
-  const bytes = Buffer.from(raw.toString('latin1').replace(/\r\n?/g, '\n'), 'latin1');
+  // A Content-Type whose parameters went on an unindented line (some gateways fold without
+  // the white space RFC 5322 §2.2.3 needs): the parameter line is a continuation, not a field.
+  const bytes = Buffer.from(raw.toString('latin1').replace(/\r\n?/g, '\n').replace(/^(content-type:[^\n]*;[ \t]*)\n(?=(boundary|charset|report-type)=)/gim, '$1\n\t'), 'latin1');
   const email = await PostalMime.parse(bytes, OPTIONS);
   const from = email.from?.address ?? null;
   const subject = email.subject ?? null;

@@ -318,3 +318,16 @@ test('Sendmail transcript: a session refused at MAIL FROM is the cause for the r
   expect(rows[0]?.diagnostic).toBe('501 <app@sender.test>... no access from mail server [192.0.2.55] which is an open relay.');
   expect(rows[1]?.diagnostic).not.toContain('While talking to');
 });
+
+test('a Content-Type folded without white space (boundary= on its own line) still splits the parts', async () => {
+  const rows = await classify([
+    'From: post_master@sms.rcpt.test', 'To: app@sender.test', 'Subject: Re: offer', 'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="outer"', '',
+    '--outer', 'Content-Type: multipart/alternative;', 'boundary="inner"', '',
+    '--inner', 'Content-Type: text/plain; charset=us-ascii', '',
+    'Error: Invalid user address', '', 'Error message below:', '550 - Requested action not taken: no such user here', '',
+    'Message details:', '  MAIL FROM: app@sender.test', '  RCPT TO: 5550100@sms.rcpt.test', '',
+    '--inner--', '', '--outer--', ''].join('\n'));
+  expect(rows).toEqual([expect.objectContaining({ recipient: '5550100@sms.rcpt.test', reason: 'userunknown', replyCode: 550 })]);
+  expect(rows[0]?.diagnostic).toMatch(/^Error: Invalid user address Error message below: 550 - Requested action not taken: no such user here/);
+});
