@@ -8,7 +8,7 @@
 import PostalMime from 'postal-mime';
 import type { Attachment, Email, Header } from 'postal-mime';
 import { parseArf, type FeedbackReport } from './arf.js';
-import { findCodes, findCommand, transcriptCommand, unfoldReply } from './codes.js';
+import { findCodes, findCommand, sessionRefusal, transcriptCommand, unfoldReply } from './codes.js';
 import { address, parseDeliveryStatus, type DeliveryStatus, type DsnRecipient } from './delivery-status.js';
 import { parseSesNotification } from './ses-notification.js';
 import { addressesIn, explanation, oneLine, recipientsFromText } from './text-bounce.js';
@@ -60,7 +60,9 @@ const BOUNCE_SUBJECT = /undeliver|undelivered|delivery (status|failure|failed|no
 const BOUNCE_TEXT = /could not be delivered to:|(following|these) (address(es)?|recipients?) (had (permanent )?(fatal )?(delivery )?(errors|problems)|failed)|delivery to the following recipients? failed|error message below:/i;
 
 export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<ParsedMessage> {
-  const bytes = Buffer.from(raw.toString('latin1').replace(/\r\n?/g, '\n'), 'latin1');
+  // A Content-Type whose parameters went on an unindented line (some gateways fold without
+  // the white space RFC 5322 §2.2.3 needs): the parameter line is a continuation, not a field.
+  const bytes = Buffer.from(raw.toString('latin1').replace(/\r\n?/g, '\n').replace(/^(content-type:[^\n]*;[ \t]*)\n(?=(boundary|charset|report-type)=)/gim, '$1\n\t'), 'latin1');
   const email = await PostalMime.parse(bytes, OPTIONS);
   const from = email.from?.address ?? null;
   const subject = email.subject ?? null;
@@ -86,6 +88,9 @@ export async function parseBounceMessage(raw: Buffer, depth = 0): Promise<Parsed
     return { kind: 'bounce', recipients, reportingMta: dsn.reportingMta, returned, from, subject, headers: headerSection(bytes) };
   }
   const failed = (header(email.headers, 'x-failed-recipients') ?? '').split(',').map((a) => address(a.trim())).filter((a): a is string => a !== null);
+  // A vacation program's own fields say what it is before any guess from From or Subject
+  // does (an out-of-office reply from a "postmaster" or "mailer" address is still one).
+  if (failed.length === 0 && statusPart === undefined && autoReplyFields(email.headers)) return { kind: 'auto-reply', from, subject };
   const looksBounce = failed.length > 0 || BOUNCE_FROM.test(header(email.headers, 'from') ?? '') || BOUNCE_SUBJECT.test(subject ?? '') || statusPart !== undefined || BOUNCE_TEXT.test(human);
   if (looksBounce) {
     let found = recipientsFromText(human, failed, exclude);
@@ -137,6 +142,12 @@ function lastQuotedReply(diagnostic: string): string | null {
 }
 
 function fromText(recipient: string, text: string, context: string, human: string, only: boolean): ReportedRecipient {
+  // Sendmail: the session was refused before this recipient was named; that reply is the cause.
+  const refused = sessionRefusal(human, recipient);
+  if (refused) {
+    const codes = findCodes(refused.reply);
+    return { recipient, status: codes.status, replyCode: codes.replyCode, diagnostic: oneLine(refused.reply), action: null, remoteMta: null, command: refused.command, context };
+  }
   let diagnostic = unfoldReply(text);
   let codes = findCodes(diagnostic);
   // The only recipient of a bounce whose reply is written above the line naming it ("Error
@@ -187,14 +198,28 @@ function senderSide(email: Email, returned: ReturnedHeaders | null): Set<string>
   return out;
 }
 
-/** RFC 3834 §5 (Auto-Submitted) and the fields and subjects vacation responders use. */
+/**
+ * An auto-reply says nothing about the address (RFC 3834 §3.1.7: a response, not a
+ * delivery report): its Auto-Submitted field (§5.2 "auto-replied"), the fields vacation
+ * programs add, or an out-of-office subject as mail clients word it.
+ */
 function isAutoReply(headers: readonly Header[], subject: string | null): boolean {
-  const auto = (header(headers, 'auto-submitted') ?? '').toLowerCase();
-  if (auto.startsWith('auto-replied')) return true;
-  if (header(headers, 'x-autoreply') || header(headers, 'x-autorespond') || header(headers, 'x-auto-response-suppress')) return true;
-  if (/^auto_reply$/i.test(header(headers, 'precedence') ?? '')) return true;
-  return /^\s*(auto(matic)?[- ]?(reply|response)|out of (the )?office|autoreply|auto:|vacation|away)/i.test(subject ?? '');
+  if ((header(headers, 'auto-submitted') ?? '').toLowerCase().startsWith('auto-replied')) return true;
+  return autoReplyFields(headers) || AUTO_REPLY_SUBJECT.test(subject ?? '');
 }
+
+/**
+ * X-Autoreply and X-Autorespond (vacation(1), procmail and webmail responders) and
+ * `Precedence: auto_reply`. Not X-Auto-Response-Suppress: that asks others not to answer
+ * automatically, and Exchange puts it on mail of every kind.
+ */
+function autoReplyFields(headers: readonly Header[]): boolean {
+  if (header(headers, 'x-autoreply') !== null || header(headers, 'x-autorespond') !== null) return true;
+  return /^auto_reply$/i.test(header(headers, 'precedence') ?? '');
+}
+
+/** Out-of-office subjects: the English forms and the prefixes Outlook writes in other languages. */
+const AUTO_REPLY_SUBJECT = /^\s*(auto(matic|mated)?[- ]?(reply|response|answer)\b|out of (the )?office\b|auto:|vacation\b|away\b|on leave\b|abwesend|abwesenheitsnotiz|automatische antwort|r\u00e9ponse automatique|respuesta autom\u00e1tica|risposta automatica|automatisch antwoord)/i;
 
 function header(headers: readonly Header[], key: string): string | null {
   const v = headers.find((h) => h.key === key)?.value.trim();

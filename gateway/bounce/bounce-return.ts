@@ -151,7 +151,7 @@ export class BounceReturn implements IntakeSink {
 
   async #act(row: BounceRow, parsed: Bounce, base: object): Promise<void> {
     const r = row.row;
-    const fields = { ...base, queue_id: row.queueId || null, rcpt: r.recipient || null, reason: r.reason, hard: r.hard, status: r.status, action: r.action, reporting_mta: parsed.reportingMta, matched_by: row.matchedBy, ...(row.token && row.matchedBy !== 'token' ? { token_queue_id: row.token.queueId } : {}) };
+    const fields = { ...base, queue_id: row.queueId || null, message_id: parsed.returned?.messageId ?? null, rcpt: r.recipient || null, reason: r.reason, hard: r.hard, status: r.status, action: r.action, reporting_mta: parsed.reportingMta, matched_by: row.matchedBy, ...(row.token && row.matchedBy !== 'token' ? { token_queue_id: row.token.queueId } : {}) };
     if (row.skip !== null) {
       const why = { 'not-failed': `it reports no failure (action ${r.action ?? r.reason})`, unverified: row.matchedBy === 'header' ? `our X-Sluice-FBL ties it to ${row.queueId}, a message with several recipients: only the bounce says this one failed` : row.matchedBy === 'received' ? `it is tied to ${row.queueId} only by our Received id, which anyone can copy` : 'it is tied only by a Message-ID, which anyone can copy', unmatched: row.token ? 'its VERP token does not match this recipient (forged, or the address was forwarded)' : 'nothing ties it to mail this fleet sent', 'no-recipient': 'it names no recipient' }[row.skip];
       this.deps.count(row.skip === 'not-failed' ? 'not_failed' : row.skip === 'no-recipient' ? 'no_recipient' : row.skip);

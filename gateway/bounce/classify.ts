@@ -2,7 +2,8 @@
  * The one bounce classifier: a remote MX's synchronous reply and a recipient of a parsed
  * bounce go through the same rules (rules.ts) to a reason, a hard/soft verdict and the
  * enhanced status to report. The first rule whose every criterion matches wins, so the
- * file's order is its precedence: specific codes, then texts, then code classes.
+ * file's order is its precedence: specific codes, then texts, then code classes; the
+ * [[fallback]] rules only when no rule matched the diagnostic or the explanation.
  */
 import type { BounceReason } from './reasons.js';
 import type { BounceRule, BounceRules } from './rules.js';
@@ -41,7 +42,7 @@ export class BounceClassifier {
   constructor(readonly rules: BounceRules) {}
 
   classify(f: BounceFacts): Classification {
-    const rule = this.#match(f, f.diagnostic) ?? (f.context ? this.#match(f, f.context) : null);
+    const rule = this.#match(this.rules.rules, f, f.diagnostic) ?? (f.context ? this.#match(this.rules.rules, f, f.context) : null) ?? this.#match(this.rules.fallback, f, f.diagnostic);
     const reason: BounceReason = rule?.reason ?? 'undefined';
     const info = this.rules.reasons[reason];
     const klass = statusClass(f, info.status);
@@ -51,8 +52,8 @@ export class BounceClassifier {
     return { reason, hard: info.hard && klass !== '4', status, rule: rule?.at ?? null };
   }
 
-  #match(f: BounceFacts, text: string): BounceRule | null {
-    for (const r of this.rules.rules) {
+  #match(rules: readonly BounceRule[], f: BounceFacts, text: string): BounceRule | null {
+    for (const r of rules) {
       if (r.action !== null && r.action !== (f.action ?? '').toLowerCase()) continue;
       if (r.status !== null && !r.status.some((s) => statusMatches(s, f.status))) continue;
       if (r.replyCode !== null && (f.replyCode === null || !r.replyCode.includes(f.replyCode))) continue;

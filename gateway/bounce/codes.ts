@@ -8,6 +8,8 @@
 const ENHANCED = /(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)/g;
 /** A reply code followed by its enhanced code: the surest pairing. */
 const PAIRED = /(?<![\d.])([45]\d\d)[ -]['"#]?([245]\.\d{1,3}\.\d{1,3})(?![\d]|\.\d)/;
+/** A success reply with its code (a DSN's "Action: delivered" quoting "250 2.1.5 Ok"). */
+const SUCCESS = /(?<![\d.])(2\d\d)[ -](2\.\d{1,3}\.\d{1,3})(?![\d]|\.\d)/;
 /** A reply code after what introduces one: "said:", "replied:", "error:", "ResponseCode" (Zoho), start of the text, "<<< ". */
 const INTRODUCED = /(?:^|said:?|replied:?|reply:?|response ?(?:code)?:?|error(?:_code)?\s*:?|returned:?|<<<|\bsmtp;|:|\()\s*([45]\d\d)(?=[ ,-]|$)(?![ -]?\d)/im;
 /** Any lone 4xx/5xx followed by a space or dash, as a last resort. */
@@ -19,7 +21,7 @@ export interface FoundCodes {
 }
 
 export function findCodes(text: string): FoundCodes {
-  const paired = PAIRED.exec(text);
+  const paired = PAIRED.exec(text) ?? SUCCESS.exec(text);
   if (paired) return { replyCode: Number(paired[1]), status: paired[2] ?? null };
   const status = findStatus(text);
   const reply = INTRODUCED.exec(text) ?? LONE.exec(text);
@@ -83,6 +85,45 @@ export function transcriptCommand(text: string, recipient: string): string | nul
       if (sent) last = (sent[1] as string).toUpperCase().replace('HELO', 'EHLO');
       else if (last !== null && /^\s*<<<\s*[45]\d\d/.test(line) && named(line.toLowerCase())) return last;
     }
+  }
+  return null;
+}
+
+/**
+ * A Sendmail session transcript in which the server refused the session before any
+ * recipient was named (">>> MAIL From:<...>" answered "<<< 501 ... no access", or a
+ * refused greeting): every recipient the report lists after that session, before the next
+ * "while talking to", failed with that reply, whatever its own line says ("Remote protocol
+ * error"). Null when the recipient's session got as far as naming it.
+ */
+export function sessionRefusal(text: string, recipient: string): { readonly reply: string; readonly command: string } | null {
+  const who = recipient.toLowerCase();
+  if (who === '') return null;
+  let last: string | null = null;
+  let refusal: { reply: string; command: string } | null = null;
+  let inSession = false;
+  for (const line of text.split('\n')) {
+    if (/while talking to /i.test(line)) {
+      inSession = true;
+      last = null;
+      refusal = null;
+      continue;
+    }
+    if (!inSession) continue;
+    const sent = /^\s*>>>\s*(RCPT|MAIL|DATA|EHLO|HELO)\b/i.exec(line);
+    if (sent) {
+      last = (sent[1] as string).toUpperCase().replace('HELO', 'EHLO');
+      continue;
+    }
+    const got = /^\s*<<<\s*([45]\d\d\b.*)$/.exec(line);
+    if (got) {
+      if (refusal === null && (last === null || last === 'MAIL' || last === 'EHLO')) refusal = { reply: (got[1] as string).trim(), command: last ?? 'CONN' };
+      if (line.toLowerCase().includes(who)) return null;
+      continue;
+    }
+    const at = line.toLowerCase().indexOf(who);
+    // A line that quotes a reply of its own about the recipient ("... 550 Host unknown") has its own cause.
+    if (at >= 0) return /(?<![\d.])[45]\d\d(?![\d.])/.test(line.slice(at + who.length)) ? null : refusal;
   }
   return null;
 }

@@ -48,6 +48,8 @@ const reasonSchema = z.strictObject({
 const fileSchema = z.strictObject({
   reasons: z.partialRecord(z.enum(BOUNCE_REASONS), reasonSchema).optional(),
   rules: z.array(ruleSchema).default([]),
+  /** Tried only when no rule matched the diagnostic or the bounce's explanation: what a failure with no known cause is. */
+  fallback: z.array(ruleSchema).default([]),
 });
 
 export interface BounceRule {
@@ -71,6 +73,8 @@ export interface ReasonInfo {
 
 export interface BounceRules {
   readonly rules: readonly BounceRule[];
+  /** [[fallback]]: tried when every rule, on the diagnostic and on the explanation, found nothing. */
+  readonly fallback: readonly BounceRule[];
   readonly reasons: Readonly<Record<BounceReason, ReasonInfo>>;
 }
 
@@ -91,11 +95,13 @@ export function shippedRulesPath(): string {
 export function loadBounceRules(files: readonly string[]): BounceRules {
   const issues: ConfigIssue[] = [];
   const rules: BounceRule[] = [];
+  const fallback: BounceRule[] = [];
   const reasons: Partial<Record<BounceReason, ReasonInfo>> = {};
   for (const file of files) {
     const parsed = readRules(file, issues);
     if (!parsed) continue;
     rules.push(...parsed.rules);
+    fallback.push(...parsed.fallback);
     for (const [name, info] of Object.entries(parsed.reasons) as [BounceReason, ReasonInfo][]) reasons[name] ??= info;
   }
   const missing = BOUNCE_REASONS.filter((r) => !reasons[r]);
@@ -103,10 +109,10 @@ export function loadBounceRules(files: readonly string[]): BounceRules {
     issues.push({ file: files.at(-1) ?? '(no file)', line: null, key: 'reasons', message: `no settings for ${missing.join(', ')}: add [reasons.${missing[0]}] with hard and status` });
   }
   if (issues.length > 0) throw new ConfigError(issues);
-  return { rules, reasons: reasons as Record<BounceReason, ReasonInfo> };
+  return { rules, fallback, reasons: reasons as Record<BounceReason, ReasonInfo> };
 }
 
-function readRules(file: string, issues: ConfigIssue[]): { rules: BounceRule[]; reasons: Partial<Record<BounceReason, ReasonInfo>> } | null {
+function readRules(file: string, issues: ConfigIssue[]): { rules: BounceRule[]; fallback: BounceRule[]; reasons: Partial<Record<BounceReason, ReasonInfo>> } | null {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -127,22 +133,26 @@ function readRules(file: string, issues: ConfigIssue[]): { rules: BounceRule[]; 
     return null;
   }
   const before = issues.length;
-  const rules = result.data.rules.map((r, i): BounceRule => {
-    const at = (key: string) => ({ file, text, path: ['rules', i, key] as (string | number)[] });
-    return {
-      reason: r.reason,
-      status: r.status ?? null,
-      replyCode: r.reply_code ?? null,
-      text: r.text ? r.text.map((t, j) => compile(t, { ...at('text'), path: ['rules', i, 'text', j] }, issues)) : null,
-      host: r.host ? compile(r.host, at('host'), issues) : null,
-      action: r.action ?? null,
-      command: r.command ?? null,
-      headers: r.headers ? r.headers.map((t, j) => compile(t, { ...at('headers'), path: ['rules', i, 'headers', j] }, issues, 'im')) : null,
-      recipient: r.recipient ? compile(r.recipient, at('recipient'), issues) : null,
-      at: `${file}:${locateKey(text, ['rules', i]) ?? '?'}`,
-    };
-  });
-  return issues.length > before ? null : { rules, reasons: result.data.reasons ?? {} };
+  const rules = result.data.rules.map((r, i) => compileRule(r, ['rules', i], file, text, issues));
+  const fallback = result.data.fallback.map((r, i) => compileRule(r, ['fallback', i], file, text, issues));
+  return issues.length > before ? null : { rules, fallback, reasons: result.data.reasons ?? {} };
+}
+
+function compileRule(r: z.output<typeof ruleSchema>, path: readonly [string, number], file: string, text: string, issues: ConfigIssue[]): BounceRule {
+  const at = (...key: (string | number)[]) => ({ file, text, path: [...path, ...key] });
+  return {
+    reason: r.reason,
+    status: r.status ?? null,
+    replyCode: r.reply_code ?? null,
+    text: r.text ? r.text.map((t, j) => compile(t, at('text', j), issues)) : null,
+    host: r.host ? compile(r.host, at('host'), issues) : null,
+    action: r.action ?? null,
+    command: r.command ?? null,
+    headers: r.headers ? r.headers.map((t, j) => compile(t, at('headers', j), issues, 'im')) : null,
+    recipient: r.recipient ? compile(r.recipient, at('recipient'), issues) : null,
+    at: `${file}:${locateKey(text, [...path]) ?? '?'}`,
+  };
+
 }
 
 function compile(source: string, where: { file: string; text: string; path: (string | number)[] }, issues: ConfigIssue[], flags = 'i'): RegExp {
@@ -159,7 +169,7 @@ function describe(file: string, text: string, issue: z.core.$ZodIssue): ConfigIs
   let message = issue.message;
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0] ?? '';
-    const known = path.length === 0 ? ['reasons', 'rules'] : path[0] === 'rules' ? ['reason', 'status', 'reply_code', 'text', 'host', 'action', 'command', 'headers', 'recipient'] : ['hard', 'status'];
+    const known = path.length === 0 ? ['reasons', 'rules', 'fallback'] : path[0] === 'rules' || path[0] === 'fallback' ? ['reason', 'status', 'reply_code', 'text', 'host', 'action', 'command', 'headers', 'recipient'] : ['hard', 'status'];
     const hint = closest(key, known);
     message = `unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : `; known keys: ${known.join(', ')}`}`;
     path.push(key);

@@ -72,7 +72,8 @@ export function recipientsFromText(human: string, known: readonly string[], excl
     // list repeated (Mail.Ru puts a Russian and an English copy one after the other).
     const self = s.recipient.toLowerCase();
     let end = s.line + 1;
-    while (end < lines.length && !mentionsOther(lines[end] as string, keys, self)) end++;
+    // A Sendmail transcript's next session ("While talking to host:") is about others too.
+    while (end < lines.length && !mentionsOther(lines[end] as string, keys, self) && !/while talking to /i.test(lines[end] as string)) end++;
     return { recipient: s.recipient, diagnostic: oneLine(lines.slice(s.line, end).join(' ')) };
   });
 }

@@ -1,17 +1,19 @@
 /** `sluice bounce classify`: what Sluice makes of bounce message files, one line per recipient. */
 import { readFile } from 'node:fs/promises';
 import { parseBounceMessage } from '../bounce/bounce-parse.js';
-import { classifyParsed } from '../bounce/bounce-report.js';
+import { classifyParsed, type ClassifiedRecipient } from '../bounce/bounce-report.js';
 import { BounceClassifier } from '../bounce/classify.js';
+import { splitMailbox } from '../bounce/mbox.js';
 import { loadBounceRules, shippedRulesPath } from '../bounce/rules.js';
 import { SluiceError } from '../errors.js';
 import { parse } from './args.js';
 
 const USAGE = `Usage: sluice bounce classify [--json] [--rules FILE]... FILE...
 
-Reads message files (LF, CRLF or CR line ends) and prints, for each recipient a bounce
-reports, in its order: the reason, hard or soft, the enhanced status, the reply code and
-what the server said. A file that is no bounce prints one line with reason "undefined"
+Reads message files (LF, CRLF or CR line ends; a mailbox file, RFC 4155, message by
+message) and prints, for each recipient a bounce reports, in its order: the reason, hard
+or soft, the enhanced status, the reply code and what the server said. A file that is no
+bounce prints one line with reason "undefined"
 (a feedback report: "feedback"; an auto-reply: "vacation").
 
   --json        one JSON object per line: {"file","recipient","status","reply_code",
@@ -42,7 +44,8 @@ export async function bounceCommand(argv: string[]): Promise<number> {
       failed++;
       continue;
     }
-    const rows = classifyParsed(await parseBounceMessage(raw), classifier);
+    const rows: ClassifiedRecipient[] = [];
+    for (const one of splitMailbox(raw)) rows.push(...classifyParsed(await parseBounceMessage(one), classifier));
     for (const r of rows) {
       const out = { file, recipient: r.recipient, status: r.status ?? '', reply_code: r.replyCode === null ? '' : String(r.replyCode), reason: r.reason, hard: r.hard, diagnostic: r.diagnostic };
       process.stdout.write(args.values.json ? `${JSON.stringify(out)}\n` : `${file}\t${out.recipient || '-'}\t${out.reason}\t${out.hard ? 'hard' : 'soft'}\t${out.status || '-'}\t${out.reply_code || '-'}\t${out.diagnostic.slice(0, 160)}\n`);

@@ -9,10 +9,11 @@ import { expect, test } from 'vitest';
 import { parseBounceMessage } from '../../gateway/bounce/bounce-parse.js';
 import { classifyParsed } from '../../gateway/bounce/bounce-report.js';
 import { shippedClassifier } from '../../gateway/bounce/categories.js';
+import { splitMailbox } from '../../gateway/bounce/mbox.js';
 
 // The project root's ../shared (a clone in /work/main), or a worktree's ../../shared.
 const CORPUS = process.env['SLUICE_BOUNCE_CORPUS'] ?? ['../../../shared/corpus/bounces', '../../../../shared/corpus/bounces'].map((p) => resolve(import.meta.dirname, p)).find((p) => existsSync(p)) ?? resolve(import.meta.dirname, '../../../shared/corpus/bounces');
-const FLOORS = { status: 0.98, reason: 0.92, hard: 0.972 };
+const FLOORS = { status: 0.981, reason: 0.934, hard: 0.977 };
 
 interface Label { file: string; index: number; status: string; reason: string; hard: boolean }
 
@@ -20,7 +21,10 @@ test.skipIf(!existsSync(join(CORPUS, 'labels.json')))(`corpus scores stay at or 
   const labels = JSON.parse(readFileSync(join(CORPUS, 'labels.json'), 'utf8')) as Label[];
   const rows = new Map<string, ReturnType<typeof classifyParsed>>();
   for (const file of new Set(labels.map((l) => l.file))) {
-    rows.set(file, classifyParsed(await parseBounceMessage(readFileSync(join(CORPUS, 'eml', file))), shippedClassifier()));
+    // As `sluice bounce classify` reads a file: a mailbox file message by message.
+    const all: ReturnType<typeof classifyParsed> = [];
+    for (const one of splitMailbox(readFileSync(join(CORPUS, 'eml', file)))) all.push(...classifyParsed(await parseBounceMessage(one), shippedClassifier()));
+    rows.set(file, all);
   }
   let statusN = 0, statusOk = 0, reasonOk = 0, hardOk = 0;
   for (const l of labels) {

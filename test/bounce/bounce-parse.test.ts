@@ -123,6 +123,20 @@ test('an auto-reply (RFC 3834) is no bounce; mail that is nothing gives one "und
   expect(none).toEqual([expect.objectContaining({ reason: 'undefined', hard: false })]);
 });
 
+test('auto-replies known by X-Autoreply, Precedence: auto_reply or an out-of-office subject are vacation, even from a "mailer" address', async () => {
+  const forms = [
+    'From: Vacation Mailer <mailer@rcpt.test>\nTo: app@sender.test\nSubject: Re: your order\nX-Autoreply: yes\n\nI am away.\n',
+    'From: pat@rcpt.test\nTo: app@sender.test\nSubject: Re: your order\nPrecedence: auto_reply\n\nI am away.\n',
+    'From: pat@rcpt.test\nTo: app@sender.test\nSubject: Automatic reply: your order\n\nI am out until Monday.\n',
+    'From: pat@rcpt.test\nTo: app@sender.test\nSubject: =?UTF-8?Q?R=C3=A9ponse_automatique=3A_your_order?=\n\nAbsent.\n',
+  ];
+  for (const text of forms) expect(await classify(text)).toEqual([expect.objectContaining({ reason: 'vacation', hard: false })]);
+  // Exchange puts X-Auto-Response-Suppress on mail of every kind: alone it makes nothing an auto-reply.
+  expect(await classify('From: pat@rcpt.test\nTo: app@sender.test\nSubject: lunch?\nX-Auto-Response-Suppress: All\n\nnoon?\n')).toEqual([expect.objectContaining({ reason: 'undefined' })]);
+  // A bounce that carries Auto-Submitted (Postfix writes it on every bounce) stays a bounce.
+  expect((await classify(DSN.replace('MIME-Version: 1.0', 'Auto-Submitted: auto-replied\r\nMIME-Version: 1.0'))).map((r) => r.reason)).toEqual(['userunknown', 'mailboxfull']);
+});
+
 test('synchronous replies go through the same rules', async () => {
   const { classifyResponse, isHardBounce } = await import('../../gateway/bounce/categories.js');
   const r = (code: number, enhanced: string | null, text: string) => ({ code, enhanced, text, command: 'RCPT TO', local: false });
@@ -241,7 +255,12 @@ test('texts by their documented meaning', () => {
   expect(said('"Sorry, you are sending to/from an address that has been blacklisted"').reason).toBe('rejected');
   expect(said('550 5.2.0 <a@b.test> From: Domain is invalid. Please provide a valid From:', '5.2.0', 550).reason).toBe('rejected');
   expect(said('550 5.2.0 Mail rejete. Mail rejected. ofr_506 [506]', '5.2.0', 550).reason).toBe('spamdetected');
-  expect(said('550 5.0.0 <a@b.test>: Recipient address rejected: On hold', '5.0.0', 550)).toMatchObject({ reason: 'undefined', hard: false });
+  // RFC 3463 X.0.0 and words no rule knows: a failure without a cause is held, not acted on.
+  expect(said('550 5.0.0 <a@b.test>: Recipient address rejected: On hold', '5.0.0', 550)).toMatchObject({ reason: 'onhold', hard: false, status: '5.0.0' });
+  expect(said('450 4.0.0 Temporary failure', '4.0.0', 450)).toMatchObject({ reason: 'onhold', hard: false });
+  expect(said('Your message could not be handled.')).toMatchObject({ reason: 'undefined', hard: false });
+  expect(said('554 <a@b.test>... no access from mail server [192.0.2.55] which is an open relay.', null, 554, 'MAIL').reason).toBe('blocked');
+  expect(said('550 5.7.1 Unable to relay; we are not an open relay', '5.7.1', 550, 'RCPT').reason).toBe('norelaying');
   const gaveUp = "I'm not going to try again; this message has been in the queue too long.";
   expect(said(`<a@b.test>: Resources temporarily unavailable, please try again later [#4.1.9]. /${gaveUp}`, '4.1.9').reason).toBe('expired');
   expect(said(`<a@b.test>: Unable to contact LDAP server. (#4.4.3)${gaveUp}`, '4.4.3').reason).toBe('systemerror');
@@ -274,4 +293,41 @@ test('every delivery-status part of a message is read, in order', async () => {
   const rows = await classify(['From: MAILER-DAEMON@mx.sender.test', 'To: app@sender.test', 'Subject: Undelivered Mail Returned to Sender', 'MIME-Version: 1.0',
     'Content-Type: multipart/report; report-type=delivery-status; boundary="r"', '', ...part('one@rcpt.test', '5.1.1'), ...part('two@rcpt.test', '5.2.2'), '--r--', ''].join('\n'));
   expect(rows.map((r) => [r.recipient, r.reason])).toEqual([['one@rcpt.test', 'userunknown'], ['two@rcpt.test', 'mailboxfull']]);
+});
+
+test('Sendmail transcript: a session refused at MAIL FROM is the cause for the recipients listed after it, not the next line', async () => {
+  const rows = await classify([
+    'From: Mail Delivery Subsystem <MAILER-DAEMON@mx.sender.test>', 'To: app@sender.test', 'Subject: Returned mail: Remote protocol error', '',
+    '   ----- Transcript of session follows -----',
+    'While talking to mx.rcpt.test:',
+    '>>> MAIL From:<app@sender.test>',
+    '<<< 501 <app@sender.test>... no access from mail server [192.0.2.55] which is an open relay.',
+    '554 <one@rcpt.test>... Remote protocol error',
+    '550 rcpt.test (smtp)... 550 Host unknown',
+    '554 <two@rcpt.test>... 550 Host unknown (Authoritative answer from name server)',
+    'While talking to mx.other.test:',
+    '>>> RCPT To:<three@other.test>',
+    '<<< 550 <three@other.test>... User unknown',
+    '550 <three@other.test>... User unknown', '',
+    '   ----- Unsent message follows -----', 'From: app@sender.test', 'To: one@rcpt.test', '', 'hi', ''].join('\n'));
+  expect(rows.map((r) => [r.recipient, r.reason, r.hard, r.replyCode])).toEqual([
+    ['one@rcpt.test', 'blocked', false, 501],
+    ['two@rcpt.test', 'hostunknown', true, 554],
+    ['three@other.test', 'userunknown', true, 550],
+  ]);
+  expect(rows[0]?.diagnostic).toBe('501 <app@sender.test>... no access from mail server [192.0.2.55] which is an open relay.');
+  expect(rows[1]?.diagnostic).not.toContain('While talking to');
+});
+
+test('a Content-Type folded without white space (boundary= on its own line) still splits the parts', async () => {
+  const rows = await classify([
+    'From: post_master@sms.rcpt.test', 'To: app@sender.test', 'Subject: Re: offer', 'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="outer"', '',
+    '--outer', 'Content-Type: multipart/alternative;', 'boundary="inner"', '',
+    '--inner', 'Content-Type: text/plain; charset=us-ascii', '',
+    'Error: Invalid user address', '', 'Error message below:', '550 - Requested action not taken: no such user here', '',
+    'Message details:', '  MAIL FROM: app@sender.test', '  RCPT TO: 5550100@sms.rcpt.test', '',
+    '--inner--', '', '--outer--', ''].join('\n'));
+  expect(rows).toEqual([expect.objectContaining({ recipient: '5550100@sms.rcpt.test', reason: 'userunknown', replyCode: 550 })]);
+  expect(rows[0]?.diagnostic).toMatch(/^Error: Invalid user address Error message below: 550 - Requested action not taken: no such user here/);
 });

@@ -28,6 +28,10 @@ test('the shipped rules load and give every reason settings', () => {
   expect(rules.rules.length).toBeGreaterThan(40);
   expect(rules.reasons.userunknown).toEqual({ hard: true, status: '5.1.1' });
   expect(rules.reasons.blocked.hard).toBe(false);
+  // The vocabulary of issue 15, every reason with settings, and hard only where the address itself is bad.
+  const vocabulary = 'userunknown, hostunknown, mailboxfull, hasmoved, suspend, expired, filtered, rejected, blocked, spamdetected, virusdetected, policyviolation, norelaying, notaccept, requireptr, authfailure, badreputation, securityerror, failedstarttls, mesgtoobig, exceedlimit, contenterror, notcompliantrfc, syntaxerror, networkerror, systemerror, systemfull, mailererror, toomanyconn, speeding, onhold, vacation, delivered, feedback, undefined';
+  expect(Object.keys(rules.reasons).sort()).toEqual(vocabulary.split(', ').sort());
+  expect(Object.entries(rules.reasons).filter(([, info]) => info.hard).map(([reason]) => reason).sort()).toEqual(['hasmoved', 'hostunknown', 'notaccept', 'userunknown']);
 });
 
 test('an unknown key, a misspelt reason and a bad regular expression are named with file:line and key', () => {
@@ -53,8 +57,18 @@ test('headers and recipient criteria: a rule for one provider\'s bounces; their 
   const c = new BounceClassifier(loadBounceRules([mine, shippedRulesPath()]));
   const facts = { status: '5.0.0', replyCode: 550, diagnostic: 'Rejected' };
   expect(c.classify({ ...facts, headers: 'From: x@y.test\nX-Mailer: ACME Gateway 2.1', recipient: 'a@hold.test' })).toMatchObject({ reason: 'onhold', rule: `${mine}:1` });
-  expect(c.classify({ ...facts, headers: 'From: x@y.test\nX-Mailer: other', recipient: 'a@hold.test' }).reason).not.toBe('onhold');
-  expect(c.classify({ ...facts, headers: 'X-Mailer: ACME Gateway', recipient: 'a@other.test' }).reason).not.toBe('onhold');
+  // Without the provider's header or recipient the operator's rule does not decide (the shipped X.0.0 rule does).
+  expect(c.classify({ ...facts, headers: 'From: x@y.test\nX-Mailer: other', recipient: 'a@hold.test' }).rule).not.toBe(`${mine}:1`);
+  expect(c.classify({ ...facts, headers: 'X-Mailer: ACME Gateway', recipient: 'a@other.test' }).rule).not.toBe(`${mine}:1`);
   const bad = file('bad-headers.toml', ['[[rules]]', 'reason = "onhold"', 'headers = ["(x"]', ''].join('\n'));
   expect(issues([bad, shippedRulesPath()])).toMatch(new RegExp(`^${bad}:3 rules\\[0\\]\\.headers\\[0\\]: not a valid regular expression`));
+});
+
+test('[[fallback]] rules decide only when no rule matched the diagnostic nor the explanation; their mistakes are named too', () => {
+  const c = new BounceClassifier(loadBounceRules([shippedRulesPath()]));
+  // A Sendmail exit status as the whole diagnostic, the explanation saying what failed: the explanation wins over X.0.0.
+  expect(c.classify({ status: '5.0.0', replyCode: 554, diagnostic: '255', context: 'Returned mail: see transcript for details. Mailer error: procmail exit code 255' }).reason).toBe('mailererror');
+  expect(c.classify({ status: '5.0.0', replyCode: 554, diagnostic: '255', context: 'Returned mail: see transcript for details' })).toMatchObject({ reason: 'onhold', hard: false });
+  const bad = file('bad-fallback.toml', ['[[fallback]]', 'reason = "onhold"', 'stauts = "5.0.0"', ''].join('\n'));
+  expect(issues([bad, shippedRulesPath()])).toContain(`${bad}:3 fallback[0].stauts: unknown key "stauts" (did you mean "status"?)`);
 });

@@ -12,7 +12,7 @@ import type { EventRecord } from '../../gateway/observe/event-types.js';
 import { relayConfig } from '../support/gateway.js';
 import { startRawMx, type RawMx } from '../support/raw-mx.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
-import { arfReport, metricValue, readEvents, startBuiltGateway, type BuiltGateway } from '../support/feedback.js';
+import { arfReport, metricValue, readEvents, startBuiltGateway, type BuiltGateway, type EventLine } from '../support/feedback.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 const DOMAIN = 'bounces.sluice.test';
@@ -21,6 +21,7 @@ const OUTSIDER = '127.0.0.98';
 let mx: RawMx;
 let hook: WebhookReceiver;
 let gw: BuiltGateway;
+const log: EventLine[] = [];
 
 beforeAll(async () => {
   mx = await startRawMx('127.0.0.90');
@@ -43,6 +44,7 @@ domain = "${DOMAIN}"
 secret = "verp-secret-0123456789abcdef"
 forward = true
 `),
+    log,
   );
 });
 afterAll(async () => {
@@ -232,4 +234,25 @@ test('the bounce domain is no open relay: only it is taken from an outsider, and
   c.close();
   await new Promise((r) => setTimeout(r, 300));
   expect(mx.transactions.length).toBe(before);
+});
+
+test('returned headers without our token or X-Sluice-FBL: our Received id or the Message-ID tie the bounce in the log, 250, and nothing is acted on', async () => {
+  const sent = await sendOne('news@example.com', 'copied@example.net');
+  const queueId = /\(Sluice\) with E?SMTPS?A? id ([0-9A-Z]+)/.exec(sent.data)?.[1] ?? 'no Received id of ours';
+  const n = bounced().length;
+  // What a forwarder keeps of our header section: our Received field, no X-Sluice-FBL.
+  const received = sent.data.split('\r\n\r\n')[0]?.split(/\r\n(?![ \t])/).filter((f) => /^Received:/i.test(f) && f.includes('(Sluice)')).join('\r\n') ?? '';
+  expect(received).toContain(queueId);
+  const viaReceived = `${received}\r\nFrom: <news@example.com>\r\nTo: <copied@example.net>\r\n\r\n`;
+  expect(await mailBack(`bounces@${DOMAIN}`, dsn('copied@example.net', '5.1.1', '550 5.1.1 User unknown', viaReceived))).toMatch(/^250 2\.0\.0 Ok: bounce received/);
+  const viaMessageId = 'Message-ID: <order-42@shop.example.com>\r\nFrom: <news@example.com>\r\nTo: <copied@example.net>\r\n\r\n';
+  expect(await mailBack(`bounces@${DOMAIN}`, dsn('copied@example.net', '5.1.1', '550 5.1.1 User unknown', viaMessageId))).toMatch(/^250 2\.0\.0 Ok: bounce received/);
+
+  const unmatched = () => log.filter((l) => l.event === 'bounce_unmatched' && l['rcpt'] === 'copied@example.net');
+  await expect.poll(() => unmatched().length, { timeout: 10_000 }).toBe(2);
+  expect(unmatched()[0]).toMatchObject({ matched_by: 'received', queue_id: queueId, skipped: 'unverified', reason: 'userunknown', hard: true });
+  expect(unmatched()[1]).toMatchObject({ matched_by: 'message-id', message_id: '<order-42@shop.example.com>', skipped: 'unverified' });
+  await new Promise((r) => setTimeout(r, 300));
+  expect(bounced().slice(n)).toEqual([]);
+  expect(await gw.node.state.suppression.check('copied@example.net')).toBeNull();
 });

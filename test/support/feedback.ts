@@ -21,13 +21,17 @@ export interface BuiltGateway {
 
 /**
  * Starts a node from dist/ (built-in plugins such as suppression load from dist/plugins,
- * so run the build first), `${DIR}` in `toml` replaced by a fresh temp dir.
+ * so run the build first), `${DIR}` in `toml` replaced by a fresh temp dir. `logLines`:
+ * every log line the node writes (info and up), parsed, is pushed there.
  */
-export async function startBuiltGateway(toml: string): Promise<BuiltGateway> {
+export async function startBuiltGateway(toml: string, logLines?: EventLine[]): Promise<BuiltGateway> {
   const dir = tempDir('sluice-fbl-');
   const file = join(dir, 'sluice.toml');
   writeFileSync(file, toml.replaceAll('${DIR}', dir));
-  const node = new SluiceNode({ loaded: loadConfig(file), logger: pino({ level: process.env['SLUICE_TEST_LOG'] ?? 'silent' }) });
+  const logger = logLines
+    ? pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line) as EventLine) })
+    : pino({ level: process.env['SLUICE_TEST_LOG'] ?? 'silent' });
+  const node = new SluiceNode({ loaded: loadConfig(file), logger });
   await node.start();
   return { node, dir, events: join(dir, 'events.jsonl'), port: (n = 0) => node.ports[n] as number, stop: () => node.stop() };
 }
