@@ -266,6 +266,7 @@ export class SluiceNode {
       observers: [outcomeTelemetry(observer, clock)],
     });
     const routing = this.#buildRouting(config, { state, spool, holds, autoHolds, observer });
+    this.#routing = routing;
     // Items whose pool sends from a peer go to it over the cluster listener (cluster/handoff.ts).
     const handoff = link && shares && cluster ? this.#buildHandoff(link, shares, cluster.membership, spool, () => m) : null;
     this.#handoff = handoff;
@@ -367,9 +368,9 @@ export class SluiceNode {
   }
 
   /** Builds the parts one config makes (node-parts.ts) and keeps them for the ports that read them. */
+  /** Builds the routing parts for `config` and changes nothing: the caller puts them in force. */
   #buildRouting(config: Config, p: Pick<Parts, 'state' | 'spool' | 'holds' | 'autoHolds' | 'observer'>): RoutingParts {
-    this.#routing = buildRouting(config, { ...p, clock: this.clock, log: this.log, connections: this.connections, sendWindows: this.#sendWindows, nodeId: config.node.id, hostname: this.hostname, ...(this.#returnPath ? { returnPath: this.#returnPath } : {}) });
-    return this.#routing;
+    return buildRouting(config, { ...p, clock: this.clock, log: this.log, connections: this.connections, sendWindows: this.#sendWindows, nodeId: config.node.id, hostname: this.hostname, ...(this.#returnPath ? { returnPath: this.#returnPath } : {}) });
   }
 
   /** Reads the spool back into the queue; messages lost to damage get a DSN once the queue runs. */
@@ -465,10 +466,15 @@ export class SluiceNode {
     const config = next as Config;
     // A version from Redis never carries those sections (the node's own file does): no "restart needed" for them.
     const { changes, restartNeeded } = diffConfig(this.#config, from ? config : loaded.config);
+    // All or nothing (a config version from Redis applies atomically): everything that can
+    // fail is built first; only then does the node switch, in one synchronous step.
+    const routing = this.#buildRouting(config, parts);
+    const listeners = parts.listeners.map((l) => l.prepare(config));
     this.#loaded = { ...loaded, pluginTables: this.#loaded.pluginTables };
     this.#config = config;
-    parts.scheduler.reconfigure(this.#buildRouting(config, parts).scheduler);
-    for (const l of parts.listeners) l.reconfigure(config);
+    this.#routing = routing;
+    parts.scheduler.reconfigure(routing.scheduler);
+    for (const apply of listeners) apply();
     this.log.info({ event: 'config_reloaded', by, changes, restart_needed: restartNeeded }, changes.length ? `config reloaded: ${changes.join('; ')}` : 'config reloaded: no changes');
     return { files: loaded.files.map((f) => f.path), changes };
   }

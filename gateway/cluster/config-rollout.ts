@@ -46,9 +46,30 @@ export class ConfigVersions {
   readonly #redis: Redis;
   readonly #keys: { seq: string; versions: string; channel: string };
 
-  constructor(url: string, prefix: string) {
-    this.#redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+  readonly #url: string;
+  #lastError: Error | null = null;
+
+  /** `once`: a command-line tool's connection (one try, no reconnects: `open()` says why it failed). */
+  constructor(url: string, prefix: string, mode: 'node' | 'once' = 'node') {
+    this.#url = url;
+    this.#redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, ...(mode === 'once' ? { retryStrategy: () => null } : {}) });
+    // Failures reach the caller through the commands (and open()); without a listener ioredis prints each one.
+    this.#redis.on('error', (err: Error) => {
+      this.#lastError = err;
+    });
     this.#keys = { seq: `${prefix}config:seq`, versions: `${prefix}config:versions`, channel: `${prefix}config:published` };
+  }
+
+  /** Connects now; an unreachable Redis throws an error that names it and what to check. */
+  async open(): Promise<void> {
+    try {
+      await this.#redis.connect();
+    } catch (err) {
+      // ioredis rejects with "Connection is closed."; the socket's own error says why.
+      const cause = this.#lastError ?? (err as Error);
+      const why = (cause as NodeJS.ErrnoException).code ?? cause.message;
+      throw new SluiceError('STATE_UNAVAILABLE', `cannot reach Redis at ${this.#url} (${why}): check that it runs there, or give --redis redis://host:port/db`, { cause: err });
+    }
   }
 
   get channel(): string {

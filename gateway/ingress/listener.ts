@@ -103,14 +103,21 @@ export class Listener {
     );
   }
 
-  /** A config reload: relay networks, limits and users apply to the next command; sessions stay. */
-  reconfigure(config: Config): void {
-    this.deps = { ...this.deps, config };
-    this.networks = new NetworkList(config.relay.networks);
-    // smtp-server reads these per command from its options object.
-    const options = (this.server as unknown as { options: Record<string, unknown> }).options;
-    options['size'] = config.relay.max_message_size;
-    options['maxRecipients'] = config.relay.max_recipients;
+  /**
+   * A config reload (relay networks, limits and users apply to the next command; sessions
+   * stay), in two steps so that a node's reload is all or nothing: builds what
+   * `config` needs (this may throw) and returns the step that switches to it (it cannot).
+   */
+  prepare(config: Config): () => void {
+    const networks = new NetworkList(config.relay.networks);
+    return () => {
+      this.deps = { ...this.deps, config };
+      this.networks = networks;
+      // smtp-server reads these per command from its options object.
+      const options = (this.server as unknown as { options: Record<string, unknown> }).options;
+      options['size'] = config.relay.max_message_size;
+      options['maxRecipients'] = config.relay.max_recipients;
+    };
   }
 
   /** SMTP sessions open now (for the node's load on its heartbeat). */

@@ -4,12 +4,14 @@
  * each version, show it in /api/status and sluice_config_version; a version that does not
  * load on one node (a file it names is missing there) leaves that node on the last good
  * version with the error in its status and sluice_config_rollout_failures_total, while the
- * others move on; `config rollback N` publishes version N's files again.
+ * others move on; `config rollback N` publishes version N's files again. Each node's
+ * dashboard shows the version it runs and the one it refused.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, startCli, tempDir, type CliNode } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
@@ -19,7 +21,7 @@ const run = promisify(execFile);
 const TOKEN = 'rollout-test-token';
 const hasRedis = redisServerPath() !== null;
 
-interface Node { id: string; admin: number; proc: CliNode }
+interface Node { id: string; admin: number; file: string; proc: CliNode }
 let redis: PrivateRedis;
 const nodes: Node[] = [];
 const pushDir = tempDir('sluice-push-');
@@ -47,9 +49,15 @@ async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean
 }
 
 async function cli(...args: string[]): Promise<string> {
-  const r = await run(process.execPath, [CLI, 'config', ...args, '--redis', redis.url]);
+  return cliAs(...args, '--redis', redis.url);
+}
+
+async function cliAs(...args: string[]): Promise<string> {
+  const r = await run(process.execPath, [CLI, 'config', ...args]);
   return r.stdout;
 }
+
+const CHROMIUM = '/usr/bin/chromium';
 
 /** The fleet's config: one source and pool named `pool`, `token_file` read on each node. */
 function fleetToml(pool: string, tokenFile = false): string {
@@ -67,7 +75,7 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
       // r3 lacks the file version 2 names.
       if (id !== 'r3') writeFileSync(join(dir, 'admin.token'), 'x'.repeat(20));
       const proc = startCli(file);
-      nodes.push({ id, admin, proc });
+      nodes.push({ id, admin, file, proc });
     }
     await Promise.all(nodes.map((n) => n.proc.waitFor('started')));
     mkdirSync(pushDir, { recursive: true });
@@ -111,6 +119,30 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
     const history = await cli('history');
     expect(history.split('\n').filter(Boolean).map((l) => l.split('\t')[0])).toEqual(['1', '2']);
     expect(history).toContain('blue pool');
+    // Redis and its key prefix from a node's own file ([cluster]); another prefix is another fleet.
+    expect(await cliAs('history', '--config', nodes[0]!.file)).toBe(history);
+    expect(await cli('history', '--prefix', 'other:')).toBe('no config versions published\n');
+
+    // Each node's dashboard shows the version it runs; r3's also the one it refused, with why.
+    if (existsSync(CHROMIUM)) {
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+      try {
+        const page = await browser.newPage();
+        await page.goto(`http://127.0.0.1:${r3.admin}/?token=${TOKEN}`);
+        await page.waitForSelector('#nodes li .tag');
+        const own = page.locator('#nodes li', { hasText: 'this node' });
+        expect(await own.locator('.title').innerText()).toMatch(/^r3/);
+        expect(await own.locator('.tag').allInnerTexts()).toEqual(['this node', 'config v1', 'config v2 refused']);
+        expect(await own.locator('.tag', { hasText: 'config v2 refused' }).getAttribute('title')).toContain('admin.token_file');
+        await page.goto(`http://127.0.0.1:${nodes[0]!.admin}/?token=${TOKEN}`);
+        await page.waitForSelector('#nodes li .tag');
+        const r1 = page.locator('#nodes li', { hasText: 'this node' });
+        expect(await r1.locator('.title').innerText()).toMatch(/^r1/);
+        expect(await r1.locator('.tag').allInnerTexts()).toEqual(['this node', 'config v2']);
+      } finally {
+        await browser.close();
+      }
+    }
 
     expect(await cli('rollback', '1')).toContain('published config version 3: the files of version 1');
     for (const n of nodes) {
@@ -119,4 +151,10 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
       expect(s.config.failed).toBeNull();
     }
   }, 90_000);
+
+  it('says which Redis it cannot reach, and how to name another', async () => {
+    const dead = `redis://127.0.0.1:${await freePort()}`;
+    const r = await run(process.execPath, [CLI, 'config', 'history', '--redis', dead]).catch((e: { code: number; stderr: string }) => e);
+    expect(r).toMatchObject({ code: 1, stderr: `sluice: cannot reach Redis at ${dead} (ECONNREFUSED): check that it runs there, or give --redis redis://host:port/db\n` });
+  });
 });
