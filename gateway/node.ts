@@ -88,7 +88,7 @@ interface Parts {
   /** `<data_dir>/sluice.sock`: what `sluice health` asks whatever [admin] says. */
   readonly healthSocket: HealthSocket | null;
   /** The [cluster] parts, when configured: stopped before the state closes. */
-  readonly cluster: { readonly membership: Membership; stop(): Promise<void> } | null;
+  readonly cluster: { readonly membership: Membership; stop(timeoutMs: number): Promise<void> } | null;
   /** Queue control (issue 17). */
   readonly queue: { stop(): Promise<void> };
   readonly timers: readonly NodeJS.Timeout[];
@@ -341,7 +341,7 @@ export class SluiceNode {
     built.push(() => queue.stop());
     const admin = await startAdmin({ config, baseDir: this.baseDir, registry: this.registry, log, observer, control, readiness: () => this.readiness(), fleet, failures: state.failures, queue: queue.routes });
     const healthSocket = await HealthSocket.open(this.dataDir, { node: config.node.id, readiness: () => this.readiness(), log });
-    const clusterParts = cluster ? { membership: cluster.membership, stop: async () => (await Promise.all([link?.stop(this.config.node.drain_timeout), replication?.stop()]), await cluster.stop()) } : null;
+    const clusterParts = cluster ? { membership: cluster.membership, stop: async (timeoutMs: number) => (await Promise.all([link?.stop(timeoutMs), replication?.stop()]), await cluster.stop()) } : null;
     return { state, spool, observer, plugins, holds, autoHolds, outcomes, scheduler, disk, feedback, listeners, ports, admin, healthSocket, cluster: clusterParts, queue, timers, ledger: replication?.ledger ?? null };
   }
 
@@ -559,11 +559,14 @@ export class SluiceNode {
     this.log.info({ event: 'stopping', drain_timeout_ms: timeout }, 'stopping');
     this.#stopping = true;
     for (const t of parts.timers) clearInterval(t);
-    await Promise.all(parts.listeners.map((l) => l.stop(timeout)));
-    await parts.scheduler.stop(timeout);
+    // One drain_timeout for the whole drain (systemd's TimeoutStopSec and a container's stop
+    // timeout are set from it): transactions and deliveries in flight finish side by side
+    // (what is accepted meanwhile stays spooled), then the cluster listener gets what is left.
+    const deadline = Date.now() + timeout;
+    await Promise.all([...parts.listeners.map((l) => l.stop(timeout)), parts.scheduler.stop(timeout)]);
     parts.holds.stop();
     parts.autoHolds.stop();
-    await parts.cluster?.stop();
+    await parts.cluster?.stop(Math.max(0, deadline - Date.now()));
     await this.#rollout?.stop();
     await parts.healthSocket?.close();
     await parts.queue.stop();

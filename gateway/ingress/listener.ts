@@ -20,7 +20,7 @@ import { dedupeRecipients, exactAddress } from './addresses.js';
 import { isValidMailbox } from '../config/mailbox.js';
 import { isPostmaster, keepForPostmaster, localDomains } from './postmaster.js';
 import { countReceived } from './hops.js';
-import { applySmtpGuards, type ViolationKind } from './smtp-guards.js';
+import { applySmtpGuards, endAllSessions, type ViolationKind } from './smtp-guards.js';
 import { buildTransaction, senderOf, traceField, type AcceptSink } from './transaction.js';
 import { newQueueId } from '../spool/queue-id.js';
 import { SessionLimits, type LimitEvents } from './session-limits.js';
@@ -156,6 +156,9 @@ export class Listener {
     this.stopping = true;
     const deadline = Date.now() + timeoutMs;
     while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // smtp-server's close() would wait closeTimeout for sessions that stay open between
+    // transactions (pooled clients): end them now, with the reply new sessions get.
+    endAllSessions(this.server, replies.shuttingDown);
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
