@@ -63,6 +63,18 @@ describe('sluice health and the data root', () => {
     expect(down.err).toContain(`unhealthy: no answer from the health socket ${join(root, 'sluice.sock')}`);
   });
 
+  it('finds the socket of a relative data_dir beside the config, whatever the current directory', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'sluice.toml');
+    writeFileSync(file, ['[node]', 'id = "rel"', 'data_dir = "data"', '[[listen]]', 'host = "127.0.0.1"', 'port = 0', 'mode = "relay"'].join('\n'));
+    node = startCli(file);
+    await node.waitFor('started');
+    const env = { ...process.env };
+    delete env['SLUICE_DATA_DIR'];
+    const r = await run(process.execPath, [CLI, 'health', '--config', file], { env, cwd: tempDir() });
+    expect(r.stdout).toBe('healthy: {"ok":true,"node":"rel"}\n');
+  });
+
   it('asks the admin listener when [admin] is set', async () => {
     const dir = tempDir();
     const port = await freePort();
