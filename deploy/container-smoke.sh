@@ -40,7 +40,7 @@ user=$(podman image inspect "$IMAGE" --format '{{.Config.User}}')
 [ "$user" = sluice ] || fail "the image runs as '$user', not sluice"
 hc=$(podman image inspect "$IMAGE" --format '{{json .Config.Healthcheck}}')
 case "$hc" in *health*) ;; *) fail "no HEALTHCHECK in the image (build with --format docker): $hc" ;; esac
-extra=$(podman run --rm --entrypoint node "$IMAGE" -e '
+extra=$(podman run --rm --entrypoint node "$IMAGE" 2>"$WORK/err" -e '
   const fs = require("fs");
   const dev = Object.keys(require("/app/package.json").devDependencies ?? {});
   const there = dev.filter((d) => fs.existsSync("/app/node_modules/" + d));
@@ -50,12 +50,19 @@ extra=$(podman run --rm --entrypoint node "$IMAGE" -e '
 [ -z "$extra" ] || fail "the default target ships what start does not need: $extra"
 echo "image: user sluice, HEALTHCHECK $(podman image inspect "$IMAGE" --format '{{join .Config.Healthcheck.Test " "}}'), no dev dependencies, no load test"
 
+# The README's mount, as written (a relative host path), gives the node that config.
+# (podman's stderr carries its own complaints here: no systemd to run healthcheck timers.)
+seen=$(podman run --rm -v ./deploy/container:/etc/sluice:ro "$IMAGE" check-config 2>"$WORK/err") || fail "the README's mount: $seen $(cat "$WORK/err")"
+[ "$seen" = "OK: /etc/sluice/sluice.toml" ] || fail "with deploy/container mounted the image checks \"$seen\", not /etc/sluice/sluice.toml"
+shipped=$(podman run --rm "$IMAGE" check-config 2>"$WORK/err") || fail "the shipped config does not check: $shipped $(cat "$WORK/err")"
+echo "config: $seen when mounted; without a mount $shipped"
+
 # The README's run line, with the shipped container config (plus a dead MX on loopback, so the mail waits).
 mkdir -p "$WORK/etc" "$WORK/etc2" "$WORK/mailbox"
 cp deploy/container/sluice.toml "$WORK/etc/sluice.toml"
 printf '\n[dns.static]\n"*" = "127.0.0.1:9"\n[queue]\nretry = ["1s", "2s"]\n' >>"$WORK/etc/sluice.toml"
 chmod -R a+rX "$WORK/etc"
-podman run -d --name "$C" -p "127.0.0.1:$PORT:25" -v "$WORK/etc:/etc/sluice:ro" -v "$VOL:/data" "$IMAGE" >/dev/null || fail "podman run"
+podman run -d --name "$C" -p "127.0.0.1:$PORT:25" -v "$WORK/etc:/etc/sluice:ro" -v "$VOL:/data" "$IMAGE" >/dev/null 2>"$WORK/err" || fail "podman run: $(cat "$WORK/err")"
 
 # One SMTP transaction; prints the reply to each command, one per line.
 smtp() { # port rcpt subject
@@ -104,7 +111,7 @@ echo "podman stop: exit 0 after $ms ms, log: $(podman logs "$C" 2>&1 | grep -o '
 podman rm "$C" >/dev/null
 
 # A new container on the same volume delivers it (host network: the mailbox is on loopback).
-podman run -d --name "$MX" --network=host --entrypoint node -v "$WORK/mailbox:/mailbox" --user 0 "$IMAGE" /app/dist/gateway/cli/main.js mailbox --listen "127.0.0.1:$SINK" --dir /mailbox >/dev/null
+podman run -d --name "$MX" --network=host --entrypoint node -v "$WORK/mailbox:/mailbox" --user 0 "$IMAGE" /app/dist/gateway/cli/main.js mailbox --listen "127.0.0.1:$SINK" --dir /mailbox >/dev/null 2>"$WORK/err" || fail "the mailbox: $(cat "$WORK/err")"
 cat >"$WORK/etc2/sluice.toml" <<TOML
 [node]
 id = "gw-1"
@@ -119,7 +126,7 @@ networks = ["127.0.0.0/8"]
 "*" = "127.0.0.1:$SINK"
 TOML
 chmod -R a+rX "$WORK/etc2"
-podman run -d --name "$C" --network=host -v "$WORK/etc2:/etc/sluice:ro" -v "$VOL:/data" "$IMAGE" >/dev/null || fail "podman run (second container)"
+podman run -d --name "$C" --network=host -v "$WORK/etc2:/etc/sluice:ro" -v "$VOL:/data" "$IMAGE" >/dev/null 2>"$WORK/err" || fail "podman run (second container): $(cat "$WORK/err")"
 for _ in $(seq 1 60); do [ -n "$(ls "$WORK/mailbox" 2>/dev/null)" ] && break; sleep 0.5; done
 got=$(ls "$WORK/mailbox" | wc -l)
 [ "$got" = 1 ] || fail "the mailbox holds $got messages, not the one queued by the first container"

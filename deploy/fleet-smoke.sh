@@ -17,6 +17,17 @@ ctr() { podman ps --filter "label=io.podman.compose.project=$PROJECT" --filter "
 fail() { echo "FAIL: $*"; exit 1; }
 for s in mx n1 n2 n3 haproxy redis; do [ -n "$(ctr "$s")" ] || fail "no running container for service $s (podman-compose -f deploy/compose.yaml up -d; COMPOSE_PROJECT=$PROJECT)"; done
 
+# HAProxy marks a node up after its /readyz answered twice (2 s apart): wait for all three.
+up=""
+for _ in $(seq 1 60); do
+  up=$(podman exec "$(ctr n1)" node -e '
+    fetch("http://haproxy:8404/stats;csv").then((r) => r.text()).then((t) => console.log(t.split("\n").filter((l) => /^sluice,n\d,/.test(l) && l.split(",")[17] === "UP").map((l) => l.split(",")[1]).join(",")), () => console.log(""));' 2>/dev/null || true)
+  [ "$up" = n1,n2,n3 ] && break
+  sleep 1
+done
+[ "$up" = n1,n2,n3 ] || fail "HAProxy sends to \"$up\" only, not n1,n2,n3 (podman logs $(ctr haproxy))"
+echo "HAProxy: n1, n2, n3 up"
+
 # One SMTP session per message, so that HAProxy spreads them over the nodes.
 send() {
   node --input-type=module -e '
