@@ -12,11 +12,12 @@
  */
 import { dirname, join, relative, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { ConfigError, loadConfig, type LoadedConfig, type LoadOptions } from '../config/load.js';
 import { formatIssue } from '../config/issues.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
+import { rolloutMetrics, type RolloutMetrics } from '../observe/metrics.js';
 
 export interface ConfigBundle {
   readonly version: number;
@@ -160,14 +161,11 @@ export class ConfigRollout {
   #sub: Redis | null = null;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
-  readonly #failures: Counter;
+  readonly #metrics: RolloutMetrics;
 
   constructor(deps: RolloutDeps) {
     this.#d = deps;
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the gauge reads the version in force
-    const self = this;
-    new Gauge({ name: 'sluice_config_version', help: 'The config version from Redis this node runs (0: its own file only)', registers: [deps.registry], collect() { this.set(self.#version); } });
-    this.#failures = new Counter({ name: 'sluice_config_rollout_failures_total', help: 'Config versions from Redis that did not apply on this node (the last good one kept running)', registers: [deps.registry] });
+    this.#metrics = rolloutMetrics(deps.registry, () => this.#version);
   }
 
   status(): RolloutStatus {
@@ -217,7 +215,7 @@ export class ConfigRollout {
     } catch (err) {
       const errors = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as Error).message];
       this.#failed = { version: latest, errors, at: Date.now() };
-      this.#failures.inc();
+      this.#metrics.refused();
       log.error({ event: 'config_version_refused', version: latest, running: this.#version, errors }, `config version ${latest} does not apply on this node; version ${this.#version} keeps running:\n${errors.join('\n')}`);
       return;
     }
