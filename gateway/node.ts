@@ -161,21 +161,31 @@ export class SluiceNode {
   get maintenance(): { readonly since: number; readonly by: string; readonly handoff: boolean } | null { return this.#maintenance; }
 
   async start(): Promise<void> {
-    const { config, log, clock } = this;
+    const { log, clock } = this;
+    const cluster = this.config.cluster;
+    const rollout = cluster?.config === 'redis' ? this.#newRollout(cluster) : null;
+    // The newest version from Redis before anything is built: no mail is routed by this
+    // file's own sources and pools first. The restart-only sections stay this file's.
+    await rollout?.prime(async (loaded) => {
+      this.#loaded = { ...loaded, pluginTables: this.#loaded.pluginTables };
+      this.#config = withRestartOnly(loaded.config, this.#config);
+    });
     // Closes what was built if a later step fails (a port in use, a bad certificate).
     const built: (() => Promise<unknown> | void)[] = [];
     try {
-      this.#parts = await this.#build(config, log, clock, built);
+      this.#parts = await this.#build(this.config, log, clock, built);
     } catch (err) {
       for (const close of built.reverse()) await Promise.resolve(close()).catch(() => undefined);
+      await rollout?.stop().catch(() => undefined);
       throw err;
     }
-    if (config.cluster?.config === 'redis') await this.#startRollout(config.cluster);
+    this.#rollout = rollout;
+    await rollout?.start();
   }
 
   /** `[cluster] config = "redis"`: config versions from Redis apply through reload (cluster/config-rollout.ts). */
-  async #startRollout(cluster: NonNullable<Config['cluster']>): Promise<void> {
-    this.#rollout = new ConfigRollout({
+  #newRollout(cluster: NonNullable<Config['cluster']>): ConfigRollout {
+    return new ConfigRollout({
       versions: new ConfigVersions(cluster.redis_url, cluster.key_prefix),
       localMain: this.#localMain,
       options: this.#loaded.options ?? {},
@@ -184,7 +194,6 @@ export class SluiceNode {
       registry: this.registry,
       pollMs: ROLLOUT_POLL_MS,
     });
-    await this.#rollout.start();
   }
 
   /** The config version from Redis this node runs, and the last one that did not apply (null: "file" mode). */
@@ -461,9 +470,7 @@ export class SluiceNode {
     // In "redis" mode a SIGHUP re-applies the version running, not the local file.
     const loaded = from ?? this.#rollout?.current() ?? loadConfig(this.#localMain, this.#loaded.options);
     // Sections that need new sockets or plugins keep their running values until a restart.
-    const next = { ...loaded.config } as Record<string, unknown>;
-    for (const key of RESTART_ONLY) next[key] = (this.#config as Record<string, unknown>)[key];
-    const config = next as Config;
+    const config = withRestartOnly(loaded.config, this.#config);
     // A version from Redis never carries those sections (the node's own file does): no "restart needed" for them.
     const { changes, restartNeeded } = diffConfig(this.#config, from ? config : loaded.config);
     // All or nothing (a config version from Redis applies atomically): everything that can
@@ -577,4 +584,11 @@ export class SluiceNode {
     await parts.state.close();
     this.log.info({ event: 'stopped', queued: parts.scheduler.depth }, 'stopped; queued mail stays in the spool');
   }
+}
+
+/** `next` with the sections a running node cannot change (RESTART_ONLY) taken from `running`. */
+function withRestartOnly(next: Config, running: Config): Config {
+  const merged = { ...next } as Record<string, unknown>;
+  for (const key of RESTART_ONLY) merged[key] = (running as Record<string, unknown>)[key];
+  return merged as Config;
 }

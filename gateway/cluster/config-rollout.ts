@@ -177,6 +177,16 @@ export class ConfigRollout {
     return this.#good ? loadBundle(this.#good, this.#d.localMain, this.#d.options) : null;
   }
 
+  /**
+   * Before the node builds anything: the newest version goes through `apply` (which puts
+   * it in the config the node will start with), so the node never routes mail with its
+   * own file's sections first. One that does not load is refused as in check().
+   */
+  prime(apply: RolloutDeps['apply']): Promise<void> {
+    return this.#check(apply);
+  }
+
+  /** Follows the versions from now on: the newest now, then each one announced or polled. */
   async start(): Promise<void> {
     await this.check();
     const sub = this.#d.versions.subscriber();
@@ -197,7 +207,7 @@ export class ConfigRollout {
     return this.#running;
   }
 
-  async #check(): Promise<void> {
+  async #check(apply = this.#d.apply): Promise<void> {
     const { versions, log } = this.#d;
     let latest: number;
     try {
@@ -211,7 +221,7 @@ export class ConfigRollout {
     if (bundle === null) return;
     try {
       const loaded = loadBundle(bundle, this.#d.localMain, this.#d.options);
-      await this.#d.apply(loaded, `config version ${latest}`);
+      await apply(loaded, `config version ${latest}`);
     } catch (err) {
       const errors = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as Error).message];
       this.#failed = { version: latest, errors, at: Date.now() };

@@ -59,9 +59,15 @@ async function cliAs(...args: string[]): Promise<string> {
 
 const CHROMIUM = '/usr/bin/chromium';
 
-/** The fleet's config: one source and pool named `pool`, `token_file` read on each node. */
-function fleetToml(pool: string, tokenFile = false): string {
-  return ['[node]', 'id = "pusher"', '[dns.static]', '"*" = "127.0.0.1:9"', `[sources.${pool}-src]`, 'ip = "127.0.0.2"', `ehlo = "${pool}.sluice.test"`, `[pools.${pool}]`, `sources = ["${pool}-src"]`, ...(tokenFile ? ['[admin]', 'token_file = "admin.token"'] : [])].join('\n');
+/**
+ * The fleet's config in two files: the main one includes pools.toml, which holds one
+ * source and pool named `pool`; with `tokenFile`, `token_file` is read on each node.
+ */
+function writeFleet(pool: string, tokenFile = false): string {
+  const main = join(pushDir, 'sluice.toml');
+  writeFileSync(main, ['include = ["pools.toml"]', '[node]', 'id = "pusher"', '[dns.static]', '"*" = "127.0.0.1:9"', ...(tokenFile ? ['[admin]', 'token_file = "admin.token"'] : [])].join('\n'));
+  writeFileSync(join(pushDir, 'pools.toml'), [`[sources.${pool}-src]`, 'ip = "127.0.0.2"', `ehlo = "${pool}.sluice.test"`, `[pools.${pool}]`, `sources = ["${pool}-src"]`].join('\n'));
+  return main;
 }
 
 describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
@@ -91,21 +97,22 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
   it('applies pushed versions, keeps the last good one where a version does not load, and rolls back', async () => {
     for (const n of nodes) expect((await status(n)).config).toEqual({ source: 'redis', version: 0, failed: null });
 
-    writeFileSync(join(pushDir, 'sluice.toml'), fleetToml('blue'));
-    expect(await cli('push', '--config', join(pushDir, 'sluice.toml'), '--note', 'blue pool')).toContain('published config version 1');
+    expect(await cli('push', '--config', writeFleet('blue'), '--note', 'blue pool')).toBe('published config version 1 (sluice.toml, pools.toml)\n');
     for (const n of nodes) {
       const s = await until(`${n.id} on version 1`, () => status(n), (s) => s.config.version === 1);
       expect(s.pools.map((p) => p.name)).toEqual(['blue']);
       expect(await metric(n, 'sluice_config_version')).toBe(1);
     }
 
-    // An invalid file is refused before it reaches Redis.
-    writeFileSync(join(pushDir, 'sluice.toml'), '[pools.x]\nsources = ["nope"]\n');
-    await expect(cli('push', '--config', join(pushDir, 'sluice.toml'))).rejects.toThrow(/nope/);
+    // A config whose include is invalid is refused before it reaches Redis, with file and key.
+    writeFleet('red');
+    writeFileSync(join(pushDir, 'pools.toml'), '[pools.x]\nsources = ["nope"]\n');
+    const refused = await cli('push', '--config', join(pushDir, 'sluice.toml')).catch((e: { code: number; stderr: string }) => e);
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining(`${join(pushDir, 'pools.toml')}:2 pools.x.sources[0]`) });
+    expect((refused as { stderr: string }).stderr).toContain('nope');
 
     // Version 2 names admin.token, which r3 does not have.
-    writeFileSync(join(pushDir, 'sluice.toml'), fleetToml('green', true));
-    expect(await cli('push', '--config', join(pushDir, 'sluice.toml'))).toContain('published config version 2');
+    expect(await cli('push', '--config', writeFleet('green', true))).toContain('published config version 2');
     for (const n of nodes.slice(0, 2)) expect((await until(`${n.id} on version 2`, () => status(n), (s) => s.config.version === 2)).pools.map((p) => p.name)).toEqual(['green']);
     const r3 = nodes[2] as Node;
     const s3 = await until('r3 refusing version 2', () => status(r3), (s) => s.config.failed !== null);
@@ -150,6 +157,26 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
       expect(s.pools.map((p) => p.name)).toEqual(['blue']);
       expect(s.config.failed).toBeNull();
     }
+
+    // SIGHUP re-applies the version running, not the node's own file (which has no pools).
+    const r1 = nodes[0] as Node;
+    r1.proc.child.kill('SIGHUP');
+    await until('r1 reloaded on SIGHUP', async () => r1.proc.output(), (out) => /"event":"config_reloaded","by":"SIGHUP"/.test(out));
+    expect((await status(r1)).config.version).toBe(3);
+    expect((await status(r1)).pools.map((p) => p.name)).toEqual(['blue']);
+
+    // A node that starts again runs the latest version from its start.
+    r3.proc.child.kill('SIGTERM');
+    expect(await r3.proc.exited()).toBe(0);
+    r3.proc = startCli(r3.file);
+    await r3.proc.waitFor('started');
+    const again = await status(r3);
+    expect(again.config).toEqual({ source: 'redis', version: 3, failed: null });
+    // Applied before its listeners opened: no mail was routed by its own file first.
+    const log = r3.proc.output();
+    expect(log.indexOf('"event":"config_version_applied"')).toBeGreaterThan(-1);
+    expect(log.indexOf('"event":"config_version_applied"')).toBeLessThan(log.indexOf('"event":"listening"'));
+    expect(again.pools.map((p) => p.name)).toEqual(['blue']);
   }, 90_000);
 
   it('says which Redis it cannot reach, and how to name another', async () => {
