@@ -12,6 +12,7 @@ COUNT=${1:-12}
 PORT=${SLUICE_FLEET_PORT:-2795}
 TOKEN=compose-admin-token-change-me
 PROJECT=${COMPOSE_PROJECT:-deploy}
+SINCE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 RUN=$(date +%s)-$$                 # this run's messages, told apart from earlier runs' in the mailbox volume
 ctr() { podman ps --filter "label=io.podman.compose.project=$PROJECT" --filter "label=com.docker.compose.service=$1" --format '{{.Names}}' | head -1; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -57,7 +58,7 @@ echo "accepted $accepted/$COUNT through HAProxy on 127.0.0.1:$PORT"
 
 # Who the nodes saw: the PROXY header's address (the host, through the published port), not HAProxy's.
 for n in n1 n2 n3; do
-  podman logs "$(ctr "$n")" 2>&1 | grep '"event":"queued"' | grep -o '"client":"[^"]*"' | sort | uniq -c | sed "s/^/  $n queued from /" || true
+  podman logs --since "$SINCE" "$(ctr "$n")" 2>&1 | grep '"event":"queued"' | grep -o '"client":"[^"]*"' | sort | uniq -c | sed "s/^/  $n queued from /" || true
 done
 
 mx=$(ctr mx)
