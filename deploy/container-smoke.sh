@@ -1,6 +1,7 @@
 #!/bin/bash
 # The container image as the README's "Container" section promises it, tried with podman:
 #  - the default target holds no dev dependency and no load test; it runs as a non-root user;
+#    the loadtest target runs the load test;
 #  - the README's run line (the port published, deploy/container/sluice.toml mounted at
 #    /etc/sluice) relays the first message: 250, not 550 5.7.1;
 #  - port 25 binds as that user; HEALTHCHECK answers with a config that has no [admin];
@@ -132,4 +133,11 @@ got=$(ls "$WORK/mailbox" | wc -l)
 [ "$got" = 1 ] || fail "the mailbox holds $got messages, not the one queued by the first container"
 grep -q "^Subject: smoke $$" "$WORK/mailbox"/* || fail "the delivered message is not the one queued"
 echo "a new container on the same volume delivered the queued message: $(podman logs "$MX" 2>&1 | tail -1)"
+# The second target: the node plus the load test, which runs in it (docs/LOADTEST.md).
+if [ -n "${BUILT:-}" ]; then
+  podman build --format docker --network=host --target loadtest -t "$IMAGE-loadtest" . >"$WORK/build-lt.log" 2>&1 || fail "podman build --target loadtest: $(tail -5 "$WORK/build-lt.log")"
+  lt=$(podman run --rm --entrypoint node "$IMAGE-loadtest" /app/dist/loadtest/main.js --messages 200 --connections 4 2>"$WORK/err") || { podman rmi -f "$IMAGE-loadtest" >/dev/null 2>&1; fail "the load test in the loadtest target: $(echo "$lt" | tail -3) $(tail -3 "$WORK/err")"; }
+  podman rmi -f "$IMAGE-loadtest" >/dev/null 2>&1 || true
+  echo "--target loadtest: $(echo "$lt" | grep -m1 -E '^ *sink +[0-9]+' | tr -s ' ')"
+fi
 echo "container smoke ok"
