@@ -45,6 +45,10 @@ CMD ["start"]
 # podman build --target loadtest: the node plus `node dist/loadtest/main.js` (docs/LOADTEST.md).
 FROM base AS loadtest
 COPY --from=build /app/dist/loadtest ./dist/loadtest
+COPY loadtest/profiles ./loadtest/profiles
+# The load test's DNS server (loadtest/setup/dns-server.ts) needs dns2, a dev dependency
+# of the project (no dependencies of its own); the node itself does not.
+COPY --from=build /app/node_modules/dns2 ./node_modules/dns2
 
 # The default target (last): what `start` needs and nothing else.
 FROM base AS runtime

@@ -88,7 +88,7 @@ interface Parts {
   /** `<data_dir>/sluice.sock`: what `sluice health` asks whatever [admin] says. */
   readonly healthSocket: HealthSocket | null;
   /** The [cluster] parts, when configured: stopped before the state closes. */
-  readonly cluster: { readonly membership: Membership; stop(): Promise<void> } | null;
+  readonly cluster: { readonly membership: Membership; stop(timeoutMs: number): Promise<void> } | null;
   /** Queue control (issue 17). */
   readonly queue: { stop(): Promise<void> };
   readonly timers: readonly NodeJS.Timeout[];
@@ -161,21 +161,31 @@ export class SluiceNode {
   get maintenance(): { readonly since: number; readonly by: string; readonly handoff: boolean } | null { return this.#maintenance; }
 
   async start(): Promise<void> {
-    const { config, log, clock } = this;
+    const { log, clock } = this;
+    const cluster = this.config.cluster;
+    const rollout = cluster?.config === 'redis' ? this.#newRollout(cluster) : null;
+    // The newest version from Redis before anything is built: no mail is routed by this
+    // file's own sources and pools first. The restart-only sections stay this file's.
+    await rollout?.prime(async (loaded) => {
+      this.#loaded = { ...loaded, pluginTables: this.#loaded.pluginTables };
+      this.#config = withRestartOnly(loaded.config, this.#config);
+    });
     // Closes what was built if a later step fails (a port in use, a bad certificate).
     const built: (() => Promise<unknown> | void)[] = [];
     try {
-      this.#parts = await this.#build(config, log, clock, built);
+      this.#parts = await this.#build(this.config, log, clock, built);
     } catch (err) {
       for (const close of built.reverse()) await Promise.resolve(close()).catch(() => undefined);
+      await rollout?.stop().catch(() => undefined);
       throw err;
     }
-    if (config.cluster?.config === 'redis') await this.#startRollout(config.cluster);
+    this.#rollout = rollout;
+    await rollout?.start();
   }
 
   /** `[cluster] config = "redis"`: config versions from Redis apply through reload (cluster/config-rollout.ts). */
-  async #startRollout(cluster: NonNullable<Config['cluster']>): Promise<void> {
-    this.#rollout = new ConfigRollout({
+  #newRollout(cluster: NonNullable<Config['cluster']>): ConfigRollout {
+    return new ConfigRollout({
       versions: new ConfigVersions(cluster.redis_url, cluster.key_prefix),
       localMain: this.#localMain,
       options: this.#loaded.options ?? {},
@@ -184,7 +194,6 @@ export class SluiceNode {
       registry: this.registry,
       pollMs: ROLLOUT_POLL_MS,
     });
-    await this.#rollout.start();
   }
 
   /** The config version from Redis this node runs, and the last one that did not apply (null: "file" mode). */
@@ -266,6 +275,7 @@ export class SluiceNode {
       observers: [outcomeTelemetry(observer, clock)],
     });
     const routing = this.#buildRouting(config, { state, spool, holds, autoHolds, observer });
+    this.#routing = routing;
     // Items whose pool sends from a peer go to it over the cluster listener (cluster/handoff.ts).
     const handoff = link && shares && cluster ? this.#buildHandoff(link, shares, cluster.membership, spool, () => m) : null;
     this.#handoff = handoff;
@@ -341,8 +351,8 @@ export class SluiceNode {
     const admin = await startAdmin({ config, baseDir: this.baseDir, registry: this.registry, log, observer, control, readiness: () => this.readiness(), fleet, failures: state.failures, queue: queue.routes });
     const healthSocket = await HealthSocket.open(this.dataDir, { node: config.node.id, readiness: () => this.readiness(), log });
     // The listener stops first: a copy a peer is sending now is kept (or refused) before the replica store closes.
-    const stopCluster = async (): Promise<void> => {
-      await link?.stop(this.config.node.drain_timeout);
+    const stopCluster = async (timeoutMs: number): Promise<void> => {
+      await link?.stop(timeoutMs);
       await replication?.stop();
       await cluster?.stop();
     };
@@ -373,9 +383,9 @@ export class SluiceNode {
   }
 
   /** Builds the parts one config makes (node-parts.ts) and keeps them for the ports that read them. */
+  /** Builds the routing parts for `config` and changes nothing: the caller puts them in force. */
   #buildRouting(config: Config, p: Pick<Parts, 'state' | 'spool' | 'holds' | 'autoHolds' | 'observer'>): RoutingParts {
-    this.#routing = buildRouting(config, { ...p, clock: this.clock, log: this.log, connections: this.connections, sendWindows: this.#sendWindows, nodeId: config.node.id, hostname: this.hostname, ...(this.#returnPath ? { returnPath: this.#returnPath } : {}) });
-    return this.#routing;
+    return buildRouting(config, { ...p, clock: this.clock, log: this.log, connections: this.connections, sendWindows: this.#sendWindows, nodeId: config.node.id, hostname: this.hostname, ...(this.#returnPath ? { returnPath: this.#returnPath } : {}) });
   }
 
   /** Reads the spool back into the queue; messages lost to damage get a DSN once the queue runs. */
@@ -466,15 +476,18 @@ export class SluiceNode {
     // In "redis" mode a SIGHUP re-applies the version running, not the local file.
     const loaded = from ?? this.#rollout?.current() ?? loadConfig(this.#localMain, this.#loaded.options);
     // Sections that need new sockets or plugins keep their running values until a restart.
-    const next = { ...loaded.config } as Record<string, unknown>;
-    for (const key of RESTART_ONLY) next[key] = (this.#config as Record<string, unknown>)[key];
-    const config = next as Config;
+    const config = withRestartOnly(loaded.config, this.#config);
     // A version from Redis never carries those sections (the node's own file does): no "restart needed" for them.
     const { changes, restartNeeded } = diffConfig(this.#config, from ? config : loaded.config);
+    // All or nothing (a config version from Redis applies atomically): everything that can
+    // fail is built first; only then does the node switch, in one synchronous step.
+    const routing = this.#buildRouting(config, parts);
+    const listeners = parts.listeners.map((l) => l.prepare(config));
     this.#loaded = { ...loaded, pluginTables: this.#loaded.pluginTables };
     this.#config = config;
-    parts.scheduler.reconfigure(this.#buildRouting(config, parts).scheduler);
-    for (const l of parts.listeners) l.reconfigure(config);
+    this.#routing = routing;
+    parts.scheduler.reconfigure(routing.scheduler);
+    for (const apply of listeners) apply();
     this.log.info({ event: 'config_reloaded', by, changes, restart_needed: restartNeeded }, changes.length ? `config reloaded: ${changes.join('; ')}` : 'config reloaded: no changes');
     return { files: loaded.files.map((f) => f.path), changes };
   }
@@ -559,11 +572,14 @@ export class SluiceNode {
     this.log.info({ event: 'stopping', drain_timeout_ms: timeout }, 'stopping');
     this.#stopping = true;
     for (const t of parts.timers) clearInterval(t);
-    await Promise.all(parts.listeners.map((l) => l.stop(timeout)));
-    await parts.scheduler.stop(timeout);
+    // One drain_timeout for the whole drain (systemd's TimeoutStopSec and a container's stop
+    // timeout are set from it): transactions and deliveries in flight finish side by side
+    // (what is accepted meanwhile stays spooled), then the cluster listener gets what is left.
+    const deadline = Date.now() + timeout;
+    await Promise.all([...parts.listeners.map((l) => l.stop(timeout)), parts.scheduler.stop(timeout)]);
     parts.holds.stop();
     parts.autoHolds.stop();
-    await parts.cluster?.stop();
+    await parts.cluster?.stop(Math.max(0, deadline - Date.now()));
     await this.#rollout?.stop();
     await parts.healthSocket?.close();
     await parts.queue.stop();
@@ -574,4 +590,11 @@ export class SluiceNode {
     await parts.state.close();
     this.log.info({ event: 'stopped', queued: parts.scheduler.depth }, 'stopped; queued mail stays in the spool');
   }
+}
+
+/** `next` with the sections a running node cannot change (RESTART_ONLY) taken from `running`. */
+function withRestartOnly(next: Config, running: Config): Config {
+  const merged = { ...next } as Record<string, unknown>;
+  for (const key of RESTART_ONLY) merged[key] = (running as Record<string, unknown>)[key];
+  return merged as Config;
 }

@@ -8,6 +8,7 @@ import { SMTPServer } from 'smtp-server';
 const dir = '/data/mail';
 mkdirSync(dir, { recursive: true });
 let n = 0;
+const started = Date.now();
 const server = new SMTPServer({
   authOptional: true,
   disabledCommands: ['STARTTLS', 'AUTH'],
@@ -16,7 +17,8 @@ const server = new SMTPServer({
     stream.on('data', (c) => chunks.push(c));
     stream.on('end', () => {
       n += 1;
-      writeFileSync(`${dir}/${n}.eml`, Buffer.concat(chunks));
+      // Named by start time too: the volume outlives the container, a restart must not overwrite.
+      writeFileSync(`${dir}/${started}-${n}.eml`, Buffer.concat(chunks));
       console.log(JSON.stringify({ event: 'received', n, from: session.envelope.mailFrom && session.envelope.mailFrom.address, to: session.envelope.rcptTo.map((r) => r.address), peer: session.remoteAddress, ehlo: session.hostNameAppearsAs }));
       cb(null, `Ok: stored as ${n}`);
     });

@@ -8,20 +8,21 @@ import { ConfigVersions, bundleFromFile } from '../cluster/config-rollout.js';
 import { SluiceError } from '../errors.js';
 import { configFile, loadForCli, parse } from './args.js';
 
-const USAGE = `Usage: sluice config push --config FILE [--note TEXT] [--redis URL]
-       sluice config history [--config FILE] [--redis URL]
-       sluice config rollback N [--config FILE] [--note TEXT] [--redis URL]
+const USAGE = `Usage: sluice config push --config FILE [--note TEXT] [--redis URL] [--prefix P]
+       sluice config history [--config FILE] [--redis URL] [--prefix P]
+       sluice config rollback N [--config FILE] [--note TEXT] [--redis URL] [--prefix P]
 
 push       validates FILE with its includes (as check-config does) and publishes its files
            to Redis as a new version; nodes with [cluster] config = "redis" apply it
 history    lists the versions: number, time, who, note, files
 rollback N publishes version N's files again as a new version (history keeps both)
 
-Redis is --redis URL, else FILE's [cluster] redis_url (and key_prefix).
+Redis is --redis URL, else FILE's [cluster] redis_url. The key prefix is --prefix P,
+else FILE's [cluster] key_prefix, else "sluice:": it must be the nodes' key_prefix.
 `;
 
 export async function configCommand(argv: string[]): Promise<number> {
-  const args = parse(argv, { config: { type: 'string', short: 'c' }, note: { type: 'string' }, redis: { type: 'string' } }, USAGE);
+  const args = parse(argv, { config: { type: 'string', short: 'c' }, note: { type: 'string' }, redis: { type: 'string' }, prefix: { type: 'string' } }, USAGE);
   if (!args) return 0;
   const [action, arg] = args.positionals;
   const url = args.values['redis'] as string | undefined;
@@ -29,8 +30,9 @@ export async function configCommand(argv: string[]): Promise<number> {
   const file = action === 'push' || url === undefined ? configFile(args.values.config, USAGE) : null;
   const note = (args.values['note'] as string | undefined) ?? '';
   const by = `${userInfo().username}@${hostname()}`;
-  const versions = openVersions(file, url);
+  const versions = openVersions(file, url, args.values['prefix'] as string | undefined);
   try {
+    await versions.open();
     switch (action) {
       case 'push': {
         const bundle = bundleFromFile(file ?? '', by, note);
@@ -61,9 +63,14 @@ export async function configCommand(argv: string[]): Promise<number> {
   }
 }
 
-function openVersions(file: string | null, url: string | undefined): ConfigVersions {
-  if (url !== undefined || file === null) return new ConfigVersions(url ?? '', 'sluice:');
-  const { config } = loadForCli(file);
-  if (!config.cluster) throw new SluiceError('USAGE', `${file} has no [cluster] redis_url: give --redis URL`);
-  return new ConfigVersions(config.cluster.redis_url, config.cluster.key_prefix);
+function openVersions(file: string | null, url: string | undefined, prefix: string | undefined): ConfigVersions {
+  // The pushed file need not name Redis (a fleet file often has no [cluster]): read it only when it does.
+  const cluster = file === null ? undefined : clusterOf(file);
+  const redisUrl = url ?? cluster?.redis_url;
+  if (redisUrl === undefined) throw new SluiceError('USAGE', `${file ?? 'the config'} has no [cluster] redis_url: give --redis URL`);
+  return new ConfigVersions(redisUrl, prefix ?? cluster?.key_prefix ?? 'sluice:', 'once');
+}
+
+function clusterOf(file: string): { redis_url: string; key_prefix: string } | undefined {
+  return loadForCli(file).config.cluster;
 }

@@ -8,6 +8,7 @@
 import { request } from 'node:http';
 import { healthSocketPath } from '../observe/health-socket.js';
 import { parseDuration } from '../config/units.js';
+import { configPath } from '../config/paths.js';
 import { SluiceError } from '../errors.js';
 import { configFile, loadForCli, parse } from './args.js';
 
@@ -35,9 +36,9 @@ export async function healthCommand(argv: string[]): Promise<number> {
   const timeoutText = (args.values['timeout'] as string | undefined) ?? '3s';
   const timeoutMs = parseDuration(timeoutText);
   if (timeoutMs === null) throw new SluiceError('USAGE', `--timeout "${timeoutText}" is not a duration such as "3s"\n\n${USAGE}`);
-  const { config } = loadForCli(configFile(args.values.config, USAGE), (args.values['data-dir'] as string | undefined) ?? process.env['SLUICE_DATA_DIR']);
+  const { config, baseDir } = loadForCli(configFile(args.values.config, USAGE), (args.values['data-dir'] as string | undefined) ?? process.env['SLUICE_DATA_DIR']);
   const path = args.values['ready'] ? '/readyz' : '/healthz';
-  const target = config.admin ? { kind: 'admin' as const, ...adminAddress(config.admin.listen) } : { kind: 'socket' as const, socketPath: healthSocketPath(config.node.data_dir) };
+  const target = config.admin ? { kind: 'admin' as const, ...adminAddress(config.admin.listen) } : { kind: 'socket' as const, socketPath: healthSocketPath(configPath(baseDir, config.node.data_dir)) };
   const where = target.kind === 'admin' ? `the admin listener ${config.admin?.listen ?? ''}` : `the health socket ${target.socketPath}`;
   let answer: Answer;
   try {

@@ -8,12 +8,12 @@ import { readFile } from 'node:fs/promises';
 import { configPath } from '../config/paths.js';
 import { loadConfig } from '../config/load.js';
 import { SluiceError } from '../errors.js';
-import { parse, required } from './args.js';
+import { configFile, parse } from './args.js';
 
 const SELECTORS = ['domain', 'provider', 'campaign', 'sender', 'pool', 'source', 'class', 'queue-id'] as const;
 const ACTIONS = ['suspend', 'resume', 'retry', 'bounce', 'cancel', 'rebind'];
 
-const USAGE = `Usage: sluice queue <command> --config FILE [options]
+const USAGE = `Usage: sluice queue <command> [--config FILE] [options]   (default: $SLUICE_CONFIG)
 
 Commands:
   summary [--by provider|domain|source|pool|campaign|class|sender] [--node N]
@@ -54,7 +54,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
   if (!args) return 0;
   const [cmd, id] = args.positionals;
   if (!cmd) throw new SluiceError('USAGE', `missing command\n\n${USAGE}`);
-  const api = await adminApi(required(args.values['config'], '--config', USAGE));
+  const api = await adminApi(configFile(args.values['config'], USAGE));
   const v = args.values as Record<string, string | boolean | undefined>;
   const selector = Object.fromEntries(SELECTORS.filter((k) => typeof v[k] === 'string').map((k) => [k.replace('-', '_'), v[k] as string]));
   const out = (body: unknown, text: string) => process.stdout.write(v['json'] ? `${JSON.stringify(body, null, 2)}\n` : text);
@@ -113,9 +113,9 @@ function summaryText(body: Record<string, unknown>): string {
   return `${[head, ...lines].join('\n')}\nnodes: ${(body['nodes'] as string[]).join(', ')}\n`;
 }
 
-async function adminApi(configFile: string) {
-  const { config, baseDir } = loadConfig(configFile);
-  if (!config.admin) throw new SluiceError('CONFIG_INVALID', `${configFile}: no [admin] table: sluice queue talks to the node through its admin API (set [admin] listen and token)`);
+async function adminApi(file: string) {
+  const { config, baseDir } = loadConfig(file);
+  if (!config.admin) throw new SluiceError('CONFIG_INVALID', `${file}: no [admin] table: sluice queue talks to the node through its admin API (set [admin] listen and token)`);
   const base = `http://${config.admin.listen}`;
   let token = config.admin.token;
   if (token === undefined && config.admin.token_file !== undefined) token = (await readFile(configPath(baseDir, config.admin.token_file), 'utf8')).trim();

@@ -12,11 +12,12 @@
  */
 import { dirname, join, relative, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { ConfigError, loadConfig, type LoadedConfig, type LoadOptions } from '../config/load.js';
 import { formatIssue } from '../config/issues.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
+import { rolloutMetrics, type RolloutMetrics } from '../observe/metrics.js';
 
 export interface ConfigBundle {
   readonly version: number;
@@ -46,9 +47,30 @@ export class ConfigVersions {
   readonly #redis: Redis;
   readonly #keys: { seq: string; versions: string; channel: string };
 
-  constructor(url: string, prefix: string) {
-    this.#redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+  readonly #url: string;
+  #lastError: Error | null = null;
+
+  /** `once`: a command-line tool's connection (one try, no reconnects: `open()` says why it failed). */
+  constructor(url: string, prefix: string, mode: 'node' | 'once' = 'node') {
+    this.#url = url;
+    this.#redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, ...(mode === 'once' ? { retryStrategy: () => null } : {}) });
+    // Failures reach the caller through the commands (and open()); without a listener ioredis prints each one.
+    this.#redis.on('error', (err: Error) => {
+      this.#lastError = err;
+    });
     this.#keys = { seq: `${prefix}config:seq`, versions: `${prefix}config:versions`, channel: `${prefix}config:published` };
+  }
+
+  /** Connects now; an unreachable Redis throws an error that names it and what to check. */
+  async open(): Promise<void> {
+    try {
+      await this.#redis.connect();
+    } catch (err) {
+      // ioredis rejects with "Connection is closed."; the socket's own error says why.
+      const cause = this.#lastError ?? (err as Error);
+      const why = (cause as NodeJS.ErrnoException).code ?? cause.message;
+      throw new SluiceError('STATE_UNAVAILABLE', `cannot reach Redis at ${this.#url} (${why}): check that it runs there, or give --redis redis://host:port/db`, { cause: err });
+    }
   }
 
   get channel(): string {
@@ -139,14 +161,11 @@ export class ConfigRollout {
   #sub: Redis | null = null;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
-  readonly #failures: Counter;
+  readonly #metrics: RolloutMetrics;
 
   constructor(deps: RolloutDeps) {
     this.#d = deps;
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the gauge reads the version in force
-    const self = this;
-    new Gauge({ name: 'sluice_config_version', help: 'The config version from Redis this node runs (0: its own file only)', registers: [deps.registry], collect() { this.set(self.#version); } });
-    this.#failures = new Counter({ name: 'sluice_config_rollout_failures_total', help: 'Config versions from Redis that did not apply on this node (the last good one kept running)', registers: [deps.registry] });
+    this.#metrics = rolloutMetrics(deps.registry, () => this.#version);
   }
 
   status(): RolloutStatus {
@@ -158,6 +177,16 @@ export class ConfigRollout {
     return this.#good ? loadBundle(this.#good, this.#d.localMain, this.#d.options) : null;
   }
 
+  /**
+   * Before the node builds anything: the newest version goes through `apply` (which puts
+   * it in the config the node will start with), so the node never routes mail with its
+   * own file's sections first. One that does not load is refused as in check().
+   */
+  prime(apply: RolloutDeps['apply']): Promise<void> {
+    return this.#check(apply);
+  }
+
+  /** Follows the versions from now on: the newest now, then each one announced or polled. */
   async start(): Promise<void> {
     await this.check();
     const sub = this.#d.versions.subscriber();
@@ -178,7 +207,7 @@ export class ConfigRollout {
     return this.#running;
   }
 
-  async #check(): Promise<void> {
+  async #check(apply = this.#d.apply): Promise<void> {
     const { versions, log } = this.#d;
     let latest: number;
     try {
@@ -192,11 +221,11 @@ export class ConfigRollout {
     if (bundle === null) return;
     try {
       const loaded = loadBundle(bundle, this.#d.localMain, this.#d.options);
-      await this.#d.apply(loaded, `config version ${latest}`);
+      await apply(loaded, `config version ${latest}`);
     } catch (err) {
       const errors = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as Error).message];
       this.#failed = { version: latest, errors, at: Date.now() };
-      this.#failures.inc();
+      this.#metrics.refused();
       log.error({ event: 'config_version_refused', version: latest, running: this.#version, errors }, `config version ${latest} does not apply on this node; version ${this.#version} keeps running:\n${errors.join('\n')}`);
       return;
     }

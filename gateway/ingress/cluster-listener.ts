@@ -16,6 +16,7 @@ import { newQueueId } from '../spool/queue-id.js';
 import { readMessage } from './message-reader.js';
 import { replies, replyError, type SmtpReply } from './replies.js';
 import { applyTlsPolicy } from './tls-policy.js';
+import { endAllSessions } from './smtp-guards.js';
 import { SluiceError } from '../errors.js';
 import type { ClusterListenerPort } from '../cluster/cluster-link.js';
 import type { Logger } from '../observe/logger.js';
@@ -116,6 +117,9 @@ export class ClusterListener implements ClusterListenerPort {
     this.refusal = replies.shuttingDown;
     const deadline = Date.now() + timeoutMs;
     while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // smtp-server's close() would wait closeTimeout for sessions that stay open between
+    // transactions (pooled clients): end them now, with the reply new sessions get.
+    endAllSessions(this.server, replies.shuttingDown);
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 

@@ -20,7 +20,7 @@ import { dedupeRecipients, exactAddress } from './addresses.js';
 import { isValidMailbox } from '../config/mailbox.js';
 import { isPostmaster, keepForPostmaster, localDomains } from './postmaster.js';
 import { countReceived } from './hops.js';
-import { applySmtpGuards, type ViolationKind } from './smtp-guards.js';
+import { applySmtpGuards, endAllSessions, type ViolationKind } from './smtp-guards.js';
 import { buildTransaction, senderOf, traceField, type AcceptSink } from './transaction.js';
 import { newQueueId } from '../spool/queue-id.js';
 import { SessionLimits, type LimitEvents } from './session-limits.js';
@@ -103,14 +103,21 @@ export class Listener {
     );
   }
 
-  /** A config reload: relay networks, limits and users apply to the next command; sessions stay. */
-  reconfigure(config: Config): void {
-    this.deps = { ...this.deps, config };
-    this.networks = new NetworkList(config.relay.networks);
-    // smtp-server reads these per command from its options object.
-    const options = (this.server as unknown as { options: Record<string, unknown> }).options;
-    options['size'] = config.relay.max_message_size;
-    options['maxRecipients'] = config.relay.max_recipients;
+  /**
+   * A config reload (relay networks, limits and users apply to the next command; sessions
+   * stay), in two steps so that a node's reload is all or nothing: builds what
+   * `config` needs (this may throw) and returns the step that switches to it (it cannot).
+   */
+  prepare(config: Config): () => void {
+    const networks = new NetworkList(config.relay.networks);
+    return () => {
+      this.deps = { ...this.deps, config };
+      this.networks = networks;
+      // smtp-server reads these per command from its options object.
+      const options = (this.server as unknown as { options: Record<string, unknown> }).options;
+      options['size'] = config.relay.max_message_size;
+      options['maxRecipients'] = config.relay.max_recipients;
+    };
   }
 
   /** SMTP sessions open now (for the node's load on its heartbeat). */
@@ -149,6 +156,9 @@ export class Listener {
     this.stopping = true;
     const deadline = Date.now() + timeoutMs;
     while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // smtp-server's close() would wait closeTimeout for sessions that stay open between
+    // transactions (pooled clients): end them now, with the reply new sessions get.
+    endAllSessions(this.server, replies.shuttingDown);
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 

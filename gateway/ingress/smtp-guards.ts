@@ -103,6 +103,17 @@ export function endSession(server: object, sessionId: string, reply: GateReply):
   return true;
 }
 
+/** Ends every session of `server` with `reply` (a stop: idle sessions would hold it open); how many there were. */
+export function endAllSessions(server: object, reply: GateReply): number {
+  let n = 0;
+  for (const conn of (server as ServerLike).connections) {
+    if (conn._closing) continue;
+    sendAndClose(conn, reply);
+    n++;
+  }
+  return n;
+}
+
 /** Applies the gate's idle timeout to one session of `server`, or to all of them. */
 export function applyIdleTimeout(server: object, sessionId?: string): void {
   const gate = gates.get(server);

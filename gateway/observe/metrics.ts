@@ -515,6 +515,26 @@ async function refresh<L extends string, R>(
   }
 }
 
+/** `[cluster] config = "redis"` (cluster/config-rollout.ts): what a node reports of the config versions. */
+export interface RolloutMetrics {
+  /** A version did not apply here; the last good one keeps running. */
+  refused(): void;
+}
+
+/** `version` is read at scrape time: the version from Redis running (0: the node's own file only). */
+export function rolloutMetrics(registry: Registry, version: () => number): RolloutMetrics {
+  new Gauge({
+    name: 'sluice_config_version',
+    help: 'The config version from Redis this node runs (0: its own file only)',
+    registers: [registry],
+    collect() {
+      this.set(version());
+    },
+  });
+  const failures = new Counter({ name: 'sluice_config_rollout_failures_total', help: 'Config versions from Redis that did not apply on this node (the last good one kept running)', registers: [registry] });
+  return { refused: () => failures.inc() };
+}
+
 /** Two gauges read one snapshot per scrape: share the answer for a second. */
 function memoize<R>(fn: Snapshot<R>): Snapshot<R> {
   let cached: { at: number; rows: Rows<R> } | null = null;

@@ -46,3 +46,24 @@ test('without --config the printed key path is absolute, so it is right from any
   const { stdout } = await run(process.execPath, [CLI, 'dkim', 'keygen', '--domain', 'example.org', '--selector', 's2'], { cwd });
   expect(stdout).toContain(`key = "${join(cwd, 'certs/dkim/example.org.s2.pem')}"`);
 });
+
+// In the container the config is a read-only mount and only /data (SLUICE_DATA_DIR) outlives
+// the container: there the key goes under the data root, and the printed lines still load.
+test('with SLUICE_DATA_DIR the key goes to <root>/dkim, not beside the config, and the printed lines load', async () => {
+  const confDir = tempDir();
+  const root = join(tempDir(), 'volume');
+  const file = join(confDir, 'sluice.toml');
+  writeFileSync(file, '[node]\ndata_dir = "data"\n[plugins]\norder = ["dkim"]\n');
+  const env = { ...process.env, SLUICE_DATA_DIR: root };
+  const { stdout } = await run(process.execPath, [CLI, 'dkim', 'keygen', '--domain', 'example.com', '--selector', 's9', '--config', file], { env });
+  expect(statSync(join(root, 'dkim/example.com.s9.pem')).mode & 0o777).toBe(0o600);
+  expect(existsSync(join(confDir, 'certs'))).toBe(false);
+  const snippet = stdout.slice(stdout.indexOf('[[dkim.keys]]'));
+  expect(snippet).toBe(`[[dkim.keys]]\ndomain = "example.com"\nselector = "s9"\nkey = "${join(root, 'dkim/example.com.s9.pem')}"\n`);
+  appendFileSync(file, snippet);
+  const checked = await run(process.execPath, [CLI, 'check-config', '--config', file], { env });
+  expect(checked.stdout).toMatch(/^OK: /);
+  // --dir still wins (relative to the config's directory, as before).
+  await run(process.execPath, [CLI, 'dkim', 'keygen', '--domain', 'example.com', '--selector', 's10', '--config', file, '--dir', 'keys'], { env });
+  expect(existsSync(join(confDir, 'keys/example.com.s10.pem'))).toBe(true);
+});

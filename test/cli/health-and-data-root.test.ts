@@ -5,12 +5,13 @@
  * (what the container image relies on: the /data volume).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, startCli, tempDir, type CliNode } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
+import { RawSmtp, message } from '../support/smtp-client.js';
 
 const run = promisify(execFile);
 
@@ -38,13 +39,28 @@ describe('sluice health and the data root', () => {
     mkdirSync(etc);
     const file = join(etc, 'sluice.toml');
     // Relative paths that would land beside the config: the data root wins.
-    writeFileSync(file, ['[node]', 'id = "box"', 'data_dir = "./data"', '[[listen]]', 'host = "127.0.0.1"', 'port = 0', 'mode = "relay"', '[events]', 'file = "events.log"'].join('\n'));
+    const port = await freePort();
+    writeFileSync(file, ['[node]', 'id = "box"', 'data_dir = "./data"', '[[listen]]', 'host = "127.0.0.1"', `port = ${port}`, 'mode = "relay"', 'tls = "starttls"', '[bounces]', 'domain = "bounces.example.com"', '[dns.static]', '"*" = "127.0.0.1:9"', '[events]', 'file = "events.log"'].join('\n'));
     const root = join(dir, 'volume');
     node = startCli(file, ['--data-dir', root]);
     await node.waitFor('started');
-    expect(existsSync(join(root, 'spool'))).toBe(true);
-    expect(existsSync(join(root, 'sluice.sock'))).toBe(true);
-    expect(existsSync(join(etc, 'data'))).toBe(false);
+    // Mail to <postmaster> is kept in the data dir (no [relay] postmaster).
+    const c = await RawSmtp.open(port);
+    await c.read();
+    await c.cmd('EHLO app.test');
+    expect((await c.send('someone@example.org', ['postmaster'], message({ to: 'postmaster' })))?.code).toBe(250);
+    // A relayed message whose MX is down: its events go to the relative [events] file.
+    expect((await c.send('app@example.com', ['later@example.net'], message({ to: 'later@example.net' })))?.code).toBe(250);
+    c.close();
+    await expect.poll(() => existsSync(join(root, 'events.log')), { timeout: 10_000 }).toBe(true);
+    // The suppression list, written by the CLI with the same data root, while the node runs.
+    await run(process.execPath, [CLI, 'suppress', 'add', 'gone@example.net', '--config', file], { env: { ...process.env, SLUICE_DATA_DIR: root } });
+    // Spool, state, generated TLS certificate and VERP key, postmaster mail, event log, health socket: all under the root.
+    for (const name of ['spool', 'state', 'tls', 'verp.key', 'postmaster', 'events.log', 'sluice.sock']) expect(existsSync(join(root, name)), name).toBe(true);
+    expect(readdirSync(join(root, 'postmaster')).length).toBe(1);
+    expect(readdirSync(etc)).toEqual(['sluice.toml']);
+    const listed = await run(process.execPath, [CLI, 'suppress', 'check', 'gone@example.net', '--config', file], { env: { ...process.env, SLUICE_DATA_DIR: root } });
+    expect(listed.stdout).toContain('gone@example.net');
 
     const ok = await health(['--config', file], { SLUICE_DATA_DIR: root });
     expect(ok.code).toBe(0);
@@ -57,10 +73,22 @@ describe('sluice health and the data root', () => {
     await node.exited();
     node = null;
     expect(existsSync(join(root, 'sluice.sock'))).toBe(false);
-    expect(existsSync(join(etc, 'events.log')) || existsSync(join(etc, 'data'))).toBe(false);
+    expect(readdirSync(etc)).toEqual(['sluice.toml']);
     const down = await health(['--config', file], { SLUICE_DATA_DIR: root });
     expect(down.code).toBe(1);
     expect(down.err).toContain(`unhealthy: no answer from the health socket ${join(root, 'sluice.sock')}`);
+  });
+
+  it('finds the socket of a relative data_dir beside the config, whatever the current directory', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'sluice.toml');
+    writeFileSync(file, ['[node]', 'id = "rel"', 'data_dir = "data"', '[[listen]]', 'host = "127.0.0.1"', 'port = 0', 'mode = "relay"'].join('\n'));
+    node = startCli(file);
+    await node.waitFor('started');
+    const env = { ...process.env };
+    delete env['SLUICE_DATA_DIR'];
+    const r = await run(process.execPath, [CLI, 'health', '--config', file], { env, cwd: tempDir() });
+    expect(r.stdout).toBe('healthy: {"ok":true,"node":"rel"}\n');
   });
 
   it('asks the admin listener when [admin] is set', async () => {

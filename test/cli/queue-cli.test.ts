@@ -39,6 +39,9 @@ test('summary prints the groups; --json prints the API shape', async () => {
   const json = JSON.parse((await sluice('summary', '--by', 'campaign', '--json')).out) as { by: string; groups: { key: string; recipients: number }[] };
   expect(json.by).toBe('campaign');
   expect(json.groups).toMatchObject([{ key: 'spring', recipients: 2 }]);
+  // Without --config, $SLUICE_CONFIG (what the container image and the compose nodes set).
+  const viaEnv = await run(process.execPath, [CLI, 'queue', 'summary', '--by', 'domain'], { env: { ...process.env, SLUICE_CONFIG: gw.configFile } });
+  expect(viaEnv.stdout).toMatch(/slow\.test\s+1\s+2\s+0\s+2\s/);
 });
 
 test('an action prints the per-node counts; a bad selector is refused with the reason', async () => {

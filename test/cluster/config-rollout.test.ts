@@ -4,12 +4,14 @@
  * each version, show it in /api/status and sluice_config_version; a version that does not
  * load on one node (a file it names is missing there) leaves that node on the last good
  * version with the error in its status and sluice_config_rollout_failures_total, while the
- * others move on; `config rollback N` publishes version N's files again.
+ * others move on; `config rollback N` publishes version N's files again. Each node's
+ * dashboard shows the version it runs and the one it refused.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, startCli, tempDir, type CliNode } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
@@ -19,7 +21,7 @@ const run = promisify(execFile);
 const TOKEN = 'rollout-test-token';
 const hasRedis = redisServerPath() !== null;
 
-interface Node { id: string; admin: number; proc: CliNode }
+interface Node { id: string; admin: number; file: string; proc: CliNode }
 let redis: PrivateRedis;
 const nodes: Node[] = [];
 const pushDir = tempDir('sluice-push-');
@@ -47,13 +49,25 @@ async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean
 }
 
 async function cli(...args: string[]): Promise<string> {
-  const r = await run(process.execPath, [CLI, 'config', ...args, '--redis', redis.url]);
+  return cliAs(...args, '--redis', redis.url);
+}
+
+async function cliAs(...args: string[]): Promise<string> {
+  const r = await run(process.execPath, [CLI, 'config', ...args]);
   return r.stdout;
 }
 
-/** The fleet's config: one source and pool named `pool`, `token_file` read on each node. */
-function fleetToml(pool: string, tokenFile = false): string {
-  return ['[node]', 'id = "pusher"', '[dns.static]', '"*" = "127.0.0.1:9"', `[sources.${pool}-src]`, 'ip = "127.0.0.2"', `ehlo = "${pool}.sluice.test"`, `[pools.${pool}]`, `sources = ["${pool}-src"]`, ...(tokenFile ? ['[admin]', 'token_file = "admin.token"'] : [])].join('\n');
+const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * The fleet's config in two files: the main one includes pools.toml, which holds one
+ * source and pool named `pool`; with `tokenFile`, `token_file` is read on each node.
+ */
+function writeFleet(pool: string, tokenFile = false): string {
+  const main = join(pushDir, 'sluice.toml');
+  writeFileSync(main, ['include = ["pools.toml"]', '[node]', 'id = "pusher"', '[dns.static]', '"*" = "127.0.0.1:9"', ...(tokenFile ? ['[admin]', 'token_file = "admin.token"'] : [])].join('\n'));
+  writeFileSync(join(pushDir, 'pools.toml'), [`[sources.${pool}-src]`, 'ip = "127.0.0.2"', `ehlo = "${pool}.sluice.test"`, `[pools.${pool}]`, `sources = ["${pool}-src"]`].join('\n'));
+  return main;
 }
 
 describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
@@ -67,7 +81,7 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
       // r3 lacks the file version 2 names.
       if (id !== 'r3') writeFileSync(join(dir, 'admin.token'), 'x'.repeat(20));
       const proc = startCli(file);
-      nodes.push({ id, admin, proc });
+      nodes.push({ id, admin, file, proc });
     }
     await Promise.all(nodes.map((n) => n.proc.waitFor('started')));
     mkdirSync(pushDir, { recursive: true });
@@ -83,21 +97,22 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
   it('applies pushed versions, keeps the last good one where a version does not load, and rolls back', async () => {
     for (const n of nodes) expect((await status(n)).config).toEqual({ source: 'redis', version: 0, failed: null });
 
-    writeFileSync(join(pushDir, 'sluice.toml'), fleetToml('blue'));
-    expect(await cli('push', '--config', join(pushDir, 'sluice.toml'), '--note', 'blue pool')).toContain('published config version 1');
+    expect(await cli('push', '--config', writeFleet('blue'), '--note', 'blue pool')).toBe('published config version 1 (sluice.toml, pools.toml)\n');
     for (const n of nodes) {
       const s = await until(`${n.id} on version 1`, () => status(n), (s) => s.config.version === 1);
       expect(s.pools.map((p) => p.name)).toEqual(['blue']);
       expect(await metric(n, 'sluice_config_version')).toBe(1);
     }
 
-    // An invalid file is refused before it reaches Redis.
-    writeFileSync(join(pushDir, 'sluice.toml'), '[pools.x]\nsources = ["nope"]\n');
-    await expect(cli('push', '--config', join(pushDir, 'sluice.toml'))).rejects.toThrow(/nope/);
+    // A config whose include is invalid is refused before it reaches Redis, with file and key.
+    writeFleet('red');
+    writeFileSync(join(pushDir, 'pools.toml'), '[pools.x]\nsources = ["nope"]\n');
+    const refused = await cli('push', '--config', join(pushDir, 'sluice.toml')).catch((e: { code: number; stderr: string }) => e);
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining(`${join(pushDir, 'pools.toml')}:2 pools.x.sources[0]`) });
+    expect((refused as { stderr: string }).stderr).toContain('nope');
 
     // Version 2 names admin.token, which r3 does not have.
-    writeFileSync(join(pushDir, 'sluice.toml'), fleetToml('green', true));
-    expect(await cli('push', '--config', join(pushDir, 'sluice.toml'))).toContain('published config version 2');
+    expect(await cli('push', '--config', writeFleet('green', true))).toContain('published config version 2');
     for (const n of nodes.slice(0, 2)) expect((await until(`${n.id} on version 2`, () => status(n), (s) => s.config.version === 2)).pools.map((p) => p.name)).toEqual(['green']);
     const r3 = nodes[2] as Node;
     const s3 = await until('r3 refusing version 2', () => status(r3), (s) => s.config.failed !== null);
@@ -111,6 +126,30 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
     const history = await cli('history');
     expect(history.split('\n').filter(Boolean).map((l) => l.split('\t')[0])).toEqual(['1', '2']);
     expect(history).toContain('blue pool');
+    // Redis and its key prefix from a node's own file ([cluster]); another prefix is another fleet.
+    expect(await cliAs('history', '--config', nodes[0]!.file)).toBe(history);
+    expect(await cli('history', '--prefix', 'other:')).toBe('no config versions published\n');
+
+    // Each node's dashboard shows the version it runs; r3's also the one it refused, with why.
+    if (existsSync(CHROMIUM)) {
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+      try {
+        const page = await browser.newPage();
+        await page.goto(`http://127.0.0.1:${r3.admin}/?token=${TOKEN}`);
+        await page.waitForSelector('#nodes li .tag');
+        const own = page.locator('#nodes li', { hasText: 'this node' });
+        expect(await own.locator('.title').innerText()).toMatch(/^r3/);
+        expect(await own.locator('.tag').allInnerTexts()).toEqual(['this node', 'config v1', 'config v2 refused']);
+        expect(await own.locator('.tag', { hasText: 'config v2 refused' }).getAttribute('title')).toContain('admin.token_file');
+        await page.goto(`http://127.0.0.1:${nodes[0]!.admin}/?token=${TOKEN}`);
+        await page.waitForSelector('#nodes li .tag');
+        const r1 = page.locator('#nodes li', { hasText: 'this node' });
+        expect(await r1.locator('.title').innerText()).toMatch(/^r1/);
+        expect(await r1.locator('.tag').allInnerTexts()).toEqual(['this node', 'config v2']);
+      } finally {
+        await browser.close();
+      }
+    }
 
     expect(await cli('rollback', '1')).toContain('published config version 3: the files of version 1');
     for (const n of nodes) {
@@ -118,5 +157,31 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
       expect(s.pools.map((p) => p.name)).toEqual(['blue']);
       expect(s.config.failed).toBeNull();
     }
+
+    // SIGHUP re-applies the version running, not the node's own file (which has no pools).
+    const r1 = nodes[0] as Node;
+    r1.proc.child.kill('SIGHUP');
+    await until('r1 reloaded on SIGHUP', async () => r1.proc.output(), (out) => /"event":"config_reloaded","by":"SIGHUP"/.test(out));
+    expect((await status(r1)).config.version).toBe(3);
+    expect((await status(r1)).pools.map((p) => p.name)).toEqual(['blue']);
+
+    // A node that starts again runs the latest version from its start.
+    r3.proc.child.kill('SIGTERM');
+    expect(await r3.proc.exited()).toBe(0);
+    r3.proc = startCli(r3.file);
+    await r3.proc.waitFor('started');
+    const again = await status(r3);
+    expect(again.config).toEqual({ source: 'redis', version: 3, failed: null });
+    // Applied before its listeners opened: no mail was routed by its own file first.
+    const log = r3.proc.output();
+    expect(log.indexOf('"event":"config_version_applied"')).toBeGreaterThan(-1);
+    expect(log.indexOf('"event":"config_version_applied"')).toBeLessThan(log.indexOf('"event":"listening"'));
+    expect(again.pools.map((p) => p.name)).toEqual(['blue']);
   }, 90_000);
+
+  it('says which Redis it cannot reach, and how to name another', async () => {
+    const dead = `redis://127.0.0.1:${await freePort()}`;
+    const r = await run(process.execPath, [CLI, 'config', 'history', '--redis', dead]).catch((e: { code: number; stderr: string }) => e);
+    expect(r).toMatchObject({ code: 1, stderr: `sluice: cannot reach Redis at ${dead} (ECONNREFUSED): check that it runs there, or give --redis redis://host:port/db\n` });
+  });
 });

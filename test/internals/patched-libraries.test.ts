@@ -61,7 +61,7 @@ describe('smtp-server (gateway/ingress/smtp-guards.ts, gateway/ingress/listener.
 
   test('server.options is read per command, so a reload of size takes effect on the next EHLO', async () => {
     const options = (server as unknown as { options?: Record<string, unknown> }).options;
-    internal(options !== undefined && options['size'] === 1000, 'SMTPServer.options', 'gateway/ingress/listener.ts reconfigure()');
+    internal(options !== undefined && options['size'] === 1000, 'SMTPServer.options', 'gateway/ingress/listener.ts prepare()');
     options!['size'] = 4321;
     const socket = net.connect(port, '127.0.0.1');
     let text = '';
@@ -77,7 +77,7 @@ describe('smtp-server (gateway/ingress/smtp-guards.ts, gateway/ingress/listener.
       }, 10);
     });
     socket.end('QUIT\r\n');
-    internal(/250[- ]SIZE 4321\r\n/.test(text), 'SIZE in EHLO read from server.options.size per session', 'gateway/ingress/listener.ts reconfigure()');
+    internal(/250[- ]SIZE 4321\r\n/.test(text), 'SIZE in EHLO read from server.options.size per session', 'gateway/ingress/listener.ts prepare()');
   });
 
   test('server.server is the net.Server (its address gives the bound port)', () => {
