@@ -120,9 +120,11 @@ describe('dashboard', () => {
     expect(await page.locator('[data-load="gw-2"]').innerText()).toBe('CPU 0.35 cores \u00b7 mem 180 MB \u00b7 lag 12.5 ms \u00b7 disk 40 GB free \u00b7 14 in / 9 out \u00b7 queue 1,234 \u00b7 48.5/s sent');
     expect(await page.locator('#nodes').innerText()).toMatch(/gw-3\s+down 1m 3\ds ago/);
     expect(await page.locator('#holds').innerText()).toMatch(/source b \u2192 outlook\s+held for a provider/); // b is held toward outlook
+    expect(await page.locator('#holds li', { hasText: 'provider yahoo' }).innerText()).toMatch(/^provider yahoo\s+held for every source\s+hold_provider 4\.7\.0 \u00b7 by response-rule \u00b7 until /);
+    expect(await page.locator('#holds li', { hasText: 'provider yahoo' }).locator('button').count()).toBe(0);
     // Held sources per provider: b toward outlook; yahoo held for every source (a hold_provider rule).
-    expect(await page.locator('#providers tbody tr', { hasText: 'outlook' }).locator('td').last().innerText()).toMatch(/^b until \d\d:\d\d$/);
-    expect(await page.locator('#providers tbody tr', { hasText: 'yahoo' }).locator('td').last().innerText()).toMatch(/^every source until \d\d:\d\d$/);
+    expect(await page.locator('#providers tbody tr', { hasText: 'outlook' }).locator('td').last().innerText()).toMatch(/^b until \d\d:\d\d( [AP]M)?$/);
+    expect(await page.locator('#providers tbody tr', { hasText: 'yahoo' }).locator('td').last().innerText()).toMatch(/^every source until \d\d:\d\d( [AP]M)?$/);
     await page.waitForSelector('#chart .uplot canvas');
     // Per-source figures say they count delivery attempts, not messages.
     expect(await page.locator('#sources thead').innerText()).toMatch(/Attempts\s+Delivered/i);

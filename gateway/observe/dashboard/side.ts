@@ -49,12 +49,14 @@ export function renderQueue(s: ClusterStatus): void {
   body?.replaceChildren(...(rows.length ? rows : [h('tr', null, [h('td', { colspan: 4, class: 'empty' }, ['queue empty'])])]));
 }
 
-/** `whole`: the source or pool sends nothing; `toward`: the source sends nothing to one provider. */
-function holdItem(kind: 'whole' | 'toward', name: string, hold: HoldView, button: HTMLElement | null): HTMLElement {
+const HOLD_TAGS = { whole: 'held', toward: 'held for a provider', provider: 'held for every source' } as const;
+
+/** `whole`: the source or pool sends nothing; `toward`: the source sends nothing to one provider; `provider`: no source sends to it. */
+function holdItem(kind: keyof typeof HOLD_TAGS, name: string, hold: HoldView, button: HTMLElement | null): HTMLElement {
   return h('li', null, [
-    h('span', { class: `dot ${kind === 'toward' ? 'warn' : 'bad'}` }),
+    h('span', { class: `dot ${kind === 'whole' ? 'bad' : 'warn'}` }),
     h('div', { class: 'grow' }, [
-      h('div', { class: 'title' }, [`${name} `, h('span', { class: 'tag' }, [kind === 'toward' ? 'held for a provider' : 'held'])]),
+      h('div', { class: 'title' }, [`${name} `, h('span', { class: 'tag' }, [HOLD_TAGS[kind]])]),
       h('div', { class: 'meta' }, [`${hold.reason} \u00b7 by ${hold.by} \u00b7 ${fmtTime(hold.until)}`]),
     ]),
     button,
@@ -75,6 +77,8 @@ export function renderHolds(d: DashboardData, act: Act): void {
       items.push(holdItem('whole', `pool ${p.name}`, p.held, actionButton(act, 'Lift', 'lift', `/api/pools/${encodeURIComponent(p.name)}/lift`)));
     }
   }
+  // A provider held by a hold_provider rule lapses on its own: no button.
+  for (const p of d.providers ? d.providers.providers : []) if (p.held) items.push(holdItem('provider', `provider ${p.name}`, p.held, null));
   $('holds').replaceChildren(...(items.length ? items : [h('li', { class: 'empty' }, ['every source is sending'])]));
 }
 
