@@ -198,7 +198,7 @@ test('rebind moves mail to another pool: it leaves from that pool\'s source', as
   await act('retry', { selector: { domain: 'blocked.test' } });
   await mx.waitUntil((m) => m.messages.some((x) => x.rcpts.includes('z1@blocked.test')), 10_000);
   expect(mx.messages.find((x) => x.rcpts.includes('z1@blocked.test'))?.peerIp).toBe('127.0.0.72');
-  await act('resume', { all: true });
+  await act('lift', { all: true });
 });
 
 test('X-Sluice-Send-At holds a message until then (scheduled, header stripped); too far ahead is 550 5.7.1', async () => {
