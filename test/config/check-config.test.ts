@@ -93,6 +93,8 @@ test('[pools.X.health] hold_for sets how long a source is held; pause_for, its o
   const { code, out, file } = await check(pool('hold_for = "10m"', 'pause_for = "20m"'));
   expect(code).toBe(1);
   expect(out).toContain(`${file}:8 pools.tx.health.pause_for: set hold_for or pause_for (its older name), not both: keep hold_for and remove pause_for`);
+  const typo = await check(pool('hold_fro = "10m"'));
+  expect(typo.out).toContain(`${typo.file}:7 pools.tx.health.hold_fro: unknown key (did you mean "hold_for"?)`);
 });
 
 test('[feedback] problems name their keys: addresses, a submission listener, a cluster without a shared secret', async () => {
