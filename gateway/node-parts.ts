@@ -133,7 +133,7 @@ function sourcePort(picker: SourcePicker, config: Config): SourcePort<ProviderLi
   return {
     pick: (pool, provider) => picker.pick(pool, provider),
     sourceHeld: (source, provider) => picker.status(source, provider).kind === 'held',
-    poolHeld: (pool) => picker.poolPaused(pool),
+    poolHeld: (pool) => picker.poolHeld(pool),
     leaseTtlMs: leaseTtl(config),
   };
 }

@@ -239,7 +239,7 @@ export class SluiceNode {
     built.push(() => holds.stop());
     const autoHolds = new AutoHolds(holds, clock, log);
     built.push(() => autoHolds.stop());
-    autoHolds.subscribe({ held: (c) => observer.sourcePaused(c), lapsed: (c) => observer.sourceResumed(c) });
+    autoHolds.subscribe({ held: (c) => observer.held(c), lapsed: (c) => observer.lifted(c) });
     const disk = new DiskGuard({
       freeBytes: () => spool.freeBytes(),
       minFree: () => this.config.node.min_free_disk,
@@ -342,7 +342,7 @@ export class SluiceNode {
       peerQueues: (live) => peerBoards(live, config.node.id).flatMap((b) => b.queue),
       queue: scheduler,
       openConnections: () => this.connections.rows(),
-      holdEvents: { paused: (c) => observer.sourcePaused(c), resumed: (c) => observer.sourceResumed(c) },
+      holdEvents: observer,
       lifecycle: this.#lifecycle(),
       configRollout: () => this.configRollout(),
     });
@@ -423,7 +423,7 @@ export class SluiceNode {
       self: this.config.node.id,
       config: () => this.config,
       standing: (source, provider) => this.#routed.picker.standing(source, provider),
-      poolHeld: (pool) => this.#routed.picker.poolPaused(pool),
+      poolHeld: (pool) => this.#routed.picker.poolHeld(pool),
       peers: link,
       live: () => membership.live(),
       shares,

@@ -41,7 +41,7 @@ export type FeedbackResult =
   | { readonly kind: 'uncorrelated'; readonly report: FeedbackReport }
   /**
    * Tied to our mail only by what anyone can copy (our Received id, a source's IP), from
-   * a client outside [feedback] trusted_reporters: counting it would let anyone pause
+   * a client outside [feedback] trusted_reporters: counting it would let anyone hold
    * our sources or suppress any address.
    */
   | { readonly kind: 'unverified'; readonly complaint: Complaint }

@@ -23,7 +23,7 @@ Commands:
   suppress        add|remove|check|list|import|export --config FILE ...   manage the suppression list
   dkim keygen     --domain D --selector S [--config FILE] [--algorithm rsa|ed25519] [--bits N] [--dir DIR]
   drain           --config FILE [--handoff] [--cancel] [--wait DURATION]   stop taking mail, deliver (or hand to peers) what is queued
-  queue           summary|list|show|rules|suspend|resume|retry|bounce|cancel|rebind --config FILE ...   see and act on the fleet's queues
+  queue           summary|list|show|rules|hold|lift|retry|bounce|cancel|rebind --config FILE ...   see and act on the fleet's queues
   mailbox         [--listen 127.0.0.1:2526] [--dir DIR]   a local test mailbox (config/local.toml delivers to it)
   bounce          classify [--json] [--rules FILE]... FILE...   what bounce messages say: reason, hard/soft, codes per recipient
   route           --explain --config FILE --from A --to B [--header "K: V"]...   how a message would be routed now

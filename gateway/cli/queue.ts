@@ -1,8 +1,8 @@
 /**
  * `sluice queue`: look inside the fleet's queues and act on them through a node's admin
- * API (issue 17). `summary`, `list`, `show ID`, `rules`, and the actions `suspend`,
- * `resume`, `retry`, `bounce`, `cancel`, `rebind`, each printing the per-node counts
- * (`--json` prints the API's answer as is).
+ * API (issue 17). `summary`, `list`, `show ID`, `rules`, and the actions `hold`, `lift`
+ * (older names, still accepted: `suspend`, `resume`), `retry`, `bounce`, `cancel`,
+ * `rebind`, each printing the per-node counts (`--json` prints the API's answer as is).
  */
 import { readFile } from 'node:fs/promises';
 import { configPath } from '../config/paths.js';
@@ -11,7 +11,8 @@ import { SluiceError } from '../errors.js';
 import { configFile, parse } from './args.js';
 
 const SELECTORS = ['domain', 'provider', 'campaign', 'sender', 'pool', 'source', 'class', 'queue-id'] as const;
-const ACTIONS = ['suspend', 'resume', 'retry', 'bounce', 'cancel', 'rebind'];
+/** The API's actions; `suspend` and `resume` are older names of `hold` and `lift` (README "Words"). */
+const ACTIONS = ['hold', 'lift', 'suspend', 'resume', 'retry', 'bounce', 'cancel', 'rebind'];
 
 const USAGE = `Usage: sluice queue <command> [--config FILE] [options]   (default: $SLUICE_CONFIG)
 
@@ -19,9 +20,9 @@ Commands:
   summary [--by provider|domain|source|pool|campaign|class|sender] [--node N]
   list    [selector] [--state ready|deferred|held|scheduled|in_flight] [--limit N] [--after CURSOR] [--node N]
   show ID                         the message's events on this node
-  rules                           suspensions and rebinds in force
-  suspend [selector] [--duration 30m]
-  resume  [selector] [--all]
+  rules                           holds and rebinds in force
+  hold    [selector] [--duration 30m]   held: stays queued, not attempted (older name: suspend)
+  lift    [selector] [--all]      lifts the holds with this selector (older name: resume)
   retry   [selector]
   bounce  [selector] [--all]      each recipient bounced (reason admin), one DSN per message
   cancel  [selector] [--all]      dropped with a cancelled outcome, no DSN

@@ -122,7 +122,7 @@ async function explain(config: Config, state: ManagedState, input: Input, klass:
       chain = [...chain, p];
     }
     const members = await withWarmup(picker.describe(p, limits), warmup);
-    out.push(`sources of pool ${p}${p === d.pool ? '' : ' (overflow: used when every source above is at its warm-up cap or paused)'}`);
+    out.push(`sources of pool ${p}${p === d.pool ? '' : ' (overflow: used when every source above is at its warm-up cap or held)'}`);
     for (const m of members) out.push(await sourceLine({ config, state, warmup, picker, limits, shared }, p, m));
     const local = members.filter((m) => m.status.kind !== 'elsewhere');
     if (local.some((m) => m.status.kind === 'usable')) {
@@ -136,7 +136,7 @@ async function explain(config: Config, state: ManagedState, input: Input, klass:
     const capped = local.every((m) => m.status.kind === 'capped');
     verdict = capped
       ? `waits until ${new Date(warmup.nextDayAt()).toISOString()} (deferred, never bounced): every source of pool ${p} is at its warm-up cap${config.pools[p]?.overflow ? '' : ' and it has no overflow'}`
-      : `waits: every source of pool ${p} is at its warm-up cap or paused`;
+      : `waits: every source of pool ${p} is at its warm-up cap or held`;
   }
   line('now', verdict);
   return { lines: out, code: 0 };

@@ -5,7 +5,7 @@
  *
  * - here: a usable source of the pool is on this node and the pool's fleet-wide split
  *   (cluster-fair weights, pool-shares.ts) does not need this message elsewhere, or the
- *   pool is paused (it waits here as on one node), or nothing anywhere can send now but
+ *   pool is held (it waits here as on one node), or nothing anywhere can send now but
  *   this node holds a source of the pool (it waits for that source, as on one node);
  * - peer: the pool (after overflow) has no usable source here, or its split needs this
  *   message on a peer's source: `send` passes it to that live peer's cluster listener
@@ -35,7 +35,7 @@ export interface HandoffDeps<P> {
   readonly config: () => Config;
   /** Fleet-wide holds of a source toward a provider (SourcePicker.standing of the running routing). */
   readonly standing: (source: string, provider: P) => { readonly kind: string };
-  /** Whether a pool is paused fleet-wide. */
+  /** Whether a pool is held fleet-wide. */
   readonly poolHeld: (pool: string) => boolean;
   readonly peers: PeerDirectory;
   /** The live nodes as membership last read them (their published shares). */

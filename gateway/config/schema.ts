@@ -262,8 +262,15 @@ const poolHealth = z.strictObject({
   max_complaint_rate: z.number().min(0).max(1).default(0.003),
   min_volume: z.number().int().positive().default(50),
   window: duration.default(3_600_000),
-  pause_for: duration.default(1_800_000),
-});
+  /** How long a source over a limit is held toward the provider (default 30m). */
+  hold_for: duration.optional(),
+  /** The older name of hold_for, still accepted (README "Words"); the parsed config has hold_for only. */
+  pause_for: duration.optional(),
+})
+  .superRefine((h, ctx) => {
+    if (h.hold_for !== undefined && h.pause_for !== undefined) ctx.addIssue({ code: 'custom', path: ['pause_for'], message: 'set hold_for or pause_for (its older name), not both: keep hold_for and remove pause_for' });
+  })
+  .transform(({ hold_for, pause_for, ...rest }) => ({ ...rest, hold_for: hold_for ?? pause_for ?? 1_800_000 }));
 
 const pool = z.strictObject({
   sources: z.array(poolMember).min(1),

@@ -100,7 +100,7 @@ export type PickResult =
   | { readonly kind: 'granted'; readonly grant: Grant }
   /**
    * Nothing usable now; try again in `retryMs`, or as soon as a lease on one of `waitingFor`
-   * is released. `held`: because the pool or every source is paused or suspended (not a
+   * is released. `held`: because the pool or every source is held (not a
    * rate or connection limit), so its mail shows as held in the queue views (issue 17).
    */
   | { readonly kind: 'wait'; readonly retryMs: number; readonly reason: string; readonly waitingFor: readonly string[]; readonly held?: true }

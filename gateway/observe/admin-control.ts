@@ -50,6 +50,9 @@ export interface QueueStatusRow {
 export interface PoolStatus {
   readonly name: string;
   readonly sources: readonly string[];
+  /** The pool's hold; null when it is not held. */
+  readonly held: HoldView | null;
+  /** Deprecated: the older name of `held` (same value). */
   readonly paused: HoldView | null;
 }
 
@@ -81,15 +84,16 @@ export interface ClusterStatus {
   readonly queue: readonly QueueStatusRow[];
 }
 
-/** A pause or suspension as the API shows it (state `Hold`, with ISO times). */
+/** A hold as the API shows it (state `Hold`, with ISO times). */
 export interface HoldView {
   readonly reason: string;
   readonly by: string;
-  /** ISO time the hold lapses; null: until resumed. */
+  /** ISO time the hold lapses; null: until lifted. */
   readonly until: string | null;
 }
 
-export interface SuspensionView extends HoldView {
+/** A hold of a source toward one provider. */
+export interface HeldTowardView extends HoldView {
   readonly provider: string;
 }
 
@@ -101,8 +105,14 @@ export interface SourceStatus {
   readonly node: string | null;
   readonly node_live: boolean;
   readonly pools: readonly string[];
+  /** The hold of the whole source; null when it is not held. */
+  readonly held: HoldView | null;
+  /** Holds of this source toward one provider each. */
+  readonly held_toward: readonly HeldTowardView[];
+  /** Deprecated: the older name of `held` (same value). */
   readonly paused: HoldView | null;
-  readonly suspended: readonly SuspensionView[];
+  /** Deprecated: the older name of `held_toward` (same value). */
+  readonly suspended: readonly HeldTowardView[];
   /** Today's warm-up budget; null when the source is not warming up. */
   readonly warmup: { readonly schedule: string; readonly day: string; readonly used: number; readonly cap: number } | null;
   readonly connections: number;
@@ -125,7 +135,11 @@ export interface ProviderStatus {
   readonly connections: number;
   readonly queue_depth: number;
   readonly oldest_seconds: number;
-  /** Sources suspended toward this provider. */
+  /** The hold of this provider for every source (a `hold_provider` rule); null when none. */
+  readonly held: HoldView | null;
+  /** Sources held toward this provider. */
+  readonly held_sources: ReadonlyArray<{ readonly source: string } & HoldView>;
+  /** Deprecated: the older name of `held_sources` (same value). */
   readonly suspended: ReadonlyArray<{ readonly source: string } & HoldView>;
 }
 
@@ -167,14 +181,14 @@ export interface AdminControl {
   status(): Answer<ClusterStatus>;
   sources(): Answer<readonly SourceStatus[]>;
   providers(): Answer<readonly ProviderStatus[]>;
-  /** Unknown name: throw AdminError('NOT_FOUND'). */
-  pauseSource(name: string, reason: string, by: Actor): Answer<void>;
-  /** Lifts the source's pause and its suspensions (the dashboard's Resume button). */
-  resumeSource(name: string, by: Actor): Answer<void>;
-  pausePool(name: string, reason: string, by: Actor): Answer<void>;
-  resumePool(name: string, by: Actor): Answer<void>;
+  /** Holds the whole source until lifted. Unknown name: throw AdminError('NOT_FOUND'). */
+  holdSource(name: string, reason: string, by: Actor): Answer<void>;
+  /** Lifts the source's hold and its holds toward providers (the dashboard's Lift button). */
+  liftSource(name: string, by: Actor): Answer<void>;
+  holdPool(name: string, reason: string, by: Actor): Answer<void>;
+  liftPool(name: string, by: Actor): Answer<void>;
   /** Holds `source` toward `provider` for `ms` (a `source-provider:` hold); `reason` is what ops wrote. */
-  suspendSource(name: string, provider: string, ms: number, reason: string, by: Actor): Answer<void>;
+  holdSourceToward(name: string, provider: string, ms: number, reason: string, by: Actor): Answer<void>;
   /** Makes every deferred recipient due now. */
   flushQueue(by: Actor): Answer<FlushResult>;
   /** Resolves to whether the entry was new. */

@@ -80,10 +80,12 @@ const reason = z.string().trim().min(1).max(200);
 const MAX_HOLD_MS = 7 * 86_400_000;
 
 const bodies = {
-  pause: z.object({ reason: reason.optional() }).strict(),
+  /** A hold of a pool, or of a source by the older route `/pause`. */
+  hold: z.object({ reason: reason.optional() }).strict(),
   none: z.object({}).strict(),
   drain: z.object({ handoff: z.boolean().optional() }).strict(),
-  suspend: z.object({ provider: name, duration: duration(MAX_HOLD_MS, 'duration'), reason: reason.optional() }).strict(),
+  /** The older route `/suspend`: a hold toward one provider, both required. */
+  holdToward: z.object({ provider: name, duration: duration(MAX_HOLD_MS, 'duration'), reason: reason.optional() }).strict(),
   /** A hold of a source: until lifted, or toward one `provider` for a `duration`. */
   holdSource: z.object({ provider: name.optional(), duration: duration(MAX_HOLD_MS, 'duration').optional(), reason: reason.optional() }).strict(),
   suppress: z
@@ -133,66 +135,67 @@ export const ROUTES: readonly Route[] = [
   }),
   route('GET', '/api/alerts', async (_, d) => json({ active: d.alerts.active(), recent: d.alerts.recent() })),
   // Held mail (README "Words"): hold and lift a source, a source toward one provider, or a
-  // pool. The older routes below (pause, resume, suspend) do the same and stay as aliases.
+  // pool. The older routes below (pause, resume, suspend) do the same and stay as aliases,
+  // answering "paused" beside "held".
   route('POST', '/api/sources/:name/hold', async (ctx, d) => {
     const b = parse(bodies.holdSource, ctx.body, 'body');
     const source = nameParam(ctx, 'source');
     if (b.provider === undefined) {
       if (b.duration !== undefined) throw new BadRequest('body: duration: a hold of the whole source lasts until lifted; give "provider" to hold it toward one provider for a time');
-      await d.control.pauseSource(source, b.reason ?? 'admin', ctx.by);
+      await d.control.holdSource(source, b.reason ?? 'admin', ctx.by);
       return json({ ok: true, source, held: true });
     }
     if (b.duration === undefined) throw new BadRequest('body: duration: a hold toward one provider needs a duration such as "30m"');
-    await d.control.suspendSource(source, b.provider, b.duration, b.reason ?? 'held by an operator', ctx.by);
+    await d.control.holdSourceToward(source, b.provider, b.duration, b.reason ?? 'held by an operator', ctx.by);
     return json({ ok: true, source, provider: b.provider, held: true, duration_s: b.duration / 1000 });
   }),
   route('POST', '/api/sources/:name/lift', async (ctx, d) => {
     parse(bodies.none, ctx.body, 'body');
     const source = nameParam(ctx, 'source');
-    await d.control.resumeSource(source, ctx.by);
+    await d.control.liftSource(source, ctx.by);
     return json({ ok: true, source, held: false });
   }),
   route('POST', '/api/pools/:name/hold', async (ctx, d) => {
-    const b = parse(bodies.pause, ctx.body, 'body');
+    const b = parse(bodies.hold, ctx.body, 'body');
     const pool = nameParam(ctx, 'pool');
-    await d.control.pausePool(pool, b.reason ?? 'admin', ctx.by);
+    await d.control.holdPool(pool, b.reason ?? 'admin', ctx.by);
     return json({ ok: true, pool, held: true });
   }),
   route('POST', '/api/pools/:name/lift', async (ctx, d) => {
     parse(bodies.none, ctx.body, 'body');
     const pool = nameParam(ctx, 'pool');
-    await d.control.resumePool(pool, ctx.by);
+    await d.control.liftPool(pool, ctx.by);
     return json({ ok: true, pool, held: false });
   }),
   route('POST', '/api/sources/:name/pause', async (ctx, d) => {
-    const b = parse(bodies.pause, ctx.body, 'body');
+    const b = parse(bodies.hold, ctx.body, 'body');
     const source = nameParam(ctx, 'source');
-    await d.control.pauseSource(source, b.reason ?? 'admin', ctx.by);
-    return json({ ok: true, source, paused: true });
+    await d.control.holdSource(source, b.reason ?? 'admin', ctx.by);
+    return json({ ok: true, source, held: true, paused: true });
   }),
   route('POST', '/api/sources/:name/resume', async (ctx, d) => {
     parse(bodies.none, ctx.body, 'body');
     const source = nameParam(ctx, 'source');
-    await d.control.resumeSource(source, ctx.by);
-    return json({ ok: true, source, paused: false });
+    await d.control.liftSource(source, ctx.by);
+    return json({ ok: true, source, held: false, paused: false });
   }),
   route('POST', '/api/pools/:name/pause', async (ctx, d) => {
-    const b = parse(bodies.pause, ctx.body, 'body');
+    const b = parse(bodies.hold, ctx.body, 'body');
     const pool = nameParam(ctx, 'pool');
-    await d.control.pausePool(pool, b.reason ?? 'admin', ctx.by);
-    return json({ ok: true, pool, paused: true });
+    await d.control.holdPool(pool, b.reason ?? 'admin', ctx.by);
+    return json({ ok: true, pool, held: true, paused: true });
   }),
   route('POST', '/api/pools/:name/resume', async (ctx, d) => {
     parse(bodies.none, ctx.body, 'body');
     const pool = nameParam(ctx, 'pool');
-    await d.control.resumePool(pool, ctx.by);
-    return json({ ok: true, pool, paused: false });
+    await d.control.liftPool(pool, ctx.by);
+    return json({ ok: true, pool, held: false, paused: false });
   }),
   route('POST', '/api/sources/:name/suspend', async (ctx, d) => {
-    const b = parse(bodies.suspend, ctx.body, 'body');
+    const b = parse(bodies.holdToward, ctx.body, 'body');
     const source = nameParam(ctx, 'source');
-    await d.control.suspendSource(source, b.provider, b.duration, b.reason ?? 'suspended by an operator', ctx.by);
-    return json({ ok: true, source, provider: b.provider, duration_s: b.duration / 1000 });
+    await d.control.holdSourceToward(source, b.provider, b.duration, b.reason ?? 'suspended by an operator', ctx.by);
+    return json({ ok: true, source, provider: b.provider, held: true, duration_s: b.duration / 1000 });
   }),
   route('POST', '/api/queue/flush', async (ctx, d) => {
     parse(bodies.none, ctx.body, 'body');

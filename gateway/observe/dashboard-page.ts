@@ -58,7 +58,7 @@ export const DASHBOARD_HTML = `<!doctype html>
         <div class="scroll"><table id="providers" class="tbl">
           <thead><tr>
             <th>Provider</th><th class="num">Connections</th><th class="num">Rate limit</th><th class="num">Queued</th><th class="num">Oldest</th>
-            <th class="num" title="Delivery attempts: a deferred try and the later delivery count as two">Attempts</th><th class="num" title="Share of delivery attempts that were delivered (not of messages: a message deferred once, then delivered, is 1 of 2)">Delivered</th><th class="num">Deferred</th><th class="num">Bounced</th><th class="num">Complaints</th><th>Suspended sources</th>
+            <th class="num" title="Delivery attempts: a deferred try and the later delivery count as two">Attempts</th><th class="num" title="Share of delivery attempts that were delivered (not of messages: a message deferred once, then delivered, is 1 of 2)">Delivered</th><th class="num">Deferred</th><th class="num">Bounced</th><th class="num">Complaints</th><th>Held sources</th>
           </tr></thead>
           <tbody></tbody>
         </table></div>
@@ -74,7 +74,7 @@ export const DASHBOARD_HTML = `<!doctype html>
         <ul id="alerts" class="list"></ul>
       </section>
       <section class="card">
-        <h2>Paused and suspended</h2>
+        <h2>Held</h2>
         <ul id="holds" class="list"></ul>
       </section>
       <section class="card">
@@ -138,10 +138,10 @@ button:hover { background: #2762a0; }
 button:disabled { opacity: 0.55; cursor: progress; }
 button.ghost { background: transparent; border-color: var(--border); color: var(--muted); }
 button.ghost:hover { color: var(--text); border-color: var(--muted); }
-button.pause { background: transparent; border-color: #6b4b12; color: #e3b341; }
-button.pause:hover { background: rgba(210, 153, 34, 0.12); }
-button.resume { background: #1f5f2f; border-color: #2e8540; color: #e6ffec; }
-button.resume:hover { background: #257238; }
+button.hold { background: transparent; border-color: #6b4b12; color: #e3b341; }
+button.hold:hover { background: rgba(210, 153, 34, 0.12); }
+button.lift { background: #1f5f2f; border-color: #2e8540; color: #e6ffec; }
+button.lift:hover { background: #257238; }
 
 .banner { margin: 10px 20px 0; padding: 8px 12px; border-radius: 8px; border: 1px solid #6e2a26; background: rgba(248, 81, 73, 0.1); color: #ffb4ae; }
 main { padding: 14px 20px 24px; }

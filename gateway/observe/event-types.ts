@@ -31,14 +31,32 @@ export interface OutcomeRecord {
   readonly feedback?: { readonly type: string; readonly reporter: string | null; readonly user_agent: string | null; readonly arrival_date: string | null; readonly matched_by: string };
 }
 
-/** A source (or one source toward one provider) stopped or started sending. */
+/**
+ * A hold was set or lifted (README "Words"): on a source (`source_held`, `source_lifted`;
+ * `provider` set when it is held toward that provider only) or on a provider for every
+ * source (`provider_held`, `provider_lifted`; `source` is `"*"`). Before, all four were
+ * `source_paused` / `source_resumed` (HOLD_EVENT_ALIASES).
+ */
 export interface SourceHoldRecord {
-  readonly event: 'source_paused' | 'source_resumed';
+  readonly event: 'source_held' | 'source_lifted' | 'provider_held' | 'provider_lifted';
   readonly at: string;
   readonly node: string;
+  /** The source held, or `"*"` when the provider is held for every source. */
   readonly source: string;
-  /** Set when only this provider is held for the source (a suspension). */
+  /** Set when the hold is toward this provider only. */
   readonly provider: string | null;
+  readonly reason: string;
+  readonly by: string;
+  /** ISO time the hold lapses on its own; null: until lifted. */
+  readonly until: string | null;
+}
+
+/** A pool was held (no source of it sends) or lifted. */
+export interface PoolHoldRecord {
+  readonly event: 'pool_held' | 'pool_lifted';
+  readonly at: string;
+  readonly node: string;
+  readonly pool: string;
   readonly reason: string;
   readonly by: string;
   /** ISO time the hold lapses on its own; null: until lifted. */
@@ -88,7 +106,8 @@ export interface QueueActionRecord {
   readonly event: 'queue_action';
   readonly at: string;
   readonly node: string;
-  readonly action: 'suspend' | 'resume' | 'retry' | 'bounce' | 'cancel' | 'rebind';
+  /** `hold` and `lift` were `suspend` and `resume` before (the routes keep those as aliases). */
+  readonly action: 'hold' | 'lift' | 'retry' | 'bounce' | 'cancel' | 'rebind';
   readonly selector: Readonly<Record<string, string>>;
   readonly dry_run: boolean;
   readonly messages: number;
@@ -98,18 +117,32 @@ export interface QueueActionRecord {
   readonly by: string;
 }
 
-export type EventRecord = OutcomeRecord | SourceHoldRecord | WarmupExhaustedRecord | AlertRecord | QueueActionRecord;
+export type EventRecord = OutcomeRecord | SourceHoldRecord | PoolHoldRecord | WarmupExhaustedRecord | AlertRecord | QueueActionRecord;
 export type EventName = EventRecord['event'];
 
 export const EVENT_NAMES: readonly EventName[] = [
   ...OUTCOME_EVENT_KINDS,
-  'source_paused',
-  'source_resumed',
+  'source_held',
+  'source_lifted',
+  'provider_held',
+  'provider_lifted',
+  'pool_held',
+  'pool_lifted',
   'warmup_exhausted',
   'alert',
   'alert_cleared',
   'queue_action',
 ];
+
+/**
+ * Older event names a webhook's `events` may still list (deprecated, README "Words"):
+ * each selects the records it used to, and those are posted to that webhook under the
+ * older name, so a receiver written for it keeps working.
+ */
+export const HOLD_EVENT_ALIASES: Readonly<Record<string, readonly EventName[]>> = {
+  source_paused: ['source_held', 'provider_held'],
+  source_resumed: ['source_lifted', 'provider_lifted'],
+};
 
 /** Where records go; `publish` is synchronous, cheap, and never throws. */
 export interface EventSink {

@@ -107,8 +107,10 @@ export class Metrics {
   readonly #sessions: Counter<'listener' | 'outcome'>;
   readonly #pluginFailures: Counter<'plugin' | 'hook' | 'reason'>;
   readonly #warmupExhausted: Counter<'source'>;
-  readonly #sourcePaused: Counter<'source' | 'reason'>;
-  readonly #pauseReason = new BoundedLabel(32);
+  readonly #sourceHeld: Counter<'source' | 'reason'>;
+  /** `sluice_source_paused_total`: the older name of `sluice_source_held_total`, kept for alert rules (deprecated). */
+  readonly #sourceHeldOldName: Counter<'source' | 'reason'>;
+  readonly #holdReason = new BoundedLabel(32);
   readonly #webhookDropped: Counter<'url'>;
   readonly #eventLogDropped: Counter;
   readonly #feedbackReports: Counter<'type' | 'result'>;
@@ -170,9 +172,15 @@ export class Metrics {
       labelNames: ['source'],
       registers,
     });
-    this.#sourcePaused = new Counter({
+    this.#sourceHeld = new Counter({
+      name: 'sluice_source_held_total',
+      help: 'Times a source was held (whole, or toward one provider; source "*": a provider for every source), by reason.',
+      labelNames: ['source', 'reason'],
+      registers,
+    });
+    this.#sourceHeldOldName = new Counter({
       name: 'sluice_source_paused_total',
-      help: 'Times a source was paused or suspended, by reason.',
+      help: 'Deprecated: the older name of sluice_source_held_total, same values; move alert rules to the new name.',
       labelNames: ['source', 'reason'],
       registers,
     });
@@ -288,8 +296,10 @@ export class Metrics {
   }
 
   /** `reason` is a short code ("admin", "bounce_rate", "provider_rule"…), not free text. */
-  sourcePaused(source: string, reason: string): void {
-    this.#sourcePaused.inc({ source: this.#labels.source.value(source), reason: this.#pauseReason.value(reason) });
+  sourceHeld(source: string, reason: string): void {
+    const labels = { source: this.#labels.source.value(source), reason: this.#holdReason.value(reason) };
+    this.#sourceHeld.inc(labels);
+    this.#sourceHeldOldName.inc(labels);
   }
 
   webhookDropped(url: string, count = 1): void {

@@ -7,7 +7,7 @@ import { AdminError, type AdminControl, type ClusterStatus, type ConfigRolloutVi
 import type { Clock, Hold, HoldsByTarget, NodeInfo, Rate, StateBackend, SuppressionEntry, SuppressionReason, SuppressionStore } from '../state/types.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from './logger.js';
-import type { HoldChange } from './observer.js';
+import type { Observer } from './observer.js';
 import { memberSource } from '../config/schema.js';
 import { formatRate, rateGuarantee } from '../config/rate-text.js';
 
@@ -36,8 +36,8 @@ export interface ControlPorts {
   readonly peerQueues: (live: readonly NodeInfo[]) => readonly QueueRow[];
   readonly queue: { readonly depth: number; queueRows(): QueueRow[]; pump(): void; flush(): number };
   readonly openConnections: () => readonly { source: string; provider: string; open: number }[];
-  /** Where hold changes are reported (events, metrics). */
-  readonly holdEvents: { paused(change: HoldChange): void; resumed(change: HoldChange): void };
+  /** Where hold changes are reported (events, metrics): the observer's `held`, `lifted` and `poolHold`. */
+  readonly holdEvents: Pick<Observer, 'held' | 'lifted' | 'poolHold'>;
   /** The node's lifecycle: reload, maintenance drain. */
   readonly lifecycle: {
     reload(by: string): Promise<ReloadResult>;
@@ -100,7 +100,10 @@ export class NodeControl implements AdminControl {
       queued_here: n.queue.depth,
       nodes,
       share: n.fleet?.share() ?? 1,
-      pools: Object.entries(n.config().pools).map(([name, p]) => ({ name, sources: p.sources.map(memberSource), paused: this.holdView(n.holds.held({ kind: 'pool', pool: name })) })),
+      pools: Object.entries(n.config().pools).map(([name, p]) => {
+        const held = this.holdView(n.holds.held({ kind: 'pool', pool: name }));
+        return { name, sources: p.sources.map(memberSource), held, paused: held };
+      }),
       queue: mergeQueues([...n.queue.queueRows(), ...n.peerQueues(live)]),
     };
   }
@@ -113,6 +116,8 @@ export class NodeControl implements AdminControl {
     for (const [name, s] of Object.entries(n.config().sources)) {
       const cap = n.warmup().cap(name);
       const used = cap === null ? 0 : await n.warmup().used(name).catch(() => 0);
+      const held = this.holdView(n.holds.held({ kind: 'source', source: name }));
+      const heldToward = holds.flatMap(({ target, hold }) => (target.kind === 'source-provider' && target.source === name ? [{ provider: target.provider, ...(this.holdView(hold) as HoldView) }] : []));
       out.push({
         name,
         ip: s.ip,
@@ -121,8 +126,10 @@ export class NodeControl implements AdminControl {
         // A source on a down node is skipped by every pool until that node beats again.
         node_live: s.node === undefined || s.node === n.nodeId || (n.fleet?.live().some((x) => x.id === s.node) ?? false),
         pools: Object.entries(n.config().pools).filter(([, p]) => p.sources.some((m) => memberSource(m) === name)).map(([p]) => p),
-        paused: this.holdView(n.holds.held({ kind: 'source', source: name })),
-        suspended: holds.flatMap(({ target, hold }) => (target.kind === 'source-provider' && target.source === name ? [{ provider: target.provider, ...(this.holdView(hold) as HoldView) }] : [])),
+        held,
+        held_toward: heldToward,
+        paused: held,
+        suspended: heldToward,
         warmup: cap === null ? null : { schedule: s.warmup ?? '', day: n.warmup().day(), used, cap },
         connections: open.filter((c) => c.source === name).reduce((a, c) => a + c.open, 0),
       });
@@ -141,6 +148,7 @@ export class NodeControl implements AdminControl {
       const limits = n.providerLimits(name);
       const hasTotal = name !== 'default' && n.config().providers[name]?.total !== undefined;
       const mine = rows.filter((r) => r.provider === name);
+      const heldSources = holds.flatMap(({ target, hold }) => (target.kind === 'source-provider' && target.provider === name ? [{ source: target.source, ...(this.holdView(hold) as HoldView) }] : []));
       return {
         name,
         max_connections: limits.maxConnections,
@@ -149,7 +157,9 @@ export class NodeControl implements AdminControl {
         connections: open.filter((c) => c.provider === name).reduce((a, c) => a + c.open, 0),
         queue_depth: mine.reduce((a, r) => a + r.depth, 0),
         oldest_seconds: Math.max(0, ...mine.map((r) => r.oldestSeconds)),
-        suspended: holds.flatMap(({ target, hold }) => (target.kind === 'source-provider' && target.provider === name ? [{ source: target.source, ...(this.holdView(hold) as HoldView) }] : [])),
+        held: this.holdView(n.holds.held({ kind: 'provider', provider: name })),
+        held_sources: heldSources,
+        suspended: heldSources,
       };
     });
   }
@@ -162,41 +172,45 @@ export class NodeControl implements AdminControl {
     if (!Object.hasOwn(this.node.config().pools, name)) throw AdminError.notFound('pool', name);
   }
 
-  async pauseSource(name: string, reason: string, by: string): Promise<void> {
+  // Log lines and events say held / lifted (README "Words"); before, source_paused,
+  // source_suspended, source_resumed, pool_paused and pool_resumed.
+  async holdSource(name: string, reason: string, by: string): Promise<void> {
     this.source(name);
     await this.node.holds.set({ kind: 'source', source: name }, { reason, until: null, by });
-    this.node.log.warn({ event: 'source_paused', source: name, reason, by }, 'source paused');
-    this.node.holdEvents.paused({ source: name, reason: 'admin', by });
+    this.node.log.warn({ event: 'source_held', source: name, provider: null, reason, until: null, by }, 'source held');
+    this.node.holdEvents.held({ source: name, reason: 'admin', by });
   }
 
-  async resumeSource(name: string, by: string): Promise<void> {
+  async liftSource(name: string, by: string): Promise<void> {
     this.source(name);
     await this.node.holds.lift({ kind: 'source', source: name });
     for (const { target } of this.node.holds.all()) if (target.kind === 'source-provider' && target.source === name) await this.node.holds.lift(target);
-    this.node.log.info({ event: 'source_resumed', source: name, by }, 'source resumed');
-    this.node.holdEvents.resumed({ source: name, reason: 'admin', by });
+    this.node.log.info({ event: 'source_lifted', source: name, by }, 'source lifted');
+    this.node.holdEvents.lifted({ source: name, reason: 'admin', by });
     this.node.queue.pump();
   }
 
-  async pausePool(name: string, reason: string, by: string): Promise<void> {
+  async holdPool(name: string, reason: string, by: string): Promise<void> {
     this.pool(name);
     await this.node.holds.set({ kind: 'pool', pool: name }, { reason, until: null, by });
-    this.node.log.warn({ event: 'pool_paused', pool: name, reason, by }, 'pool paused');
+    this.node.log.warn({ event: 'pool_held', pool: name, reason, by }, 'pool held');
+    this.node.holdEvents.poolHold('pool_held', { pool: name, reason: 'admin', by });
   }
 
-  async resumePool(name: string, by: string): Promise<void> {
+  async liftPool(name: string, by: string): Promise<void> {
     this.pool(name);
     await this.node.holds.lift({ kind: 'pool', pool: name });
-    this.node.log.info({ event: 'pool_resumed', pool: name, by }, 'pool resumed');
+    this.node.log.info({ event: 'pool_lifted', pool: name, by }, 'pool lifted');
+    this.node.holdEvents.poolHold('pool_lifted', { pool: name, reason: 'admin', by });
     this.node.queue.pump();
   }
 
-  async suspendSource(name: string, provider: string, ms: number, reason: string, by: string): Promise<void> {
+  async holdSourceToward(name: string, provider: string, ms: number, reason: string, by: string): Promise<void> {
     this.source(name);
     const until = this.node.clock.now() + ms;
     await this.node.holds.set({ kind: 'source-provider', source: name, provider }, { reason, until, by });
-    this.node.log.warn({ event: 'source_suspended', source: name, provider, reason, until: new Date(until).toISOString(), by }, 'source suspended');
-    this.node.holdEvents.paused({ source: name, provider, reason: 'admin', by, until });
+    this.node.log.warn({ event: 'source_held', source: name, provider, reason, until: new Date(until).toISOString(), by }, `source held for ${provider}`);
+    this.node.holdEvents.held({ source: name, provider, reason: 'admin', by, until });
   }
 
   flushQueue(by: string): FlushResult {

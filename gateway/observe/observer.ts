@@ -1,7 +1,7 @@
 /**
  * The observe module's one seam for the composition root: builds the metrics, the
  * rolling stats, the event log, the webhooks and the alerts from their config, listens
- * to the outcome bus, and turns each outcome (and each pause, resume, warm-up cap hit)
+ * to the outcome bus, and turns each outcome (and each hold, lift, warm-up cap hit)
  * into a metric, a stats count, an event-log line and webhook posts. Every handler is
  * synchronous and cheap and never throws into the emitter (DESIGN.md: outcome
  * notifications are never awaited).
@@ -51,9 +51,11 @@ export interface OutcomeBus {
   off<K extends keyof OutcomeEvents>(event: K, listener: OutcomeEvents[K]): unknown;
 }
 
+/** A hold of a source, of a source toward one provider, or of a provider (`source` "*"). */
 export interface HoldChange {
+  /** The source held, or "*" when the provider is held for every source. */
   readonly source: string;
-  /** Set for a suspension toward one provider. */
+  /** Set for a hold toward one provider. */
   readonly provider?: string | null;
   /** A short code for the metric ("admin", "bounce_rate", "provider_rule"…). */
   readonly reason: string;
@@ -140,15 +142,26 @@ export class Observer {
     });
   }
 
-  sourcePaused(change: HoldChange): void {
-    this.#safely('source_paused', () => {
-      this.metrics.sourcePaused(change.source, change.reason);
-      this.sink.publish({ event: 'source_paused', ...this.#hold(change) });
+  /** A source (or a provider, `source` "*") was held: `source_held` / `provider_held` and the metric. */
+  held(change: HoldChange): void {
+    const event = change.source === '*' ? 'provider_held' : 'source_held';
+    this.#safely(event, () => {
+      this.metrics.sourceHeld(change.source, change.reason);
+      this.sink.publish({ event, ...this.#hold(change) });
     });
   }
 
-  sourceResumed(change: HoldChange): void {
-    this.#safely('source_resumed', () => this.sink.publish({ event: 'source_resumed', ...this.#hold(change) }));
+  /** That hold was lifted or lapsed: `source_lifted` / `provider_lifted`. */
+  lifted(change: HoldChange): void {
+    const event = change.source === '*' ? 'provider_lifted' : 'source_lifted';
+    this.#safely(event, () => this.sink.publish({ event, ...this.#hold(change) }));
+  }
+
+  /** A pool was held (`pool_held`) or lifted (`pool_lifted`). */
+  poolHold(event: 'pool_held' | 'pool_lifted', change: { readonly pool: string; readonly reason: string; readonly by: string; readonly until?: number | null }): void {
+    this.#safely(event, () => {
+      this.sink.publish({ event, at: isoTime(this.#clock.now()), node: this.#node, pool: change.pool, reason: change.reason, by: change.by, until: change.until == null ? null : isoTime(change.until) });
+    });
   }
 
   warmupExhausted(source: string, day: string, cap: number): void {

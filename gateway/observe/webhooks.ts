@@ -9,12 +9,12 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { SluiceError } from '../errors.js';
 import type { Logger } from './logger.js';
 import { systemClock, type Clock } from '../state/types.js';
-import { EVENT_NAMES, type EventName, type EventRecord, type EventSink } from './event-types.js';
+import { EVENT_NAMES, HOLD_EVENT_ALIASES, type EventName, type EventRecord, type EventSink } from './event-types.js';
 import type { WebhookBacklogRow } from './metrics.js';
 
 export interface WebhookOptions {
   readonly url: string;
-  /** Event names to post, or ["*"] for all of them. */
+  /** Event names to post, or ["*"] for all of them; the older names in HOLD_EVENT_ALIASES are accepted too. */
   readonly events: readonly string[];
   readonly secret: string;
   /** Events per POST (default 100). */
@@ -88,6 +88,8 @@ class WebhookTarget {
   readonly #url: string;
   readonly #secret: string;
   readonly #events: ReadonlySet<string> | null;
+  /** New event name → the older name this webhook asked for it by (posted under that name). */
+  readonly #oldNames: ReadonlyMap<string, string>;
   readonly #batchSize: number;
   readonly #ring: Ring;
   readonly #tuning: Required<WebhooksTuning>;
@@ -105,14 +107,26 @@ class WebhookTarget {
     this.name = name;
     if (!/^https?:\/\//i.test(hook.url)) throw invalid(name, `url must be http(s): ${hook.url}`);
     if (hook.secret.length === 0) throw invalid(name, 'secret is empty');
+    const selected = new Set<string>();
+    const oldNames = new Map<string, string>();
     for (const e of hook.events) {
-      if (e !== '*' && !EVENT_NAMES.includes(e as EventName)) {
-        throw invalid(name, `unknown event "${e}" (known: ${EVENT_NAMES.join(', ')}, or "*")`);
+      const aliased = Object.hasOwn(HOLD_EVENT_ALIASES, e) ? HOLD_EVENT_ALIASES[e] : undefined;
+      if (aliased) {
+        for (const n of aliased) {
+          selected.add(n);
+          if (!hook.events.includes(n)) oldNames.set(n, e);
+        }
+      } else if (e === '*' || EVENT_NAMES.includes(e as EventName)) {
+        selected.add(e);
+      } else {
+        throw invalid(name, `unknown event "${e}" (known: ${EVENT_NAMES.join(', ')}, or "*"; older names still accepted: ${Object.keys(HOLD_EVENT_ALIASES).join(', ')})`);
       }
     }
     this.#url = hook.url;
     this.#secret = hook.secret;
-    this.#events = hook.events.includes('*') ? null : new Set(hook.events);
+    // "*" posts every record under its current name; an older name keeps its records under it.
+    this.#events = selected.has('*') ? null : selected;
+    this.#oldNames = selected.has('*') ? new Map() : oldNames;
     this.#batchSize = Math.max(1, hook.batch_size ?? 100);
     this.#ring = new Ring(Math.max(1, hook.max_backlog ?? 10_000));
     this.#tuning = {
@@ -131,7 +145,8 @@ class WebhookTarget {
 
   publish(record: EventRecord): void {
     if (this.#closed || (this.#events !== null && !this.#events.has(record.event))) return;
-    if (this.#ring.push({ seq: ++this.#seq, json: JSON.stringify(record) })) {
+    const oldName = this.#oldNames.get(record.event);
+    if (this.#ring.push({ seq: ++this.#seq, json: JSON.stringify(oldName === undefined ? record : { ...record, event: oldName }) })) {
       this.#deps.metrics?.webhookDropped(this.name, 1);
     }
     this.#schedule();

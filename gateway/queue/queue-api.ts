@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { parseDuration } from '../config/units.js';
 import { GROUP_BY, QUEUE_STATES, type GroupBy, type QueueState } from './index.js';
 import { parseSelector, SelectorError, SELECTOR_KEYS, type Selector } from './selector.js';
-import { QUEUE_ACTIONS, QueueRequestError, type ActionRequest, type QueueAction } from './queue-control.js';
+import { QUEUE_ACTION_ALIASES, QUEUE_ACTIONS, queueAction, QueueRequestError, type ActionRequest, type QueueAction } from './queue-control.js';
 import type { QueueFleet } from './queue-fleet.js';
 import type { RuleView } from './rules.js';
 import { BadRequest } from '../observe/admin-routes.js';
@@ -45,9 +45,11 @@ export class QueueApi implements QueueRoutes {
     return { queue_id: id, node: this.d.node, events: await this.d.history(id) };
   }
 
-  act(name: string, body: unknown, by: string): Promise<unknown> {
+  /** `name` may be an older name (suspend, resume): the answer's `action` says the name asked. */
+  async act(name: string, body: unknown, by: string): Promise<unknown> {
     const { action, req } = parseAction(name, body);
-    return guarded(() => this.d.fleet.act(action, req, by));
+    const answer = await guarded(() => this.d.fleet.act(action, req, by));
+    return { ...answer, action: name };
   }
 }
 
@@ -64,7 +66,8 @@ const actionBody = z
   .strict();
 
 function parseAction(name: string, body: unknown): { action: QueueAction; req: ActionRequest } {
-  if (!(QUEUE_ACTIONS as readonly string[]).includes(name)) throw new QueueBadRequest(`unknown queue action "${name.slice(0, 40)}" (known: ${QUEUE_ACTIONS.join(', ')})`);
+  const action = queueAction(name);
+  if (action === null) throw new QueueBadRequest(`unknown queue action "${name.slice(0, 40)}" (known: ${QUEUE_ACTIONS.join(', ')}; older names: ${Object.keys(QUEUE_ACTION_ALIASES).join(', ')})`);
   const parsed = actionBody.safeParse(body ?? {});
   if (!parsed.success) throw new QueueBadRequest(`body: ${parsed.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ')}`);
   const b = parsed.data;
@@ -74,7 +77,7 @@ function parseAction(name: string, body: unknown): { action: QueueAction; req: A
     if (ms === null || !(ms > 0) || ms > MAX_SCHEDULE_DURATION) throw new QueueBadRequest(`duration: ${JSON.stringify(b.duration)} is not a duration such as "30m", "2h" or seconds (at most 30 days)`);
     duration = ms;
   }
-  return { action: name as QueueAction, req: { selector: selectorOf(b.selector), dry_run: b.dry_run, duration, pool: b.pool ?? null, all: b.all } };
+  return { action, req: { selector: selectorOf(b.selector), dry_run: b.dry_run, duration, pool: b.pool ?? null, all: b.all } };
 }
 
 function selectorOf(input: unknown): Selector {

@@ -1,6 +1,6 @@
 /**
  * One node's queue control (issue 17): summaries and pages from the live index, and
- * the actions (suspend, resume, retry, bounce, cancel, rebind) with a selector. Each
+ * the actions (hold, lift, retry, bounce, cancel, rebind) with a selector. Each
  * action is a log line and an event record (event log and webhooks) naming who asked.
  * The fleet-wide layer (cluster/queue-fleet.ts) asks every live node through this.
  */
@@ -14,13 +14,31 @@ import type { Scheduler } from './scheduler.js';
 import { ruleText, type RuleView } from './rules.js';
 import type { EndingReport } from './queue-ending.js';
 
-export const QUEUE_ACTIONS = ['suspend', 'resume', 'retry', 'bounce', 'cancel', 'rebind'] as const;
+export const QUEUE_ACTIONS = ['hold', 'lift', 'retry', 'bounce', 'cancel', 'rebind'] as const;
 export type QueueAction = (typeof QUEUE_ACTIONS)[number];
+
+/**
+ * The older names of hold and lift (issue 17 named them suspend and resume), still
+ * accepted by the API and the CLI (README "Words"), and what a request to peers says, so
+ * that a node of an earlier release in the fleet understands it.
+ */
+export const QUEUE_ACTION_ALIASES: Readonly<Record<string, QueueAction>> = { suspend: 'hold', resume: 'lift' };
+
+/** The action a name (or an older name) stands for; null when it is none. */
+export function queueAction(name: string): QueueAction | null {
+  if ((QUEUE_ACTIONS as readonly string[]).includes(name)) return name as QueueAction;
+  return Object.hasOwn(QUEUE_ACTION_ALIASES, name) ? (QUEUE_ACTION_ALIASES[name] ?? null) : null;
+}
+
+/** The name peers of every release know an action by: hold and lift by their older names. */
+export function peerActionName(action: QueueAction): string {
+  return Object.entries(QUEUE_ACTION_ALIASES).find(([, a]) => a === action)?.[0] ?? action;
+}
 
 export interface ActionRequest {
   readonly selector: Selector;
   readonly dry_run: boolean;
-  /** ms; suspend and rebind (absent: until lifted). */
+  /** ms; hold and rebind (absent: until lifted). */
   readonly duration: number | null;
   readonly pool: string | null;
   readonly all: boolean;
@@ -101,14 +119,14 @@ export class QueueControl {
 
   /** Checks a request before any node acts on it (the same checks on every node). */
   check(action: QueueAction, req: ActionRequest): void {
-    if (isEmpty(req.selector) && !req.all && action !== 'retry' && action !== 'resume') {
+    if (isEmpty(req.selector) && !req.all && action !== 'retry' && action !== 'lift') {
       throw new QueueRequestError(`${action}: the selector is empty; name domain, provider, campaign, sender, pool, source, class or queue_id, or set "all": true to act on all queued mail`);
     }
     if (action === 'rebind') {
       if (req.pool === null) throw new QueueRequestError('rebind: "pool" is required (the pool the mail leaves from)');
       if (!this.deps.pools().includes(req.pool)) throw new QueueRequestError(`rebind: unknown pool "${req.pool}" (known: ${this.deps.pools().join(', ') || 'none'})`);
     } else if (req.pool !== null) throw new QueueRequestError(`${action}: "pool" applies to rebind only`);
-    if (req.duration !== null && action !== 'suspend' && action !== 'rebind') throw new QueueRequestError(`${action}: "duration" applies to suspend and rebind only`);
+    if (req.duration !== null && action !== 'hold' && action !== 'rebind') throw new QueueRequestError(`${action}: "duration" applies to hold (suspend) and rebind only`);
   }
 
   async act(action: QueueAction, req: ActionRequest, by: string): Promise<NodeCount> {
@@ -117,7 +135,7 @@ export class QueueControl {
     const sel = req.all && isEmpty(req.selector) ? {} : req.selector;
     // A bounce or cancel counts what it will end: not what an earlier one is ending already.
     const ends = action === 'bounce' || action === 'cancel';
-    const matched = action === 'resume' ? s.index.select(sel, 'held') : s.index.select(sel).filter((e) => !ends || !s.ops.isEnding(e));
+    const matched = action === 'lift' ? s.index.select(sel, 'held') : s.index.select(sel).filter((e) => !ends || !s.ops.isEnding(e));
     const count = { node: this.deps.node, messages: new Set(matched.map((e) => e.id)).size, recipients: matched.reduce((n, e) => n + e.rcpts.length, 0) };
     if (!req.dry_run) await this.apply(action, req, sel, matched, by);
     const line = { event: 'queue_action', action, selector: describe(sel), dry_run: req.dry_run, messages: count.messages, recipients: count.recipients, by, ...(req.pool ? { pool: req.pool } : {}), ...(req.duration ? { duration_s: req.duration / 1000 } : {}) };
@@ -130,13 +148,13 @@ export class QueueControl {
     const s = this.deps.scheduler;
     const until = req.duration === null ? null : this.deps.clock.now() + req.duration;
     switch (action) {
-      case 'suspend':
-        await s.rules.add('suspend', sel, until, by);
-        s.ops.suspend(matched);
+      case 'hold':
+        await s.rules.add('hold', sel, until, by);
+        s.ops.holdEntries(matched);
         this.armRules();
         return;
-      case 'resume':
-        await s.rules.lift('suspend', sel, req.all && isEmpty(req.selector));
+      case 'lift':
+        await s.rules.lift('hold', sel, req.all && isEmpty(req.selector));
         s.ops.release();
         return;
       case 'retry':

@@ -13,12 +13,13 @@ import type { Logger } from '../observe/logger.js';
 import type { NodeRegistry } from '../state/types.js';
 import type { GroupBy, GroupView, QueueState } from './index.js';
 import type { Selector } from './selector.js';
-import type { ActionRequest, MessageRow, NodeCount, QueueAction, QueueControl } from './queue-control.js';
+import { peerActionName, queueAction, type ActionRequest, type MessageRow, type NodeCount, type QueueAction, type QueueControl } from './queue-control.js';
 
 type Ask =
   | { readonly op: 'summary'; readonly by: GroupBy }
   | { readonly op: 'messages'; readonly selector: Selector; readonly state: QueueState | null; readonly limit: number; readonly after: string | null }
-  | { readonly op: 'act'; readonly action: QueueAction; readonly req: ActionRequest; readonly by: string };
+  /** `action` as peers of every release know it (peerActionName): hold and lift by their older names. */
+  | { readonly op: 'act'; readonly action: string; readonly req: ActionRequest; readonly by: string };
 
 interface Envelope {
   readonly rid: string;
@@ -137,7 +138,7 @@ export class QueueFleet {
 
   async act(action: QueueAction, req: ActionRequest, by: string): Promise<ActionAnswer> {
     this.o.local.check(action, req);
-    const answers = await this.ask({ op: 'act', action, req, by }, null);
+    const answers = await this.ask({ op: 'act', action: peerActionName(action), req, by }, null);
     const nodes: NodeCount[] = answers.map((a) => (a.ok ? (a.value as NodeCount) : { node: a.node, messages: 0, recipients: 0, error: a.error ?? 'no answer' }));
     return { action, dry_run: req.dry_run, messages: sum(nodes, 'messages'), recipients: sum(nodes, 'recipients'), nodes };
   }
@@ -179,8 +180,11 @@ export class QueueFleet {
           return { rid, node: local.node, ok: true, value: local.summary(ask.by) };
         case 'messages':
           return { rid, node: local.node, ok: true, value: local.messages(ask.selector, ask.state ?? undefined, ask.limit, ask.after) };
-        case 'act':
-          return { rid, node: local.node, ok: true, value: await local.act(ask.action, ask.req, ask.by) };
+        case 'act': {
+          const action = queueAction(ask.action);
+          if (action === null) throw new Error(`unknown queue action "${String(ask.action).slice(0, 40)}" (a node of a later release?)`);
+          return { rid, node: local.node, ok: true, value: await local.act(action, ask.req, ask.by) };
+        }
       }
     } catch (err) {
       this.o.log.error({ err, op: ask.op }, 'queue request failed on this node');

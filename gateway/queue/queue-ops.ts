@@ -31,7 +31,7 @@ export interface OpsDeps {
   readonly log: Logger;
   readonly readyQueues: () => Iterable<ReadyQueue>;
   readonly toParked: (item: QueueItem) => Parked;
-  /** Routes an item again (a rebind, a resume of ready mail). */
+  /** Routes an item again (a rebind, a lift of ready mail). */
   readonly route: (item: QueueItem) => void;
   /** Gives one recipient its final state; returns its message's DSN step and removal when it was the last. */
   readonly finish: (item: QueueItem, rcpt: string, state: Ending['state'] | 'expired', response: Response, reason?: string) => Promise<void> | undefined;
@@ -47,12 +47,12 @@ export class QueueOps {
   private readonly ending = new Set<Entry>();
   /** Bounces, cancels and expiries of held mail under way. */
   private readonly runs = new Set<Promise<unknown>>();
-  /** Ready queues that cannot send because their pool or every source is paused or suspended. */
-  private readonly pausedQueues = new WeakSet<ReadyQueue>();
+  /** Ready queues that cannot send because their pool or every source is held. */
+  private readonly heldQueues = new WeakSet<ReadyQueue>();
 
   constructor(private readonly deps: OpsDeps) {}
 
-  /** Holds an item a suspension matches: it stays queued, unattempted, until released. */
+  /** Holds an item a hold rule matches: it stays queued, unattempted, until released. */
   hold(item: QueueItem): void {
     const p = this.deps.toParked(item);
     if (!p.entry) return;
@@ -61,17 +61,17 @@ export class QueueOps {
   }
 
   /**
-   * `rq` cannot send: its pool or every source is paused or suspended. What waits in it
-   * shows as held; mail routed to it meanwhile does from the next check (a few seconds).
+   * `rq` cannot send: its pool or every source is held. What waits in it shows as held;
+   * mail routed to it meanwhile does from the next check (a few seconds).
    */
-  paused(rq: ReadyQueue): void {
-    this.pausedQueues.add(rq);
+  queueHeld(rq: ReadyQueue): void {
+    this.heldQueues.add(rq);
     for (const item of rq.snapshot()) if (item.entry?.state === 'ready') this.deps.index.update(item.entry, { state: 'held' });
   }
 
-  /** A session of `rq` takes an item: the pause is over, and what waits in it is ready. */
-  unpaused(rq: ReadyQueue): void {
-    if (!this.pausedQueues.delete(rq)) return;
+  /** A session of `rq` takes an item: the hold is over, and what waits in it is ready. */
+  queueFreed(rq: ReadyQueue): void {
+    if (!this.heldQueues.delete(rq)) return;
     for (const item of rq.snapshot()) if (item.entry?.state === 'held') this.deps.index.update(item.entry, { state: 'ready' });
   }
 
@@ -84,8 +84,8 @@ export class QueueOps {
     return true;
   }
 
-  /** Suspends queued matching mail now (later mail meets the rule when routed). */
-  suspend(entries: readonly Entry[]): void {
+  /** Holds queued matching mail now (later mail meets the rule when routed). */
+  holdEntries(entries: readonly Entry[]): void {
     const set = new Set(entries);
     for (const p of this.deps.waiting.take((x) => x.entry !== undefined && set.has(x.entry))) this.holdParked(p);
     for (const rq of this.deps.readyQueues()) for (const item of rq.takeWhere((i) => i.entry !== undefined && set.has(i.entry))) this.hold(item);
@@ -95,7 +95,7 @@ export class QueueOps {
   release(): number {
     let n = 0;
     for (const [entry, p] of [...this.held]) {
-      if (this.deps.rules.suspension(entry)) continue;
+      if (this.deps.rules.holding(entry)) continue;
       this.held.delete(entry);
       this.deps.index.update(entry, { state: entry.attempts > 0 ? 'deferred' : 'ready' });
       this.deps.waiting.park(p);

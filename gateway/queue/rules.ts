@@ -1,8 +1,9 @@
 /**
- * Queue rules (issue 17): suspensions and rebinds an operator set with a selector. They
+ * Queue rules (issue 17): holds and rebinds an operator set with a selector. They
  * catch mail already queued and mail that arrives later, until they expire or are
  * lifted. Kept in the node's data dir (queue-rules.json, rewritten on each change) so
- * that a restart does not release suspended mail.
+ * that a restart does not release held mail. A hold rule was kind `suspend` before
+ * (README "Words"): a file written then still loads, its rules as holds.
  */
 import { readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import { describe, matches, sameSelector, type Selectable, type Selector } from 
 
 export interface QueueRule {
   readonly id: string;
-  readonly kind: 'suspend' | 'rebind';
+  readonly kind: 'hold' | 'rebind';
   readonly selector: Selector;
   /** Rebind: the pool the mail leaves from. */
   readonly pool?: string;
@@ -22,7 +23,7 @@ export interface QueueRule {
 
 export interface RuleView {
   readonly id: string;
-  readonly kind: 'suspend' | 'rebind';
+  readonly kind: 'hold' | 'rebind';
   readonly selector: Selector;
   readonly pool: string | null;
   readonly until: string | null;
@@ -43,7 +44,7 @@ export class QueueRules {
     if (this.file === null) return;
     try {
       const parsed = JSON.parse(readFileSync(this.file, 'utf8')) as unknown;
-      if (Array.isArray(parsed)) this.rules = parsed.filter(isRule);
+      if (Array.isArray(parsed)) this.rules = parsed.flatMap(ruleFrom);
     } catch {
       this.rules = [];
     }
@@ -76,10 +77,10 @@ export class QueueRules {
     return lifted;
   }
 
-  /** The suspension holding `e`, if any. */
-  suspension(e: Selectable): QueueRule | null {
+  /** The hold rule holding `e`, if any. */
+  holding(e: Selectable): QueueRule | null {
     const now = this.now();
-    for (const r of this.rules) if (r.kind === 'suspend' && (r.until === null || r.until > now) && matches(r.selector, e)) return r;
+    for (const r of this.rules) if (r.kind === 'hold' && (r.until === null || r.until > now) && matches(r.selector, e)) return r;
     return null;
   }
 
@@ -128,7 +129,10 @@ export function ruleText(r: QueueRule): string {
   return `${r.kind} ${describe(r.selector)}${r.pool ? ` -> ${r.pool}` : ''}`;
 }
 
-function isRule(v: unknown): v is QueueRule {
-  const r = v as QueueRule;
-  return typeof r === 'object' && r !== null && typeof r.id === 'string' && (r.kind === 'suspend' || r.kind === 'rebind') && typeof r.selector === 'object' && (r.until === null || typeof r.until === 'number');
+/** A rule as the file keeps it (kind `suspend`, a hold's older name, read as `hold`); none when it is not one. */
+function ruleFrom(v: unknown): QueueRule[] {
+  const r = v as Omit<QueueRule, 'kind'> & { kind: unknown };
+  if (typeof r !== 'object' || r === null || typeof r.id !== 'string' || typeof r.selector !== 'object' || !(r.until === null || typeof r.until === 'number')) return [];
+  if (r.kind === 'hold' || r.kind === 'suspend') return [{ ...r, kind: 'hold' }];
+  return r.kind === 'rebind' ? [{ ...r, kind: 'rebind' }] : [];
 }

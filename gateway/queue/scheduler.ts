@@ -103,8 +103,8 @@ export class Scheduler {
   }
 
   /**
-   * Mail in a ready queue that cannot send (a paused source or pool, a provider
-   * suspension, a rate or lease wait that keeps coming back) still ages: it expires at
+   * Mail in a ready queue that cannot send (a held source or pool, a held provider, a
+   * rate or lease wait that keeps coming back) still ages: it expires at
    * max_age like deferred mail, instead of waiting for as long as the block lasts.
    * Checked every tenth of max_age, between once a second and once a minute.
    */
@@ -192,8 +192,8 @@ export class Scheduler {
       const state = (m.envelope.sendAt ?? 0) > now ? 'scheduled' : tries > 0 ? 'deferred' : 'ready';
       const entry = this.indexed(m.envelope, domain, rcpts, state, tries, due);
       const item: QueueItem = { envelope: m.envelope, domain, rcpts, attempts: tries, nextAt: due, readyAt: now, entry };
-      // A suspension kept from before the restart holds it again at once (queue-rules.json).
-      if (this.rules.suspension(entry)) this.ops.hold(item);
+      // A hold rule kept from before the restart holds it again at once (queue-rules.json).
+      if (this.rules.holding(entry)) this.ops.hold(item);
       else this.park(item);
     }
   }
@@ -310,11 +310,11 @@ export class Scheduler {
     let decision = decided;
     const entry = item.entry;
     if (entry) {
-      // Queue rules (issue 17): a rebind picks the pool; a suspension holds the item here.
+      // Queue rules (issue 17): a rebind picks the pool; a hold rule holds the item here.
       const pool = this.rules.rebind({ ...entry, provider: provider.name, pool: decision.pool }) ?? decision.pool;
       if (pool !== decided.pool) decision = { ...decided, pool };
       this.index.update(entry, { pool: this.label(pool), provider: provider.name, state: 'ready' });
-      if (this.rules.suspension(entry)) {
+      if (this.rules.holding(entry)) {
         item.lastPool = entry.pool;
         item.lastProvider = provider.name;
         this.ops.hold(item);
@@ -336,7 +336,7 @@ export class Scheduler {
     const key = `${decision.pool}\u0000${route.site}\u0000${decision.priority}`;
     const rq = this.dispatch.queueFor(key, decision.pool, route.site, route.hosts, provider, decision.priority);
     rq.onTake ??= (taken) => {
-      this.ops.unpaused(rq);
+      this.ops.queueFreed(rq);
       if (taken.entry) this.index.update(taken.entry, { state: 'in_flight' });
     };
     item.readyAt = this.deps.clock.now();
@@ -377,12 +377,12 @@ export class Scheduler {
   /**
    * A session could not start: nothing usable until `retryMs` passes, or (when
    * `waitingFor` names lease keys) until a session holding one of them releases it.
-   * `held`: because of a pause or suspension, not a limit.
+   * `held`: because of a hold, not a limit.
    */
   block(rq: ReadyQueue, retryMs: number, reason: string, waitingFor: readonly string[] = [], held = false): void {
     this.dispatch.block(rq, retryMs, reason, waitingFor);
-    // A pause or suspension of the pool or of every source: its mail shows as held (issue 17).
-    if (held) this.ops.paused(rq);
+    // A hold of the pool or of every source: its mail shows as held (issue 17).
+    if (held) this.ops.queueHeld(rq);
   }
 
   /** A session released its lease on `keys`: queues waiting for one of them try again now. */
@@ -416,7 +416,7 @@ export class Scheduler {
       this.deps.log.warn({ event: 'queue_expired', pool: rq.pool, provider: rq.provider.name, site: rq.site, items: stale.length, reason: why }, 'mail reached max_age while its queue could not send');
       n += stale.length;
     }
-    void this.ops.expireHeld(now, maxAge, localResponse(451, '4.4.7', 'suspended by an operator until it reached max_age'));
+    void this.ops.expireHeld(now, maxAge, localResponse(451, '4.4.7', 'held by an operator until it reached max_age'));
     return n;
   }
 

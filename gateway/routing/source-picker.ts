@@ -1,7 +1,7 @@
 /**
  * Chooses the source a pool sends through to a provider (DESIGN.md "pick source"):
  * smooth weighted round-robin over the pool's members, skipping sources that are held
- * (paused, suspended, paused by the health monitor), at their warm-up cap, or on another
+ * (by an operator, a response rule or the health monitor), at their warm-up cap, or on another
  * node, and taking a connection lease for (source, provider) and for the provider's
  * fleet total. When every source of the pool on this node is at its cap or held, the
  * pool's `overflow` pool sends instead; with no overflow, capped mail waits for the next
@@ -98,8 +98,8 @@ export class SourcePicker {
     return Math.max(1, Math.min(sources.size * provider.maxConnections, provider.totalMaxConnections ?? Infinity));
   }
 
-  /** True while `pool` is paused (sessions already open stop at the next message). */
-  poolPaused(pool: string): boolean {
+  /** True while `pool` is held (sessions already open stop at the next message). */
+  poolHeld(pool: string): boolean {
     return this.holds.held(keys.holdPool(pool)) !== null;
   }
 
@@ -112,7 +112,7 @@ export class SourcePicker {
     const members = this.members.get(pool);
     if (!members || members.length === 0) return wait(HOLD_RECHECK_MS, `pool ${pool} has no sources`);
     const poolHold = this.holds.held(keys.holdPool(pool));
-    if (poolHold) return wait(holdRetry(poolHold.until, now), `pool ${pool} is paused: ${poolHold.reason}`, true);
+    if (poolHold) return wait(holdRetry(poolHold.until, now), `pool ${pool} is held: ${poolHold.reason}`, true);
     let local = 0;
     let stuck = 0;
     let capped = 0;
@@ -149,7 +149,7 @@ export class SourcePicker {
         return wait(retryMs, both);
       }
       if (capped === local) return { kind: 'capped', until: this.warmup.nextDayAt(), reason };
-      // Every local source paused or suspended (some may be capped): the mail is held.
+      // Every local source held (some may be capped): the mail is held.
       if (capped < local) return wait(retryMs, reason, true);
     }
     if (busy.length > 0) return { kind: 'wait', retryMs: BUSY_RECHECK_MS, reason, waitingFor: busy };
@@ -169,12 +169,12 @@ export class SourcePicker {
    */
   standing(source: string, provider: ProviderLimits): Exclude<SourceStatus, { kind: 'elsewhere' }> {
     const scopes: [string, string][] = [
-      [keys.holdSource(source), 'is paused'],
-      [keys.holdSourceProvider(source, provider.key), `is paused for ${provider.name}`],
-      [keys.holdProvider(provider.key), `cannot send: ${provider.name} is suspended for every source`],
+      [keys.holdSource(source), 'is held'],
+      [keys.holdSourceProvider(source, provider.key), `is held for ${provider.name}`],
+      [keys.holdProvider(provider.key), `cannot send: ${provider.name} is held for every source`],
     ];
-    // Health pauses name the provider ("default" for unmatched sites), response rules its key.
-    if (provider.key !== provider.name) scopes.splice(2, 0, [keys.holdSourceProvider(source, provider.name), `is paused for ${provider.name}`]);
+    // Health holds name the provider ("default" for unmatched sites), response rules its key.
+    if (provider.key !== provider.name) scopes.splice(2, 0, [keys.holdSourceProvider(source, provider.name), `is held for ${provider.name}`]);
     for (const [scope, what] of scopes) {
       const h = this.holds.held(scope);
       if (h) return { kind: 'held', why: `${source} ${what} (${h.reason}; ${h.until === null ? 'until lifted' : `until ${new Date(h.until).toISOString()}`})`, until: h.until };

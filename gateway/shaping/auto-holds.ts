@@ -1,7 +1,8 @@
 /**
  * Holds that shaping decides on its own (a response rule, the health monitor): sets
- * the hold, tells ops once (`source_paused`, the event's older name), and tells them again
- * when the hold lapses (`source_resumed`). A scope that is already held is left alone, so
+ * the hold, tells ops once (`source_held`, or `provider_held` for a whole provider), and
+ * tells them again when the hold lapses (`source_lifted`, `provider_lifted`; before, all
+ * were `source_paused` / `source_resumed`). A scope that is already held is left alone, so
  * two sessions that see the same 421 at once, or two nodes that see the same bounce rate,
  * hold it once.
  */
@@ -51,7 +52,7 @@ export class AutoHolds {
       // HoldCache keeps it in force here and stores it once the backend answers again.
       this.log.warn({ err, scope: change.scope }, 'hold kept on this node only until the shared state answers');
     });
-    this.log.warn({ event: 'source_paused', ...fields(change) }, `held ${change.scope}: ${change.detail}`);
+    this.log.warn({ event: change.source === '*' ? 'provider_held' : 'source_held', ...fields(change) }, `held ${change.scope}: ${change.detail}`);
     for (const l of this.listeners) l.held?.(change);
     if (change.until !== null) this.watch(change, change.until);
     return true;
@@ -62,7 +63,7 @@ export class AutoHolds {
     this.timers.clear();
   }
 
-  /** Says `source_resumed` when the hold has lapsed (again later if someone extended it). */
+  /** Says `source_lifted` (`provider_lifted`) when the hold has lapsed (again later if someone extended it). */
   private watch(change: AutoHold, until: number): void {
     const old = this.timers.get(change.scope);
     if (old) clearTimeout(old);
@@ -72,7 +73,7 @@ export class AutoHolds {
       if (still?.until != null) return this.watch(change, still.until);
       if (still) return; // now held until lifted: whoever did that reports it
       if ((this.holds.endOf(change.scope) ?? until) < until) return; // lifted early (admin): the lifter reported it
-      this.log.info({ event: 'source_resumed', ...fields(change) }, `hold on ${change.scope} lapsed`);
+      this.log.info({ event: change.source === '*' ? 'provider_lifted' : 'source_lifted', ...fields(change) }, `hold on ${change.scope} lapsed`);
       for (const l of this.listeners) l.lapsed?.(change);
     }, Math.max(0, until - this.clock.now()) + 5);
     t.unref();

@@ -2,11 +2,11 @@
  * Source health per (source, provider) ([pools.X.health]): every remote outcome is
  * counted in the state backend's rolling window (shared by the fleet on Redis); when the
  * bounce, deferral or complaint rate over the window passes its limit, with at least
- * `min_volume` outcomes, the source is paused for that provider for `pause_for` and its
- * mail rotates to the pool's other sources. After a pause the source is judged afresh:
- * on the outcomes this node counted since the pause ended (a source lives on one node,
+ * `min_volume` outcomes, the source is held toward that provider for `hold_for` and its
+ * mail rotates to the pool's other sources. After a hold the source is judged afresh:
+ * on the outcomes this node counted since the hold ended (a source lives on one node,
  * so those are all of its outcomes), until a whole window has passed and the shared
- * counts no longer hold the outcomes that caused the pause.
+ * counts no longer include the outcomes that caused the hold.
  */
 import type { Config, PoolConfig } from '../config/schema.js';
 import type { Response } from '../delivery/response.js';
@@ -47,7 +47,7 @@ export interface HealthMonitorDeps {
 interface Series {
   running: boolean;
   again: boolean;
-  /** Outcomes counted here since the last pause of this series ended (`from`). */
+  /** Outcomes counted here since the last hold of this series ended (`from`). */
   fresh: { from: number; counts: Record<HealthOutcome, number> } | null;
 }
 
@@ -83,7 +83,7 @@ export class HealthMonitor {
     return s;
   }
 
-  /** Counts an outcome that came after the last pause of the series ended (not one in flight during it). */
+  /** Counts an outcome that came after the last hold of the series ended (not one in flight during it). */
   private countFresh(s: Series, scope: string, outcome: HealthOutcome): void {
     const end = this.deps.holds.endOf(scope);
     if (end === null || this.deps.clock.now() < end) return;
@@ -116,12 +116,12 @@ export class HealthMonitor {
     if (this.deps.holds.held(scope)) return;
     const now = this.deps.clock.now();
     const end = this.deps.holds.endOf(scope);
-    const sincePause = end !== null && now - end < health.window;
-    const windowMs = sincePause ? now - end : health.window;
-    const counts = sincePause ? (s.fresh?.from === end ? s.fresh.counts : NONE) : await this.deps.state.health.counts(source, provider, windowMs);
+    const sinceHold = end !== null && now - end < health.window;
+    const windowMs = sinceHold ? now - end : health.window;
+    const counts = sinceHold ? (s.fresh?.from === end ? s.fresh.counts : NONE) : await this.deps.state.health.counts(source, provider, windowMs);
     const verdict = judge(counts, health, windowMs);
     if (!verdict) return;
-    this.deps.autoHolds.hold({ scope, source, provider, reason: verdict.reason, detail: verdict.detail, by: 'health', until: now + health.pause_for });
+    this.deps.autoHolds.hold({ scope, source, provider, reason: verdict.reason, detail: verdict.detail, by: 'health', until: now + health.hold_for });
   }
 }
 

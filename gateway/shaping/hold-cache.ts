@@ -1,5 +1,5 @@
 /**
- * Pauses and suspensions, read from the state backend once a second so that choosing a
+ * Holds, read from the state backend once a second so that choosing a
  * source costs no round trip. A hold set on this node is visible at once; one set on a
  * peer within a refresh. A hold set while the backend is away (Redis down) stays in
  * force on this node and is stored at the next refresh that reaches the backend.
@@ -67,7 +67,7 @@ export class HoldCache {
     this.byScope.set(hold.scope, hold);
     this.lifting.delete(hold.scope);
     // A refresh that reads before the write lands (holds.json is fsync'd first; Redis is
-    // a round trip away) must not drop the pause: it stays in `storing` until then.
+    // a round trip away) must not drop the hold: it stays in `storing` until then.
     this.storing.set(hold.scope, hold);
     this.remember(hold);
     try {
@@ -101,7 +101,7 @@ export class HoldCache {
       const seen = this.changes;
       const holds = await this.state.holds.all();
       // A hold set or lifted here while the read was under way is newer than what it
-      // returned: keep ours this round (the next refresh reads it back), or a fresh pause
+      // returned: keep ours this round (the next refresh reads it back), or a fresh hold
       // would vanish for a second and the source keep sending.
       if (seen !== this.changes) return;
       this.byScope = new Map(holds.filter((h) => !this.lifting.has(h.scope)).map((h) => [h.scope, h]));
@@ -110,7 +110,7 @@ export class HoldCache {
       if (this.failing) this.onRecovered();
       this.failing = false;
     } catch (err) {
-      // Keep the last known holds: a paused source stays paused while the backend is away.
+      // Keep the last known holds: a held source stays held while the backend is away.
       if (!this.failing) this.onError(err);
       this.failing = true;
     }

@@ -254,7 +254,7 @@ class FallbackFailures implements FailureLimitStore {
   }
 }
 
-/** Holds: changes need Redis; reads fall back to the last list seen, so a paused source stays paused. */
+/** Holds: changes need Redis; reads fall back to the last list seen, so a held source stays held. */
 class CachedHolds implements HoldStore {
   readonly #shared: HoldStore;
   readonly #mode: FallbackMode;

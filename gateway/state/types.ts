@@ -101,7 +101,7 @@ export interface HealthStore {
   counts(source: string, provider: string, windowMs: number): Promise<HealthCounts>;
 }
 
-/** A pause or suspension: `scope` is e.g. `source:tx1`, `pool:promo`, `source-provider:tx1:gmail`, `provider:gmail`. */
+/** A hold (README "Words"): `scope` is e.g. `source:tx1`, `pool:promo`, `source-provider:tx1:gmail`, `provider:gmail`. */
 export interface Hold {
   readonly scope: string;
   readonly reason: string;

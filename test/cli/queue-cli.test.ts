@@ -1,5 +1,6 @@
 // `sluice queue` against a running node: the summary table, --json with the API's shape,
-// an action's per-node counts, and a bad selector's message and exit code.
+// an action's per-node counts, a bad selector's message and exit code, and hold / lift
+// (with suspend / resume, their older names).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -54,4 +55,20 @@ test('an action prints the per-node counts; a bad selector is refused with the r
   expect(empty.err).toContain('selector is empty');
   const list = await sluice('list', '--domain', 'slow.test');
   expect(list.out).toContain('deferred app@ok.test -> a@slow.test,b@slow.test attempts=1');
+});
+
+test('hold and lift a campaign (suspend and resume, their older names, do the same)', async () => {
+  const held = await sluice('hold', '--campaign', 'spring', '--duration', '30m');
+  expect(held.code).toBe(0);
+  expect(held.out).toContain('hold: 1 messages, 2 recipients');
+  expect((await sluice('list', '--campaign', 'spring', '--state', 'held')).out).toContain('held app@ok.test -> a@slow.test,b@slow.test');
+  expect((await sluice('rules')).out).toMatch(/^hold-\S+ hold \{"campaign":"spring"\} until \d{4}-\d\d-\d\dT\S+ by admin-api 127\.0\.0\.1 token:[0-9a-f]{8}$/m);
+  const lifted = await sluice('lift', '--campaign', 'spring');
+  expect(lifted.code).toBe(0);
+  expect(lifted.out).toContain('lift: 1 messages, 2 recipients');
+  expect((await sluice('rules')).out.trim()).toBe('');
+  expect((await sluice('suspend', '--campaign', 'spring')).out).toContain('suspend: 1 messages, 2 recipients');
+  expect((await sluice('list', '--campaign', 'spring', '--state', 'held')).out).toContain('held app@ok.test');
+  expect((await sluice('resume', '--campaign', 'spring')).out).toContain('resume: 1 messages, 2 recipients');
+  expect((await sluice('list', '--campaign', 'spring', '--state', 'held')).out.trim()).toBe('');
 });

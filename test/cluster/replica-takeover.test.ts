@@ -1,5 +1,5 @@
 // Replicas (replicas = 2): three nodes as processes on one private Redis, real sockets. Mail
-// accepted by n2 while its pool is paused (fleet-wide) waits in n2's queue, each message with a
+// accepted by n2 while its pool is held (fleet-wide) waits in n2's queue, each message with a
 // copy on n1 or n3. n2 is killed with SIGKILL: after failover_after its peers take its mail
 // over and deliver all of it through their own sources, without n2. Restarted, n2 drops
 // what was taken over (it delivers none of it again) and its replicas of the others' mail
@@ -61,8 +61,8 @@ const delivered = (i: number) => mx.messages.filter((m) => m.raw.toString().incl
 test('a node killed with SIGKILL: its peers deliver its mail from their replicas; back, it sends none of it again', async () => {
   await fleet.converged();
   const [n1, n2, n3] = fleet.nodes as [FleetNode, FleetNode, FleetNode];
-  // The pool paused: what n2 accepts stays in its queue (a paused pool is neither sent nor handed off).
-  expect((await n2.api('/api/pools/transactional/pause', { method: 'POST', body: { reason: 'test' } })).status).toBe(200);
+  // The pool held: what n2 accepts stays in its queue (a held pool is neither sent nor handed off).
+  expect((await n2.api('/api/pools/transactional/hold', { method: 'POST', body: { reason: 'test' } })).status).toBe(200);
   const replies = [];
   for (let i = 0; i < COUNT; i++) replies.push(await send(n2, i));
   expect(replies.every((r) => r.startsWith('250'))).toBe(true);
@@ -73,8 +73,8 @@ test('a node killed with SIGKILL: its peers deliver its mail from their replicas
 
   await n2.kill9();
   const killedAt = Date.now();
-  // The pool resumed: n1 and n3 now send what they took over from n2.
-  expect((await n1.api('/api/pools/transactional/resume', { method: 'POST', body: {} })).status).toBe(200);
+  // The pool lifted: n1 and n3 now send what they took over from n2.
+  expect((await n1.api('/api/pools/transactional/lift', { method: 'POST', body: {} })).status).toBe(200);
   await waitUntil('every message delivered without n2', () => Array.from({ length: COUNT }, (_, i) => delivered(i)).every((n) => n >= 1), 30_000, 200);
   const seconds = (Date.now() - killedAt) / 1000;
   const taken = [...n1.events('replicas_taken_over'), ...n3.events('replicas_taken_over')].reduce((s, e) => s + Number(e.taken), 0);

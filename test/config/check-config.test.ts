@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { expect, test } from 'vitest';
 import { CLI, tempDir } from '../support/gateway.js';
 import { makeCert } from '../support/certs.js';
+import { loadConfig } from '../../gateway/config/load.js';
 
 const run = promisify(execFile);
 
@@ -77,6 +78,23 @@ test('response rules take the action "hold" / "hold_provider", and still "suspen
   const { code, out, file } = await check(['[providers.gmail]', 'mx_suffixes = [".google.com"]', ...rule('pause')].join('\n'));
   expect(code).toBe(1);
   expect(out).toContain(`${file}:5 providers.gmail.rules[0].action: `);
+});
+
+test('[pools.X.health] hold_for sets how long a source is held; pause_for, its older name, still does; both at once is an error naming file, line and key', async () => {
+  const pool = (...health: string[]) => ['[sources.a]', 'ip = "127.0.0.2"', 'ehlo = "a.test"', '[pools.tx]', 'sources = ["a"]', '[pools.tx.health]', ...health].join('\n');
+  const holdFor = (toml: string) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'sluice.toml'), toml);
+    return loadConfig(join(dir, 'sluice.toml')).config.pools['tx']?.health?.hold_for;
+  };
+  expect(holdFor(pool('hold_for = "10m"'))).toBe(600_000);
+  expect(holdFor(pool('pause_for = "20m"'))).toBe(1_200_000);
+  expect(holdFor(pool('min_volume = 10'))).toBe(1_800_000);
+  const { code, out, file } = await check(pool('hold_for = "10m"', 'pause_for = "20m"'));
+  expect(code).toBe(1);
+  expect(out).toContain(`${file}:8 pools.tx.health.pause_for: set hold_for or pause_for (its older name), not both: keep hold_for and remove pause_for`);
+  const typo = await check(pool('hold_fro = "10m"'));
+  expect(typo.out).toContain(`${typo.file}:7 pools.tx.health.hold_fro: unknown key (did you mean "hold_for"?)`);
 });
 
 test('[feedback] problems name their keys: addresses, a submission listener, a cluster without a shared secret', async () => {

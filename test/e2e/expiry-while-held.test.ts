@@ -59,7 +59,7 @@ afterAll(async () => {
 });
 
 test('a held queue expires at max_age with a DSN that names the hold', async () => {
-  const r = await fetch(`${admin}/api/sources/a/suspend`, {
+  const r = await fetch(`${admin}/api/sources/a/hold`, {
     method: 'POST',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
     body: JSON.stringify({ provider: 'heldmail', duration: '1h', reason: 'provider asked us to slow down' }),
@@ -70,13 +70,13 @@ test('a held queue expires at max_age with a DSN that names the hold', async () 
   await c.cmd('EHLO app.test');
   expect((await c.send('app@sender.test', ['waiting@held.test'], message({ from: 'app@sender.test', to: 'waiting@held.test', subject: 'held' })))?.code).toBe(250);
   c.close();
-  // The DSN goes to sender.test, a provider the suspension does not cover.
+  // The DSN goes to sender.test, a provider the hold does not cover.
   const [dsn] = await senderMx.waitFor(1, 20_000);
   const text = dsn?.raw.toString() ?? '';
   expect(dsn?.rcpts).toEqual(['app@sender.test']);
   expect(text).toContain('Final-Recipient: rfc822; waiting@held.test');
   expect(text).toContain('Status: 4.4.7');
-  expect(text).toMatch(/message expired after \d+ s in the queue; last reply: 451 4.4.7 waiting in the ready queue of pool transactional for heldmail: .*a is paused for heldmail \(provider asked us to slow down;/);
+  expect(text).toMatch(/message expired after \d+ s in the queue; last reply: 451 4.4.7 waiting in the ready queue of pool transactional for heldmail: .*a is held for heldmail \(provider asked us to slow down;/);
   expect(heldMx.messages).toHaveLength(0);
   await expect.poll(() => gw.node.scheduler.depth, { timeout: 5_000 }).toBe(0);
 });

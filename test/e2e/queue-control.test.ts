@@ -90,8 +90,10 @@ test('bad input is a 400 naming what is wrong', async () => {
     ['bounce', { selector: {} }, /selector is empty/],
     ['cancel', {}, /selector is empty/],
     ['rebind', { selector: { domain: 'blocked.test' }, pool: 'nope' }, /unknown pool "nope"/],
+    ['hold', { selector: { domain: 'blocked.test' }, duration: 'soon' }, /duration/],
     ['suspend', { selector: { domain: 'blocked.test' }, duration: 'soon' }, /duration/],
-    ['explode', { selector: { domain: 'blocked.test' } }, /unknown queue action/],
+    ['retry', { selector: { domain: 'blocked.test' }, duration: '1h' }, /"duration" applies to hold \(suspend\) and rebind only/],
+    ['explode', { selector: { domain: 'blocked.test' } }, /unknown queue action "explode" \(known: hold, lift, retry, bounce, cancel, rebind; older names: suspend, resume\)/],
   ];
   for (const [action, body, why] of cases) {
     const r = await act(action, body);
@@ -123,12 +125,12 @@ test('every selector key matches (dry run counts, changes nothing)', async () =>
   expect((await group('domain', 'blocked.test'))?.deferred).toBe(3);
 });
 
-test('suspend holds queued and later mail (retry does not send it), resume releases it', async () => {
-  const r = await act('suspend', { selector: { domain: 'blocked.test' }, duration: '10m' });
-  expect(r.json).toMatchObject({ action: 'suspend', messages: 2, recipients: 3 });
+test('hold holds queued and later mail (retry does not send it), lift releases it', async () => {
+  const r = await act('hold', { selector: { domain: 'blocked.test' }, duration: '10m' });
+  expect(r.json).toMatchObject({ action: 'hold', messages: 2, recipients: 3 });
   expect((await group('domain', 'blocked.test'))?.held).toBe(3);
   const rules = (await api('GET', '/api/queue/rules')).json['rules'] as { kind: string; selector: unknown; until: string }[];
-  expect(rules).toMatchObject([{ kind: 'suspend', selector: { domain: 'blocked.test' } }]);
+  expect(rules).toMatchObject([{ kind: 'hold', selector: { domain: 'blocked.test' } }]);
   await send('app@ok.test', ['late@blocked.test']);
   await expect.poll(async () => (await group('domain', 'blocked.test'))?.held).toBe(4);
   blocked = false;
@@ -136,13 +138,33 @@ test('suspend holds queued and later mail (retry does not send it), resume relea
   await act('retry', { selector: { domain: 'blocked.test' } });
   await new Promise((res) => setTimeout(res, 1500));
   expect(mx.messages.length).toBe(before);
-  const resumed = await act('resume', { selector: { domain: 'blocked.test' } });
-  expect(resumed.json).toMatchObject({ recipients: 4 });
+  const lifted = await act('lift', { selector: { domain: 'blocked.test' } });
+  expect(lifted.json).toMatchObject({ action: 'lift', recipients: 4 });
   expect((await api('GET', '/api/queue/rules')).json['rules']).toEqual([]);
   await act('retry', { selector: { domain: 'blocked.test' } });
   await mx.waitUntil((m) => m.messages.filter((x) => x.rcpts.some((r) => r.endsWith('@blocked.test'))).length >= 3, 10_000);
   await expect.poll(async () => group('domain', 'blocked.test')).toBeUndefined();
-  expect(events().some((e) => e.event === 'queue_action' && e['action'] === 'suspend' && String(e['by']).includes('token:'))).toBe(true);
+  expect(events().some((e) => e.event === 'queue_action' && e['action'] === 'hold' && String(e['by']).includes('token:'))).toBe(true);
+});
+
+test('the older names suspend and resume still hold and lift: the answer names the action asked, the rule and the event say hold', async () => {
+  blocked = true;
+  await send('app@ok.test', ['old1@blocked.test']);
+  await expect.poll(async () => (await group('domain', 'blocked.test'))?.deferred, { timeout: 10_000 }).toBe(1);
+  const r = await act('suspend', { selector: { domain: 'blocked.test' } });
+  expect(r).toMatchObject({ status: 200, json: { action: 'suspend', messages: 1, recipients: 1 } });
+  expect((await group('domain', 'blocked.test'))?.held).toBe(1);
+  expect((await api('GET', '/api/queue/rules')).json['rules']).toMatchObject([{ kind: 'hold', selector: { domain: 'blocked.test' }, until: null }]);
+  const resumed = await act('resume', { selector: { domain: 'blocked.test' } });
+  expect(resumed).toMatchObject({ status: 200, json: { action: 'resume', recipients: 1 } });
+  expect((await api('GET', '/api/queue/rules')).json['rules']).toEqual([]);
+  expect((await group('domain', 'blocked.test'))?.deferred).toBe(1);
+  const actions = events().filter((e) => e.event === 'queue_action').map((e) => e['action']);
+  expect(actions.slice(-2)).toEqual(['hold', 'lift']);
+  blocked = false;
+  await act('retry', { selector: { domain: 'blocked.test' } });
+  await mx.waitUntil((m) => m.messages.some((x) => x.rcpts.includes('old1@blocked.test')), 10_000);
+  await expect.poll(async () => group('domain', 'blocked.test')).toBeUndefined();
 });
 
 test('bounce by campaign: a bounced outcome (reason admin) and one DSN per message; cancel by sender: no DSN', async () => {
@@ -176,7 +198,7 @@ test('rebind moves mail to another pool: it leaves from that pool\'s source', as
   await act('retry', { selector: { domain: 'blocked.test' } });
   await mx.waitUntil((m) => m.messages.some((x) => x.rcpts.includes('z1@blocked.test')), 10_000);
   expect(mx.messages.find((x) => x.rcpts.includes('z1@blocked.test'))?.peerIp).toBe('127.0.0.72');
-  await act('resume', { all: true });
+  await act('lift', { all: true });
 });
 
 test('X-Sluice-Send-At holds a message until then (scheduled, header stripped); too far ahead is 550 5.7.1', async () => {
@@ -193,18 +215,18 @@ test('X-Sluice-Send-At holds a message until then (scheduled, header stripped); 
   expect(got?.raw.toString()).not.toMatch(/x-sluice-send-at/i);
 });
 
-test('scheduled mail and suspensions survive a restart; scheduled mail leaves on time', async () => {
+test('scheduled mail and holds survive a restart; scheduled mail leaves on time', async () => {
   const at = Date.now() + 4000;
   expect((await send('app@ok.test', ['restart@ok.test'], [`X-Sluice-Send-At: ${new Date(at).toISOString()}`])).code).toBe(250);
   blocked = true;
   await send('app@ok.test', ['kept@blocked.test']);
   await expect.poll(async () => (await group('domain', 'blocked.test'))?.deferred, { timeout: 10_000 }).toBe(1);
-  await act('suspend', { selector: { domain: 'blocked.test' }, duration: '1h' });
+  await act('hold', { selector: { domain: 'blocked.test' }, duration: '1h' });
   await gw.stop();
   gw = await startGateway(gw.configText, gw.dir);
   expect((await group('domain', 'ok.test'))?.scheduled).toBe(1);
   const kept = (await api('GET', '/api/queue/rules')).json['rules'] as { kind: string; selector: unknown; pool: string | null }[];
-  expect(kept).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'suspend', selector: { domain: 'blocked.test' } }), expect.objectContaining({ kind: 'rebind', pool: 'backup' })]));
+  expect(kept).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'hold', selector: { domain: 'blocked.test' } }), expect.objectContaining({ kind: 'rebind', pool: 'backup' })]));
   await expect.poll(async () => (await group('domain', 'blocked.test'))?.held, { timeout: 10_000 }).toBe(1);
   await mx.waitUntil((m) => m.messages.some((x) => x.rcpts.includes('restart@ok.test')), 10_000);
   const got = mx.messages.find((x) => x.rcpts.includes('restart@ok.test'));

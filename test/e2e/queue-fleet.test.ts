@@ -1,10 +1,12 @@
 // Queue control across a fleet (issue 17): three nodes as separate processes on one
 // private Redis. The summary asked of one node sums every node's queue; ?node= shows one;
-// an action given to one node applies on every live node, each reporting its counts; a
-// node frozen and then killed -9 between the action and its report is listed with an
-// error while the others have applied it.
+// an action given to one node applies on every live node, each reporting its counts (a
+// hold and a lift are asked of the peers by their older names, suspend and resume, which
+// nodes of every release know); a node frozen and then killed -9 between the action and
+// its report is listed with an error while the others have applied it.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startCli, tempDir, type CliNode } from '../support/gateway.js';
 import { startTestMx, type TestMx } from '../support/test-mx.js';
@@ -45,7 +47,7 @@ async function api(admin: string, method: 'GET' | 'POST', path: string, body?: u
   return (await res.json()) as Record<string, unknown>;
 }
 
-type Group = { key: string; deferred: number; recipients: number };
+type Group = { key: string; deferred: number; held: number; recipients: number };
 const fleetGroup = async (admin: string, query: string, key: string) => ((await api(admin, 'GET', `/api/queue?${query}`))['groups'] as Group[]).find((g) => g.key === key);
 
 test.skipIf(!hasRedis)('the summary sums the fleet; ?node= shows one node', async () => {
@@ -62,6 +64,31 @@ test.skipIf(!hasRedis)('the summary sums the fleet; ?node= shows one node', asyn
   const one = await api(first, 'GET', '/api/queue?by=campaign&node=n2');
   expect(one['nodes']).toEqual(['n2']);
   expect((one['groups'] as Group[])[0]).toMatchObject({ key: 'fleet', recipients: 1 });
+}, 30_000);
+
+test.skipIf(!hasRedis)('hold and lift apply on every node; the peers are asked by the older names suspend and resume', async () => {
+  const sub = new Redis(redis.url);
+  const asked: string[] = [];
+  sub.on('message', (_channel: string, text: string) => {
+    const { ask } = JSON.parse(text) as { ask: { op: string; action?: string } };
+    if (ask.op === 'act') asked.push(String(ask.action));
+  });
+  await sub.subscribe('sluice:queue:ask');
+  try {
+    const [first, second] = [nodes[0]?.admin as string, nodes[1]?.admin as string];
+    const held = await api(first, 'POST', '/api/queue/hold', { selector: { campaign: 'fleet' } });
+    expect(held).toMatchObject({ action: 'hold', messages: 3, recipients: 3 });
+    expect((held['nodes'] as { node: string; recipients: number }[]).map((n) => [n.node, n.recipients]).sort()).toEqual([['n1', 1], ['n2', 1], ['n3', 1]]);
+    expect(await fleetGroup(first, 'by=campaign', 'fleet')).toMatchObject({ held: 3, deferred: 0 });
+    expect((await api(second, 'GET', '/api/queue/rules'))['rules']).toMatchObject([{ kind: 'hold', selector: { campaign: 'fleet' } }]);
+    const lifted = await api(second, 'POST', '/api/queue/lift', { selector: { campaign: 'fleet' } });
+    expect(lifted).toMatchObject({ action: 'lift', recipients: 3 });
+    expect(await fleetGroup(first, 'by=campaign', 'fleet')).toMatchObject({ held: 0, deferred: 3 });
+    expect((await api(first, 'GET', '/api/queue/rules'))['rules']).toEqual([]);
+    expect(asked).toEqual(['suspend', 'resume']);
+  } finally {
+    sub.disconnect();
+  }
 }, 30_000);
 
 test.skipIf(!hasRedis)('an action applies on every live node; a node killed before it reports is listed, the others apply it', async () => {

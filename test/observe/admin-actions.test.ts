@@ -17,30 +17,31 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
 const BY = expect.stringMatching(/^admin-api 127\.0\.0\.1 token:[0-9a-f]{8}$/);
 
 describe('admin API actions go through the AdminControl', () => {
-  it('pauses and resumes a source', async () => {
-    expect(await call('POST', '/api/sources/a/pause')).toEqual({ status: 200, json: { ok: true, source: 'a', paused: true } });
+  it('the older routes /pause and /resume hold and lift a source, answering "paused" beside "held"', async () => {
+    expect(await call('POST', '/api/sources/a/pause')).toEqual({ status: 200, json: { ok: true, source: 'a', held: true, paused: true } });
     expect(await call('POST', '/api/sources/b/pause', { reason: 'blocklisted at spamhaus' })).toMatchObject({ status: 200 });
-    expect(await call('POST', '/api/sources/a/resume')).toEqual({ status: 200, json: { ok: true, source: 'a', paused: false } });
+    expect(await call('POST', '/api/sources/a/resume')).toEqual({ status: 200, json: { ok: true, source: 'a', held: false, paused: false } });
     expect(h.control.calls).toEqual([
-      { method: 'pauseSource', args: ['a', 'admin', BY] },
-      { method: 'pauseSource', args: ['b', 'blocklisted at spamhaus', BY] },
-      { method: 'resumeSource', args: ['a', BY] },
+      { method: 'holdSource', args: ['a', 'admin', BY] },
+      { method: 'holdSource', args: ['b', 'blocklisted at spamhaus', BY] },
+      { method: 'liftSource', args: ['a', BY] },
     ]);
-    const sources = (await call('GET', '/api/sources')).json.sources as Array<{ name: string; paused: unknown }>;
+    const sources = (await call('GET', '/api/sources')).json.sources as Array<{ name: string; held: unknown; paused: unknown }>;
+    expect(sources.find((s) => s.name === 'b')?.held).toMatchObject({ reason: 'blocklisted at spamhaus' });
     expect(sources.find((s) => s.name === 'b')?.paused).toMatchObject({ reason: 'blocklisted at spamhaus' });
   });
 
-  it('pauses and resumes a pool', async () => {
-    expect(await call('POST', '/api/pools/promotional/pause')).toMatchObject({ status: 200, json: { pool: 'promotional', paused: true } });
-    expect(await call('POST', '/api/pools/promotional/resume')).toMatchObject({ status: 200, json: { paused: false } });
-    expect(h.control.calls.map((c) => c.method)).toEqual(['pausePool', 'resumePool']);
+  it('the older routes /pause and /resume hold and lift a pool', async () => {
+    expect(await call('POST', '/api/pools/promotional/pause')).toMatchObject({ status: 200, json: { pool: 'promotional', held: true, paused: true } });
+    expect(await call('POST', '/api/pools/promotional/resume')).toMatchObject({ status: 200, json: { held: false, paused: false } });
+    expect(h.control.calls.map((c) => c.method)).toEqual(['holdPool', 'liftPool']);
   });
 
-  it('suspends a source toward one provider for a duration', async () => {
+  it('the older route /suspend holds a source toward one provider for a duration', async () => {
     const r = await call('POST', '/api/sources/a/suspend', { provider: 'gmail', duration: '30m' });
-    expect(r).toEqual({ status: 200, json: { ok: true, source: 'a', provider: 'gmail', duration_s: 1800 } });
+    expect(r).toEqual({ status: 200, json: { ok: true, source: 'a', provider: 'gmail', held: true, duration_s: 1800 } });
     await call('POST', '/api/sources/a/suspend', { provider: 'yahoo', duration: 90, reason: 'JMRP complaints' });
-    expect(h.control.callsTo('suspendSource').map((c) => c.args.slice(0, 4))).toEqual([
+    expect(h.control.callsTo('holdSourceToward').map((c) => c.args.slice(0, 4))).toEqual([
       ['a', 'gmail', 1_800_000, 'suspended by an operator'],
       ['a', 'yahoo', 90_000, 'JMRP complaints'],
     ]);
@@ -53,11 +54,11 @@ describe('admin API actions go through the AdminControl', () => {
     expect(await call('POST', '/api/pools/promotional/hold', { reason: 'maintenance' })).toEqual({ status: 200, json: { ok: true, pool: 'promotional', held: true } });
     expect(await call('POST', '/api/pools/promotional/lift')).toEqual({ status: 200, json: { ok: true, pool: 'promotional', held: false } });
     expect(h.control.calls).toEqual([
-      { method: 'pauseSource', args: ['a', 'admin', BY] },
-      { method: 'suspendSource', args: ['a', 'gmail', 1_800_000, 'JMRP complaints', BY] },
-      { method: 'resumeSource', args: ['a', BY] },
-      { method: 'pausePool', args: ['promotional', 'maintenance', BY] },
-      { method: 'resumePool', args: ['promotional', BY] },
+      { method: 'holdSource', args: ['a', 'admin', BY] },
+      { method: 'holdSourceToward', args: ['a', 'gmail', 1_800_000, 'JMRP complaints', BY] },
+      { method: 'liftSource', args: ['a', BY] },
+      { method: 'holdPool', args: ['promotional', 'maintenance', BY] },
+      { method: 'liftPool', args: ['promotional', BY] },
     ]);
   });
 
@@ -68,17 +69,17 @@ describe('admin API actions go through the AdminControl', () => {
     expect((await call('POST', '/api/pools/nope/lift')).status).toBe(404);
     // The two 400s never reached the control; the 404s are its answer for unknown names.
     expect(h.control.calls.map((c) => [c.method, c.args[0]])).toEqual([
-      ['pauseSource', 'nope'],
-      ['resumePool', 'nope'],
+      ['holdSource', 'nope'],
+      ['liftPool', 'nope'],
     ]);
   });
 
   it('reads a duration as the config does: "1h30m" is 90 minutes, "90 minutes" is a 400', async () => {
     // The admin API once had its own parser that refused compound durations the config takes.
-    expect(await call('POST', '/api/sources/a/suspend', { provider: 'gmail', duration: '1h30m' })).toEqual({ status: 200, json: { ok: true, source: 'a', provider: 'gmail', duration_s: 5400 } });
-    expect(await call('POST', '/api/sources/a/suspend', { provider: 'gmail', duration: '1H' })).toMatchObject({ status: 200, json: { duration_s: 3600 } });
-    expect(await call('POST', '/api/sources/a/suspend', { provider: 'gmail', duration: '90 minutes' })).toMatchObject({ status: 400 });
-    expect(h.control.callsTo('suspendSource').map((c) => c.args[2])).toEqual([5_400_000, 3_600_000]);
+    expect(await call('POST', '/api/sources/a/hold', { provider: 'gmail', duration: '1h30m' })).toEqual({ status: 200, json: { ok: true, source: 'a', provider: 'gmail', held: true, duration_s: 5400 } });
+    expect(await call('POST', '/api/sources/a/hold', { provider: 'gmail', duration: '1H' })).toMatchObject({ status: 200, json: { duration_s: 3600 } });
+    expect(await call('POST', '/api/sources/a/hold', { provider: 'gmail', duration: '90 minutes' })).toMatchObject({ status: 400 });
+    expect(h.control.callsTo('holdSourceToward').map((c) => c.args[2])).toEqual([5_400_000, 3_600_000]);
   });
 
   it('flushes the queue, reloads and drains', async () => {

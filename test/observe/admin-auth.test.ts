@@ -36,7 +36,7 @@ describe('admin API token', () => {
     }
     const post = await h.request('POST', '/api/sources/a/pause', { token: null });
     expect(post.status).toBe(401);
-    expect(h.control.callsTo('pauseSource')).toHaveLength(0);
+    expect(h.control.callsTo('holdSource')).toHaveLength(0);
   });
 
   it('leaves /healthz, /readyz and the static dashboard open', async () => {

@@ -1,6 +1,6 @@
 // The admin API refuses what is not a name or an address with a 400 that says why:
 // "constructor" and "__proto__" are no source or pool (config.sources["constructor"] is
-// Object's constructor, and a pause used to be saved under it), and a NUL in a
+// Object's constructor, and a hold used to be saved under it), and a NUL in a
 // suppression address is a bad request, not a 500.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startGateway, type TestGateway } from '../support/gateway.js';
@@ -31,7 +31,9 @@ sources = ["a"]
 afterAll(() => gw.stop());
 
 test.each(['constructor', '__proto__', 'toString', 'hasOwnProperty'])('source and pool "%s": 400, nothing saved', async (name) => {
-  for (const path of [`/api/sources/${name}/pause`, `/api/pools/${name}/pause`, `/api/sources/${name}/resume`, `/api/sources/${name}/suspend`]) {
+  // The routes and their older names (pause, resume, suspend).
+  const paths = [`/api/sources/${name}/hold`, `/api/pools/${name}/hold`, `/api/sources/${name}/lift`, `/api/pools/${name}/lift`, `/api/sources/${name}/pause`, `/api/pools/${name}/pause`, `/api/sources/${name}/resume`, `/api/sources/${name}/suspend`];
+  for (const path of paths) {
     const res = await call('POST', path, path.endsWith('suspend') ? { provider: 'gmail', duration: '1h' } : {});
     expect(res.status, path).toBe(400);
     const body = (await res.json()) as { error: { code: string; message: string } };
@@ -41,15 +43,15 @@ test.each(['constructor', '__proto__', 'toString', 'hasOwnProperty'])('source an
   expect(gw.node.holds.all()).toEqual([]);
 });
 
-test('a provider named "constructor" in a suspension: 400', async () => {
-  const res = await call('POST', '/api/sources/a/suspend', { provider: 'constructor', duration: '1h' });
-  expect(res.status).toBe(400);
+test('a provider named "constructor" in a hold toward a provider: 400', async () => {
+  expect((await call('POST', '/api/sources/a/hold', { provider: 'constructor', duration: '1h' })).status).toBe(400);
+  expect((await call('POST', '/api/sources/a/suspend', { provider: 'constructor', duration: '1h' })).status).toBe(400);
   expect(gw.node.holds.all()).toEqual([]);
 });
 
-test('a real source still pauses', async () => {
-  expect((await call('POST', '/api/sources/a/pause', {})).status).toBe(200);
-  expect((await call('POST', '/api/sources/a/resume', {})).status).toBe(200);
+test('a real source is still held and lifted', async () => {
+  expect((await call('POST', '/api/sources/a/hold', {})).status).toBe(200);
+  expect((await call('POST', '/api/sources/a/lift', {})).status).toBe(200);
 });
 
 test('a NUL in a suppression address: 400 with a clear message, nothing added', async () => {

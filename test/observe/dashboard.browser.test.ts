@@ -1,7 +1,7 @@
 /**
  * The dashboard in headless Chromium (Debian's /usr/bin/chromium, driven by
- * playwright-core): it shows the sources with their IPs and non-zero rates, pauses a
- * source on a click (through the AdminControl), and leaves a screenshot in
+ * playwright-core): it shows the sources with their IPs and non-zero rates, holds a
+ * source with its Hold button and lifts it with Lift (through the AdminControl), and leaves a screenshot in
  * test-artifacts/dashboard.png.
  */
 import { existsSync } from 'node:fs';
@@ -86,7 +86,7 @@ afterAll(async () => {
 });
 
 describe('dashboard', () => {
-  it('shows sources and rates, pauses a source on a click, and renders cleanly at 1400×900', async () => {
+  it('shows sources and rates, holds and lifts a source with its Hold and Lift buttons, and renders cleanly at 1400×900', async () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const problems: string[] = [];
     page.on('console', (m) => {
@@ -119,7 +119,12 @@ describe('dashboard', () => {
     // Each live node's load from its heartbeat; a down node says since when.
     expect(await page.locator('[data-load="gw-2"]').innerText()).toBe('CPU 0.35 cores \u00b7 mem 180 MB \u00b7 lag 12.5 ms \u00b7 disk 40 GB free \u00b7 14 in / 9 out \u00b7 queue 1,234 \u00b7 48.5/s sent');
     expect(await page.locator('#nodes').innerText()).toMatch(/gw-3\s+down 1m 3\ds ago/);
-    expect(await page.locator('#holds').innerText()).toContain('outlook'); // b is suspended toward outlook
+    expect(await page.locator('#holds').innerText()).toMatch(/source b \u2192 outlook\s+held for a provider/); // b is held toward outlook
+    expect(await page.locator('#holds li', { hasText: 'provider yahoo' }).innerText()).toMatch(/^provider yahoo\s+held for every source\s+hold_provider 4\.7\.0 \u00b7 by response-rule \u00b7 until /);
+    expect(await page.locator('#holds li', { hasText: 'provider yahoo' }).locator('button').count()).toBe(0);
+    // Held sources per provider: b toward outlook; yahoo held for every source (a hold_provider rule).
+    expect(await page.locator('#providers tbody tr', { hasText: 'outlook' }).locator('td').last().innerText()).toMatch(/^b until \d\d:\d\d( [AP]M)?$/);
+    expect(await page.locator('#providers tbody tr', { hasText: 'yahoo' }).locator('td').last().innerText()).toMatch(/^every source until \d\d:\d\d( [AP]M)?$/);
     await page.waitForSelector('#chart .uplot canvas');
     // Per-source figures say they count delivery attempts, not messages.
     expect(await page.locator('#sources thead').innerText()).toMatch(/Attempts\s+Delivered/i);
@@ -133,12 +138,20 @@ describe('dashboard', () => {
     expect(shown.card).toMatch(/\/s$/);
     expect(shown.legend, shown.dbg).toBe(shown.card);
 
-    await page.click('tr[data-source="a"] button.pause');
-    await vi.waitFor(() => expect(h.control.callsTo('pauseSource')).toHaveLength(1));
-    expect(h.control.callsTo('pauseSource')[0]?.args.slice(0, 2)).toEqual(['a', 'paused from the dashboard']);
-    await page.waitForSelector('tr[data-source="a"] button.resume');
-    expect(await page.locator('tr[data-source="a"]').innerText()).toContain('paused');
-    expect(await page.locator('#holds').innerText()).toContain('source a (127.0.0.2)');
+    expect(await page.locator('tr[data-source="a"] button').innerText()).toBe('Hold');
+    await page.click('tr[data-source="a"] button.hold');
+    await vi.waitFor(() => expect(h.control.callsTo('holdSource')).toHaveLength(1));
+    expect(h.control.callsTo('holdSource')[0]?.args.slice(0, 2)).toEqual(['a', 'held from the dashboard']);
+    await page.waitForSelector('tr[data-source="a"] button.lift');
+    expect(await page.locator('tr[data-source="a"] button').innerText()).toBe('Lift');
+    expect(await page.locator('tr[data-source="a"]').innerText()).toContain('held');
+    expect(await page.locator('#holds').innerText()).toMatch(/source a \(127\.0\.0\.2\)\s+held\s+held from the dashboard \u00b7 by admin-api .* \u00b7 until lifted/);
+    await page.click('tr[data-source="a"] button.lift');
+    await vi.waitFor(() => expect(h.control.callsTo('liftSource')).toHaveLength(1));
+    await page.waitForSelector('tr[data-source="a"] button.hold');
+    expect(await page.locator('#holds').innerText()).not.toContain('source a');
+    await page.click('tr[data-source="a"] button.hold'); // held again for the screenshot
+    await page.waitForSelector('tr[data-source="a"] button.lift');
 
     await page.waitForTimeout(2500); // one more refresh tick, so the chart has scrolled once
     await mkdir(ARTIFACTS, { recursive: true });

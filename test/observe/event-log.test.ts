@@ -30,13 +30,17 @@ describe('event log', () => {
     const obs = new Observer({ node: 'gw-1', registry: new Registry(), log, clock, events: { file } });
     obs.outcome('delivered', outcomeEvent({ queueId: 'Q42' }), 'spring');
     obs.outcome('bounced', outcomeEvent({ queueId: 'Q43', reply: '550 5.1.1 no such user', enhanced: '5.1.1' }), null);
-    obs.sourcePaused({ source: 'a', reason: 'bounce_rate', by: 'health', until: clock.now() + 60_000 });
-    obs.sourceResumed({ source: 'a', reason: 'admin', by: 'admin-api 127.0.0.1' });
+    obs.held({ source: 'a', reason: 'bounce_rate', by: 'health', until: clock.now() + 60_000 });
+    obs.lifted({ source: 'a', reason: 'admin', by: 'admin-api 127.0.0.1' });
     obs.warmupExhausted('c', '2026-11-01', 500);
+    obs.held({ source: '*', provider: 'gmail', reason: 'provider_rule', by: 'response-rule', until: clock.now() + 60_000 });
+    obs.lifted({ source: '*', provider: 'gmail', reason: 'provider_rule', by: 'response-rule' });
+    obs.poolHold('pool_held', { pool: 'promo', reason: 'admin', by: 'admin-api 127.0.0.1' });
+    obs.poolHold('pool_lifted', { pool: 'promo', reason: 'admin', by: 'admin-api 127.0.0.1' });
     await obs.close();
 
     const got = await lines(file);
-    expect(got.map((l) => l.event)).toEqual(['delivered', 'bounced', 'source_paused', 'source_resumed', 'warmup_exhausted']);
+    expect(got.map((l) => l.event)).toEqual(['delivered', 'bounced', 'source_held', 'source_lifted', 'warmup_exhausted', 'provider_held', 'provider_lifted', 'pool_held', 'pool_lifted']);
     expect(got[0]).toEqual({
       event: 'delivered',
       at: '2026-11-01T12:00:00.000Z',
@@ -57,6 +61,8 @@ describe('event log', () => {
     });
     expect(got[2]).toMatchObject({ source: 'a', reason: 'bounce_rate', until: '2026-11-01T12:01:00.000Z', provider: null });
     expect(got[4]).toMatchObject({ source: 'c', day: '2026-11-01', cap: 500 });
+    expect(got[5]).toMatchObject({ source: '*', provider: 'gmail', reason: 'provider_rule', until: '2026-11-01T12:01:00.000Z' });
+    expect(got[7]).toEqual({ event: 'pool_held', at: '2026-11-01T12:00:00.000Z', node: 'gw-1', pool: 'promo', reason: 'admin', by: 'admin-api 127.0.0.1', until: null });
   });
 
   it('rotates by size: file → file.1 → … → file.<keep>, dropping the oldest', async () => {

@@ -12,7 +12,7 @@ import {
   type HoldView,
   type ProviderStatus,
   type SourceStatus,
-  type SuspensionView,
+  type HeldTowardView,
 } from '../../gateway/observe/admin-control.js';
 import type { SuppressionEntry, SuppressionReason } from '../../gateway/state/types.js';
 import { rateGuarantee } from '../../gateway/config/rate-text.js';
@@ -24,8 +24,8 @@ interface FakeSource {
   readonly ip: string;
   readonly ehlo: string;
   readonly pools: string[];
-  paused: HoldView | null;
-  suspended: SuspensionView[];
+  held: HoldView | null;
+  heldToward: HeldTowardView[];
   readonly warmup: SourceStatus['warmup'];
   readonly connections: number;
 }
@@ -34,14 +34,14 @@ export class FakeAdminControl implements AdminControl {
   readonly calls: Call[] = [];
   readonly suppressed = new Map<string, SuppressionEntry>();
   readonly sourceList: FakeSource[] = [
-    { name: 'a', ip: '127.0.0.2', ehlo: 'a.mta.example.test', pools: ['transactional'], paused: null, suspended: [], warmup: null, connections: 3 },
+    { name: 'a', ip: '127.0.0.2', ehlo: 'a.mta.example.test', pools: ['transactional'], held: null, heldToward: [], warmup: null, connections: 3 },
     {
       name: 'b',
       ip: '127.0.0.3',
       ehlo: 'b.mta.example.test',
       pools: ['transactional', 'promotional'],
-      paused: null,
-      suspended: [{ provider: 'outlook', reason: '4.7.650 throttled', by: 'shaping', until: '2026-11-01T13:30:00.000Z' }],
+      held: null,
+      heldToward: [{ provider: 'outlook', reason: '4.7.650 throttled', by: 'shaping', until: '2026-11-01T13:30:00.000Z' }],
       warmup: null,
       connections: 2,
     },
@@ -50,8 +50,8 @@ export class FakeAdminControl implements AdminControl {
       ip: '127.0.0.4',
       ehlo: 'c.mta.example.test',
       pools: ['promotional'],
-      paused: null,
-      suspended: [],
+      held: null,
+      heldToward: [],
       warmup: { schedule: 'standard', day: '2026-11-01', used: 320, cap: 500 },
       connections: 1,
     },
@@ -91,9 +91,10 @@ export class FakeAdminControl implements AdminControl {
         { id: 'gw-3', address: '', live: false, self: false, version: '', started_at: null, draining: false, down_since: new Date(Date.now() - 90_000).toISOString(), load: null },
       ],
       share: 0.5,
-      pools: [...this.pools].map(([name, paused]) => ({
+      pools: [...this.pools].map(([name, held]) => ({
         name,
-        paused,
+        held,
+        paused: held,
         sources: this.sourceList.filter((s) => s.pools.includes(name)).map((s) => s.name),
       })),
       queue: [
@@ -112,8 +113,10 @@ export class FakeAdminControl implements AdminControl {
       node: 'gw-1',
       node_live: true,
       pools: s.pools,
-      paused: s.paused,
-      suspended: s.suspended,
+      held: s.held,
+      held_toward: s.heldToward,
+      paused: s.held,
+      suspended: s.heldToward,
       warmup: s.warmup,
       connections: s.connections,
     }));
@@ -131,6 +134,8 @@ export class FakeAdminControl implements AdminControl {
         connections: 4,
         queue_depth: 42,
         oldest_seconds: 12,
+        held: null,
+        held_sources: [],
         suspended: [],
       },
       {
@@ -143,39 +148,41 @@ export class FakeAdminControl implements AdminControl {
         connections: 2,
         queue_depth: 1280,
         oldest_seconds: 905,
+        held: null,
+        held_sources: [{ source: 'b', reason: '4.7.650 throttled', by: 'shaping', until: '2026-11-01T13:30:00.000Z' }],
         suspended: [{ source: 'b', reason: '4.7.650 throttled', by: 'shaping', until: '2026-11-01T13:30:00.000Z' }],
       },
-      { name: 'yahoo', max_connections: 5, max_message_rate: '10/s', max_message_burst: null, rate_guarantee: rateGuarantee({ count: 10, periodMs: 1000 }), total: null, connections: 0, queue_depth: 7, oldest_seconds: 3, suspended: [] },
+      { name: 'yahoo', max_connections: 5, max_message_rate: '10/s', max_message_burst: null, rate_guarantee: rateGuarantee({ count: 10, periodMs: 1000 }), total: null, connections: 0, queue_depth: 7, oldest_seconds: 3, held: { reason: 'hold_provider 4.7.0', by: 'response-rule', until: '2026-11-01T14:00:00.000Z' }, held_sources: [], suspended: [] },
     ];
   }
 
-  pauseSource(name: string, reason: string, by: Actor): void {
-    this.#call('pauseSource', name, reason, by);
-    this.#source(name).paused = { reason, by, until: null };
+  holdSource(name: string, reason: string, by: Actor): void {
+    this.#call('holdSource', name, reason, by);
+    this.#source(name).held = { reason, by, until: null };
   }
 
-  resumeSource(name: string, by: Actor): void {
-    this.#call('resumeSource', name, by);
+  liftSource(name: string, by: Actor): void {
+    this.#call('liftSource', name, by);
     const s = this.#source(name);
-    s.paused = null;
-    s.suspended = [];
+    s.held = null;
+    s.heldToward = [];
   }
 
-  pausePool(name: string, reason: string, by: Actor): void {
-    this.#call('pausePool', name, reason, by);
+  holdPool(name: string, reason: string, by: Actor): void {
+    this.#call('holdPool', name, reason, by);
     if (!this.pools.has(name)) throw AdminError.notFound('pool', name);
     this.pools.set(name, { reason, by, until: null });
   }
 
-  resumePool(name: string, by: Actor): void {
-    this.#call('resumePool', name, by);
+  liftPool(name: string, by: Actor): void {
+    this.#call('liftPool', name, by);
     if (!this.pools.has(name)) throw AdminError.notFound('pool', name);
     this.pools.set(name, null);
   }
 
-  suspendSource(name: string, provider: string, ms: number, reason: string, by: Actor): void {
-    this.#call('suspendSource', name, provider, ms, reason, by);
-    this.#source(name).suspended.push({ provider, reason, by, until: new Date(Date.now() + ms).toISOString() });
+  holdSourceToward(name: string, provider: string, ms: number, reason: string, by: Actor): void {
+    this.#call('holdSourceToward', name, provider, ms, reason, by);
+    this.#source(name).heldToward.push({ provider, reason, by, until: new Date(Date.now() + ms).toISOString() });
   }
 
   flushQueue(by: Actor): { flushed: number } {

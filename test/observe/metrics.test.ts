@@ -125,13 +125,15 @@ describe('/metrics', () => {
     metrics.acceptLatency('relay-25', 0.012);
     metrics.deliveryLatency('gmail', 0.4);
     metrics.queueTime('transactional', 3);
-    h.observer.sourcePaused({ source: 'a', reason: 'admin', by: 'test' });
+    h.observer.held({ source: 'a', reason: 'admin', by: 'test' });
 
     const m = await scrape(h);
     expect(sum(m, 'sluice_sessions_total', { listener: 'relay-25', outcome: 'completed' })).toBe(2);
     expect(sum(m, 'sluice_sessions_total', { outcome: 'auth_failed' })).toBe(1);
     expect(sum(m, 'sluice_plugin_failures_total', { plugin: 'classify', hook: 'data', reason: 'timeout' })).toBe(1);
     expect(sum(m, 'sluice_warmup_exhausted_total', { source: 'c' })).toBe(1);
+    expect(sum(m, 'sluice_source_held_total', { source: 'a', reason: 'admin' })).toBe(1);
+    // The older name stays, with the same value, for alert rules written against it.
     expect(sum(m, 'sluice_source_paused_total', { source: 'a', reason: 'admin' })).toBe(1);
     expect(sum(m, 'sluice_accept_latency_seconds_count', { listener: 'relay-25' })).toBe(1);
     expect(sum(m, 'sluice_accept_latency_seconds_bucket', { listener: 'relay-25', le: '0.025' })).toBe(1);

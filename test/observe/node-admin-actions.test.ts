@@ -1,5 +1,5 @@
-// Admin actions on a real node: flush makes deferred mail go now, a suspension holds a
-// source for one provider, pausing a pool stops its mail, and reload answers with changes.
+// Admin actions on a real node: flush makes deferred mail go now, a hold toward one
+// provider holds a source for it, holding a pool stops its mail, and reload answers with changes.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { startTestMx, type TestMx } from '../support/test-mx.js';
@@ -68,12 +68,16 @@ test('flush retries deferred mail now instead of in an hour', async () => {
   expect(m?.rcpts).toEqual(['later@example.net']);
 });
 
-test('a paused pool sends nothing until resumed', async () => {
-  expect((await post('/api/pools/transactional/pause', { reason: 'maintenance' })).status).toBe(200);
+test('a held pool sends nothing until lifted, and /api/status says so in held (and in paused, its older name)', async () => {
+  expect((await post('/api/pools/transactional/hold', { reason: 'maintenance' })).status).toBe(200);
+  const status = (await (await fetch(`${admin}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { pools: { name: string; held: unknown; paused: unknown }[] };
+  const pool = status.pools.find((p) => p.name === 'transactional');
+  expect(pool?.held).toMatchObject({ reason: 'maintenance', until: null });
+  expect(pool?.paused).toEqual(pool?.held);
   await send('held@example.net');
   await new Promise((res) => setTimeout(res, 1500));
   expect(mx.messages.some((m) => m.rcpts.includes('held@example.net'))).toBe(false);
-  expect((await post('/api/pools/transactional/resume')).status).toBe(200);
+  expect((await post('/api/pools/transactional/lift')).status).toBe(200);
   await mx.waitUntil((x) => x.messages.some((m) => m.rcpts.includes('held@example.net')), 10_000);
 });
 
@@ -86,13 +90,22 @@ test('a held source sends nothing until lifted (POST /api/sources/:name/hold, /l
   await mx.waitUntil((x) => x.messages.some((m) => m.rcpts.includes('held-source@example.net')), 10_000);
 });
 
-test('suspending a source for a provider is validated and shows in the sources list', async () => {
-  expect((await post('/api/sources/a/suspend', { provider: 'default', duration: 'soon' })).status).toBe(400);
-  expect((await post('/api/sources/a/suspend', { provider: 'default', duration: '10m' })).status).toBe(200);
-  const res = await fetch(`${admin}/api/sources`, { headers: { authorization: `Bearer ${TOKEN}` } });
-  const { sources } = (await res.json()) as { sources: { name: string; suspended: { provider: string }[] }[] };
-  expect(sources.find((s) => s.name === 'a')?.suspended.map((x) => x.provider)).toEqual(['default']);
-  expect((await post('/api/sources/a/resume')).status).toBe(200);
+test('a hold of a source toward a provider is validated and shows in held_toward and held_sources (and suspended, their older name)', async () => {
+  expect((await post('/api/sources/a/hold', { provider: 'default', duration: 'soon' })).status).toBe(400);
+  expect((await post('/api/sources/a/hold', { provider: 'default', duration: '10m', reason: 'complaints' })).status).toBe(200);
+  const get = async (path: string) => (await fetch(`${admin}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
+  const { sources } = (await get('/api/sources')) as { sources: { name: string; held: unknown; held_toward: { provider: string; reason: string; until: string | null }[]; suspended: unknown }[] };
+  const a = sources.find((s) => s.name === 'a');
+  expect(a?.held).toBeNull();
+  expect(a?.held_toward).toEqual([{ provider: 'default', reason: 'complaints', by: expect.stringMatching(/^admin-api 127\.0\.0\.1 token:/), until: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) }]);
+  expect(a?.suspended).toEqual(a?.held_toward);
+  const { providers } = (await get('/api/providers')) as { providers: { name: string; held: unknown; held_sources: { source: string; reason: string }[]; suspended: unknown }[] };
+  const dflt = providers.find((p) => p.name === 'default');
+  expect(dflt?.held).toBeNull();
+  expect(dflt?.held_sources).toMatchObject([{ source: 'a', reason: 'complaints' }]);
+  expect(dflt?.suspended).toEqual(dflt?.held_sources);
+  expect((await post('/api/sources/a/lift')).status).toBe(200);
+  expect(((await get('/api/sources')) as { sources: { name: string; held_toward: unknown[] }[] }).sources.find((s) => s.name === 'a')?.held_toward).toEqual([]);
 });
 
 test('reload answers with the files read', async () => {

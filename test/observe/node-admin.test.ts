@@ -1,5 +1,5 @@
 // The admin API of a real node: the token is required, /metrics counts what happened, a
-// paused source delivers nothing, and the API reports sources, providers and the queue.
+// held source delivers nothing, and the API reports sources, providers and the queue.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { startTestMx, type TestMx } from '../support/test-mx.js';
@@ -94,12 +94,13 @@ test('metrics count accepted and delivered mail by source and campaign', async (
   expect(text).toContain('process_cpu_seconds_total');
 });
 
-test('a paused source delivers nothing; resumed, it delivers again', async () => {
+test('a source held by the older route /pause delivers nothing; lifted by /resume, it delivers again', async () => {
   const r = await fetch(`${admin}/api/sources/a/pause`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'test' }) });
   expect(r.status).toBe(200);
-  const sources = (await (await fetch(`${admin}/api/sources`, { headers: auth })).json()) as { sources?: { name: string; paused: unknown }[] } | { name: string; paused: unknown }[];
-  const list = Array.isArray(sources) ? sources : (sources.sources ?? []);
-  expect(list.find((s) => s.name === 'a')?.paused).toBeTruthy();
+  const { sources } = (await (await fetch(`${admin}/api/sources`, { headers: auth })).json()) as { sources: { name: string; held: unknown; paused: unknown }[] };
+  const a = sources.find((s) => s.name === 'a');
+  expect(a?.held).toMatchObject({ reason: 'test', until: null });
+  expect(a?.paused).toEqual(a?.held);
   const before = mx.messages.length;
   await send(10, 'p');
   await mx.waitFor(before + 10);

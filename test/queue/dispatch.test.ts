@@ -118,11 +118,11 @@ describe('blocked queues', () => {
     const t = setup();
     const rq = t.queue('bulk');
     t.fill(rq, 1);
-    t.d.block(rq, 5_000, 'every source is paused');
+    t.d.block(rq, 5_000, 'every source is held');
     t.d.pump();
     await settle();
     expect(t.running).toHaveLength(0);
-    expect(rq.blockedReason).toBe('every source is paused');
+    expect(rq.blockedReason).toBe('every source is held');
     t.clock.advance(4_999);
     t.d.pump();
     await settle();

@@ -111,7 +111,7 @@ describe('retry schedule', () => {
 
 describe('expiry of mail that cannot leave its ready queue', () => {
   it('expires it at max_age with 4.4.7 and the reason its queue is blocked', async () => {
-    const reason = 'every source of pool default is paused';
+    const reason = 'every source of pool default is held';
     // Sessions never get a source: each one blocks its queue for 90 s and ends.
     const blocked: SessionRunner = async (rq, sched) => sched.block(rq, 1.5 * MIN, reason);
     const t = await start(config({ queue: { max_age: '10m' } }), blocked);

@@ -91,19 +91,19 @@ describe('choice among sources', () => {
     expect(granted(await s.picker.pick('bulk', s.provider))).toBe(granted(first));
   });
 
-  it('skips a paused source, and uses it again once the pause lapses', async () => {
+  it('skips a held source, and uses it again once the hold lapses', async () => {
     const s = await setup({ sources: SOURCES, pools: { bulk: { sources: ['a', 'b'] } }, providers: GMAIL });
     await s.holds.set({ scope: keys.holdSource('a'), reason: 'blocklisted', until: s.clock.now() + 60_000, by: 'test' });
     const picked = new Set<string>();
     for (let i = 0; i < 4; i++) picked.add(await pickAndRelease(s, 'bulk'));
     expect([...picked]).toEqual(['b']);
-    expect(s.picker.status('a', s.provider)).toMatchObject({ kind: 'held', why: expect.stringMatching(/^a is paused \(blocklisted; until /) });
+    expect(s.picker.status('a', s.provider)).toMatchObject({ kind: 'held', why: expect.stringMatching(/^a is held \(blocklisted; until /) });
     s.clock.advance(60_000);
     for (let i = 0; i < 4; i++) picked.add(await pickAndRelease(s, 'bulk'));
     expect([...picked].sort()).toEqual(['a', 'b']);
   });
 
-  it('skips a source suspended toward this provider only', async () => {
+  it('skips a source held toward this provider only', async () => {
     const s = await setup({ sources: SOURCES, pools: { bulk: { sources: ['a', 'b'] } }, providers: GMAIL });
     await s.holds.set({ scope: keys.holdSourceProvider('a', 'gmail'), reason: '421 rate limited', until: null, by: 'rule' });
     for (let i = 0; i < 3; i++) expect(await pickAndRelease(s, 'bulk')).toBe('b');
@@ -111,18 +111,18 @@ describe('choice among sources', () => {
     expect(s.picker.status('a', other)).toEqual({ kind: 'usable' });
   });
 
-  it('waits, naming the hold, when every source is paused; a paused pool sends nothing', async () => {
+  it('waits, naming the hold, when every source is held; a held pool sends nothing', async () => {
     const s = await setup({ sources: SOURCES, pools: { bulk: { sources: ['a', 'b'] } }, providers: GMAIL });
     await s.holds.set({ scope: keys.holdSource('a'), reason: 'r1', until: s.clock.now() + 1_000, by: 'test' });
     await s.holds.set({ scope: keys.holdSource('b'), reason: 'r2', until: null, by: 'test' });
     const r = await s.picker.pick('bulk', s.provider);
-    // Looked at again when a's pause ends (1 s), not after the 5 s recheck.
+    // Looked at again when a's hold ends (1 s), not after the 5 s recheck.
     expect(r).toMatchObject({ kind: 'wait', retryMs: 1_000, waitingFor: [] });
     await s.holds.lift(keys.holdSource('a'));
     await s.holds.lift(keys.holdSource('b'));
     await s.holds.set({ scope: keys.holdPool('bulk'), reason: 'maintenance', until: null, by: 'ops' });
-    expect(await s.picker.pick('bulk', s.provider)).toMatchObject({ kind: 'wait', reason: 'pool bulk is paused: maintenance' });
-    expect(s.picker.poolPaused('bulk')).toBe(true);
+    expect(await s.picker.pick('bulk', s.provider)).toMatchObject({ kind: 'wait', reason: 'pool bulk is held: maintenance' });
+    expect(s.picker.poolHeld('bulk')).toBe(true);
   });
 
   it('never picks a source held by another node', async () => {

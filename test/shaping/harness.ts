@@ -1,6 +1,6 @@
 /**
  * Shaping test support: an in-process node whose JSON log lines the test can read
- * (events such as source_paused, warmup_exhausted), a DNS zone that maps many domains to
+ * (events such as source_held, warmup_exhausted), a DNS zone that maps many domains to
  * one provider's MX hosts, a submitter that queues many recipients quickly, and a watch of
  * the MX's concurrent sessions summed over every peer IP. The setup most tests share:
  * baseConfig / nodeConfig (a relay node's TOML from its sources, pools, providers…) and

@@ -1,4 +1,4 @@
-// HoldCache: a pause set on this node is in force at once and stays in force while the
+// HoldCache: a hold set on this node is in force at once and stays in force while the
 // backend is still storing it, even when a refresh reads the backend in between (the
 // embedded store fsyncs holds.json before it adopts a change; Redis is a round trip).
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -45,7 +45,7 @@ function cacheOver(): HoldCache {
   return new HoldCache({ holds: slow } as unknown as StateBackend, systemClock, () => undefined);
 }
 
-test('a refresh that reads before the pause is stored keeps the pause', async () => {
+test('a refresh that reads before the hold is stored keeps the hold', async () => {
   const cache = cacheOver();
   const scope = 'source-provider:a:gmail';
   const stored = cache.set({ scope, reason: 'bounce_rate: test', until: Date.now() + 60_000, by: 'health' });

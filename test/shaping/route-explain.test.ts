@@ -87,7 +87,7 @@ action = "suspend"
 duration = "10m"
 `);
   // The node's state as a running node would have left it: p1 used today's warm-up budget,
-  // p2 was paused for bigmail by the health monitor.
+  // p2 was held for bigmail by the health monitor.
   const state = await createState({ dataDir: join(dir, 'data', 'state'), clock: systemClock });
   for (let i = 0; i < 3; i++) await state.warmup.take('p1', today, 3);
   await state.holds.set({ scope: 'source-provider:p2:bigmail', reason: 'bounce_rate: bounce rate 30% over max_bounce_rate 10%', until: Date.now() + 600_000, by: 'health' });
@@ -122,7 +122,7 @@ test('explains a promotional message to a company domain hosted at the provider'
   expect(out).not.toMatch(/burst/);
   expect(out).toMatch(/^rules +4\.7\.28 → suspend 10m/m);
   expect(out).toMatch(/^ {2}no +p1 .*127\.0\.0\.71 .*p1 reached its warm-up cap for today \(3\/3\)/m);
-  expect(out).toMatch(/^ {2}no +p2 .*weight 2 .*p2 is paused for bigmail \(bounce_rate: bounce rate 30% over max_bounce_rate 10%; until /m);
+  expect(out).toMatch(/^ {2}no +p2 .*weight 2 .*p2 is held for bigmail \(bounce_rate: bounce rate 30% over max_bounce_rate 10%; until /m);
   expect(out).toMatch(/^sources of pool spare \(overflow/m);
   expect(out).toMatch(/^ {2}yes o1 .*127\.0\.0\.73 +ehlo o1\.mta\.test/m);
   expect(out).toMatch(/^now +sends from pool spare: o1/m);

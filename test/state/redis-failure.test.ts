@@ -199,7 +199,7 @@ describe.skipIf(binary === null)('redis failure', () => {
     await state.nodes.heartbeat(node('gw-1'), 60_000);
     await state.nodes.heartbeat(node('gw-2'), 60_000);
     expect(await state.nodes.live()).toHaveLength(2);
-    await state.holds.set({ scope: 'source:tx9', reason: 'paused', until: null, by: 'cli' });
+    await state.holds.set({ scope: 'source:tx9', reason: 'held', until: null, by: 'cli' });
     expect(await state.holds.all()).toHaveLength(1);
     const claim = [{ key: 'tx1:gmail', limit: 4 }];
     const sharedLease = await state.throttle.acquire(claim, 60_000);
@@ -217,7 +217,7 @@ describe.skipIf(binary === null)('redis failure', () => {
     expect(tokens.filter((token) => token.ok).length).toBeLessThanOrEqual(5);
     expect(tokens.some((token) => !token.ok && token.retryAfterMs > 0)).toBe(true);
     await rejectsFast(() => state.suppression.check('a@b.test'));
-    expect(await state.holds.all()).toHaveLength(1); // the pause still holds
+    expect(await state.holds.all()).toHaveLength(1); // the hold is still in force
     // Bounded, not hanging (ioredis would wait for ever by default); generous for a loaded CI machine.
     expect(Date.now() - started).toBeLessThan(10_000);
     // Written in the background: wait for it rather than racing the writer.

@@ -9,7 +9,7 @@
 export interface HoldView {
   readonly reason: string;
   readonly by: string;
-  /** ISO time the hold lapses; null: until resumed. */
+  /** ISO time the hold lapses; null: until lifted. */
   readonly until: string | null;
 }
 
@@ -48,7 +48,7 @@ export interface ClusterStatus {
   /** The config the answering node runs: from its files, or a version from Redis (docs/OPERATIONS.md "Config rollout"). */
   readonly config?: { readonly source: 'file' | 'redis'; readonly version: number | null; readonly failed: { readonly version: number; readonly errors: readonly string[] } | null };
   readonly nodes: readonly NodeStatus[];
-  readonly pools: ReadonlyArray<{ readonly name: string; readonly paused: HoldView | null }>;
+  readonly pools: ReadonlyArray<{ readonly name: string; readonly held: HoldView | null }>;
   readonly queue: ReadonlyArray<{ readonly pool: string; readonly provider: string; readonly depth: number; readonly oldest_seconds: number }>;
 }
 
@@ -59,8 +59,8 @@ export interface SourceStatus {
   readonly node: string | null;
   readonly node_live: boolean;
   readonly pools: readonly string[];
-  readonly paused: HoldView | null;
-  readonly suspended: ReadonlyArray<{ readonly provider: string } & HoldView>;
+  readonly held: HoldView | null;
+  readonly held_toward: ReadonlyArray<{ readonly provider: string } & HoldView>;
   readonly warmup: { readonly schedule: string; readonly day: string; readonly used: number; readonly cap: number } | null;
   readonly connections: number;
 }
@@ -78,7 +78,9 @@ export interface ProviderStatus extends RateView {
   readonly connections: number;
   readonly queue_depth: number;
   readonly oldest_seconds: number;
-  readonly suspended: ReadonlyArray<{ readonly source: string } & HoldView>;
+  /** The provider held for every source; null when it is not. */
+  readonly held: HoldView | null;
+  readonly held_sources: ReadonlyArray<{ readonly source: string } & HoldView>;
 }
 
 /** The outcome kinds the chart draws (a subset of the server's OutcomeKind). */

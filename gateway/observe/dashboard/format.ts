@@ -42,9 +42,10 @@ export function fmtAge(seconds: number | null | undefined): string {
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
 }
 
+/** When a hold ends: "until 14:30", or "until lifted". */
 export function fmtTime(iso: string | null): string {
-  if (!iso) return 'until resumed';
-  return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  if (!iso) return 'until lifted';
+  return `until ${new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`;
 }
 
 export function since(iso: string | null): string {

@@ -32,7 +32,7 @@ function render(d: DashboardData): void {
   if (d.providers) section('providers', () => renderProviders(d));
   if (status) section('nodes', () => renderNodes(status));
   if (status) section('queue', () => renderQueue(status));
-  if (d.sources || status) section('holds', () => renderHolds(d, act));
+  if (d.sources || status || d.providers) section('holds', () => renderHolds(d, act));
   if (alerts) section('alerts', () => renderAlerts(alerts));
 }
 

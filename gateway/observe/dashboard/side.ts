@@ -1,4 +1,4 @@
-/** The side column: nodes, the queue, what is paused or suspended, alerts. */
+/** The side column: nodes, the queue, what is held, alerts. */
 import type { AlertView, ClusterStatus, DashboardData, HoldView, NodeLoad } from './api-types.js';
 import { $, actionButton, h, type Act } from './dom.js';
 import { fmtAge, fmtBytes, fmtNum, fmtRate, fmtTime, since } from './format.js';
@@ -49,11 +49,14 @@ export function renderQueue(s: ClusterStatus): void {
   body?.replaceChildren(...(rows.length ? rows : [h('tr', null, [h('td', { colspan: 4, class: 'empty' }, ['queue empty'])])]));
 }
 
-function holdItem(kind: 'paused' | 'suspended', name: string, hold: HoldView, button: HTMLElement | null): HTMLElement {
+const HOLD_TAGS = { whole: 'held', toward: 'held for a provider', provider: 'held for every source' } as const;
+
+/** `whole`: the source or pool sends nothing; `toward`: the source sends nothing to one provider; `provider`: no source sends to it. */
+function holdItem(kind: keyof typeof HOLD_TAGS, name: string, hold: HoldView, button: HTMLElement | null): HTMLElement {
   return h('li', null, [
-    h('span', { class: `dot ${kind === 'suspended' ? 'warn' : 'bad'}` }),
+    h('span', { class: `dot ${kind === 'whole' ? 'bad' : 'warn'}` }),
     h('div', { class: 'grow' }, [
-      h('div', { class: 'title' }, [`${name} `, h('span', { class: 'tag' }, [kind])]),
+      h('div', { class: 'title' }, [`${name} `, h('span', { class: 'tag' }, [HOLD_TAGS[kind]])]),
       h('div', { class: 'meta' }, [`${hold.reason} \u00b7 by ${hold.by} \u00b7 ${fmtTime(hold.until)}`]),
     ]),
     button,
@@ -63,17 +66,19 @@ function holdItem(kind: 'paused' | 'suspended', name: string, hold: HoldView, bu
 export function renderHolds(d: DashboardData, act: Act): void {
   const items: HTMLElement[] = [];
   for (const s of d.sources ? d.sources.sources : []) {
-    const resume = `/api/sources/${encodeURIComponent(s.name)}/resume`;
-    if (s.paused) items.push(holdItem('paused', `source ${s.name} (${s.ip})`, s.paused, actionButton(act, 'Resume', 'resume', resume)));
-    for (const x of s.suspended) {
-      items.push(holdItem('suspended', `source ${s.name} \u2192 ${x.provider}`, x, s.paused ? null : actionButton(act, 'Resume', 'resume', resume)));
+    const lift = `/api/sources/${encodeURIComponent(s.name)}/lift`;
+    if (s.held) items.push(holdItem('whole', `source ${s.name} (${s.ip})`, s.held, actionButton(act, 'Lift', 'lift', lift)));
+    for (const x of s.held_toward) {
+      items.push(holdItem('toward', `source ${s.name} \u2192 ${x.provider}`, x, s.held ? null : actionButton(act, 'Lift', 'lift', lift)));
     }
   }
   for (const p of d.status ? d.status.pools : []) {
-    if (p.paused) {
-      items.push(holdItem('paused', `pool ${p.name}`, p.paused, actionButton(act, 'Resume', 'resume', `/api/pools/${encodeURIComponent(p.name)}/resume`)));
+    if (p.held) {
+      items.push(holdItem('whole', `pool ${p.name}`, p.held, actionButton(act, 'Lift', 'lift', `/api/pools/${encodeURIComponent(p.name)}/lift`)));
     }
   }
+  // A provider held by a hold_provider rule lapses on its own: no button.
+  for (const p of d.providers ? d.providers.providers : []) if (p.held) items.push(holdItem('provider', `provider ${p.name}`, p.held, null));
   $('holds').replaceChildren(...(items.length ? items : [h('li', { class: 'empty' }, ['every source is sending'])]));
 }
 

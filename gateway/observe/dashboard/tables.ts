@@ -35,11 +35,11 @@ function rateCells(r: StatsRow | undefined): HTMLElement[] {
 }
 
 function sourceStatus(s: SourceStatus): HTMLElement {
-  if (s.paused) return h('span', { class: 'status', title: `${s.paused.reason} (by ${s.paused.by})` }, [h('span', { class: 'dot bad' }), 'paused']);
-  if (s.suspended.length) {
-    return h('span', { class: 'status', title: s.suspended.map((x) => `${x.provider}: ${x.reason}`).join('; ') }, [
+  if (s.held) return h('span', { class: 'status', title: `${s.held.reason} (by ${s.held.by})` }, [h('span', { class: 'dot bad' }), 'held']);
+  if (s.held_toward.length) {
+    return h('span', { class: 'status', title: s.held_toward.map((x) => `${x.provider}: ${x.reason}`).join('; ') }, [
       h('span', { class: 'dot warn' }),
-      h('span', null, ['suspended', h('span', { class: 'sub-line' }, [`\u2192 ${s.suspended.map((x) => x.provider).join(', ')}`])]),
+      h('span', null, ['held', h('span', { class: 'sub-line' }, [`\u2192 ${s.held_toward.map((x) => x.provider).join(', ')}`])]),
     ]);
   }
   if (s.node !== null && !s.node_live) return h('span', { class: 'status' }, [h('span', { class: 'dot bad' }), 'node down']);
@@ -57,7 +57,7 @@ function warmupCell(w: SourceStatus['warmup']): HTMLElement {
 
 function sourceRow(s: SourceStatus, r: StatsRow | undefined, act: Act): HTMLElement {
   const enc = encodeURIComponent(s.name);
-  const held = s.paused || s.suspended.length;
+  const held = s.held || s.held_toward.length;
   return h('tr', { 'data-source': s.name }, [
     h('td', null, [h('span', { class: 'name' }, [s.name]), h('span', { class: 'sub-line' }, [s.ehlo])]),
     h('td', null, [h('span', { class: 'ip' }, [s.ip]), h('span', { class: 'sub-line' }, [s.node ? `on ${s.node}` : 'any node'])]),
@@ -68,8 +68,8 @@ function sourceRow(s: SourceStatus, r: StatsRow | undefined, act: Act): HTMLElem
     attemptsCell(r),
     ...rateCells(r),
     h('td', { class: 'num' }, [held
-      ? actionButton(act, 'Resume', 'resume', `/api/sources/${enc}/resume`)
-      : actionButton(act, 'Pause', 'pause', `/api/sources/${enc}/pause`, { reason: 'paused from the dashboard' })]),
+      ? actionButton(act, 'Lift', 'lift', `/api/sources/${enc}/lift`)
+      : actionButton(act, 'Hold', 'hold', `/api/sources/${enc}/hold`, { reason: 'held from the dashboard' })]),
   ]);
 }
 
@@ -101,9 +101,11 @@ function rateCell(p: ProviderStatus): HTMLElement {
 }
 
 function providerRow(p: ProviderStatus, r: StatsRow | undefined): HTMLElement {
-  const suspended = p.suspended.length
-    ? p.suspended.map((x) => h('span', { class: 'tag', title: x.reason }, [`${x.source} until ${fmtTime(x.until)}`]))
-    : [h('span', { class: 'muted' }, ['none'])];
+  const holds = [
+    ...(p.held ? [h('span', { class: 'tag', title: p.held.reason }, [`every source ${fmtTime(p.held.until)}`])] : []),
+    ...p.held_sources.map((x) => h('span', { class: 'tag', title: x.reason }, [`${x.source} ${fmtTime(x.until)}`])),
+  ];
+  const held = holds.length ? holds : [h('span', { class: 'muted' }, ['none'])];
   return h('tr', null, [
     h('td', { class: 'name' }, [p.name]),
     h('td', { class: 'num' }, [`${p.connections} / ${p.max_connections}`]),
@@ -113,7 +115,7 @@ function providerRow(p: ProviderStatus, r: StatsRow | undefined): HTMLElement {
     h('td', { class: 'num' }, [fmtNum(sent(r))]),
     attemptsCell(r),
     ...rateCells(r),
-    h('td', null, suspended),
+    h('td', null, held),
   ]);
 }
 

@@ -19,7 +19,7 @@ export function holdInForce(hold: Hold, now: number): boolean {
 }
 
 /**
- * Pauses and suspensions, in holds.json. An operator's pause must outlive a restart,
+ * Holds, in holds.json. An operator's hold must outlive a restart,
  * and holds change rarely, so every change is written (atomically) before it returns.
  */
 export class EmbeddedHolds implements HoldStore {

@@ -6,7 +6,7 @@ import { asInteger, asStrings, badReply, parseJson } from './replies.js';
 import { allHolds } from './scripts/all-holds-1.js';
 import { liftHold } from './scripts/lift-hold-1.js';
 
-/** Pauses and suspensions for the fleet: one hash, scope → JSON hold; expiry by the Redis clock. */
+/** Holds for the fleet: one hash, scope → JSON hold; expiry by the Redis clock. */
 export class RedisHolds implements HoldStore {
   readonly #conn: RedisConnection;
   readonly #keys: StateKeys;

@@ -1,6 +1,6 @@
-// Mail that waits behind a paused pool or a paused source (issue 17: "held
+// Mail that waits behind a held pool or a held source (issue 17: "held
 // (suspended/paused/warm-up)") shows as held in GET /api/queue, not ready; once the
-// pause is lifted it is sent.
+// hold is lifted it is sent.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { relayConfig, startGateway, type TestGateway } from '../support/gateway.js';
 import { startTestMx, type TestMx } from '../support/test-mx.js';
@@ -40,22 +40,22 @@ async function send(rcpt: string): Promise<void> {
   c.close();
 }
 
-test('mail behind a paused pool shows as held, and is sent once the pool is resumed', async () => {
-  await api('POST', '/api/pools/transactional/pause', { reason: 'test' });
-  await send('a@paused-pool.test');
-  await expect.poll(async () => (await group('paused-pool.test'))?.held, { timeout: 10_000 }).toBe(1);
-  expect(await group('paused-pool.test')).toMatchObject({ ready: 0, held: 1 });
-  await api('POST', '/api/pools/transactional/resume');
-  await mx.waitUntil((m) => m.messages.some((x) => x.rcpts.includes('a@paused-pool.test')), 15_000);
-  await expect.poll(async () => group('paused-pool.test')).toBeUndefined();
+test('mail behind a held pool shows as held, and is sent once the pool is lifted', async () => {
+  await api('POST', '/api/pools/transactional/hold', { reason: 'test' });
+  await send('a@held-pool.test');
+  await expect.poll(async () => (await group('held-pool.test'))?.held, { timeout: 10_000 }).toBe(1);
+  expect(await group('held-pool.test')).toMatchObject({ ready: 0, held: 1 });
+  await api('POST', '/api/pools/transactional/lift');
+  await mx.waitUntil((m) => m.messages.some((x) => x.rcpts.includes('a@held-pool.test')), 15_000);
+  await expect.poll(async () => group('held-pool.test')).toBeUndefined();
 });
 
-test('mail behind its only source, paused, shows as held, and is sent once the source is resumed', async () => {
-  await api('POST', '/api/sources/srca/pause', { reason: 'test' });
-  await send('b@paused-source.test');
-  await expect.poll(async () => (await group('paused-source.test'))?.held, { timeout: 10_000 }).toBe(1);
-  expect(await group('paused-source.test')).toMatchObject({ ready: 0, held: 1 });
-  await api('POST', '/api/sources/srca/resume');
-  await mx.waitUntil((m) => m.messages.some((x) => x.rcpts.includes('b@paused-source.test')), 15_000);
-  await expect.poll(async () => group('paused-source.test')).toBeUndefined();
+test('mail behind its only source, held, shows as held, and is sent once the source is lifted', async () => {
+  await api('POST', '/api/sources/srca/hold', { reason: 'test' });
+  await send('b@held-source.test');
+  await expect.poll(async () => (await group('held-source.test'))?.held, { timeout: 10_000 }).toBe(1);
+  expect(await group('held-source.test')).toMatchObject({ ready: 0, held: 1 });
+  await api('POST', '/api/sources/srca/lift');
+  await mx.waitUntil((m) => m.messages.some((x) => x.rcpts.includes('b@held-source.test')), 15_000);
+  await expect.poll(async () => group('held-source.test')).toBeUndefined();
 });

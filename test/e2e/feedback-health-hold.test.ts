@@ -1,6 +1,6 @@
 // Complaints feed the source health of [pools.X.health]: once complaints over deliveries
 // toward a provider pass max_complaint_rate (with min_volume outcomes in the window), the
-// source is paused for that provider (source_paused, reason complaint_rate), and a
+// source is held toward that provider (source_held, reason complaint_rate), and a
 // complaint_rate alert rises.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { relayConfig } from '../support/gateway.js';
@@ -20,7 +20,7 @@ beforeAll(async () => {
 max_complaint_rate = 0.2
 min_volume = 5
 window = "10m"
-pause_for = "10m"
+hold_for = "10m"
 [providers.yahoo]
 domains = ["yahoo.test"]
 [events]
@@ -40,7 +40,7 @@ afterAll(async () => {
   await mx?.close();
 });
 
-test('complaints past max_complaint_rate pause the source for the provider', async () => {
+test('complaints past max_complaint_rate hold the source toward the provider', async () => {
   const app = await RawSmtp.open(gw.port());
   await app.read();
   await app.cmd('EHLO app.test');
@@ -59,8 +59,8 @@ test('complaints past max_complaint_rate pause the source for the provider', asy
   expect((await yahoo.send('', ['fbl@feedback.example.com'], arfReport('yahoo-cfl', { sourceIp: SOURCE_IP, mailFrom: 'news@example.com', original: delivered[1]?.raw ?? '' })))?.code).toBe(250);
   yahoo.close();
 
-  const paused = await waitForEventLine(gw.events, (e) => e.event === 'source_paused');
-  expect(paused).toMatchObject({ source: 'promo1', provider: 'yahoo', reason: 'complaint_rate', by: 'health' });
+  const held = await waitForEventLine(gw.events, (e) => e.event === 'source_held');
+  expect(held).toMatchObject({ source: 'promo1', provider: 'yahoo', reason: 'complaint_rate', by: 'health' });
 
   await gw.node.observer?.alerts.evaluate();
   expect(gw.node.observer?.alerts.active()).toMatchObject([{ metric: 'complaint_rate', scope: 'source', key: 'promo1', value: 0.4 }]);
