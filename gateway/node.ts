@@ -46,6 +46,7 @@ import { verpSender, VerpTokens } from './bounce/verp.js';
 import { createLogger, type NodeLog } from './observe/logger.js';
 import { NodeControl, VERSION } from './observe/node-control.js';
 import type { Observer } from './observe/observer.js';
+import type { EventSink, PeerStep } from './observe/event-types.js';
 import type { AdminServer, Readiness } from './observe/admin-server.js';
 import type { ReloadResult } from './observe/admin-control.js';
 import { HealthSocket } from './observe/health-socket.js';
@@ -267,7 +268,7 @@ export class SluiceNode {
     });
     const routing = this.#buildRouting(config, { state, spool, holds, autoHolds, observer });
     // Items whose pool sends from a peer go to it over the cluster listener (cluster/handoff.ts).
-    const handoff = link && shares && cluster ? this.#buildHandoff(link, shares, cluster.membership, spool, () => m) : null;
+    const handoff = link && shares && cluster ? this.#buildHandoff(link, shares, cluster.membership, spool, () => m, observer.sink) : null;
     this.#handoff = handoff;
     const scheduler = new Scheduler({ spool, clock, log, onOutcome: (o) => outcomes.handle(o), beforeRemove: (e) => outcomes.beforeRemove(e), ...routing.scheduler, rulesFile: join(this.dataDir, 'queue-rules.json'), ...(handoff ? { handoff } : {}) });
     built.push(() => scheduler.stop(0));
@@ -283,6 +284,7 @@ export class SluiceNode {
       replication?.start(cluster.membership, async (envelope, body, origin) => {
         await spool.commit(envelope, body);
         scheduler.add(envelope);
+        this.#queued(envelope, plugins, observer, origin);
         log.info({ event: 'replica_taken_over', queue_id: envelope.id, origin, message_id: envelope.messageId }, `took over ${envelope.id} from ${origin}`);
       });
       if (replication) built.push(() => replication.stop());
@@ -402,7 +404,7 @@ export class SluiceNode {
   }
 
   /** The handoff: reads the running routing's source standing and the fleet's shares at each decision. */
-  #buildHandoff(link: ClusterLink, shares: PoolShares, membership: MembershipView, spool: Spool, metrics: () => Observer['metrics']): Handoff<ProviderLimits> {
+  #buildHandoff(link: ClusterLink, shares: PoolShares, membership: MembershipView, spool: Spool, metrics: () => Observer['metrics'], sink: EventSink): Handoff<ProviderLimits> {
     return new Handoff<ProviderLimits>({
       self: this.config.node.id,
       config: () => this.config,
@@ -422,6 +424,7 @@ export class SluiceNode {
       readBody: (id) => spool.readBody(id),
       log: this.log,
       now: () => this.clock.now(),
+      publish: (r) => sink.publish(r),
     });
   }
 
@@ -536,12 +539,22 @@ export class SluiceNode {
     return { ready: reasons.length === 0, reasons };
   }
 
-  /** The `queued` notification: plugins' observers, metrics, the event log and webhooks. */
-  #queued(envelope: Envelope, plugins: PluginHost, observer: Observer): void {
+  /**
+   * The `queued` notification: plugins' observers, metrics, the event log and webhooks.
+   * A message from a peer says how it came (the event log links the nodes' parts of its
+   * life with it: queue/message-history.ts); `takenFrom`: taken over from a down node's replica.
+   */
+  #queued(envelope: Envelope, plugins: PluginHost, observer: Observer, takenFrom?: string): void {
+    const mark = envelope.peer;
+    const peer: PeerStep | undefined = takenFrom !== undefined
+      ? { how: 'takeover', from: takenFrom, queue_id: envelope.id, origin: mark?.origin ?? takenFrom, hops: (mark?.hops ?? 0) + 1, trace: mark?.trace ?? '' }
+      : mark
+        ? { how: 'handoff', from: mark.from, queue_id: mark.queueId, origin: mark.origin, hops: mark.hops, trace: mark.trace }
+        : undefined;
     for (const rcpt of envelope.rcpts) {
       const e: OutcomeEvent = { queueId: envelope.id, messageId: envelope.messageId, recipient: rcpt, mailFrom: envelope.mailFrom, class: envelope.class, pool: envelope.pool ?? '', source: null, provider: null, mx: null, reply: null, enhanced: null, attempt: 0, at: this.clock.now() };
       plugins.emit('queued', e);
-      observer.outcome('queued', e, envelope.campaign);
+      observer.outcome('queued', e, envelope.campaign, peer);
     }
   }
 
