@@ -270,7 +270,7 @@ export class SluiceNode {
     // Items whose pool sends from a peer go to it over the cluster listener (cluster/handoff.ts).
     const handoff = link && shares && cluster ? this.#buildHandoff(link, shares, cluster.membership, spool, () => m, observer.sink) : null;
     this.#handoff = handoff;
-    const scheduler = new Scheduler({ spool, clock, log, onOutcome: (o) => outcomes.handle(o), beforeRemove: (e) => outcomes.beforeRemove(e), ...routing.scheduler, rulesFile: join(this.dataDir, 'queue-rules.json'), ...(handoff ? { handoff } : {}) });
+    const scheduler = new Scheduler({ spool, clock, log, onOutcome: (o) => outcomes.handle(o), beforeRemove: (e) => outcomes.beforeRemove(e), dsnFirst: (e, rcpts, response) => outcomes.dsnFirst(e, rcpts, response), ...routing.scheduler, rulesFile: join(this.dataDir, 'queue-rules.json'), ...(handoff ? { handoff } : {}) });
     built.push(() => scheduler.stop(0));
     startGauges(observer, { fleet, queue: scheduler, connections: this.connections, stateHealthy: () => state.healthy(), sources: () => Object.keys(this.config.sources), warmup: { cap: (s) => this.#routing?.warmup.cap(s) ?? null, used: (s) => this.#routing?.warmup.used(s) ?? Promise.resolve(0) } });
 
@@ -379,11 +379,21 @@ export class SluiceNode {
     const lost: LostMessage[] = [];
     // Peers took these over while this node was down (replicas = 2): theirs to deliver, not ours.
     const dropped: string[] = [];
+    // DSNs of an operator's bounce committed just before a crash: their recipients are recorded bounced below.
+    const dsnsFirst: { id: string; rcpts: readonly string[] }[] = [];
     const recovered = await spool.recover(
-      (msg) => (taken.has(msg.envelope.id) ? dropped.push(msg.envelope.id) : scheduler.restore(msg)),
+      (msg) => {
+        if (msg.envelope.dsnFor) dsnsFirst.push(msg.envelope.dsnFor);
+        if (taken.has(msg.envelope.id)) dropped.push(msg.envelope.id);
+        else scheduler.restore(msg);
+      },
       (file, reason, damage) => lost.push(...logDamage(log, file, reason, damage)),
     );
+    // Taken out of the waiting queue before it runs; recorded once their envelopes are read.
+    const completed = scheduler.bouncedBeforeCrash(dsnsFirst);
     scheduler.restored();
+    const ended = await completed;
+    if (ended > 0) log.warn({ event: 'queue_bounce_completed', recipients: ended }, `a bounce cut short by a stop: ${ended} recipients whose DSN was already queued recorded bounced`);
     for (const id of dropped) await spool.remove(id);
     if (taken.size > 0) {
       log.warn({ event: 'replicas_taken_while_down', taken: taken.size, dropped: dropped.length }, `peers took over ${taken.size} messages while this node was down: dropped ${dropped.length} from the spool`);
