@@ -16,6 +16,7 @@ import { loadConfig, type LoadedConfig } from './config/load.js';
 import { diffConfig, RESTART_ONLY } from './config/diff.js';
 import type { Config } from './config/schema.js';
 import { systemClock, type Clock, type NodeInfo } from './state/types.js';
+import type { ReplicaSink } from './cluster/replica-sink.js';
 import { createState, type ManagedState } from './state/create.js';
 import { SegmentSpool } from './spool/segment-spool.js';
 import { DiskGuard } from './spool/disk-guard.js';
@@ -314,7 +315,7 @@ export class SluiceNode {
 
     // The listeners' AcceptSink: where every finished transaction goes.
     const sink = acceptSink({ spool, disk, enqueue, dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason), routeHeaders: () => this.#routing?.routeHeaderNames ?? [], feedback, maxSchedule: () => this.config.queue.max_schedule });
-    const { listeners, ports } = await startListeners(config, { log, clock, hostname: this.hostname, baseDir: this.baseDir, dataDir: this.dataDir, config: () => this.config, plugins, sink, disk, feedback: bounces ?? feedback, metrics: m, failures: state.failures, ...(link && secret !== undefined ? { cluster: { link, secret, replicas: replication?.store, received: (kind, ok) => m.peerReceived(kind as 'handoff', ok) } } : {}) }, built);
+    const { listeners, ports } = await startListeners(config, { log, clock, hostname: this.hostname, baseDir: this.baseDir, dataDir: this.dataDir, config: () => this.config, plugins, sink, disk, feedback: bounces ?? feedback, metrics: m, failures: state.failures, ...(link && secret !== undefined ? { cluster: { link, secret, replicas: replication ? keptReplicas(replication.store, observer.sink, config.node.id, clock) : undefined, received: (kind, ok) => m.peerReceived(kind as 'handoff', ok) } } : {}) }, built);
 
     const control = new NodeControl({
       nodeId: config.node.id,
@@ -591,4 +592,14 @@ export class SluiceNode {
     await parts.state.close();
     this.log.info({ event: 'stopped', queued: parts.scheduler.depth }, 'stopped; queued mail stays in the spool');
   }
+}
+
+/** The replica store, with a `replica_kept` event-log record for each copy kept (GET /api/messages/ID shows where a message's copy is). */
+function keptReplicas(store: ReplicaSink, sink: EventSink, node: string, clock: Clock): ReplicaSink {
+  return {
+    keep: async (facts, body) => {
+      await store.keep(facts, body);
+      sink.publish({ event: 'replica_kept', at: new Date(clock.now()).toISOString(), node, queue_id: facts.queueId, origin: facts.origin, recipients: facts.envelope.rcpts.length - facts.done.length });
+    },
+  };
 }

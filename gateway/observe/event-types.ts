@@ -132,7 +132,18 @@ export interface QueueActionRecord {
   readonly by: string;
 }
 
-export type EventRecord = OutcomeRecord | SourceHoldRecord | WarmupExhaustedRecord | AlertRecord | QueueActionRecord | HandoffRecord;
+/** A copy of a peer's message kept here ([cluster] replicas = 2), before the peer's 250. */
+export interface ReplicaRecord {
+  readonly event: 'replica_kept';
+  readonly at: string;
+  readonly node: string;
+  /** The message's queue id on `origin` (a takeover keeps it). */
+  readonly queue_id: string;
+  readonly origin: string;
+  readonly recipients: number;
+}
+
+export type EventRecord = OutcomeRecord | SourceHoldRecord | WarmupExhaustedRecord | AlertRecord | QueueActionRecord | HandoffRecord | ReplicaRecord;
 export type EventName = EventRecord['event'];
 
 export const EVENT_NAMES: readonly EventName[] = [
@@ -144,6 +155,7 @@ export const EVENT_NAMES: readonly EventName[] = [
   'alert_cleared',
   'queue_action',
   'handed_off',
+  'replica_kept',
 ];
 
 /** Where records go; `publish` is synchronous, cheap, and never throws. */

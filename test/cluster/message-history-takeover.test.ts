@@ -1,7 +1,8 @@
 // GET /api/messages/ID for a message taken over from a replica (issue 17, replicas = 2):
 // three node processes on one private Redis. n2 accepts a message while its pool is paused,
 // with a copy on a peer, and is killed with SIGKILL; the peer takes it over and delivers it.
-// Asked on a survivor, its life reads: accepted from n2 by takeover, delivered there (n2,
+// Asked on a survivor, its life reads: the copy kept on the peer, the peer's own copy on
+// the third node, accepted from n2 by takeover, delivered there (n2,
 // down, is not a live node and is not waited for). Once n2 is back, its own accept shows
 // first (written to its event log before the kill).
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -70,27 +71,35 @@ test('a message taken over from a killed node: the takeover and the delivery, th
   expect(id).not.toBe('');
 
   // The event log is written in the background (a kill -9 may lose its last lines): killed once n2 has its accept on file.
-  expect((await history(n2, id)).events.map((e) => `${e.node} ${e.event}`)).toEqual(['n2 queued']);
+  // Its copy was kept on a peer before n2's 250: that step shows first.
+  const before = (await history(n2, id)).events;
+  const holder = String(before[0]?.node);
+  expect(before.map((e) => `${e.node} ${e.event}`)).toEqual([`${holder} replica_kept`, 'n2 queued']);
+  expect(before[0]).toMatchObject({ queue_id: id, origin: 'n2', recipients: 1 });
   await n2.kill9();
   expect((await n1.api('/api/pools/transactional/resume', { method: 'POST', body: {} })).status).toBe(200);
   await waitUntil('the message delivered without n2', () => mx.messages.some((m) => m.raw.toString().includes('Subject: taken-1')), 30_000, 200);
   const taker = [n1, n3].find((n) => n.events('replica_taken_over').some((e) => e['queue_id'] === id));
   expect(taker).toBeDefined();
   const other = taker === n1 ? n3 : n1;
+  // The peer that kept the copy is the one that took it over.
+  expect(taker?.id).toBe(holder);
 
   const h = await waitUntil('the delivery in the history', async () => {
     const x = await history(other, id);
     return x.events.some((e) => e.event === 'delivered') ? x : null;
   }, 10_000);
-  expect(h.events.map((e) => `${e.node} ${e.event}`)).toEqual([`${taker?.id} queued`, `${taker?.id} delivered`]);
-  expect(h.events[0]).toMatchObject({ queue_id: id, recipient: 'tia@dest.test', peer: { how: 'takeover', from: 'n2', queue_id: id, origin: 'n2', hops: 1 } });
-  expect(h.events[1]).toMatchObject({ queue_id: id, source: taker === n1 ? 'a' : 'c' });
+  // Taken over, the message is the taker's: its commit copies it to the other live peer.
+  expect(h.events.map((e) => `${e.node} ${e.event}`)).toEqual([`${holder} replica_kept`, `${other.id} replica_kept`, `${taker?.id} queued`, `${taker?.id} delivered`]);
+  expect(h.events[1]).toMatchObject({ queue_id: id, origin: taker?.id });
+  expect(h.events[2]).toMatchObject({ queue_id: id, recipient: 'tia@dest.test', peer: { how: 'takeover', from: 'n2', queue_id: id, origin: 'n2', hops: 1 } });
+  expect(h.events[3]).toMatchObject({ queue_id: id, source: taker === n1 ? 'a' : 'c' });
   expect(h.nodes).toEqual(['n1', 'n3']);
   expect(h.errors).toBeUndefined();
 
   await n2.start();
   await fleet.converged();
   const back = await history(other, id);
-  expect(back.events.map((e) => `${e.node} ${e.event}`)).toEqual(['n2 queued', `${taker?.id} queued`, `${taker?.id} delivered`]);
+  expect(back.events.map((e) => `${e.node} ${e.event}`)).toEqual([`${holder} replica_kept`, 'n2 queued', `${other.id} replica_kept`, `${taker?.id} queued`, `${taker?.id} delivered`]);
   expect(back.nodes).toEqual(['n1', 'n2', 'n3']);
 }, 90_000);
