@@ -16,7 +16,6 @@ import { loadConfig, type LoadedConfig } from './config/load.js';
 import { diffConfig, RESTART_ONLY } from './config/diff.js';
 import type { Config } from './config/schema.js';
 import { systemClock, type Clock, type NodeInfo } from './state/types.js';
-import type { ReplicaSink } from './cluster/replica-sink.js';
 import { createState, type ManagedState } from './state/create.js';
 import { SegmentSpool } from './spool/segment-spool.js';
 import { DiskGuard } from './spool/disk-guard.js';
@@ -58,7 +57,7 @@ import { acceptSink, buildCluster, buildRouting, startListeners, type RoutingPar
 import type { Membership, MembershipView } from './cluster/membership.js';
 import { ClusterLink } from './cluster/cluster-link.js';
 import type { ReplicaLedger } from './state/replica-ledger.js';
-import { buildReplication } from './node-replicas.js';
+import { buildReplication, keptReplicas } from './node-replicas.js';
 import { Handoff } from './cluster/handoff.js';
 import { PoolShares } from './cluster/pool-shares.js';
 
@@ -592,14 +591,4 @@ export class SluiceNode {
     await parts.state.close();
     this.log.info({ event: 'stopped', queued: parts.scheduler.depth }, 'stopped; queued mail stays in the spool');
   }
-}
-
-/** The replica store, with a `replica_kept` event-log record for each copy kept (GET /api/messages/ID shows where a message's copy is). */
-function keptReplicas(store: ReplicaSink, sink: EventSink, node: string, clock: Clock): ReplicaSink {
-  return {
-    keep: async (facts, body) => {
-      await store.keep(facts, body);
-      sink.publish({ event: 'replica_kept', at: new Date(clock.now()).toISOString(), node, queue_id: facts.queueId, origin: facts.origin, recipients: facts.envelope.rcpts.length - facts.done.length });
-    },
-  };
 }
