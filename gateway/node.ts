@@ -393,7 +393,7 @@ export class SluiceNode {
     const completed = scheduler.bouncedBeforeCrash(dsnsFirst);
     scheduler.restored();
     const ended = await completed;
-    if (ended > 0) log.warn({ event: 'queue_bounce_completed', recipients: ended }, `a bounce cut short by a stop: ${ended} recipients whose DSN was already queued recorded bounced`);
+    if (ended > 0) log.warn({ event: 'queue_bounce_completed', recipients: ended }, `a bounce cut short by a crash: ${ended} recipients whose DSN was already queued recorded bounced`);
     for (const id of dropped) await spool.remove(id);
     if (taken.size > 0) {
       log.warn({ event: 'replicas_taken_while_down', taken: taken.size, dropped: dropped.length }, `peers took over ${taken.size} messages while this node was down: dropped ${dropped.length} from the spool`);

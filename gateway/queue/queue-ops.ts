@@ -184,7 +184,8 @@ export class QueueOps {
       if (rest.length > 0) this.held.set(e, { ...p, rcpts: rest });
       work.push({ kind: 'parked', parked: { ...p, rcpts: p.rcpts.filter((r) => rcpts.has(r)) } });
     }
-    for (const w of work) if (w.kind === 'parked' && w.parked.entry) this.ending.add(w.parked.entry);
+    // Not marked as ending (no action runs before recovery is over): an index row keeps the
+    // message's other recipients, and a later bounce must still match them.
     return this.run(work, (item, r) => this.deps.finish(item, r, ADMIN_BOUNCE.state, ADMIN_BOUNCE.response, 'admin', true));
   }
 
