@@ -19,6 +19,8 @@ import type { Envelope, Spool } from './spool/types.js';
 import { createReplicaLedger } from './state/create.js';
 import type { ReplicaLedger } from './state/replica-ledger.js';
 import type { Clock } from './state/types.js';
+import type { ReplicaSink } from './cluster/replica-sink.js';
+import type { EventSink } from './observe/event-types.js';
 
 const DAY = 86_400_000;
 
@@ -97,6 +99,16 @@ export async function buildReplication(p: ReplicationPorts): Promise<Replication
       if (timer) clearInterval(timer);
       await ledger.close();
       await store.close();
+    },
+  };
+}
+
+/** The replica store, with a `replica_kept` event-log record for each copy kept (GET /api/messages/ID shows where a message's copy is). */
+export function keptReplicas(store: ReplicaSink, sink: EventSink, node: string, clock: Clock): ReplicaSink {
+  return {
+    keep: async (facts, body) => {
+      await store.keep(facts, body);
+      sink.publish({ event: 'replica_kept', at: new Date(clock.now()).toISOString(), node, queue_id: facts.queueId, origin: facts.origin, recipients: facts.envelope.rcpts.length - facts.done.length });
     },
   };
 }

@@ -46,6 +46,7 @@ import { verpSender, VerpTokens } from './bounce/verp.js';
 import { createLogger, type NodeLog } from './observe/logger.js';
 import { NodeControl, VERSION } from './observe/node-control.js';
 import type { Observer } from './observe/observer.js';
+import type { EventSink, PeerStep } from './observe/event-types.js';
 import type { AdminServer, Readiness } from './observe/admin-server.js';
 import type { ReloadResult } from './observe/admin-control.js';
 import { HealthSocket } from './observe/health-socket.js';
@@ -56,7 +57,7 @@ import { acceptSink, buildCluster, buildRouting, startListeners, type RoutingPar
 import type { Membership, MembershipView } from './cluster/membership.js';
 import { ClusterLink } from './cluster/cluster-link.js';
 import type { ReplicaLedger } from './state/replica-ledger.js';
-import { buildReplication } from './node-replicas.js';
+import { buildReplication, keptReplicas } from './node-replicas.js';
 import { Handoff } from './cluster/handoff.js';
 import { PoolShares } from './cluster/pool-shares.js';
 
@@ -277,9 +278,9 @@ export class SluiceNode {
     const routing = this.#buildRouting(config, { state, spool, holds, autoHolds, observer });
     this.#routing = routing;
     // Items whose pool sends from a peer go to it over the cluster listener (cluster/handoff.ts).
-    const handoff = link && shares && cluster ? this.#buildHandoff(link, shares, cluster.membership, spool, () => m) : null;
+    const handoff = link && shares && cluster ? this.#buildHandoff(link, shares, cluster.membership, spool, () => m, observer.sink) : null;
     this.#handoff = handoff;
-    const scheduler = new Scheduler({ spool, clock, log, onOutcome: (o) => outcomes.handle(o), beforeRemove: (e) => outcomes.beforeRemove(e), ...routing.scheduler, rulesFile: join(this.dataDir, 'queue-rules.json'), ...(handoff ? { handoff } : {}) });
+    const scheduler = new Scheduler({ spool, clock, log, onOutcome: (o) => outcomes.handle(o), beforeRemove: (e) => outcomes.beforeRemove(e), dsnFirst: (e, rcpts, response) => outcomes.dsnFirst(e, rcpts, response), ...routing.scheduler, rulesFile: join(this.dataDir, 'queue-rules.json'), ...(handoff ? { handoff } : {}) });
     built.push(() => scheduler.stop(0));
     startGauges(observer, { fleet, queue: scheduler, connections: this.connections, stateHealthy: () => state.healthy(), sources: () => Object.keys(this.config.sources), warmup: { cap: (s) => this.#routing?.warmup.cap(s) ?? null, used: (s) => this.#routing?.warmup.used(s) ?? Promise.resolve(0) } });
 
@@ -293,6 +294,7 @@ export class SluiceNode {
       replication?.start(cluster.membership, async (envelope, body, origin) => {
         await spool.commit(envelope, body);
         scheduler.add(envelope);
+        this.#queued(envelope, plugins, observer, origin);
         log.info({ event: 'replica_taken_over', queue_id: envelope.id, origin, message_id: envelope.messageId }, `took over ${envelope.id} from ${origin}`);
       });
       if (replication) built.push(() => replication.stop());
@@ -322,7 +324,7 @@ export class SluiceNode {
 
     // The listeners' AcceptSink: where every finished transaction goes.
     const sink = acceptSink({ spool, disk, enqueue, dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason), routeHeaders: () => this.#routing?.routeHeaderNames ?? [], feedback, maxSchedule: () => this.config.queue.max_schedule });
-    const { listeners, ports } = await startListeners(config, { log, clock, hostname: this.hostname, baseDir: this.baseDir, dataDir: this.dataDir, config: () => this.config, plugins, sink, disk, feedback: bounces ?? feedback, metrics: m, failures: state.failures, ...(link && secret !== undefined ? { cluster: { link, secret, replicas: replication?.store, received: (kind, ok) => m.peerReceived(kind as 'handoff', ok) } } : {}) }, built);
+    const { listeners, ports } = await startListeners(config, { log, clock, hostname: this.hostname, baseDir: this.baseDir, dataDir: this.dataDir, config: () => this.config, plugins, sink, disk, feedback: bounces ?? feedback, metrics: m, failures: state.failures, ...(link && secret !== undefined ? { cluster: { link, secret, replicas: replication ? keptReplicas(replication.store, observer.sink, config.node.id, clock) : undefined, received: (kind, ok) => m.peerReceived(kind as 'handoff', ok) } } : {}) }, built);
 
     const control = new NodeControl({
       nodeId: config.node.id,
@@ -393,11 +395,21 @@ export class SluiceNode {
     const lost: LostMessage[] = [];
     // Peers took these over while this node was down (replicas = 2): theirs to deliver, not ours.
     const dropped: string[] = [];
+    // DSNs of an operator's bounce committed just before a crash: their recipients are recorded bounced below.
+    const dsnsFirst: { id: string; rcpts: readonly string[] }[] = [];
     const recovered = await spool.recover(
-      (msg) => (taken.has(msg.envelope.id) ? dropped.push(msg.envelope.id) : scheduler.restore(msg)),
+      (msg) => {
+        if (msg.envelope.dsnFor) dsnsFirst.push(msg.envelope.dsnFor);
+        if (taken.has(msg.envelope.id)) dropped.push(msg.envelope.id);
+        else scheduler.restore(msg);
+      },
       (file, reason, damage) => lost.push(...logDamage(log, file, reason, damage)),
     );
+    // Taken out of the waiting queue before it runs; recorded once their envelopes are read.
+    const completed = scheduler.bouncedBeforeCrash(dsnsFirst);
     scheduler.restored();
+    const ended = await completed;
+    if (ended > 0) log.warn({ event: 'queue_bounce_completed', recipients: ended }, `a bounce cut short by a crash: ${ended} recipients whose DSN was already queued recorded bounced`);
     for (const id of dropped) await spool.remove(id);
     if (taken.size > 0) {
       log.warn({ event: 'replicas_taken_while_down', taken: taken.size, dropped: dropped.length }, `peers took over ${taken.size} messages while this node was down: dropped ${dropped.length} from the spool`);
@@ -418,7 +430,7 @@ export class SluiceNode {
   }
 
   /** The handoff: reads the running routing's source standing and the fleet's shares at each decision. */
-  #buildHandoff(link: ClusterLink, shares: PoolShares, membership: MembershipView, spool: Spool, metrics: () => Observer['metrics']): Handoff<ProviderLimits> {
+  #buildHandoff(link: ClusterLink, shares: PoolShares, membership: MembershipView, spool: Spool, metrics: () => Observer['metrics'], sink: EventSink): Handoff<ProviderLimits> {
     return new Handoff<ProviderLimits>({
       self: this.config.node.id,
       config: () => this.config,
@@ -438,6 +450,7 @@ export class SluiceNode {
       readBody: (id) => spool.readBody(id),
       log: this.log,
       now: () => this.clock.now(),
+      publish: (r) => sink.publish(r),
     });
   }
 
@@ -555,12 +568,22 @@ export class SluiceNode {
     return { ready: reasons.length === 0, reasons };
   }
 
-  /** The `queued` notification: plugins' observers, metrics, the event log and webhooks. */
-  #queued(envelope: Envelope, plugins: PluginHost, observer: Observer): void {
+  /**
+   * The `queued` notification: plugins' observers, metrics, the event log and webhooks.
+   * A message from a peer says how it came (the event log links the nodes' parts of its
+   * life with it: queue/message-history.ts); `takenFrom`: taken over from a down node's replica.
+   */
+  #queued(envelope: Envelope, plugins: PluginHost, observer: Observer, takenFrom?: string): void {
+    const mark = envelope.peer;
+    const peer: PeerStep | undefined = takenFrom !== undefined
+      ? { how: 'takeover', from: takenFrom, queue_id: envelope.id, origin: mark?.origin ?? takenFrom, hops: (mark?.hops ?? 0) + 1, trace: mark?.trace ?? '' }
+      : mark
+        ? { how: 'handoff', from: mark.from, queue_id: mark.queueId, origin: mark.origin, hops: mark.hops, trace: mark.trace }
+        : undefined;
     for (const rcpt of envelope.rcpts) {
       const e: OutcomeEvent = { queueId: envelope.id, messageId: envelope.messageId, recipient: rcpt, mailFrom: envelope.mailFrom, class: envelope.class, pool: envelope.pool ?? '', source: null, provider: null, mx: null, reply: null, enhanced: null, attempt: 0, at: this.clock.now() };
       plugins.emit('queued', e);
-      observer.outcome('queued', e, envelope.campaign);
+      observer.outcome('queued', e, envelope.campaign, peer);
     }
   }
 

@@ -82,7 +82,7 @@ export class OutcomeRouter {
         .add([{ address: o.rcpt.toLowerCase(), reason: 'hard-bounce', source: o.bounce ? o.bounce.via.slice(0, 250) : `delivery ${o.envelope.id}: ${formatResponse(o.response).slice(0, 200)}`, at: clock.now() }])
         .catch((err: unknown) => this.deps.log.warn({ err, rcpt: o.rcpt }, 'could not add hard bounce to suppression'));
     }
-    if ((o.kind === 'bounced' || o.kind === 'expired') && !o.envelope.isDsn && o.envelope.mailFrom !== '' && o.bounce?.dsn !== false) {
+    if ((o.kind === 'bounced' || o.kind === 'expired') && !o.envelope.isDsn && o.envelope.mailFrom !== '' && o.bounce?.dsn !== false && o.dsnSent !== true) {
       const entry = this.pendingDsn.get(o.envelope.id) ?? { envelope: o.envelope, failed: [] };
       const response = o.kind === 'expired' ? localResponse(o.response?.code && o.response.code >= 500 ? o.response.code : 550, '4.4.7', `message expired after ${queueAge(clock.now() - o.envelope.receivedAt)} in the queue; last reply: ${o.response ? formatResponse(o.response) : 'none'}`) : o.response;
       entry.failed.push({ rcpt: o.rcpt, response, action: 'failed', remoteMta: o.mx });
@@ -110,6 +110,25 @@ export class OutcomeRouter {
     }
   }
 
+  /**
+   * The DSN for `rcpts` of `original`, committed to the spool before they are recorded
+   * bounced (an operator's bounce, queue/queue-ending.ts): the DSN's envelope names them
+   * (`dsnFor`), so that recovery records them bounced if a crash comes between the two.
+   * Resolves true once the DSN is durable, false when none is owed (a DSN, or a null
+   * sender); rejects when it could not be committed (the recipients then stay queued).
+   */
+  async dsnFirst(original: Envelope, rcpts: readonly string[], response: Response): Promise<boolean> {
+    if (original.isDsn || original.mailFrom === '' || rcpts.length === 0) return false;
+    const body = await this.deps.readBody(original.id).catch(() => null);
+    const failed: FailedRecipient[] = rcpts.map((rcpt) => ({ rcpt, response, action: 'failed', remoteMta: null }));
+    const dsn = buildDsn({ original, originalMessage: body, failed, hostname: this.deps.hostname, now: new Date(this.deps.clock.now()) });
+    if (!dsn) return false;
+    const envelope = { ...this.dsnEnvelope(original), dsnFor: { id: original.id, rcpts: [...rcpts] } };
+    await this.deps.inject(envelope, dsn);
+    this.deps.log.info({ event: 'dsn_queued', queue_id: envelope.id, original: original.id, to: original.mailFrom, recipients: rcpts.length }, 'DSN queued');
+    return true;
+  }
+
   /** Called before a finished message leaves the spool: its DSN goes out now. */
   async beforeRemove(envelope: Envelope): Promise<void> {
     await this.flushOne(envelope.id);
@@ -132,13 +151,25 @@ export class OutcomeRouter {
     const original = await this.deps.readBody(id).catch(() => null);
     const dsn = buildDsn({ original: entry.envelope, originalMessage: original, failed: entry.failed, hostname, now: new Date(clock.now()) });
     if (!dsn) return;
-    const dsnId = newQueueId(clock);
-    const envelope: Envelope = {
-      id: dsnId,
+    const envelope = this.dsnEnvelope(entry.envelope);
+    const dsnId = envelope.id;
+    try {
+      await this.deps.inject(envelope, dsn);
+      this.deps.log.info({ event: 'dsn_queued', queue_id: dsnId, original: id, to: entry.envelope.mailFrom, recipients: entry.failed.length }, 'DSN queued');
+    } catch (err) {
+      this.deps.log.error({ err, original: id }, 'could not queue DSN');
+    }
+  }
+
+  /** A DSN's envelope: from the null sender to the original's sender (RFC 3464 §2, RFC 5321 §4.5.5). */
+  private dsnEnvelope(original: Envelope): Envelope {
+    const now = this.deps.clock.now();
+    return {
+      id: newQueueId(this.deps.clock),
       mailFrom: '',
-      rcpts: [entry.envelope.mailFrom],
-      receivedAt: clock.now(),
-      class: entry.envelope.class,
+      rcpts: [original.mailFrom],
+      receivedAt: now,
+      class: original.class,
       pool: null,
       priority: null,
       campaign: null,
@@ -148,12 +179,6 @@ export class OutcomeRouter {
       routeHeaders: {},
       isDsn: true,
     };
-    try {
-      await this.deps.inject(envelope, dsn);
-      this.deps.log.info({ event: 'dsn_queued', queue_id: dsnId, original: id, to: entry.envelope.mailFrom, recipients: entry.failed.length }, 'DSN queued');
-    } catch (err) {
-      this.deps.log.error({ err, original: id }, 'could not queue DSN');
-    }
   }
 }
 

@@ -19,7 +19,7 @@ const USAGE = `Usage: sluice queue <command> [--config FILE] [options]   (defaul
 Commands:
   summary [--by provider|domain|source|pool|campaign|class|sender] [--node N]
   list    [selector] [--state ready|deferred|held|scheduled|in_flight] [--limit N] [--after CURSOR] [--node N]
-  show ID                         the message's events on this node
+  show ID [--node N]              the message's life on every node it touched (exit 1: a node did not answer)
   rules                           holds and rebinds in force
   hold    [selector] [--duration 30m]   held: stays queued, not attempted (older name: suspend)
   lift    [selector] [--all]      lifts the holds with this selector (older name: resume)
@@ -74,9 +74,11 @@ export async function queueCommand(argv: string[]): Promise<number> {
   }
   if (cmd === 'show') {
     if (!id) throw new SluiceError('USAGE', `show needs a queue id\n\n${USAGE}`);
-    const body = await api('GET', `/api/messages/${encodeURIComponent(id)}`);
-    out(body, (body['events'] as Record<string, unknown>[]).map((e) => `${s(e['at'])} ${s(e['event'])} ${s(e['recipient'], '')} ${s(e['source'], '')} ${s(e['mx'], '')} ${s(e['reply'], '')}`.trimEnd()).join('\n') + '\n');
-    return 0;
+    const q = new URLSearchParams(v['node'] ? { node: v['node'] as string } : {});
+    const body = await api('GET', `/api/messages/${encodeURIComponent(id)}${q.size > 0 ? `?${q}` : ''}`);
+    const errors = (body['errors'] as { node: string; error: string }[] | undefined) ?? [];
+    out(body, historyText(body['events'] as Record<string, unknown>[]) + errors.map((e) => `no answer from ${e.node}: ${e.error}\n`).join(''));
+    return errors.length > 0 ? 1 : 0;
   }
   if (cmd === 'rules') {
     const body = await api('GET', '/api/queue/rules');
@@ -94,6 +96,20 @@ export async function queueCommand(argv: string[]): Promise<number> {
   const nodes = body['nodes'] as { node: string; messages: number; recipients: number; error?: string }[];
   out(body, `${cmd}${body['dry_run'] ? ' (dry run)' : ''}: ${s(body['messages'])} messages, ${s(body['recipients'])} recipients\n${nodes.map((n) => `  ${n.node}: ${n.error ? `ERROR ${n.error}` : `${n.messages} messages, ${n.recipients} recipients`}`).join('\n')}\n`);
   return nodes.some((n) => n.error) ? 1 : 0;
+}
+
+/** One line per step: time, node, what happened, then its details. */
+function historyText(events: readonly Record<string, unknown>[]): string {
+  return events
+    .map((e) => {
+      const peer = e['peer'] as Record<string, unknown> | undefined;
+      const detail =
+        e['event'] === 'handed_off'
+          ? `${(e['recipients'] as string[]).join(',')} -> ${s(e['to'])} as ${s(e['to_queue_id'], '?')} (source ${s(e['source'])})`
+          : `${s(e['recipient'], '')}${peer ? ` from ${s(peer['from'])}/${s(peer['queue_id'])} (${s(peer['how'])})` : ''} ${s(e['source'], '')} ${s(e['mx'], '')} ${s(e['reply'], '')}`;
+      return `${s(e['at'])} ${s(e['node'])} ${s(e['queue_id'])} ${s(e['event'])} ${detail}`.trimEnd();
+    })
+    .join('\n') + '\n';
 }
 
 /** A field of an API answer as text ('' or `fallback` when absent or empty). */

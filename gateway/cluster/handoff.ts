@@ -24,6 +24,7 @@ import { memberSource, type Config } from '../config/schema.js';
 import type { HandoffPort, Placement, QueueItem } from '../queue/types.js';
 import type { Envelope } from '../spool/types.js';
 import type { Logger } from '../observe/logger.js';
+import type { HandoffRecord } from '../observe/event-types.js';
 import type { NodeInfo } from '../state/types.js';
 import type { PeerDirectory } from './cluster-link.js';
 import type { PeerAddress, PeerReceipt } from './peer-client.js';
@@ -45,6 +46,8 @@ export interface HandoffDeps<P> {
   readonly readBody: (id: string) => Promise<Buffer>;
   readonly log: Logger;
   readonly now: () => number;
+  /** The event log and webhooks: a `handed_off` record per handoff (GET /api/messages/ID follows the message with it). */
+  readonly publish?: (record: HandoffRecord) => void;
 }
 
 /** Route again this soon when no peer can take an item now. */
@@ -172,6 +175,7 @@ export class Handoff<P> implements HandoffPort<P> {
   async send(item: QueueItem, to: { readonly node: string; readonly source: string; readonly pool: string }): Promise<readonly string[]> {
     const peer = this.deps.peers.peer(to.node);
     const env = item.envelope;
+    const began = this.deps.now();
     try {
       if (!peer) throw new Error(`node ${to.node} is not live or has no cluster listener`);
       const body = await this.deps.readBody(env.id);
@@ -179,6 +183,10 @@ export class Handoff<P> implements HandoffPort<P> {
       const refused = new Set(receipt.refused);
       const took = item.rcpts.filter((r) => !refused.has(r));
       this.deps.log.info({ event: 'handoff_sent', queue_id: env.id, to: to.node, source: to.source, pool: to.pool, rcpts: took.length, refused: refused.size, reply: receipt.reply }, `handed ${env.id} to ${to.node} (source ${to.source})`);
+      if (took.length > 0) {
+        const peerId = /queued as (\S+)/.exec(receipt.reply)?.[1] ?? null;
+        this.deps.publish?.({ event: 'handed_off', at: new Date(began).toISOString(), node: this.deps.self, queue_id: env.id, message_id: env.messageId, recipients: took, to: to.node, to_queue_id: peerId, source: to.source, pool: to.pool, reply: receipt.reply });
+      }
       return took;
     } catch (err) {
       this.suspect.set(to.node, this.deps.now() + SUSPECT_MS);

@@ -204,7 +204,7 @@ export const ROUTES: readonly Route[] = [
   route('GET', '/api/queue', (ctx, d) => queueCall(d, (q) => q.summary(ctx.query))),
   route('GET', '/api/queue/messages', (ctx, d) => queueCall(d, (q) => q.messages(ctx.query))),
   route('GET', '/api/queue/rules', (_, d) => queueCall(d, (q) => q.rules())),
-  route('GET', '/api/messages/:id', (ctx, d) => queueCall(d, (q) => q.message(param(ctx, 'id')))),
+  route('GET', '/api/messages/:id', (ctx, d) => queueCall(d, (q) => q.message(param(ctx, 'id'), ctx.query))),
   route('POST', '/api/queue/:action', (ctx, d) => queueCall(d, (q) => q.act(param(ctx, 'action'), ctx.body, ctx.by))),
   route('POST', '/api/suppression', async (ctx, d) => {
     const b = parse(bodies.suppress, ctx.body, 'body');

@@ -29,6 +29,40 @@ export interface OutcomeRecord {
   readonly bounce?: { readonly reason: string; readonly hard: boolean };
   /** On `complained`: the feedback report (type, reporter, user_agent, arrival_date, matched_by). */
   readonly feedback?: { readonly type: string; readonly reporter: string | null; readonly user_agent: string | null; readonly arrival_date: string | null; readonly matched_by: string };
+  /** On `queued` for a message that came from a peer: how it came (GET /api/messages/ID links the nodes' parts with it). */
+  readonly peer?: PeerStep;
+}
+
+/** How a message came to this node from a peer: handed over, or taken over from its replica. */
+export interface PeerStep {
+  readonly how: 'handoff' | 'takeover';
+  /** The node it came from (for a takeover: the node that went down). */
+  readonly from: string;
+  /** Its queue id there. */
+  readonly queue_id: string;
+  /** The node that accepted it from its client. */
+  readonly origin: string;
+  /** Node-to-node passes so far, this one included. */
+  readonly hops: number;
+  /** The nodes and queue ids it went through before this one, oldest first ("n1/<id> n2/<id>"). */
+  readonly trace: string;
+}
+
+/** Recipients of a message passed to a peer (docs/CLUSTER.md "Handoff"); the peer reports their outcomes. */
+export interface HandoffRecord {
+  readonly event: 'handed_off';
+  /** When the handoff began (the peer's `queued` record of it comes after). */
+  readonly at: string;
+  readonly node: string;
+  readonly queue_id: string;
+  readonly message_id: string | null;
+  readonly recipients: readonly string[];
+  /** The peer, and the queue id it gave the message (null when its reply named none). */
+  readonly to: string;
+  readonly to_queue_id: string | null;
+  readonly source: string;
+  readonly pool: string;
+  readonly reply: string;
 }
 
 /**
@@ -117,7 +151,18 @@ export interface QueueActionRecord {
   readonly by: string;
 }
 
-export type EventRecord = OutcomeRecord | SourceHoldRecord | PoolHoldRecord | WarmupExhaustedRecord | AlertRecord | QueueActionRecord;
+/** A copy of a peer's message kept here ([cluster] replicas = 2), before the peer's 250. */
+export interface ReplicaRecord {
+  readonly event: 'replica_kept';
+  readonly at: string;
+  readonly node: string;
+  /** The message's queue id on `origin` (a takeover keeps it). */
+  readonly queue_id: string;
+  readonly origin: string;
+  readonly recipients: number;
+}
+
+export type EventRecord = OutcomeRecord | SourceHoldRecord | PoolHoldRecord | WarmupExhaustedRecord | AlertRecord | QueueActionRecord | HandoffRecord | ReplicaRecord;
 export type EventName = EventRecord['event'];
 
 export const EVENT_NAMES: readonly EventName[] = [
@@ -132,6 +177,8 @@ export const EVENT_NAMES: readonly EventName[] = [
   'alert',
   'alert_cleared',
   'queue_action',
+  'handed_off',
+  'replica_kept',
 ];
 
 /**
@@ -167,6 +214,7 @@ export function outcomeRecord(
   e: OutcomeEvent,
   node: string,
   campaign: string | null,
+  peer?: PeerStep,
 ): OutcomeRecord {
   return {
     event: kind,
@@ -187,5 +235,6 @@ export function outcomeRecord(
     campaign,
     ...(e.bounce ? { bounce: { reason: e.bounce.reason, hard: e.bounce.hard } } : {}),
     ...(e.feedback ? { feedback: { type: e.feedback.type, reporter: e.feedback.reporter, user_agent: e.feedback.userAgent, arrival_date: e.feedback.arrivalDate, matched_by: e.feedback.matchedBy } } : {}),
+    ...(peer ? { peer } : {}),
   };
 }

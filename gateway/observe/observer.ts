@@ -12,7 +12,7 @@ import type { Logger } from './logger.js';
 import { systemClock, type Clock } from '../state/types.js';
 import { Alerts, type AlertInputs, type AlertRule } from './alerts.js';
 import type { CampaignLabelerOptions } from './bounded-labels.js';
-import { fanOut, isoTime, outcomeRecord, OUTCOME_EVENT_KINDS, type EventSink, type OutcomeEventKind } from './event-types.js';
+import { fanOut, isoTime, outcomeRecord, OUTCOME_EVENT_KINDS, type EventSink, type OutcomeEventKind, type PeerStep } from './event-types.js';
 import { EventLog } from './events.js';
 import { Metrics } from './metrics.js';
 import { OutcomeStats } from './stats.js';
@@ -133,12 +133,12 @@ export class Observer {
     return () => listeners.forEach(([kind, listener]) => bus.off(kind, listener));
   }
 
-  /** One recipient outcome: metric, stats, event log line, webhooks. */
-  outcome(kind: OutcomeEventKind, e: OutcomeEvent, campaign: string | null): void {
+  /** One recipient outcome: metric, stats, event log line, webhooks. `peer`: on `queued`, how it came from a peer. */
+  outcome(kind: OutcomeEventKind, e: OutcomeEvent, campaign: string | null, peer?: PeerStep): void {
     this.#safely(kind, () => {
       this.metrics.outcome(kind, { source: e.source, pool: e.pool, provider: e.provider, class: e.class, campaign, reason: e.bounce?.reason ?? null });
       this.stats.record(kind, { pool: e.pool, source: e.source, provider: e.provider });
-      this.sink.publish(outcomeRecord(kind, e, this.#node, campaign));
+      this.sink.publish(outcomeRecord(kind, e, this.#node, campaign, peer));
     });
   }
 

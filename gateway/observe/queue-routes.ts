@@ -7,6 +7,7 @@ export interface QueueRoutes {
   summary(query: URLSearchParams): Promise<unknown>;
   messages(query: URLSearchParams): Promise<unknown>;
   rules(): Promise<unknown>;
-  message(id: string): Promise<unknown>;
+  /** `GET /api/messages/ID[?node=N]`: one message's life on every live node (or on N). */
+  message(id: string, query: URLSearchParams): Promise<unknown>;
   act(action: string, body: unknown, by: string): Promise<unknown>;
 }

@@ -50,11 +50,11 @@ export class Ledger {
    * after its last. Returns, for that last one, the DSN step and the removal (a queue
    * action waits for a few at a time: queue-ending.ts).
    */
-  final(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null, reason?: string): Promise<void> | undefined {
+  final(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null, reason?: string, dsnSent = false): Promise<void> | undefined {
     // Handed to a peer: the peer reports its outcome; here it only leaves the queue.
     if (state !== 'handed_off') {
       if (state !== 'delivered' && state !== 'cancelled') item.attempts = Math.max(item.attempts, 1);
-      this.emit(state, item, rcpt, response, via, null, reason);
+      this.emit(state, item, rcpt, response, via, null, reason, dsnSent);
     }
     const id = item.envelope.id;
     const pending = this.messages.get(id);
@@ -74,7 +74,7 @@ export class Ledger {
     return undefined;
   }
 
-  private emit(kind: OutcomeKind, item: QueueItem, rcpt: string, response: Response | null, via: Via | null, nextAt: number | null, reason?: string): void {
+  private emit(kind: OutcomeKind, item: QueueItem, rcpt: string, response: Response | null, via: Via | null, nextAt: number | null, reason?: string, dsnSent = false): void {
     try {
       this.deps.onOutcome({
         kind,
@@ -89,6 +89,7 @@ export class Ledger {
         mx: via?.mx ?? null,
         nextAt,
         ...(reason !== undefined ? { reason } : {}),
+        ...(dsnSent ? { dsnSent } : {}),
       });
     } catch (err) {
       // A broken outcome handler must not stop the queue's bookkeeping.

@@ -17,9 +17,6 @@ import type { QueueRoutes } from '../observe/queue-routes.js';
 export interface QueueApiDeps {
   readonly fleet: QueueFleet;
   readonly rules: () => RuleView[];
-  /** One message's events from this node's event log, oldest first. */
-  readonly history: (id: string) => Promise<unknown[]>;
-  readonly node: string;
 }
 
 const QueueBadRequest = BadRequest;
@@ -41,8 +38,10 @@ export class QueueApi implements QueueRoutes {
     return Promise.resolve({ rules: this.d.rules() });
   }
 
-  async message(id: string): Promise<unknown> {
-    return { queue_id: id, node: this.d.node, events: await this.d.history(id) };
+  message(id: string, query: URLSearchParams): Promise<unknown> {
+    for (const k of query.keys()) if (k !== 'node') throw new QueueBadRequest(`unknown query parameter "${k.slice(0, 40)}" (known: node)`);
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) throw new QueueBadRequest(`queue id "${id.slice(0, 40)}" is not a queue id (letters, digits, ".", "_" and "-", as in "250 2.0.0 Ok: queued as <id>")`);
+    return this.d.fleet.history(id, query.get('node'));
   }
 
   /** `name` may be an older name (suspend, resume): the answer's `action` says the name asked. */

@@ -13,6 +13,7 @@ import { describe, isEmpty, type Selector } from './selector.js';
 import type { Scheduler } from './scheduler.js';
 import { ruleText, type RuleView } from './rules.js';
 import type { EndingReport } from './queue-ending.js';
+import { ADMIN_BOUNCE } from './queue-ops.js';
 
 export const QUEUE_ACTIONS = ['hold', 'lift', 'retry', 'bounce', 'cancel', 'rebind'] as const;
 export type QueueAction = (typeof QUEUE_ACTIONS)[number];
@@ -161,7 +162,7 @@ export class QueueControl {
         s.ops.retry(matched);
         return;
       case 'bounce':
-        this.ending(action, sel, s.ops.end(matched, { state: 'bounced', response: localResponse(550, '5.0.0', `bounced by an operator (reason: admin)`) }));
+        this.ending(action, sel, s.ops.end(matched, ADMIN_BOUNCE));
         return;
       case 'cancel':
         this.ending(action, sel, s.ops.end(matched, { state: 'cancelled', response: localResponse(550, '5.0.0', 'cancelled by an operator (reason: admin)') }));

@@ -10,7 +10,10 @@
  *
  * Nothing is lost if the node dies halfway: each recipient's final state is recorded in
  * the spool's journal as it is ended, and what was not ended yet is still spooled, comes
- * back queued at the next start and is matched again when the action is repeated.
+ * back queued at the next start and is matched again when the action is repeated. A
+ * bounce commits each message's DSN before it records its recipients (`before`): a
+ * recipient recorded bounced always has its DSN in the spool, and a DSN committed just
+ * before a crash names its recipients, which recovery then records bounced (node.ts).
  */
 import type { Envelope } from '../spool/types.js';
 import type { Parked, QueueItem } from './types.js';
@@ -34,6 +37,11 @@ export interface EndingDeps {
   readonly readEnvelope: (id: string) => Promise<Envelope>;
   /** Ends one recipient; returns the message's DSN and removal when that was its last recipient. */
   readonly end: (item: QueueItem, rcpt: string) => Promise<void> | undefined;
+  /**
+   * Runs for each message (its items in this run) before its recipients are ended: a
+   * bounce commits the sender's DSN. When it rejects, the items go back untouched (`putBack`).
+   */
+  readonly before?: (items: readonly QueueItem[]) => Promise<void>;
   /** An envelope that could not be read: the item stays queued (the action can be repeated). */
   readonly unreadable: (p: Parked, err: unknown) => void;
   /** The node is stopping: what is left goes back to the queue untouched. */
@@ -77,27 +85,68 @@ export async function endInTurns(work: readonly Work[], deps: EndingDeps): Promi
       break;
     }
     next = nextTurn();
-    for (const [j, item] of items.entries()) {
-      if (item === null) {
-        left += rcptsOf(turn[j] as Work);
-        continue;
-      }
-      // A free slot first: the item may be its message's last, whose DSN then starts. Not
-      // between items of one message: a wait there would let a DSN go for the first alone.
-      if (j === 0 || item.envelope.id !== workId(turn[j - 1] as Work)) while (removals.size >= DSN_WINDOW) await Promise.race(removals);
-      for (const r of [...item.rcpts]) {
-        ended++;
-        const removal = deps.end(item, r);
-        if (removal) {
-          const tracked: Promise<void> = removal.catch(() => undefined).finally(() => removals.delete(tracked));
-          removals.add(tracked);
+    const track = (p: Promise<unknown>) => {
+      const tracked: Promise<void> = p.then(() => undefined, () => undefined).finally(() => removals.delete(tracked));
+      removals.add(tracked);
+    };
+    /** Ends every recipient of `group` now; their message's DSN and removal, when one was its last. */
+    const endAll = (group: readonly QueueItem[]): Promise<void>[] => {
+      const out: Promise<void>[] = [];
+      for (const item of group) {
+        for (const r of [...item.rcpts]) {
+          ended++;
+          const removal = deps.end(item, r);
+          if (removal) out.push(removal);
         }
       }
+      return out;
+    };
+    for (const group of byMessage(turn, items)) {
+      for (const w of group.unreadable) left += rcptsOf(w);
+      if (group.items.length === 0) continue;
+      // A free slot first: the message's DSN may start now. Never between items of one
+      // message: a wait there would let a DSN go for the first alone.
+      while (removals.size >= DSN_WINDOW) await Promise.race(removals);
+      const before = deps.before;
+      if (!before) {
+        for (const removal of endAll(group.items)) track(removal);
+        continue;
+      }
+      track(
+        before(group.items).then(
+          () => Promise.all(endAll(group.items)),
+          () => {
+            for (const w of group.works) {
+              left += rcptsOf(w);
+              deps.putBack(w);
+            }
+          },
+        ),
+      );
     }
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   await Promise.all(removals);
   return { ended, left };
+}
+
+/** A turn's items by message, in order (a message's items are next to each other). */
+function byMessage(turn: readonly Work[], items: readonly (QueueItem | null)[]): { works: Work[]; items: QueueItem[]; unreadable: Work[] }[] {
+  const groups: { works: Work[]; items: QueueItem[]; unreadable: Work[] }[] = [];
+  let last = '';
+  for (const [j, w] of turn.entries()) {
+    const id = workId(w);
+    if (groups.length === 0 || id !== last) groups.push({ works: [], items: [], unreadable: [] });
+    last = id;
+    const g = groups[groups.length - 1] as { works: Work[]; items: QueueItem[]; unreadable: Work[] };
+    const item = items[j] ?? null;
+    if (item === null) g.unreadable.push(w);
+    else {
+      g.works.push(w);
+      g.items.push(item);
+    }
+  }
+  return groups;
 }
 
 /** The queue id of the message a work item belongs to. */

@@ -14,12 +14,14 @@ import type { NodeRegistry } from '../state/types.js';
 import type { GroupBy, GroupView, QueueState } from './index.js';
 import type { Selector } from './selector.js';
 import { peerActionName, queueAction, type ActionRequest, type MessageRow, type NodeCount, type QueueAction, type QueueControl } from './queue-control.js';
+import { mergeHistories, type NodeHistory } from './message-history.js';
 
 type Ask =
   | { readonly op: 'summary'; readonly by: GroupBy }
   | { readonly op: 'messages'; readonly selector: Selector; readonly state: QueueState | null; readonly limit: number; readonly after: string | null }
   /** `action` as peers of every release know it (peerActionName): hold and lift by their older names. */
-  | { readonly op: 'act'; readonly action: string; readonly req: ActionRequest; readonly by: string };
+  | { readonly op: 'act'; readonly action: string; readonly req: ActionRequest; readonly by: string }
+  | { readonly op: 'history'; readonly ids: readonly string[] };
 
 interface Envelope {
   readonly rid: string;
@@ -43,6 +45,21 @@ export interface QueueFleetOptions {
   /** [cluster]: Redis for the channels and the registry for who is live. */
   readonly cluster?: { readonly redisUrl: string; readonly prefix: string; readonly nodes: Pick<NodeRegistry, 'live'> };
   readonly answerTimeoutMs?: number;
+  /** This node's event-log records about a message's queue ids (message-history.ts); absent: none kept. */
+  readonly history?: (ids: readonly string[]) => Promise<NodeHistory>;
+}
+
+export interface HistoryAnswer {
+  readonly queue_id: string;
+  /** The message's queue ids on the nodes it went through (the asked one first). */
+  readonly ids: string[];
+  /** Every node's records about it, in time order; each record names its node. */
+  readonly events: Record<string, unknown>[];
+  /** The nodes that answered. */
+  readonly nodes: string[];
+  /** Nodes whose part was cut to HISTORY_MAX_RECORDS records. */
+  readonly truncated?: string[];
+  readonly errors?: { node: string; error: string }[];
 }
 
 export interface SummaryAnswer {
@@ -143,11 +160,41 @@ export class QueueFleet {
     return { action, dry_run: req.dry_run, messages: sum(nodes, 'messages'), recipients: sum(nodes, 'recipients'), nodes };
   }
 
-  /** Applies `ask` here and, clustered, on every live node (or only on `node`). */
-  private async ask(ask: Ask, node: string | null): Promise<Answer[]> {
+  /**
+   * One message's life on every live node (or on `node`): each node searches its event
+   * log for the message's ids; ids a node links to them (a handoff's peer id, the id it
+   * came from) that were not asked are asked for in a second round, so asking with the
+   * id a peer gave it finds the accepting node's part too.
+   */
+  async history(id: string, node: string | null): Promise<HistoryAnswer> {
+    let ids = [id];
+    let answers = await this.ask({ op: 'history', ids }, node);
+    const found = new Set(answers.flatMap((a) => (a.ok ? (a.value as NodeHistory).ids : [])));
+    if ([...found].some((x) => !ids.includes(x))) {
+      ids = [id, ...[...found].filter((x) => x !== id)];
+      // Only the nodes that answered: one that did not would only make the caller wait again.
+      const failed = answers.filter((a) => !a.ok);
+      answers = [...(await this.ask({ op: 'history', ids }, node, new Set(answers.filter((a) => a.ok).map((a) => a.node)))), ...failed];
+    }
+    const ok = answers.filter((a) => a.ok);
+    const parts = ok.map((a) => a.value as NodeHistory);
+    const allIds = new Set([id, ...parts.flatMap((p) => p.ids)]);
+    const truncated = ok.filter((a) => (a.value as NodeHistory).truncated).map((a) => a.node);
+    return {
+      queue_id: id,
+      ids: [...allIds],
+      events: mergeHistories(parts),
+      nodes: ok.map((a) => a.node).sort(),
+      ...(truncated.length > 0 ? { truncated } : {}),
+      ...errorsOf(answers),
+    };
+  }
+
+  /** Applies `ask` here and, clustered, on every live node (or only on `node`; only on those `among` when given). */
+  private async ask(ask: Ask, node: string | null, among?: ReadonlySet<string>): Promise<Answer[]> {
     const self = this.o.local.node;
     const c = this.o.cluster;
-    const peers = c && this.pub ? (await c.nodes.live().catch(() => [])).map((n) => n.id).filter((id) => id !== self && (node === null || id === node)) : [];
+    const peers = c && this.pub ? (await c.nodes.live().catch(() => [])).map((n) => n.id).filter((id) => id !== self && (node === null || id === node) && (among === undefined || among.has(id))) : [];
     if (node !== null && node !== self && peers.length === 0) return [{ rid: '', node, ok: false, error: 'not a live node' }];
     const rid = randomUUID();
     const pending = peers.length > 0 ? this.collect(rid, peers) : Promise.resolve([]);
@@ -184,6 +231,12 @@ export class QueueFleet {
           const action = queueAction(ask.action);
           if (action === null) throw new Error(`unknown queue action "${String(ask.action).slice(0, 40)}" (a node of a later release?)`);
           return { rid, node: local.node, ok: true, value: await local.act(action, ask.req, ask.by) };
+        }
+        case 'history': {
+          const none: NodeHistory = { records: [], ids: [], truncated: false, hops: 0 };
+          // From Redis: only strings, and a bounded number of them.
+          const ids = Array.isArray(ask.ids) ? ask.ids.filter((x): x is string => typeof x === 'string' && x.length > 0 && x.length <= 64).slice(0, 64) : [];
+          return { rid, node: local.node, ok: true, value: this.o.history && ids.length > 0 ? await this.o.history(ids) : none };
         }
       }
     } catch (err) {

@@ -5,8 +5,8 @@
  * take at once (in flight in a session, or their envelope being read back) are marked,
  * and the mark applies when the scheduler next routes or defers them.
  */
-import type { Spool } from '../spool/types.js';
-import type { Response } from '../delivery/response.js';
+import type { Envelope, Spool } from '../spool/types.js';
+import { localResponse, type Response } from '../delivery/response.js';
 import type { Logger } from '../observe/logger.js';
 import type { Clock } from '../state/types.js';
 import type { ReadyQueue } from './ready-queue.js';
@@ -22,6 +22,9 @@ export interface Ending {
   readonly response: Response;
 }
 
+/** What an operator's bounce gives each recipient (and its DSN says). */
+export const ADMIN_BOUNCE: Ending = { state: 'bounced', response: localResponse(550, '5.0.0', 'bounced by an operator (reason: admin)') };
+
 export interface OpsDeps {
   readonly index: QueueIndex;
   readonly rules: QueueRules;
@@ -33,8 +36,16 @@ export interface OpsDeps {
   readonly toParked: (item: QueueItem) => Parked;
   /** Routes an item again (a rebind, a lift of ready mail). */
   readonly route: (item: QueueItem) => void;
-  /** Gives one recipient its final state; returns its message's DSN step and removal when it was the last. */
-  readonly finish: (item: QueueItem, rcpt: string, state: Ending['state'] | 'expired', response: Response, reason?: string) => Promise<void> | undefined;
+  /**
+   * Gives one recipient its final state; returns its message's DSN step and removal when
+   * it was the last. `dsnSent`: its DSN is in the spool already (`dsnFirst`).
+   */
+  readonly finish: (item: QueueItem, rcpt: string, state: Ending['state'] | 'expired', response: Response, reason?: string, dsnSent?: boolean) => Promise<void> | undefined;
+  /**
+   * Commits the sender's DSN for `rcpts` before they are recorded bounced (crash-safe
+   * bounce: queue-ending.ts); rejects when it cannot. Absent: the DSN follows the outcomes.
+   */
+  readonly dsnFirst?: (envelope: Envelope, rcpts: readonly string[], response: Response) => Promise<unknown>;
   /** The scheduler is stopping: a bounce or cancel under way stops at its next turn. */
   readonly stopped: () => boolean;
 }
@@ -145,7 +156,37 @@ export class QueueOps {
     for (const e of taken) if (e) this.ending.add(e);
     // In flight, or its envelope being read: ended when the scheduler next sees it.
     for (const e of set) if (!taken.has(e) && e.rcpts.length > 0) this.doomed.set(e, ending);
-    return this.run(work, (item, r) => this.deps.finish(item, r, ending.state, ending.response, 'admin'));
+    return this.runEnding(work, ending);
+  }
+
+  /**
+   * At start, after recovery: `rcpts` of message `id` are named by a DSN committed before
+   * a crash let them be recorded bounced (an operator's bounce cut short). They are
+   * recorded bounced now, without a second DSN; the message's other recipients stay queued.
+   */
+  bouncedBeforeCrash(id: string, rcpts: ReadonlySet<string>): Promise<EndingReport> {
+    const work: Work[] = [];
+    const split = (p: Parked): Parked | null => {
+      const end = p.rcpts.filter((r) => rcpts.has(r));
+      const rest = p.rcpts.filter((r) => !rcpts.has(r));
+      // The rest stays queued on the same index row; ending the others takes them off it.
+      if (rest.length > 0) this.deps.waiting.park({ ...p, rcpts: rest });
+      return end.length > 0 ? { ...p, rcpts: end } : null;
+    };
+    for (const p of this.deps.waiting.take((x) => x.id === id && x.rcpts.some((r) => rcpts.has(r)))) {
+      const mine = split(p);
+      if (mine) work.push({ kind: 'parked', parked: mine });
+    }
+    for (const [e, p] of [...this.held]) {
+      if (p.id !== id || !p.rcpts.some((r) => rcpts.has(r))) continue;
+      this.held.delete(e);
+      const rest = p.rcpts.filter((r) => !rcpts.has(r));
+      if (rest.length > 0) this.held.set(e, { ...p, rcpts: rest });
+      work.push({ kind: 'parked', parked: { ...p, rcpts: p.rcpts.filter((r) => rcpts.has(r)) } });
+    }
+    // Not marked as ending (no action runs before recovery is over): an index row keeps the
+    // message's other recipients, and a later bounce must still match them.
+    return this.run(work, (item, r) => this.deps.finish(item, r, ADMIN_BOUNCE.state, ADMIN_BOUNCE.response, 'admin', true));
   }
 
   /** Held mail past max_age expires like any other (suspension does not stop the clock). */
@@ -184,13 +225,30 @@ export class QueueOps {
   }
 
   private endItem(item: QueueItem, ending: Ending): void {
-    for (const r of [...item.rcpts]) void this.deps.finish(item, r, ending.state, ending.response, 'admin');
+    void this.runEnding([{ kind: 'ready', item }], ending);
   }
 
-  private run(work: readonly Work[], finish: (item: QueueItem, rcpt: string) => Promise<void> | undefined): Promise<EndingReport> {
+  /** A bounce or cancel's run: a bounce commits each message's DSN before it records its recipients. */
+  private runEnding(work: readonly Work[], ending: Ending): Promise<EndingReport> {
+    const dsnFirst = ending.state === 'bounced' ? this.deps.dsnFirst : undefined;
+    if (!dsnFirst) return this.run(work, (item, r) => this.deps.finish(item, r, ending.state, ending.response, 'admin'));
+    const before = async (items: readonly QueueItem[]) => {
+      const first = items[0] as QueueItem;
+      try {
+        await dsnFirst(first.envelope, items.flatMap((i) => i.rcpts), ending.response);
+      } catch (err) {
+        this.deps.log.error({ err, queue_id: first.envelope.id }, 'queue bounce: cannot commit the DSN; recipients left queued (repeat the bounce)');
+        throw err;
+      }
+    };
+    return this.run(work, (item, r) => this.deps.finish(item, r, ending.state, ending.response, 'admin', true), before);
+  }
+
+  private run(work: readonly Work[], finish: (item: QueueItem, rcpt: string) => Promise<void> | undefined, before?: (items: readonly QueueItem[]) => Promise<void>): Promise<EndingReport> {
     const run = endInTurns(work, {
       readEnvelope: (id) => this.deps.spool.readEnvelope(id),
       end: finish,
+      ...(before ? { before } : {}),
       unreadable: (p, err) => {
         // Left where it was: the action can be repeated once the spool reads it.
         this.deps.log.error({ err, queue_id: p.id }, 'queue action: cannot read spooled message; left queued');

@@ -43,6 +43,8 @@ export interface SchedulerDeps {
   readonly runSession: SessionRunner;
   /** Runs before a finished message leaves the spool (a DSN reads the original's headers). */
   readonly beforeRemove?: (envelope: Envelope) => Promise<void>;
+  /** An operator's bounce commits each message's DSN with this before it records the recipients bounced (queue-ending.ts). */
+  readonly dsnFirst?: (envelope: Envelope, rcpts: readonly string[], response: Response) => Promise<unknown>;
   /** Shaping wiring: how many sessions a queue may run at once (default: its per-source limit). */
   readonly maxSessions?: (rq: ReadyQueue) => number;
   /** Where queue rules (suspensions, rebinds) are kept across restarts; absent: in memory only. */
@@ -96,7 +98,9 @@ export class Scheduler {
       readyQueues: () => this.dispatch.queues(),
       toParked: (item) => this.toParked(item),
       route: (item) => void this.route(item),
-      finish: (item, rcpt, state, response, reason) => this.finish(item, rcpt, state, response, null, reason),
+      finish: (item, rcpt, state, response, reason, dsnSent) => this.finish(item, rcpt, state, response, null, reason, dsnSent),
+      // Read through this.deps at each use, as the dispatcher's.
+      ...(deps.dsnFirst ? { dsnFirst: (envelope: Envelope, rcpts: readonly string[], response: Response) => this.deps.dsnFirst?.(envelope, rcpts, response) ?? Promise.resolve() } : {}),
       stopped: () => this.stopped,
     });
     this.armExpiry();
@@ -196,6 +200,16 @@ export class Scheduler {
       if (this.rules.holding(entry)) this.ops.hold(item);
       else this.park(item);
     }
+  }
+
+  /**
+   * Spool recovery found DSNs committed before the recipients they report were recorded
+   * bounced (an operator's bounce cut short by a crash: Envelope.dsnFor): those recipients
+   * are recorded bounced now, with no second DSN. Call after recovery, before restored().
+   */
+  bouncedBeforeCrash(dsns: readonly { readonly id: string; readonly rcpts: readonly string[] }[]): Promise<number> {
+    const runs = dsns.map((d) => this.ops.bouncedBeforeCrash(d.id, new Set(d.rcpts)));
+    return Promise.all(runs).then((reports) => reports.reduce((n, r) => n + r.ended, 0));
   }
 
   /** Spool recovery has ended: recovered items are released, each at its recorded next attempt (or now). */
@@ -485,8 +499,8 @@ export class Scheduler {
   }
 
   /** final(), returning the message's DSN step and removal when `rcpt` was its last (queue actions wait for a few). */
-  private finish(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null, reason?: string): Promise<void> | undefined {
-    const removal = this.ledger.final(item, rcpt, state, response, via, reason);
+  private finish(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null, reason?: string, dsnSent?: boolean): Promise<void> | undefined {
+    const removal = this.ledger.final(item, rcpt, state, response, via, reason, dsnSent);
     const e = item.entry;
     if (!e) return removal;
     const left = e.rcpts.filter((r) => r !== rcpt);

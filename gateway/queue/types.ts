@@ -58,6 +58,8 @@ export interface Outcome {
   readonly reason?: string;
   /** Set on a `bounced` outcome from a bounce mailed back (bounce/bounce-intake.ts): its classification, already made. */
   readonly bounce?: MailedBounce;
+  /** The sender's DSN for this recipient was committed before this outcome (an operator's bounce): none is made for it. */
+  readonly dsnSent?: boolean;
 }
 
 export interface MailedBounce {

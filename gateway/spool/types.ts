@@ -20,6 +20,12 @@ export interface Envelope {
   readonly sendAt?: number;
   /** Set on a message a peer handed to this node (gateway/cluster): where it came from. */
   readonly peer?: PeerMark;
+  /**
+   * Set on a DSN committed before the recipients it reports were recorded bounced (an
+   * operator's bounce, queue/queue-ending.ts): recovery records them bounced when a crash
+   * came between the two, so the sender gets this DSN and no second one.
+   */
+  readonly dsnFor?: { readonly id: string; readonly rcpts: readonly string[] };
 }
 
 /** What a handed-off message keeps of its way here (gateway/cluster/peer-facts.ts). */

@@ -4,10 +4,11 @@
  * scheduler, as the SMTP sink does, without the SMTP round trips), every domain's MX a
  * closed port (each attempt is deferred for 1 h), then measures over the admin API
  * `GET /api/queue?by=domain`, a `bounce` of one domain's BOUNCE recipients (its answer, and
- * until every recipient is ended and every DSN committed), the accept
+ * until every recipient is ended and every DSN committed), then a `cancel` of another
+ * domain's CANCEL recipients (its answer, and until every recipient is ended), the accept
  * latency (end of DATA to 250) idle and while those run, and the process memory.
  *
- *   SLUICE_BENCH=1 [BENCH_RECIPIENTS=1000000] [BENCH_BOUNCE=100000] npx vitest run test/bench/queue-bench.test.ts
+ *   SLUICE_BENCH=1 [BENCH_RECIPIENTS=1000000] [BENCH_BOUNCE=100000] [BENCH_CANCEL=100000] npx vitest run test/bench/queue-bench.test.ts
  *
  * Skipped without SLUICE_BENCH (it is a measurement, not a check).
  */
@@ -79,6 +80,7 @@ const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length
 async function main(): Promise<void> {
   const recipients = Number(process.env['BENCH_RECIPIENTS'] ?? 1_000_000);
   const bounce = Number(process.env['BENCH_BOUNCE'] ?? 100_000);
+  const cancel = Number(process.env['BENCH_CANCEL'] ?? bounce);
   const dir = mkdtempSync(join(tmpdir(), 'sluice-queue-bench-'));
   const [smtp, adminPort, closed] = [await freePort(), await freePort(), await freePort()];
   const file = join(dir, 'sluice.toml');
@@ -94,12 +96,14 @@ async function main(): Promise<void> {
   const heap0 = process.memoryUsage();
   const messages = Math.ceil(recipients / PER_MESSAGE);
   const bounceMessages = Math.ceil(bounce / PER_MESSAGE);
+  const cancelMessages = Math.ceil(cancel / PER_MESSAGE);
+  const domainOf = (n: number) => (n < bounceMessages ? 'big.test' : n < bounceMessages + cancelMessages ? 'cut.test' : `d${n % 1000}.test`);
   const body = Buffer.from('Subject: bench\r\n\r\nbench body\r\n');
   const t0 = performance.now();
   for (let i = 0; i < messages; i += 500) {
     await Promise.all(Array.from({ length: Math.min(500, messages - i) }, async (_, k) => {
       const n = i + k;
-      const e = envelope(n, n < bounceMessages ? 'big.test' : `d${n % 1000}.test`, Date.now());
+      const e = envelope(n, domainOf(n), Date.now());
       await node.spool.commit(e, body);
       node.scheduler.add(e);
     }));
@@ -121,17 +125,22 @@ async function main(): Promise<void> {
   for (let i = 0; i < 5; i++) times.push((await api('GET', '/api/queue?by=domain')).ms);
   const busyLat = await during;
   console.log(`GET /api/queue?by=domain: ${times.map((t) => t.toFixed(0)).join(', ')} ms (groups: ${((await api('GET', '/api/queue?by=domain')).json['groups'] as unknown[]).length}); accept p99 meanwhile ${p99(busyLat).toFixed(2)} ms`);
-  let bouncing = true;
-  const during2 = acceptLatencies(smtp, 200, () => bouncing);
-  const tb = performance.now();
-  const b = await api('POST', '/api/queue/bounce', { selector: { domain: 'big.test' } });
-  // The action answers once its mail is taken; done when every recipient is ended and every DSN committed.
-  await (node.scheduler.ops as { idle?: () => Promise<void> }).idle?.();
-  const done = performance.now() - tb;
-  bouncing = false;
-  const lat2 = await during2;
-  const left = node.scheduler.index.select({ domain: 'big.test' }).length;
-  console.log(`bounce --domain big.test: answered in ${(b.ms / 1000).toFixed(2)} s, done in ${(done / 1000).toFixed(2)} s for ${String(b.json['recipients'])} recipients (${String(b.json['messages'])} messages; ${left} entries left); accept p99 meanwhile ${p99(lat2).toFixed(2)} ms (${lat2.length} probes)`);
+  /** One bounce or cancel of a domain: its answer, until it is done, and the accept latency meanwhile. */
+  const endDomain = async (action: 'bounce' | 'cancel', domain: string, what: string) => {
+    let running = true;
+    const during2 = acceptLatencies(smtp, 200, () => running);
+    const tb = performance.now();
+    const b = await api('POST', `/api/queue/${action}`, { selector: { domain } });
+    // The action answers once its mail is taken; done when every recipient is ended (and, for a bounce, every DSN committed).
+    await (node.scheduler.ops as { idle?: () => Promise<void> }).idle?.();
+    const done = performance.now() - tb;
+    running = false;
+    const lat2 = await during2;
+    const left = node.scheduler.index.select({ domain }).length;
+    console.log(`${action} --domain ${domain}: answered in ${(b.ms / 1000).toFixed(2)} s, done in ${(done / 1000).toFixed(2)} s for ${String(b.json['recipients'])} recipients (${String(b.json['messages'])} messages${what}; ${left} entries left); accept p99 meanwhile ${p99(lat2).toFixed(2)} ms (${lat2.length} probes)`);
+  };
+  await endDomain('bounce', 'big.test', ', each a DSN');
+  if (cancelMessages > 0) await endDomain('cancel', 'cut.test', ', no DSN');
   await node.stop();
 }
 

@@ -104,4 +104,30 @@ describe('endInTurns', () => {
     expect(of('u0-')).toEqual(of('u1-'));
     expect([...of('u2-')][0]).toBeGreaterThan([...of('u1-')][0] as number);
   });
+
+  it('with `before` (a bounce commits the DSN first): a message is ended only after its before resolved, once for all its items; one that fails goes back untouched', async () => {
+    const h = harness();
+    const order: string[] = [];
+    const end = h.deps.end;
+    h.deps = {
+      ...h.deps,
+      end: (item, rcpt) => (order.push(`end ${item.envelope.id}`), end(item, rcpt)),
+      before: async (items) => {
+        const id = items[0]?.envelope.id ?? '';
+        order.push(`before ${id} ${items.flatMap((i) => i.rcpts).length}`);
+        await new Promise((r) => setTimeout(r, 1));
+        if (id === 'M2') throw new Error('disk full');
+        order.push(`committed ${id}`);
+      },
+    };
+    const work: Work[] = [parked(0, 4), parked(1, 3, 'a.test'), parked(1, 2, 'b.test'), parked(2, 5), parked(3, 1)].map((p) => ({ kind: 'parked', parked: p }));
+    const report = await endInTurns(work, h.deps);
+    expect(report).toEqual({ ended: 10, left: 5 });
+    // One before per message, naming all its items' recipients; its ends only after it committed.
+    expect(order.filter((x) => x.startsWith('before'))).toEqual(['before M0 4', 'before M1 5', 'before M2 5', 'before M3 1']);
+    for (const id of ['M0', 'M1', 'M3']) expect(order.indexOf(`committed ${id}`)).toBeLessThan(order.indexOf(`end ${id}`));
+    expect(order).not.toContain('end M2');
+    expect(h.putBack.map((w) => (w.kind === 'parked' ? w.parked.id : ''))).toEqual(['M2']);
+    expect(h.ended.filter((r) => r.startsWith('u2-'))).toEqual([]);
+  });
 });

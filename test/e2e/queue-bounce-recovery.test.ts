@@ -1,0 +1,54 @@
+// An operator's bounce cut short between a message's DSN commit and the record of its
+// recipients (issue 17): the spool holds the message with every recipient still queued and
+// its DSN, whose envelope names the recipients it reports (dsnFor), as a kill -9 at that
+// moment leaves them. At the next start the node records those recipients bounced (no
+// second DSN, no delivery), delivers the DSN once, and still delivers the recipient the
+// bounce did not match.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import { startCli, tempDir } from '../support/gateway.js';
+import { startTestMx } from '../support/test-mx.js';
+import { SegmentSpool } from '../../gateway/spool/segment-spool.js';
+import type { Envelope } from '../../gateway/spool/types.js';
+import { recoverAll } from '../support/spool.js';
+
+const cleanups: (() => unknown)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+const base = { receivedAt: Date.now(), class: 'transactional', pool: null, priority: null, campaign: null, authUser: null, clientAddress: '127.0.0.1', routeHeaders: {} };
+
+test('a DSN committed before its recipients were recorded bounced: recovery records them, the DSN goes once, the rest is delivered', async () => {
+  const dir = tempDir();
+  const root = join(dir, 'data/spool');
+  const spool = await SegmentSpool.open(root, { compactEveryMs: 0 });
+  await recoverAll(spool, () => undefined);
+  const original: Envelope = { ...base, id: 'ORIG1', mailFrom: 'app@ok.test', rcpts: ['a@blocked.test', 'b@blocked.test', 'c@fine.test'], messageId: '<orig1@ok.test>', isDsn: false };
+  await spool.commit(original, Buffer.from('Subject: orig1\r\nMessage-ID: <orig1@ok.test>\r\n\r\nhello\r\n'));
+  const dsn: Envelope = { ...base, id: 'DSN01', mailFrom: '', rcpts: ['app@ok.test'], messageId: null, isDsn: true, dsnFor: { id: 'ORIG1', rcpts: ['a@blocked.test', 'b@blocked.test'] } };
+  await spool.commit(dsn, Buffer.from('Subject: Undelivered Mail Returned to Sender\r\n\r\nFinal-Recipient: rfc822; a@blocked.test\r\nFinal-Recipient: rfc822; b@blocked.test\r\n'));
+  await spool.close();
+
+  const mx = await startTestMx({ host: '127.0.0.191' });
+  cleanups.push(() => mx.close());
+  const config = join(dir, 'sluice.toml');
+  writeFileSync(config, `[node]\ndata_dir = "${dir}/data"\nhostname = "gw.test"\n[dns.static]\n"*" = "${mx.address}"\n[events]\nfile = "${dir}/events.log"\n`);
+  const node = startCli(config);
+  cleanups.push(() => node.child.kill('SIGKILL'));
+  await node.waitFor('started');
+  await mx.waitFor(2);
+  await new Promise((r) => setTimeout(r, 1_000)); // anything more would show here
+
+  expect(mx.messages.filter((m) => m.mailFrom !== '').flatMap((m) => m.rcpts)).toEqual(['c@fine.test']);
+  const dsns = mx.messages.filter((m) => m.mailFrom === '');
+  expect(dsns).toHaveLength(1);
+  expect(dsns[0]?.raw.toString()).toContain('Final-Recipient: rfc822; a@blocked.test');
+  expect(node.output()).toMatch(/"event":"queue_bounce_completed","recipients":2/);
+  node.child.kill('SIGTERM');
+  expect(await node.exited()).toBe(0);
+  const bounced = (await import('node:fs')).readFileSync(join(dir, 'events.log'), 'utf8').split('\n').filter((l) => l.includes('"event":"bounced"')).map((l) => JSON.parse(l) as { recipient: string; reply: string });
+  expect(bounced.map((b) => b.recipient).sort()).toEqual(['a@blocked.test', 'b@blocked.test']);
+  expect(bounced.every((b) => b.reply.includes('reason: admin'))).toBe(true);
+}, 60_000);
