@@ -1,5 +1,5 @@
 // Bounces mailed back to the VERP domain take the one outcome path all the way: past
-// max_bounce_rate toward a provider they pause the source for it (source_paused, reason
+// max_bounce_rate toward a provider they hold the source for it (source_held, reason
 // bounce_rate), a bounce_rate alert rises, the admin API the dashboard reads counts them
 // per source and provider, and a plugin's `bounced` observer gets each with its reason.
 import { join } from 'node:path';
@@ -32,7 +32,7 @@ beforeAll(async () => {
 max_bounce_rate = 0.3
 min_volume = 5
 window = "10m"
-pause_for = "10m"
+hold_for = "10m"
 [providers.yahoo]
 domains = ["yahoo.test"]
 [events]
@@ -77,7 +77,7 @@ function dsn(rcpt: string): string {
   ].join('\r\n');
 }
 
-test('mailed-back bounces pause the source for the provider, raise the alert, count on the dashboard and reach plugin observers', async () => {
+test('mailed-back bounces hold the source for the provider, raise the alert, count on the dashboard and reach plugin observers', async () => {
   const app = await RawSmtp.open(gw.port());
   await app.read();
   await app.cmd('EHLO app.test');
@@ -91,7 +91,7 @@ test('mailed-back bounces pause the source for the provider, raise the alert, co
   const yahoo = await RawSmtp.open(gw.port(), { localAddress: OUTSIDER });
   await yahoo.read();
   await yahoo.cmd('EHLO mta5.am0.yahoodns.test');
-  // One bounce in five outcomes is 20%: under the limit, nothing paused.
+  // One bounce in five outcomes is 20%: under the limit, nothing held.
   expect((await yahoo.send('', [returnPath('r0@yahoo.test')], dsn('r0@yahoo.test')))?.code).toBe(250);
   await waitForEventLine(gw.events, (e) => e.event === 'bounced' && e['recipient'] === 'r0@yahoo.test');
   await gw.node.observer?.alerts.evaluate();
@@ -100,8 +100,8 @@ test('mailed-back bounces pause the source for the provider, raise the alert, co
   expect((await yahoo.send('', [returnPath('r1@yahoo.test')], dsn('r1@yahoo.test')))?.code).toBe(250);
   yahoo.close();
 
-  const paused = await waitForEventLine(gw.events, (e) => e.event === 'source_paused');
-  expect(paused).toMatchObject({ source: 'tx1', provider: 'yahoo', reason: 'bounce_rate', by: 'health' });
+  const held = await waitForEventLine(gw.events, (e) => e.event === 'source_held');
+  expect(held).toMatchObject({ source: 'tx1', provider: 'yahoo', reason: 'bounce_rate', by: 'health' });
   await gw.node.observer?.alerts.evaluate();
   expect(gw.node.observer?.alerts.active()).toMatchObject([{ metric: 'bounce_rate', scope: 'source', key: 'tx1', value: 2 / 6 }]);
 
