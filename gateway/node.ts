@@ -20,7 +20,7 @@ import { createState, type ManagedState } from './state/create.js';
 import { SegmentSpool } from './spool/segment-spool.js';
 import { DiskGuard } from './spool/disk-guard.js';
 import { logDamage } from './spool/damage-log.js';
-import type { Envelope, LostMessage, Spool } from './spool/types.js';
+import type { DsnFor, Envelope, LostMessage, Spool } from './spool/types.js';
 import { localResponse } from './delivery/response.js';
 import { PluginHost, pluginOrder } from './plugin-host/host.js';
 import type { OutcomeEvent } from './plugin-host/public.js';
@@ -280,7 +280,7 @@ export class SluiceNode {
     // Items whose pool sends from a peer go to it over the cluster listener (cluster/handoff.ts).
     const handoff = link && shares && cluster ? this.#buildHandoff(link, shares, cluster.membership, spool, () => m, observer.sink) : null;
     this.#handoff = handoff;
-    const scheduler = new Scheduler({ spool, clock, log, onOutcome: (o) => outcomes.handle(o), beforeRemove: (e) => outcomes.beforeRemove(e), dsnFirst: (e, rcpts, response) => outcomes.dsnFirst(e, rcpts, response), ...routing.scheduler, rulesFile: join(this.dataDir, 'queue-rules.json'), ...(handoff ? { handoff } : {}) });
+    const scheduler = new Scheduler({ spool, clock, log, onOutcome: (o) => outcomes.handle(o), beforeRemove: (e) => outcomes.beforeRemove(e), dsnFirst: (e, ends) => outcomes.dsnFirst(e, ends), ...routing.scheduler, rulesFile: join(this.dataDir, 'queue-rules.json'), ...(handoff ? { handoff } : {}) });
     built.push(() => scheduler.stop(0));
     startGauges(observer, { fleet, queue: scheduler, connections: this.connections, stateHealthy: () => state.healthy(), sources: () => Object.keys(this.config.sources), warmup: { cap: (s) => this.#routing?.warmup.cap(s) ?? null, used: (s) => this.#routing?.warmup.used(s) ?? Promise.resolve(0) } });
 
@@ -395,8 +395,8 @@ export class SluiceNode {
     const lost: LostMessage[] = [];
     // Peers took these over while this node was down (replicas = 2): theirs to deliver, not ours.
     const dropped: string[] = [];
-    // DSNs of an operator's bounce committed just before a crash: their recipients are recorded bounced below.
-    const dsnsFirst: { id: string; rcpts: readonly string[] }[] = [];
+    // DSNs committed just before a crash, ahead of the recipients they report: those are recorded below.
+    const dsnsFirst: DsnFor[] = [];
     const recovered = await spool.recover(
       (msg) => {
         if (msg.envelope.dsnFor) dsnsFirst.push(msg.envelope.dsnFor);
@@ -409,7 +409,7 @@ export class SluiceNode {
     const completed = scheduler.bouncedBeforeCrash(dsnsFirst);
     scheduler.restored();
     const ended = await completed;
-    if (ended > 0) log.warn({ event: 'queue_bounce_completed', recipients: ended }, `a bounce cut short by a crash: ${ended} recipients whose DSN was already queued recorded bounced`);
+    if (ended > 0) log.warn({ event: 'queue_bounce_completed', recipients: ended }, `cut short by a crash: ${ended} recipients whose DSN was already queued recorded as it says`);
     for (const id of dropped) await spool.remove(id);
     if (taken.size > 0) {
       log.warn({ event: 'replicas_taken_while_down', taken: taken.size, dropped: dropped.length }, `peers took over ${taken.size} messages while this node was down: dropped ${dropped.length} from the spool`);

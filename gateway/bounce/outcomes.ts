@@ -3,8 +3,8 @@
  * suppression of hard-bounced addresses, and DSNs to the sender for bounced and expired
  * recipients (one DSN per message per batch of outcomes).
  */
-import type { Envelope } from '../spool/types.js';
-import type { Outcome } from '../queue/types.js';
+import type { DsnFor, Envelope } from '../spool/types.js';
+import { owesDsn, type DsnFailure, type Outcome } from '../queue/types.js';
 import type { OutcomeEvent } from '../plugin-host/public.js';
 import { buildDsn, type FailedRecipient } from './dsn.js';
 import { formatResponse, localResponse, type Response } from '../delivery/response.js';
@@ -82,10 +82,9 @@ export class OutcomeRouter {
         .add([{ address: o.rcpt.toLowerCase(), reason: 'hard-bounce', source: o.bounce ? o.bounce.via.slice(0, 250) : `delivery ${o.envelope.id}: ${formatResponse(o.response).slice(0, 200)}`, at: clock.now() }])
         .catch((err: unknown) => this.deps.log.warn({ err, rcpt: o.rcpt }, 'could not add hard bounce to suppression'));
     }
-    if ((o.kind === 'bounced' || o.kind === 'expired') && !o.envelope.isDsn && o.envelope.mailFrom !== '' && o.bounce?.dsn !== false && o.dsnSent !== true) {
+    if ((o.kind === 'bounced' || o.kind === 'expired') && owesDsn(o.envelope) && o.bounce?.dsn !== false && o.dsnSent !== true) {
       const entry = this.pendingDsn.get(o.envelope.id) ?? { envelope: o.envelope, failed: [] };
-      const response = o.kind === 'expired' ? localResponse(o.response?.code && o.response.code >= 500 ? o.response.code : 550, '4.4.7', `message expired after ${queueAge(clock.now() - o.envelope.receivedAt)} in the queue; last reply: ${o.response ? formatResponse(o.response) : 'none'}`) : o.response;
-      entry.failed.push({ rcpt: o.rcpt, response, action: 'failed', remoteMta: o.mx });
+      entry.failed.push(this.failedRecipient(o.envelope, { rcpt: o.rcpt, state: o.kind, response: o.response, mx: o.mx }));
       this.pendingDsn.set(o.envelope.id, entry);
       this.scheduleFlush();
     }
@@ -111,22 +110,36 @@ export class OutcomeRouter {
   }
 
   /**
-   * The DSN for `rcpts` of `original`, committed to the spool before they are recorded
-   * bounced (an operator's bounce, queue/queue-ending.ts): the DSN's envelope names them
-   * (`dsnFor`), so that recovery records them bounced if a crash comes between the two.
+   * The DSN for recipients of `original` that bounced or expired, committed to the spool
+   * before they are recorded (the queue's DSN-first order, queue/scheduler.ts and
+   * queue/queue-ending.ts): the DSN's envelope names them and how each ended (`dsnFor`), so
+   * that recovery records them if a crash comes between the two, and sends no second DSN.
    * Resolves true once the DSN is durable, false when none is owed (a DSN, or a null
-   * sender); rejects when it could not be committed (the recipients then stay queued).
+   * sender); rejects when it could not be committed (the recipients then stay as they were).
    */
-  async dsnFirst(original: Envelope, rcpts: readonly string[], response: Response): Promise<boolean> {
-    if (original.isDsn || original.mailFrom === '' || rcpts.length === 0) return false;
+  async dsnFirst(original: Envelope, ends: readonly DsnFailure[]): Promise<boolean> {
+    if (!owesDsn(original) || ends.length === 0) return false;
     const body = await this.deps.readBody(original.id).catch(() => null);
-    const failed: FailedRecipient[] = rcpts.map((rcpt) => ({ rcpt, response, action: 'failed', remoteMta: null }));
+    const failed = ends.map((f) => this.failedRecipient(original, f));
     const dsn = buildDsn({ original, originalMessage: body, failed, hostname: this.deps.hostname, now: new Date(this.deps.clock.now()) });
     if (!dsn) return false;
-    const envelope = { ...this.dsnEnvelope(original), dsnFor: { id: original.id, rcpts: [...rcpts] } };
+    const dsnFor: DsnFor = {
+      id: original.id,
+      rcpts: ends.map((f) => f.rcpt),
+      ends: ends.map((f) => ({ rcpt: f.rcpt, state: f.state, reply: f.response ? { code: f.response.code, enhanced: f.response.enhanced, text: f.response.text } : null, ...(f.reason !== undefined ? { reason: f.reason } : {}) })),
+    };
+    const envelope = { ...this.dsnEnvelope(original), dsnFor };
     await this.deps.inject(envelope, dsn);
-    this.deps.log.info({ event: 'dsn_queued', queue_id: envelope.id, original: original.id, to: original.mailFrom, recipients: rcpts.length }, 'DSN queued');
+    this.deps.log.info({ event: 'dsn_queued', queue_id: envelope.id, original: original.id, to: original.mailFrom, recipients: ends.length }, 'DSN queued');
     return true;
+  }
+
+  /** A recipient's line in a DSN; an expired one reports the time in the queue and the last reply. */
+  private failedRecipient(original: Envelope, f: DsnFailure): FailedRecipient {
+    const last = f.response;
+    if (f.state !== 'expired') return { rcpt: f.rcpt, response: last, action: 'failed', remoteMta: f.mx };
+    const response = localResponse(last?.code && last.code >= 500 ? last.code : 550, '4.4.7', `message expired after ${queueAge(this.deps.clock.now() - original.receivedAt)} in the queue; last reply: ${last ? formatResponse(last) : 'none'}`);
+    return { rcpt: f.rcpt, response, action: 'failed', remoteMta: f.mx };
   }
 
   /** Called before a finished message leaves the spool: its DSN goes out now. */

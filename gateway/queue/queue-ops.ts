@@ -13,13 +13,20 @@ import type { ReadyQueue } from './ready-queue.js';
 import type { WaitingQueue } from './waiting-queue.js';
 import type { Entry, QueueIndex } from './index.js';
 import type { QueueRules } from './rules.js';
-import type { Parked, QueueItem } from './types.js';
+import type { DsnFailure, Parked, QueueItem } from './types.js';
 import { endInTurns, workId, type EndingReport, type Work } from './queue-ending.js';
 
 /** How an action ends a recipient's stay. */
 export interface Ending {
   readonly state: 'bounced' | 'cancelled';
   readonly response: Response;
+}
+
+/** How a recipient named by a DSN found at recovery ended (Envelope.dsnFor). */
+export interface RecoveredEnd {
+  readonly state: 'bounced' | 'expired';
+  readonly response: Response;
+  readonly reason?: string;
 }
 
 /** What an operator's bounce gives each recipient (and its DSN says). */
@@ -42,10 +49,10 @@ export interface OpsDeps {
    */
   readonly finish: (item: QueueItem, rcpt: string, state: Ending['state'] | 'expired', response: Response, reason?: string, dsnSent?: boolean) => Promise<void> | undefined;
   /**
-   * Commits the sender's DSN for `rcpts` before they are recorded bounced (crash-safe
-   * bounce: queue-ending.ts); rejects when it cannot. Absent: the DSN follows the outcomes.
+   * Commits the sender's DSN for these recipients before they are recorded bounced
+   * (crash-safe bounce: queue-ending.ts); rejects when it cannot. Absent: the DSN follows the outcomes.
    */
-  readonly dsnFirst?: (envelope: Envelope, rcpts: readonly string[], response: Response) => Promise<unknown>;
+  readonly dsnFirst?: (envelope: Envelope, ends: readonly DsnFailure[]) => Promise<unknown>;
   /** The scheduler is stopping: a bounce or cancel under way stops at its next turn. */
   readonly stopped: () => boolean;
 }
@@ -160,11 +167,13 @@ export class QueueOps {
   }
 
   /**
-   * At start, after recovery: `rcpts` of message `id` are named by a DSN committed before
-   * a crash let them be recorded bounced (an operator's bounce cut short). They are
-   * recorded bounced now, without a second DSN; the message's other recipients stay queued.
+   * At start, after recovery: recipients of message `id` are named by a DSN committed
+   * before a crash let them be recorded (a remote 5xx, expiry, or an operator's bounce cut
+   * short). They are recorded as the DSN says now, without a second DSN; the message's
+   * other recipients stay queued.
    */
-  bouncedBeforeCrash(id: string, rcpts: ReadonlySet<string>): Promise<EndingReport> {
+  bouncedBeforeCrash(id: string, ends: ReadonlyMap<string, RecoveredEnd>): Promise<EndingReport> {
+    const rcpts = new Set(ends.keys());
     const work: Work[] = [];
     const split = (p: Parked): Parked | null => {
       const end = p.rcpts.filter((r) => rcpts.has(r));
@@ -186,7 +195,10 @@ export class QueueOps {
     }
     // Not marked as ending (no action runs before recovery is over): an index row keeps the
     // message's other recipients, and a later bounce must still match them.
-    return this.run(work, (item, r) => this.deps.finish(item, r, ADMIN_BOUNCE.state, ADMIN_BOUNCE.response, 'admin', true));
+    return this.run(work, (item, r) => {
+      const end = ends.get(r) ?? { state: ADMIN_BOUNCE.state, response: ADMIN_BOUNCE.response, reason: 'admin' };
+      return this.deps.finish(item, r, end.state, end.response, end.reason, true);
+    });
   }
 
   /** Held mail past max_age expires like any other (suspension does not stop the clock). */
@@ -194,7 +206,22 @@ export class QueueOps {
     const stale: Work[] = [];
     for (const p of this.held.values()) if (now - p.receivedAt >= maxAge) stale.push({ kind: 'parked', parked: p });
     for (const w of stale) if (w.kind === 'parked' && w.parked.entry) this.held.delete(w.parked.entry);
-    await this.run(stale, (item, r) => this.deps.finish(item, r, 'expired', response));
+    // As every expiry: each message's DSN is committed before its recipients are recorded.
+    const dsnFirst = this.deps.dsnFirst;
+    if (!dsnFirst) {
+      await this.run(stale, (item, r) => this.deps.finish(item, r, 'expired', response));
+      return stale.length;
+    }
+    const before = async (items: readonly QueueItem[]) => {
+      const first = items[0] as QueueItem;
+      try {
+        await dsnFirst(first.envelope, items.flatMap((i) => i.rcpts.map((rcpt) => ({ rcpt, state: 'expired' as const, response, mx: null }))));
+      } catch (err) {
+        this.deps.log.error({ err, queue_id: first.envelope.id }, 'expiry of held mail: cannot commit the DSN; recipients left queued (they expire at their next attempt)');
+        throw err;
+      }
+    };
+    await this.run(stale, (item, r) => this.deps.finish(item, r, 'expired', response, undefined, true), before);
     return stale.length;
   }
 
@@ -235,7 +262,7 @@ export class QueueOps {
     const before = async (items: readonly QueueItem[]) => {
       const first = items[0] as QueueItem;
       try {
-        await dsnFirst(first.envelope, items.flatMap((i) => i.rcpts), ending.response);
+        await dsnFirst(first.envelope, items.flatMap((i) => i.rcpts.map((rcpt) => ({ rcpt, state: 'bounced' as const, response: ending.response, mx: null, reason: 'admin' }))));
       } catch (err) {
         this.deps.log.error({ err, queue_id: first.envelope.id }, 'queue bounce: cannot commit the DSN; recipients left queued (repeat the bounce)');
         throw err;

@@ -10,7 +10,7 @@
  * shaping, bytes from the spool.
  */
 import type { Config } from '../config/schema.js';
-import type { Envelope, RecoveredMessage, Spool } from '../spool/types.js';
+import type { DsnFor, Envelope, RecoveredMessage, Spool } from '../spool/types.js';
 import type { MxResolver } from '../delivery/mx-resolver.js';
 import type { ProviderLimits, ProviderTable } from '../shaping/providers.js';
 import type { Router } from '../routing/router.js';
@@ -21,11 +21,11 @@ import { WaitingQueue } from './waiting-queue.js';
 import { Dispatcher } from './dispatch.js';
 import { Ledger } from './ledger.js';
 import type { Logger } from '../observe/logger.js';
-import type { FinalState, HandoffPort, OutcomeSink, Parked, QueueItem, Via } from './types.js';
+import { owesDsn, type DsnFailure, type FinalState, type HandoffPort, type OutcomeSink, type Parked, type QueueItem, type Via } from './types.js';
 import { domainOf } from '../routing/router.js';
 import { QueueIndex, type Entry } from './index.js';
 import { QueueRules } from './rules.js';
-import { QueueOps } from './queue-ops.js';
+import { ADMIN_BOUNCE, QueueOps, type RecoveredEnd } from './queue-ops.js';
 import { formatResponse } from '../delivery/response.js';
 
 /** Runs one session against a ready queue; resolves when the session has ended. */
@@ -43,8 +43,13 @@ export interface SchedulerDeps {
   readonly runSession: SessionRunner;
   /** Runs before a finished message leaves the spool (a DSN reads the original's headers). */
   readonly beforeRemove?: (envelope: Envelope) => Promise<void>;
-  /** An operator's bounce commits each message's DSN with this before it records the recipients bounced (queue-ending.ts). */
-  readonly dsnFirst?: (envelope: Envelope, rcpts: readonly string[], response: Response) => Promise<unknown>;
+  /**
+   * Commits the sender's DSN for recipients that bounced or expired before they are
+   * recorded (a remote 5xx, expiry, an operator's bounce: queue-ending.ts), so that a
+   * crash between the two neither loses the DSN nor sends it twice. Absent: the DSN is
+   * queued after the outcomes (beforeRemove).
+   */
+  readonly dsnFirst?: (envelope: Envelope, ends: readonly DsnFailure[]) => Promise<unknown>;
   /** Shaping wiring: how many sessions a queue may run at once (default: its per-source limit). */
   readonly maxSessions?: (rq: ReadyQueue) => number;
   /** Where queue rules (suspensions, rebinds) are kept across restarts; absent: in memory only. */
@@ -62,6 +67,10 @@ export class Scheduler {
   private readonly dispatch: Dispatcher;
   /** Recovered messages with nothing left to send, removed once recovery has ended. */
   private finishedAtRestore: string[] = [];
+  /** Recipients that bounced or expired this turn, by message, waiting for their DSN (final()). */
+  private readonly dsnBatches = new Map<string, DsnWaiting[]>();
+  /** DSNs being committed before their recipients are recorded. */
+  private readonly dsnRuns = new Set<Promise<void>>();
   /** Pool labels of parked items, one string per distinct name instead of one per item. */
   private readonly labels = new Map<string, string>();
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -100,7 +109,7 @@ export class Scheduler {
       route: (item) => void this.route(item),
       finish: (item, rcpt, state, response, reason, dsnSent) => this.finish(item, rcpt, state, response, null, reason, dsnSent),
       // Read through this.deps at each use, as the dispatcher's.
-      ...(deps.dsnFirst ? { dsnFirst: (envelope: Envelope, rcpts: readonly string[], response: Response) => this.deps.dsnFirst?.(envelope, rcpts, response) ?? Promise.resolve() } : {}),
+      ...(deps.dsnFirst ? { dsnFirst: (envelope: Envelope, ends: readonly DsnFailure[]) => this.deps.dsnFirst?.(envelope, ends) ?? Promise.resolve() } : {}),
       stopped: () => this.stopped,
     });
     this.armExpiry();
@@ -204,11 +213,21 @@ export class Scheduler {
 
   /**
    * Spool recovery found DSNs committed before the recipients they report were recorded
-   * bounced (an operator's bounce cut short by a crash: Envelope.dsnFor): those recipients
-   * are recorded bounced now, with no second DSN. Call after recovery, before restored().
+   * (a crash came between the two: Envelope.dsnFor): those recipients are recorded as the
+   * DSN says now (bounced or expired, with its reply), with no second DSN. A DSN of an
+   * earlier release names only recipients, from an operator's bounce. Call after
+   * recovery, before restored(). Recipients already final are not touched.
    */
-  bouncedBeforeCrash(dsns: readonly { readonly id: string; readonly rcpts: readonly string[] }[]): Promise<number> {
-    const runs = dsns.map((d) => this.ops.bouncedBeforeCrash(d.id, new Set(d.rcpts)));
+  bouncedBeforeCrash(dsns: readonly DsnFor[]): Promise<number> {
+    const runs = dsns.map((d) => {
+      const ends = new Map<string, RecoveredEnd>();
+      for (const rcpt of d.rcpts) ends.set(rcpt, { state: 'bounced', response: ADMIN_BOUNCE.response, reason: 'admin' });
+      for (const e of d.ends ?? []) {
+        const response = e.reply ? { code: e.reply.code, enhanced: e.reply.enhanced, text: e.reply.text, command: null, local: false } : localResponse(451, '4.4.7', 'expired (no reply recorded)');
+        ends.set(e.rcpt, { state: e.state, response, ...(e.reason !== undefined ? { reason: e.reason } : {}) });
+      }
+      return this.ops.bouncedBeforeCrash(d.id, ends);
+    });
     return Promise.all(runs).then((reports) => reports.reduce((n, r) => n + r.ended, 0));
   }
 
@@ -493,9 +512,47 @@ export class Scheduler {
     this.pump();
   }
 
-  /** Each recipient of an item gets exactly one final state: the message leaves the spool after its last. */
+  /**
+   * Each recipient of an item gets exactly one final state: the message leaves the spool
+   * after its last. A bounced or expired recipient whose sender is owed a DSN waits for it:
+   * the recipients a message ends in one turn share one DSN, committed before they are
+   * recorded (dsnFirst), so a crash between the two loses no DSN and sends none twice.
+   */
   final(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null, reason?: string): void {
+    if ((state === 'bounced' || state === 'expired') && this.deps.dsnFirst && owesDsn(item.envelope)) {
+      const id = item.envelope.id;
+      const batch = this.dsnBatches.get(id) ?? [];
+      if (batch.length === 0) this.dsnBatches.set(id, batch);
+      batch.push({ item, rcpt, state, response, via, ...(reason !== undefined ? { reason } : {}) });
+      if (this.dsnBatches.size === 1 && batch.length === 1) queueMicrotask(() => this.commitDsns());
+      return;
+    }
     void this.finish(item, rcpt, state, response, via, reason);
+  }
+
+  /** One DSN per message for what ended this turn; then its recipients are recorded. */
+  private commitDsns(): void {
+    const batches = [...this.dsnBatches.values()];
+    this.dsnBatches.clear();
+    for (const batch of batches) {
+      const first = batch[0] as DsnWaiting;
+      const ends = batch.map((b) => ({ rcpt: b.rcpt, state: b.state, response: b.response, mx: b.via?.mx ?? null, ...(b.reason !== undefined ? { reason: b.reason } : {}) }));
+      const run = Promise.resolve()
+        .then(() => this.deps.dsnFirst?.(first.item.envelope, ends))
+        .then(
+          () => true,
+          (err: unknown) => {
+            // Recorded all the same; the outcome path tries the DSN again as the message leaves.
+            this.deps.log.error({ err, queue_id: first.item.envelope.id }, 'cannot commit the DSN before recording its recipients; queued after them instead');
+            return false;
+          },
+        )
+        .then((sent) => {
+          for (const b of batch) void this.finish(b.item, b.rcpt, b.state, b.response, b.via, b.reason, sent);
+        });
+      this.dsnRuns.add(run);
+      void run.finally(() => this.dsnRuns.delete(run));
+    }
   }
 
   /** final(), returning the message's DSN step and removal when `rcpt` was its last (queue actions wait for a few). */
@@ -523,7 +580,19 @@ export class Scheduler {
     this.waiting.hold();
     // A bounce or cancel under way stops at its next turn; its DSNs in flight finish first.
     await Promise.all([this.dispatch.ended(timeoutMs), this.ops.idle()]);
+    // DSNs being committed before their recipients are recorded: those end first.
+    while (this.dsnRuns.size > 0) await Promise.allSettled([...this.dsnRuns]);
   }
+}
+
+/** A recipient that bounced or expired, waiting for its DSN to be committed (Scheduler.final). */
+interface DsnWaiting {
+  readonly item: QueueItem;
+  readonly rcpt: string;
+  readonly state: 'bounced' | 'expired';
+  readonly response: Response | null;
+  readonly via: Via | null;
+  readonly reason?: string;
 }
 
 /** Recipients grouped by domain, in order: one queue item per group. */

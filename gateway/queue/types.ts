@@ -142,3 +142,19 @@ export interface HandoffPort<P> {
   /** Resolves with the recipients the peer took, once it answered 250. */
   send(item: QueueItem, to: { readonly node: string; readonly source: string; readonly pool: string }): Promise<readonly string[]>;
 }
+
+/** A recipient that bounced or expired, reported in a DSN committed before it is recorded. */
+export interface DsnFailure {
+  readonly rcpt: string;
+  readonly state: 'bounced' | 'expired';
+  /** The reply that ended it (for an expired one: the last reply, if any). */
+  readonly response: Response | null;
+  readonly mx: string | null;
+  /** The outcome's reason, kept for recovery (`admin` for an operator's bounce). */
+  readonly reason?: string;
+}
+
+/** A sender is owed a DSN unless the message is one, or has the null sender (RFC 5321 section 4.5.5). */
+export function owesDsn(envelope: Envelope): boolean {
+  return !envelope.isDsn && envelope.mailFrom !== '';
+}

@@ -21,11 +21,27 @@ export interface Envelope {
   /** Set on a message a peer handed to this node (gateway/cluster): where it came from. */
   readonly peer?: PeerMark;
   /**
-   * Set on a DSN committed before the recipients it reports were recorded bounced (an
-   * operator's bounce, queue/queue-ending.ts): recovery records them bounced when a crash
-   * came between the two, so the sender gets this DSN and no second one.
+   * Set on a DSN committed before the recipients it reports were recorded bounced or
+   * expired (every DSN the queue owes: a remote 5xx, expiry, an operator's bounce):
+   * recovery records them when a crash came between the two, so the sender gets this DSN
+   * and no second one.
    */
-  readonly dsnFor?: { readonly id: string; readonly rcpts: readonly string[] };
+  readonly dsnFor?: DsnFor;
+}
+
+/** The recipients a DSN reports, and how each ended (absent in DSNs of an earlier release: an operator's bounce). */
+export interface DsnFor {
+  readonly id: string;
+  readonly rcpts: readonly string[];
+  readonly ends?: readonly DsnEnd[];
+}
+
+export interface DsnEnd {
+  readonly rcpt: string;
+  readonly state: 'bounced' | 'expired';
+  readonly reply: { readonly code: number; readonly enhanced: string | null; readonly text: string } | null;
+  /** The outcome's reason (`admin` for an operator's bounce). */
+  readonly reason?: string;
 }
 
 /** What a handed-off message keeps of its way here (gateway/cluster/peer-facts.ts). */

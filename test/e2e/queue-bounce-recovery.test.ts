@@ -52,3 +52,53 @@ test('a DSN committed before its recipients were recorded bounced: recovery reco
   expect(bounced.map((b) => b.recipient).sort()).toEqual(['a@blocked.test', 'b@blocked.test']);
   expect(bounced.every((b) => b.reply.includes('reason: admin'))).toBe(true);
 }, 60_000);
+
+// The same window for the queue's own DSNs (a remote 5xx, expiry): since every DSN is
+// committed before the recipients it reports are recorded, a kill -9 between the two leaves
+// this spool. Recovery records each recipient as the DSN says (bounced with the MX's reply,
+// expired), not as an operator's bounce, and sends no second DSN.
+test('a DSN for a remote 5xx and an expiry, committed before its recipients were recorded: recovery records them as it says', async () => {
+  const dir = tempDir();
+  const root = join(dir, 'data/spool');
+  const spool = await SegmentSpool.open(root, { compactEveryMs: 0 });
+  await recoverAll(spool, () => undefined);
+  const original: Envelope = { ...base, id: 'ORIG2', mailFrom: 'app@ok.test', rcpts: ['gone@far.test', 'late@slow.test', 'c@fine.test'], messageId: '<orig2@ok.test>', isDsn: false };
+  await spool.commit(original, Buffer.from('Subject: orig2\r\nMessage-ID: <orig2@ok.test>\r\n\r\nhello\r\n'));
+  const dsn: Envelope = {
+    ...base,
+    id: 'DSN02',
+    mailFrom: '',
+    rcpts: ['app@ok.test'],
+    messageId: null,
+    isDsn: true,
+    dsnFor: {
+      id: 'ORIG2',
+      rcpts: ['gone@far.test', 'late@slow.test'],
+      ends: [
+        { rcpt: 'gone@far.test', state: 'bounced', reply: { code: 550, enhanced: '5.1.1', text: 'No such user here' } },
+        { rcpt: 'late@slow.test', state: 'expired', reply: { code: 451, enhanced: '4.7.0', text: 'Try again later' } },
+      ],
+    },
+  };
+  await spool.commit(dsn, Buffer.from('Subject: Undelivered Mail Returned to Sender\r\n\r\nFinal-Recipient: rfc822; gone@far.test\r\nFinal-Recipient: rfc822; late@slow.test\r\n'));
+  await spool.close();
+
+  const mx = await startTestMx({ host: '127.0.0.192' });
+  cleanups.push(() => mx.close());
+  const config = join(dir, 'sluice.toml');
+  writeFileSync(config, `[node]\ndata_dir = "${dir}/data"\nhostname = "gw.test"\n[dns.static]\n"*" = "${mx.address}"\n[events]\nfile = "${dir}/events.log"\n`);
+  const node = startCli(config);
+  cleanups.push(() => node.child.kill('SIGKILL'));
+  await node.waitFor('started');
+  await mx.waitFor(2);
+  await new Promise((r) => setTimeout(r, 1_000)); // anything more would show here
+
+  expect(mx.messages.filter((m) => m.mailFrom !== '').flatMap((m) => m.rcpts)).toEqual(['c@fine.test']);
+  expect(mx.messages.filter((m) => m.mailFrom === '')).toHaveLength(1);
+  expect(node.output()).toMatch(/"event":"queue_bounce_completed","recipients":2/);
+  node.child.kill('SIGTERM');
+  expect(await node.exited()).toBe(0);
+  const events = (await import('node:fs')).readFileSync(join(dir, 'events.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; recipient?: string; reply?: string });
+  const ended = events.filter((e) => e.event === 'bounced' || e.event === 'expired').map((e) => `${e.event} ${e.recipient} ${e.reply}`).sort();
+  expect(ended).toEqual(['bounced gone@far.test 550 5.1.1 No such user here', 'expired late@slow.test 451 4.7.0 Try again later']);
+}, 60_000);
