@@ -196,7 +196,8 @@ export class QueueOps {
     // Not marked as ending (no action runs before recovery is over): an index row keeps the
     // message's other recipients, and a later bounce must still match them.
     return this.run(work, (item, r) => {
-      const end = ends.get(r) ?? { state: ADMIN_BOUNCE.state, response: ADMIN_BOUNCE.response, reason: 'admin' };
+      // Every recipient taken above is one of `ends`.
+      const end = ends.get(r) as RecoveredEnd;
       return this.deps.finish(item, r, end.state, end.response, end.reason, true);
     });
   }
@@ -212,15 +213,7 @@ export class QueueOps {
       await this.run(stale, (item, r) => this.deps.finish(item, r, 'expired', response));
       return stale.length;
     }
-    const before = async (items: readonly QueueItem[]) => {
-      const first = items[0] as QueueItem;
-      try {
-        await dsnFirst(first.envelope, items.flatMap((i) => i.rcpts.map((rcpt) => ({ rcpt, state: 'expired' as const, response, mx: null }))));
-      } catch (err) {
-        this.deps.log.error({ err, queue_id: first.envelope.id }, 'expiry of held mail: cannot commit the DSN; recipients left queued (they expire at their next attempt)');
-        throw err;
-      }
-    };
+    const before = this.dsnBefore(dsnFirst, { state: 'expired', response }, 'expiry of held mail: cannot commit the DSN; recipients left queued (they expire at their next attempt)');
     await this.run(stale, (item, r) => this.deps.finish(item, r, 'expired', response, undefined, true), before);
     return stale.length;
   }
@@ -259,16 +252,24 @@ export class QueueOps {
   private runEnding(work: readonly Work[], ending: Ending): Promise<EndingReport> {
     const dsnFirst = ending.state === 'bounced' ? this.deps.dsnFirst : undefined;
     if (!dsnFirst) return this.run(work, (item, r) => this.deps.finish(item, r, ending.state, ending.response, 'admin'));
-    const before = async (items: readonly QueueItem[]) => {
+    const before = this.dsnBefore(dsnFirst, { state: 'bounced', response: ending.response, reason: 'admin' }, 'queue bounce: cannot commit the DSN; recipients left queued (repeat the bounce)');
+    return this.run(work, (item, r) => this.deps.finish(item, r, ending.state, ending.response, 'admin', true), before);
+  }
+
+  /**
+   * The step before a message's recipients are ended alike (`end`): their DSN, committed
+   * first. When it cannot be, `failure` is logged and the run leaves them queued.
+   */
+  private dsnBefore(dsnFirst: NonNullable<OpsDeps['dsnFirst']>, end: RecoveredEnd, failure: string): (items: readonly QueueItem[]) => Promise<void> {
+    return async (items) => {
       const first = items[0] as QueueItem;
       try {
-        await dsnFirst(first.envelope, items.flatMap((i) => i.rcpts.map((rcpt) => ({ rcpt, state: 'bounced' as const, response: ending.response, mx: null, reason: 'admin' }))));
+        await dsnFirst(first.envelope, items.flatMap((i) => i.rcpts.map((rcpt) => ({ rcpt, mx: null, ...end }))));
       } catch (err) {
-        this.deps.log.error({ err, queue_id: first.envelope.id }, 'queue bounce: cannot commit the DSN; recipients left queued (repeat the bounce)');
+        this.deps.log.error({ err, queue_id: first.envelope.id }, failure);
         throw err;
       }
     };
-    return this.run(work, (item, r) => this.deps.finish(item, r, ending.state, ending.response, 'admin', true), before);
   }
 
   private run(work: readonly Work[], finish: (item: QueueItem, rcpt: string) => Promise<void> | undefined, before?: (items: readonly QueueItem[]) => Promise<void>): Promise<EndingReport> {

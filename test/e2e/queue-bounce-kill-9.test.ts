@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { startCli, tempDir, type CliNode } from '../support/gateway.js';
-import { startTestMx, type TestMx } from '../support/test-mx.js';
+import { dsnsBySender, startTestMx } from '../support/test-mx.js';
 import { freePort } from '../support/ports.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
 import { waitUntil } from '../support/fleet.js';
@@ -24,16 +24,6 @@ afterAll(async () => {
 const sender = (i: number) => `app${i}@ok.test`;
 const rcptsOf = (i: number) => [`u${i}@blocked.test`, `u${i}@blocked2.test`];
 const dsnQueued = (node: CliNode) => node.output().split('"event":"dsn_queued"').length - 1;
-
-/** The recipients each DSN the sink got names, by the sender it went to. */
-function dsnsBySender(mx: TestMx): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const m of mx.messages.filter((x) => x.mailFrom === '')) {
-    const named = [...m.raw.toString().matchAll(/^Final-Recipient: rfc822;\s*(\S+)/gim)].map((x) => (x[1] ?? '').toLowerCase());
-    for (const to of m.rcpts) out.set(to.toLowerCase(), [...(out.get(to.toLowerCase()) ?? []), ...named]);
-  }
-  return out;
-}
 
 test('kill -9 in the middle of a bounce: after the restart every sender has its DSN for every bounced recipient', async () => {
   const mx = await startTestMx({ host: '127.0.0.185', rejectRcpt: (rcpt) => (/@blocked2?\.test$/.test(rcpt) ? { code: 451, message: '4.7.0 Try again later' } : null) });

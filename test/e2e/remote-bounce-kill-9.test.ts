@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { startCli, tempDir } from '../support/gateway.js';
-import { startTestMx, type TestMx } from '../support/test-mx.js';
+import { dsnsBySender, startTestMx } from '../support/test-mx.js';
 import { freePort } from '../support/ports.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
 import { waitUntil } from '../support/fleet.js';
@@ -25,16 +25,6 @@ const sender = (i: number) => `app${i}@ok.test`;
 const refused = (i: number) => `u${i}@refused.test`;
 const taken = (i: number) => `u${i}@fine.test`;
 const dsnQueued = (out: string) => out.split('"event":"dsn_queued"').length - 1;
-
-/** The recipients each DSN at the MX names, by the sender it went to. */
-function dsnsBySender(mx: TestMx): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const m of mx.messages.filter((x) => x.mailFrom === '')) {
-    const named = [...m.raw.toString().matchAll(/^Final-Recipient: rfc822;\s*(\S+)/gim)].map((x) => (x[1] ?? '').toLowerCase());
-    for (const to of m.rcpts) out.set(to.toLowerCase(), [...(out.get(to.toLowerCase()) ?? []), ...named]);
-  }
-  return out;
-}
 
 test('kill -9 while refusals come in: after the restart every sender has its DSN, at most twice', async () => {
   const mx = await startTestMx({ host: '127.0.0.193', rejectRcpt: (rcpt) => (rcpt.endsWith('@refused.test') ? { code: 550, message: '5.7.1 Refused by policy' } : null) });

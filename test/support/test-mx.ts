@@ -298,3 +298,13 @@ export async function startTestMx(opts: TestMxOptions = {}): Promise<TestMx> {
   };
   return mx;
 }
+
+/** The recipients each DSN at the MX names (its Final-Recipient fields), by the sender it went to. */
+export function dsnsBySender(mx: TestMx): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const m of mx.messages.filter((x) => x.mailFrom === '')) {
+    const named = [...m.raw.toString().matchAll(/^Final-Recipient: rfc822;\s*(\S+)/gim)].map((x) => (x[1] ?? '').toLowerCase());
+    for (const to of m.rcpts) out.set(to.toLowerCase(), [...(out.get(to.toLowerCase()) ?? []), ...named]);
+  }
+  return out;
+}
