@@ -13,7 +13,9 @@
  * usable sources' weight share of everything that entered) and, from that, the fraction
  * of its own traffic it keeps; the rest goes to the nodes whose target exceeds what
  * enters them, in proportion to the gap. Locally (never published) each node also counts
- * what it kept, what it passed to each peer, and per source, to hold those fractions.
+ * what it kept, what it passed to each peer, what peers passed to it, and per source, to
+ * hold those fractions: what peers passed here leaves from this node's sources too, so it
+ * counts against this node's target like what it kept.
  */
 import type { NodeInfo } from '../state/types.js';
 
@@ -35,6 +37,8 @@ interface Bucket {
   readonly start: number;
   readonly entered: Counts;
   readonly kept: Counts;
+  /** Messages of the pool a peer passed here (they leave from this node's sources). */
+  readonly received: Counts;
   /** `pool\0node` -> messages passed to that peer. */
   readonly passed: Counts;
   /** `pool\0source` -> messages placed on that source (kept or passed). */
@@ -45,7 +49,7 @@ const add = (m: Counts, key: string) => m.set(key, (m.get(key) ?? 0) + 1);
 
 export class PoolShares {
   private buckets: Bucket[] = [];
-  /** Each node's last two publications that differ in time (this node's too): their difference is its recent rate. */
+  /** Each peer's last two publications that differ in time: their difference is its recent rate. */
   private readonly seen = new Map<string, { last: ShareCounts; prev: ShareCounts | null }>();
 
   constructor(
@@ -65,6 +69,11 @@ export class PoolShares {
     add(b.placed, `${pool}\u0000${source}`);
   }
 
+  /** A peer passed a message of `pool` here, and it stays (this node holds a source of the pool). */
+  received(pool: string): void {
+    add(this.current().received, pool);
+  }
+
   /** This node passed a message of `pool` to `node`, for its `source`. */
   passed(pool: string, node: string, source: string): void {
     const b = this.current();
@@ -73,12 +82,13 @@ export class PoolShares {
   }
 
   /** This node's live counts over the window. */
-  local(pool: string): { entered: number; kept: number; passedTo: (node: string) => number; placedOn: (source: string) => number } {
+  local(pool: string): { entered: number; kept: number; received: number; passedTo: (node: string) => number; placedOn: (source: string) => number } {
     this.prune();
     const sum = (pick: (b: Bucket) => Counts, key: string) => this.buckets.reduce((s, b) => s + (pick(b).get(key) ?? 0), 0);
     return {
       entered: sum((b) => b.entered, pool),
       kept: sum((b) => b.kept, pool),
+      received: sum((b) => b.received, pool),
       passedTo: (node) => sum((b) => b.passed, `${pool}\u0000${node}`),
       placedOn: (source) => sum((b) => b.placed, `${pool}\u0000${source}`),
     };
@@ -93,22 +103,20 @@ export class PoolShares {
   }
 
   /**
-   * What entered each live node for `pool` in the window, as of now: each node's last
-   * published count, as the registry read carried it, carried forward at the rate between
-   * its last two publications (for at most a few seconds), so that a peer read a heartbeat
+   * What entered each live node for `pool` in the window, as of now: this node's live
+   * count, and each peer's last published count carried forward at the rate between its
+   * last two publications (for at most a few seconds), so that a peer read a heartbeat
    * late does not look like a peer with less traffic, nor a peer whose traffic stopped
-   * like one with more. This node's own count is read the same way (its live count only
-   * until its first publication is seen): compared with its peers' counts a heartbeat old,
-   * its live count ran ahead at the start of every burst, and traffic entering every node
-   * evenly was passed around for that (2 640 of 4 000 through HAProxy in the replicas bench).
+   * like one with more.
    */
   fleet(pool: string, live: readonly NodeInfo[]): Map<string, number> {
     const now = this.now();
     const out = new Map<string, number>([[this.self, this.local(pool).entered]]);
     for (const n of live) {
+      if (n.id === this.self) continue;
       const known = this.seen.get(n.id);
       if (!known) {
-        if (n.id !== this.self) out.set(n.id, 0);
+        out.set(n.id, 0);
         continue;
       }
       const count = known.last.pools[pool] ?? 0;
@@ -119,9 +127,10 @@ export class PoolShares {
     return out;
   }
 
-  /** Each read of the registry: the nodes' latest publications, this node's own included (called by membership, so no beat is missed). */
+  /** Each read of the registry: the peers' latest publications (called by membership, so no beat is missed). */
   observe(live: readonly NodeInfo[]): void {
     for (const n of live) {
+      if (n.id === this.self) continue;
       const theirs = readShares(n.shares);
       if (!theirs) continue;
       const known = this.seen.get(n.id);
@@ -139,7 +148,7 @@ export class PoolShares {
     const last = this.buckets[this.buckets.length - 1];
     if (last?.start === start) return last;
     this.prune();
-    const b: Bucket = { start, entered: new Map(), kept: new Map(), passed: new Map(), placed: new Map() };
+    const b: Bucket = { start, entered: new Map(), kept: new Map(), received: new Map(), passed: new Map(), placed: new Map() };
     this.buckets.push(b);
     return b;
   }
