@@ -102,10 +102,7 @@ export class Handoff<P> implements HandoffPort<P> {
         if (peer && (this.suspect.get(node) ?? 0) <= this.deps.now() && this.deps.standing(source, provider).kind === 'usable') remotes.push({ source, weight, peer });
       }
       // A message handed here stays when this node holds a source of its pool (loops are impossible).
-      if (passedOn && !this.draining && ownsAny) {
-        this.deps.shares.received(p);
-        return HERE;
-      }
+      if (passedOn && !this.draining && ownsAny) return HERE;
       if (remotes.length === 0 && locals.length === 0) continue; // nothing usable in this pool anywhere: its overflow, as the picker does
       if (!passedOn) this.deps.shares.entered(p);
       if (remotes.length === 0) return this.keep(p, locals);
@@ -121,19 +118,16 @@ export class Handoff<P> implements HandoffPort<P> {
 
   /**
    * Cluster-fair weights: whether this node keeps this message of `pool`. Its target is its
-   * usable sources' weight share of all the pool's traffic that entered the live nodes.
-   * What peers passed here leaves from its sources too, so its room is the target less
-   * that; it keeps the fraction room / entered of what enters it (all of it when that is
-   * near or above 1) and passes the rest. (Without the received part, a node that peers
-   * passed mail to while traffic entered evenly kept its whole target on top of it: 348
-   * of 900 from one IP of three in the cluster check.)
+   * usable sources' weight share of all the pool's traffic that entered the live nodes; it
+   * keeps the fraction target / entered of what enters it (all of it when that is near or
+   * above 1) and passes the rest.
    */
   private keeps(pool: string, fleet: FleetTargets): boolean {
     const entered = fleet.entries.get(this.deps.self) ?? 0;
     if (entered < MIN_ENTERED) return true; // too little entered yet to move mail for
-    const mine = this.deps.shares.local(pool);
-    const fraction = (fleet.target(this.deps.self) - mine.received) / entered;
+    const fraction = fleet.target(this.deps.self) / entered;
     if (fraction >= KEEP_ALL_ABOVE) return true;
+    const mine = this.deps.shares.local(pool);
     return mine.kept < fraction * mine.entered;
   }
 

@@ -13,9 +13,7 @@
  * usable sources' weight share of everything that entered) and, from that, the fraction
  * of its own traffic it keeps; the rest goes to the nodes whose target exceeds what
  * enters them, in proportion to the gap. Locally (never published) each node also counts
- * what it kept, what it passed to each peer, what peers passed to it, and per source, to
- * hold those fractions: what peers passed here leaves from this node's sources too, so it
- * counts against this node's target like what it kept.
+ * what it kept, what it passed to each peer, and per source, to hold those fractions.
  */
 import type { NodeInfo } from '../state/types.js';
 
@@ -37,8 +35,6 @@ interface Bucket {
   readonly start: number;
   readonly entered: Counts;
   readonly kept: Counts;
-  /** Messages of the pool a peer passed here (they leave from this node's sources). */
-  readonly received: Counts;
   /** `pool\0node` -> messages passed to that peer. */
   readonly passed: Counts;
   /** `pool\0source` -> messages placed on that source (kept or passed). */
@@ -69,11 +65,6 @@ export class PoolShares {
     add(b.placed, `${pool}\u0000${source}`);
   }
 
-  /** A peer passed a message of `pool` here, and it stays (this node holds a source of the pool). */
-  received(pool: string): void {
-    add(this.current().received, pool);
-  }
-
   /** This node passed a message of `pool` to `node`, for its `source`. */
   passed(pool: string, node: string, source: string): void {
     const b = this.current();
@@ -82,13 +73,12 @@ export class PoolShares {
   }
 
   /** This node's live counts over the window. */
-  local(pool: string): { entered: number; kept: number; received: number; passedTo: (node: string) => number; placedOn: (source: string) => number } {
+  local(pool: string): { entered: number; kept: number; passedTo: (node: string) => number; placedOn: (source: string) => number } {
     this.prune();
     const sum = (pick: (b: Bucket) => Counts, key: string) => this.buckets.reduce((s, b) => s + (pick(b).get(key) ?? 0), 0);
     return {
       entered: sum((b) => b.entered, pool),
       kept: sum((b) => b.kept, pool),
-      received: sum((b) => b.received, pool),
       passedTo: (node) => sum((b) => b.passed, `${pool}\u0000${node}`),
       placedOn: (source) => sum((b) => b.placed, `${pool}\u0000${source}`),
     };
@@ -148,7 +138,7 @@ export class PoolShares {
     const last = this.buckets[this.buckets.length - 1];
     if (last?.start === start) return last;
     this.prune();
-    const b: Bucket = { start, entered: new Map(), kept: new Map(), received: new Map(), passed: new Map(), placed: new Map() };
+    const b: Bucket = { start, entered: new Map(), kept: new Map(), passed: new Map(), placed: new Map() };
     this.buckets.push(b);
     return b;
   }
