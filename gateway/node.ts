@@ -325,6 +325,8 @@ export class SluiceNode {
     // The listeners' AcceptSink: where every finished transaction goes.
     const sink = acceptSink({ spool, disk, enqueue, dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason), routeHeaders: () => this.#routing?.routeHeaderNames ?? [], feedback, maxSchedule: () => this.config.queue.max_schedule });
     const { listeners, ports } = await startListeners(config, { log, clock, hostname: this.hostname, baseDir: this.baseDir, dataDir: this.dataDir, config: () => this.config, plugins, sink, disk, feedback: bounces ?? feedback, metrics: m, failures: state.failures, ...(link && secret !== undefined ? { cluster: { link, secret, replicas: replication ? keptReplicas(replication.store, observer.sink, config.node.id, clock) : undefined, received: (kind, ok) => m.peerReceived(kind as 'handoff', ok) } } : {}) }, built);
+    // Peers learn the cluster listener's address from the heartbeat: publish it now, not a heartbeat later.
+    if (cluster && link) await cluster.membership.beat();
 
     const control = new NodeControl({
       nodeId: config.node.id,

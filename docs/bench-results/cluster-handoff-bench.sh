@@ -112,7 +112,25 @@ sleep 2   # heartbeats: every node sees the other two
 
 cpu() { local t=0; for n in 1 2 3; do t=$((t + $(awk '{print $14+$15}' /proc/${NODE_PID[$n]}/stat))); done; echo $t; }
 C0=$(cpu); T0=$(date +%s.%N)
-$PY "$LIB/client.py" --port ${PORT:-2651} --count ${COUNT:-3000} --conns ${CONNS:-8} --domains 50 --rcpt-prefix h >"$WORK/run.json"
+if [ -n "${PACE_MS:-}" ]; then
+  # PACE_MS=50: one connection, one message every 50 ms (well under the sink's 80/s per IP),
+  # so that the time to delivery below is the path's, not a queue's.
+  $PY - "${PORT:-2651}" "${COUNT:-3000}" "$PACE_MS" >"$WORK/run.json" <<'PY'
+import json, smtplib, sys, time, uuid
+port, count, pace = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) / 1000
+s = smtplib.SMTP('127.0.0.1', port); s.ehlo('bench.test')
+t0 = time.time(); n = 0
+for i in range(count):
+    mid = f'<h{i}.{uuid.uuid4().hex[:12]}@bench.test>'
+    msg = f'From: app@example.com\r\nTo: h{i}@d{i % 50}.sim.test\r\nSubject: paced {i}\r\nMessage-ID: {mid}\r\n\r\n' + ('x' * 76 + '\r\n') * 26
+    s.sendmail('app@example.com', [f'h{i}@d{i % 50}.sim.test'], msg); n += 1
+    time.sleep(pace)
+s.quit()
+print(json.dumps({'accepted': n, 'seconds': round(time.time() - t0, 3), 'pace_ms': pace * 1000}))
+PY
+else
+  $PY "$LIB/client.py" --port ${PORT:-2651} --count ${COUNT:-3000} --conns ${CONNS:-8} --domains 50 --rcpt-prefix h >"$WORK/run.json"
+fi
 C1=$(cpu)
 wait_sink sink ${COUNT:-3000} 300 || true
 T1=$(date +%s.%N); C2=$(cpu)
@@ -121,6 +139,20 @@ echo "pool=[${POOL:-a,b,c}] count=${COUNT:-3000} conns=${CONNS:-8} client: $(cut
 echo "delivered=$(sink_count sink) seconds_to_all_delivered=$(echo "$T1 - $T0" | bc) cpu_ms_per_msg_3_nodes=$(echo "scale=2; ($C2-$C0)*1000/$TICK/${COUNT:-3000}" | bc)"
 for n in 1 2 3; do echo "n$n handoff_received=$(grep -c '"event":"handoff_received"' "$WORK/n$n-1.out")"; done
 echo "per source IP at the sink: $($PY -c "import json,collections; print(dict(collections.Counter(json.loads(l)['ip'] for l in open('$WORK/sink.log'))))")"
+echo "time from n1's log line 'queued' to the sink, per source IP: $($PY - "$WORK" <<'PY'
+import json, sys
+from datetime import datetime
+d = sys.argv[1]; q = {}; out = {}
+for l in open(d + '/n1-1.out'):
+    try: x = json.loads(l)
+    except ValueError: continue
+    if x.get('event') == 'queued' and x.get('message_id'): q[x['message_id']] = datetime.fromisoformat(x['time'].replace('Z', '+00:00')).timestamp()
+for l in open(d + '/sink.log'):
+    r = json.loads(l)
+    if r['mid'] in q: out.setdefault(r['ip'], []).append((r['t'] - q[r['mid']]) * 1e3)
+print({ip: {'n': len(v), 'p50_ms': round(sorted(v)[len(v) // 2], 1), 'p99_ms': round(sorted(v)[min(len(v) - 1, int(len(v) * 0.99))], 1)} for ip, v in sorted(out.items())})
+PY
+)"
 echo "n1 accept latency (cumulative count per bucket): $(curl -s -H "authorization: Bearer check-token-0123456789" http://127.0.0.1:2671/metrics | grep '^sluice_accept_latency_seconds_bucket' | sed -E 's/.*le="([^"]+)".* ([0-9]+)$/\1:\2/' | tr '\n' ' ')"
 # Stop the nodes gently (SIGTERM, then wait), so that PROFILE=1 runs write their CPU profiles.
 for n in 1 2 3; do kill -TERM ${NODE_PID[$n]} 2>/dev/null; done

@@ -4,8 +4,8 @@
  * derives, then the message with its signed X-Sluice-Peer field first. `send` resolves
  * only after the peer's 250, which the peer gives once the message is durable there;
  * anything else rejects with a PeerSendError carrying the peer's reply. Connections are
- * kept open per peer (up to `maxConnections`) and reused: the TLS handshake and AUTH
- * are paid once, not per message.
+ * kept open per peer and lane (replicas, handoffs: up to `maxConnections` each) and reused:
+ * the TLS handshake and AUTH are paid once, not per message.
  *
  * Messages for a peer whose connections are all busy wait, and go together in the next
  * transaction as one batch (peer-batch.ts): an idle link sends each message at once and
@@ -63,6 +63,11 @@ export interface PeerClientOptions {
 
 type Conn = InstanceType<typeof SMTPConnection>;
 
+/** A peer and the lane to it (replicas or handoffs): each lane has its own connections and queue. */
+interface Route extends PeerAddress {
+  readonly key: string;
+}
+
 interface Slot {
   conn: Conn;
   broken: boolean;
@@ -101,9 +106,14 @@ export class PeerClient {
     if (rcpts.length === 0) throw new PeerSendError(`nothing to send to ${peer.id}: every recipient is done`, 0);
     if (this.closed) throw new PeerSendError('peer client closed', 0);
     const message = Buffer.concat([Buffer.from(factsField(sealFacts(this.opts.secret, facts, body)), 'latin1'), body]);
+    // Replicas and handoffs go over connections of their own (lanes): taking a handoff
+    // makes the peer replicate it, possibly back to this node, so a replica that waited
+    // behind handoffs could wait on itself. In one lane, two nodes handing off to each other
+    // stalled until the replica timeout (5 s) with every connection taken by handoffs.
+    const route: Route = { id: peer.id, address: peer.address, key: `${facts.kind}\u0000${peer.address}` };
     return new Promise<PeerReceipt>((resolve, reject) => {
-      this.pool(peer.address).queue.push({ message, from: facts.envelope.mailFrom, rcpts, resolve, reject });
-      this.pump(peer);
+      this.pool(route).queue.push({ message, from: facts.envelope.mailFrom, rcpts, resolve, reject });
+      this.pump(route);
     });
   }
 
@@ -117,18 +127,18 @@ export class PeerClient {
     }
   }
 
-  private pool(address: string): PeerPool {
-    let p = this.pools.get(address);
+  private pool(route: Route): PeerPool {
+    let p = this.pools.get(route.key);
     if (!p) {
       p = { idle: [], open: 0, waiters: [], queue: [], sending: 0 };
-      this.pools.set(address, p);
+      this.pools.set(route.key, p);
     }
     return p;
   }
 
   /** Starts a transaction per free connection, each taking what waits (up to a batch). */
-  private pump(peer: PeerAddress): void {
-    const pool = this.pool(peer.address);
+  private pump(peer: Route): void {
+    const pool = this.pool(peer);
     const max = this.opts.maxConnections ?? 4;
     while (pool.queue.length > 0 && pool.sending < max) {
       const batch = takeBatch(pool.queue, this.opts.maxBatchBytes ?? 4 * 1024 * 1024);
@@ -141,7 +151,7 @@ export class PeerClient {
   }
 
   /** One transaction: a message alone, or a batch; settles every caller in it. */
-  private async transaction(peer: PeerAddress, batch: Pending[]): Promise<void> {
+  private async transaction(peer: Route, batch: Pending[]): Promise<void> {
     let slot: Slot;
     try {
       slot = await this.acquire(peer);
@@ -172,9 +182,9 @@ export class PeerClient {
     }
   }
 
-  private async acquire(peer: PeerAddress): Promise<Slot> {
+  private async acquire(peer: Route): Promise<Slot> {
     if (this.closed) throw new PeerSendError('peer client closed', 0);
-    const pool = this.pool(peer.address);
+    const pool = this.pool(peer);
     for (let slot = pool.idle.pop(); slot; slot = pool.idle.pop()) {
       if (slot.idleTimer) clearTimeout(slot.idleTimer);
       if (!slot.broken) return slot;
@@ -197,8 +207,8 @@ export class PeerClient {
     }
   }
 
-  private release(peer: PeerAddress, slot: Slot): void {
-    const pool = this.pool(peer.address);
+  private release(peer: Route, slot: Slot): void {
+    const pool = this.pool(peer);
     if (slot.broken || this.closed) {
       pool.open--;
       quit(slot);

@@ -34,6 +34,8 @@ export interface NodeStatus {
   /** Milliseconds since the epoch; null when unknown (a node that is down). */
   readonly started_at: number | null;
   readonly draining: boolean;
+  /** host:port of its cluster listener, where peers hand it mail (its heartbeat's `[cluster] advertise`); null: none (yet). */
+  readonly cluster: string | null;
   /** When the answering node saw it go down (ISO time; null while live or not known to be down yet). */
   readonly down_since: string | null;
   /** Its load from its last heartbeat (CPU, memory, lag, disk, connections, queue, send rate); null when none was seen. */

@@ -235,7 +235,7 @@ export class Metrics {
       name: 'sluice_accept_latency_seconds',
       help: 'From the end of DATA to the 250 reply (plugins, spool fsync).',
       labelNames: ['listener'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      buckets: [0.005, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
     this.#deliveryLatency = new Histogram({

@@ -84,11 +84,12 @@ export class NodeControl implements AdminControl {
         version: m.info?.version ?? '',
         started_at: m.live ? (m.info?.startedAt ?? null) : null,
         draining: m.info?.draining ?? false,
+        cluster: m.info?.cluster ?? null,
         down_since: m.downSince === null ? null : new Date(m.downSince).toISOString(),
         load: m.info?.load ?? null,
       }));
     // Before its own heartbeat is read back (or on a single node) the node lists itself.
-    if (!nodes.some((x) => x.self)) nodes.unshift({ id: n.nodeId, address: n.hostname, live: true, self: true, version: VERSION, started_at: n.startedAt, draining: n.lifecycle.draining, down_since: null, load: null });
+    if (!nodes.some((x) => x.self)) nodes.unshift({ id: n.nodeId, address: n.hostname, live: true, self: true, version: VERSION, started_at: n.startedAt, draining: n.lifecycle.draining, cluster: null, down_since: null, load: null });
     return {
       node: n.nodeId,
       version: VERSION,

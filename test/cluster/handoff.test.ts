@@ -122,7 +122,10 @@ test('all traffic into n1 for a pool of one source per node leaves each IP withi
   const [n1] = fleet.nodes as [FleetNode];
   const before = n1.events('handoff_sent').length;
   const COUNT = 150;
-  const replies = await sendMany(n1, 'f-', COUNT);
+  // Over 3 s (one every 20 ms): a node counts its own entries as its heartbeat published
+  // them, like its peers', so it starts passing a heartbeat or two into the traffic and
+  // makes up for that over the minute, not within a burst shorter than a heartbeat.
+  const replies = await sendMany(n1, 'f-', COUNT, { everyMs: 20 });
   expect(replies.every((r) => r.startsWith('250'))).toBe(true);
   await waitUntil('150 delivered', () => allDelivered('f-', COUNT), 30_000, 100);
   const byIp = new Map<string, number>();
@@ -164,10 +167,21 @@ test('the receiving peer killed with SIGKILL while handoffs stream: nothing is l
   expect((await sending).every((r) => r.startsWith('250'))).toBe(true);
   await new Promise((r) => setTimeout(r, 1_000));
   await n3.start();
-  await waitUntil('every message delivered from c', () => allDelivered('k-', COUNT), 40_000, 200).catch((err: unknown) => {
-    // What n1 last said about the handoffs, to tell a stuck send from a lost message.
+  await waitUntil('every message delivered from c', () => allDelivered('k-', COUNT), 40_000, 200).catch(async (err: unknown) => {
+    // Enough to tell a send stuck on n1 from a placement that never chose n3 from a lost message.
     const missing = Array.from({ length: COUNT }, (_, i) => i).filter((i) => copies('k-', i).length === 0);
-    console.log(`undelivered: ${missing.join(', ')}\n${n1.output().split('\n').filter((l) => l.includes('handoff')).slice(-20).join('\n')}`);
+    const first = `k-${missing[0] ?? 0}@`;
+    const lines = n1.output().split('\n');
+    const nodes = await n1.status().then((s) => JSON.stringify(s.nodes.map((x) => ({ id: x.id, live: x.live, draining: x.draining, cluster: x.cluster }))), (e: unknown) => String(e));
+    console.log(
+      [
+        `undelivered: ${missing.join(', ')}`,
+        `n1 on ${first}:`, ...lines.filter((l) => l.includes(first)).slice(-15),
+        'n1 on handoffs and members:', ...lines.filter((l) => /handoff|node_(down|up)/.test(l)).slice(-15),
+        `n1 sees: ${nodes}`,
+        'n3 last lines:', ...n3.output().split('\n').slice(-10),
+      ].join('\n'),
+    );
     throw err;
   });
   const got = mx.messages.filter((m) => /<k-\d+@sender\.test>/.test(m.raw.toString()));
@@ -182,6 +196,7 @@ test('the sender killed with SIGKILL while handing off: back, it hands over what
   const replies: string[] = [];
   const sending = sendMany(n1, 's-', COUNT, { promo: true }, replies).catch(() => replies);
   await waitUntil('handoffs under way', () => n3.events('handoff_received').length > base + 30, 20_000, 5);
+  const killedAt = Date.now();
   await n1.kill9();
   await sending;
   // Every message n1 answered 250 to before it died must reach the MX, from c's IP.
@@ -194,6 +209,17 @@ test('the sender killed with SIGKILL while handing off: back, it hands over what
   const duplicates = accepted.reduce((sum, i) => sum + copies('s-', i).length - 1, 0);
   console.log(`handoff sender kill: ${accepted.length} accepted on n1 before SIGKILL, all delivered, ${duplicates} duplicates`);
   // At least once: a message sent twice is one whose peer 250 came in the last moments
-  // before the kill, before n1's record that it was handed off reached its disk.
-  expect(duplicates).toBeLessThanOrEqual(5);
+  // before the kill, before n1's record that it was handed off reached its file (one
+  // 250 can answer a batch of up to 64). A message n3 took well before the kill and got
+  // again would be a record n1 lost.
+  const first = new Map<string, number>();
+  const again: string[] = [];
+  for (const e of n3.events('handoff_received').slice(base)) {
+    const q = String(e['origin_queue_id']);
+    if (first.has(q)) again.push(q);
+    else first.set(q, Date.parse(String(e['time'])));
+  }
+  expect([...first.values()].every(Number.isFinite)).toBe(true);
+  expect(again.length).toBeGreaterThanOrEqual(duplicates);
+  expect(again.filter((q) => killedAt - (first.get(q) ?? 0) > 2_000)).toEqual([]);
 }, 90_000);

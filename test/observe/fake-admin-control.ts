@@ -86,8 +86,8 @@ export class FakeAdminControl implements AdminControl {
       draining: false,
       queued_here: 42,
       nodes: [
-        { id: 'gw-1', address: '127.0.0.1', live: true, self: true, version: '0.1.0', started_at: Date.now() - 3_600_000, draining: false, down_since: null, load: null },
-        { id: 'gw-2', address: '127.0.0.5', live: true, self: false, version: '0.1.0', started_at: Date.now() - 7_200_000, draining: false, down_since: null, load: { v: 1, cpu: 0.35, memory_bytes: 180 * 2 ** 20, loop_lag_ms: 12.5, disk_free_bytes: 40 * 2 ** 30, connections_in: 14, connections_out: 9, queue_depth: 1234, send_rate: 48.5 } },
+        { id: 'gw-1', address: '127.0.0.1', live: true, self: true, version: '0.1.0', started_at: Date.now() - 3_600_000, draining: false, cluster: null, down_since: null, load: null },
+        { id: 'gw-2', address: '127.0.0.5', live: true, self: false, version: '0.1.0', started_at: Date.now() - 7_200_000, draining: false, cluster: '127.0.0.5:2526', down_since: null, load: { v: 1, cpu: 0.35, memory_bytes: 180 * 2 ** 20, loop_lag_ms: 12.5, disk_free_bytes: 40 * 2 ** 30, connections_in: 14, connections_out: 9, queue_depth: 1234, send_rate: 48.5 } },
         { id: 'gw-3', address: '', live: false, self: false, version: '', started_at: null, draining: false, down_since: new Date(Date.now() - 90_000).toISOString(), load: null },
       ],
       share: 0.5,

@@ -70,7 +70,7 @@ export interface FleetStatus {
   readonly state_healthy: boolean;
   readonly draining: boolean;
   readonly queued_here: number;
-  readonly nodes: readonly { readonly id: string; readonly live: boolean; readonly self: boolean; readonly draining: boolean; readonly [k: string]: unknown }[];
+  readonly nodes: readonly { readonly id: string; readonly live: boolean; readonly self: boolean; readonly draining: boolean; readonly cluster?: string | null; readonly [k: string]: unknown }[];
   readonly [k: string]: unknown;
 }
 
@@ -254,7 +254,9 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const liveSeenBy = async (viewer: FleetNode) => {
     try {
       const s = await viewer.status();
-      return s.nodes.filter((x) => x.live).map((x) => x.id).sort();
+      // With cluster listeners, a node counts once its heartbeat carries its cluster address
+      // (peers hand it mail only then).
+      return s.nodes.filter((x) => x.live && (!o.clusterListener || x.cluster !== null)).map((x) => x.id).sort();
     } catch {
       return [];
     }
@@ -268,7 +270,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     async converged(timeoutMs = 20_000) {
       const up = () => nodes.filter((n) => n.running);
       await waitUntil(
-        `every running node to see exactly the running nodes as live`,
+        `every running node to see exactly the running nodes as live${o.clusterListener ? ', each with its cluster address' : ''}`,
         async () => {
           const want = up().map((n) => n.id).sort().join(',');
           const seen = await Promise.all(up().map((n) => liveSeenBy(n)));
