@@ -263,8 +263,6 @@ export interface ClusterPorts {
   readonly connections: ConnectionCounter;
   /** This node's cluster listener address for the registry (NodeInfo.cluster), once bound. */
   readonly advertise?: () => string | undefined;
-  /** What this node placed per pool and source lately (cluster-fair weights), for its heartbeat. */
-  readonly shares?: () => unknown;
   /** Called with the live set after each registry read (the cluster link's peer list). */
   readonly seen?: (live: readonly NodeInfo[]) => void;
 }
@@ -303,8 +301,7 @@ export function buildCluster(p: ClusterPorts): { membership: Membership; start()
       // The board carries this node's numbers to the fleet's dashboard (cluster/fleet-board.ts).
       const board = run ? makeBoard(run.observer.stats, run.queue.queueRows()) : undefined;
       const advertise = p.advertise?.();
-      const shares = p.shares?.();
-      return { ...p.info, draining: p.draining(), load: load.sample(), ...(advertise ? { cluster: advertise } : {}), ...(board ? { board } : {}), ...(shares ? { shares } : {}) };
+      return { ...p.info, draining: p.draining(), load: load.sample(), ...(advertise ? { cluster: advertise } : {}), ...(board ? { board } : {}) };
     },
     ...(p.seen ? { seen: p.seen } : {}),
     expected: () => Object.values(p.config().sources).flatMap((s) => (s.node === undefined ? [] : [s.node])),

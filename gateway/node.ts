@@ -59,7 +59,7 @@ import { ClusterLink } from './cluster/cluster-link.js';
 import type { ReplicaLedger } from './state/replica-ledger.js';
 import { buildReplication, keptReplicas } from './node-replicas.js';
 import { Handoff } from './cluster/handoff.js';
-import { PoolShares } from './cluster/pool-shares.js';
+import { PoolShares, ShareExchange } from './cluster/pool-shares.js';
 
 /** How often a "redis"-mode node also polls for a new config version (besides the announcement). */
 const ROLLOUT_POLL_MS = 5_000;
@@ -216,7 +216,9 @@ export class SluiceNode {
     const spool: Spool = replication ? replication.wrap(segments) : segments;
     // [cluster]: membership (heartbeat, live peers, failover), started once the queue runs.
     const shares = link ? new PoolShares(config.node.id, () => clock.now()) : null;
-    const cluster = config.cluster ? this.#buildCluster(config.cluster, state, link, shares) : null;
+    const cluster = config.cluster ? this.#buildCluster(config.cluster, state, link) : null;
+    // Cluster-fair weights: entry counts go round a few times a second, apart from the heartbeat.
+    const exchange = shares && cluster ? new ShareExchange({ self: config.node.id, shares, registry: state.nodes, live: () => cluster.membership.live() }) : null;
     const fleet = cluster?.membership ?? null;
     // Every part below reports into the Observer; its alerts read the queue once started.
     const observer = createObserver({ config, baseDir: this.baseDir, registry: this.registry, log, clock, fleet, queue: () => scheduler });
@@ -291,6 +293,8 @@ export class SluiceNode {
     if (cluster) {
       cluster.start();
       built.push(() => cluster.stop());
+      exchange?.start();
+      built.push(() => exchange?.stop());
       replication?.start(cluster.membership, async (envelope, body, origin) => {
         await spool.commit(envelope, body);
         scheduler.add(envelope);
@@ -357,6 +361,7 @@ export class SluiceNode {
     // The listener stops first: a copy a peer is sending now is kept (or refused) before the replica store closes.
     const stopCluster = async (timeoutMs: number): Promise<void> => {
       await link?.stop(timeoutMs);
+      exchange?.stop();
       await replication?.stop();
       await cluster?.stop();
     };
@@ -457,7 +462,7 @@ export class SluiceNode {
   }
 
   /** [cluster] parts (node-parts.ts): they read the running parts at each heartbeat. */
-  #buildCluster(cluster: NonNullable<Config['cluster']>, state: ManagedState, link: ClusterLink | null, shares: PoolShares | null) {
+  #buildCluster(cluster: NonNullable<Config['cluster']>, state: ManagedState, link: ClusterLink | null) {
     return buildCluster({
       advertise: () => link?.advertise,
       // The transport's live peers follow each registry read.
@@ -465,11 +470,9 @@ export class SluiceNode {
         ? {
             seen: (live: readonly NodeInfo[]) => {
               link.observe(live);
-              shares?.observe(live);
             },
           }
         : {}),
-      ...(shares ? { shares: () => shares.published() } : {}),
       cluster,
       config: () => this.config,
       state,

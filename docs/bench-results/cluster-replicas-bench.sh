@@ -182,3 +182,5 @@ for sign, path in ((-1, sys.argv[1]), (1, sys.argv[2])):
 tot = b['+Inf']
 print('paced: nodes\' accept latency, cumulative share by bucket:', {k: round(v / tot, 4) for k, v in b.items()}, 'n', tot)
 PY
+# Messages the nodes passed to each other for the weights (traffic enters them evenly here: few should move).
+echo "handed off between nodes: $(cat "$WORK"/n*-*.out | grep -c '"event":"handoff_sent"') of $(( ${COUNT:-3000} * 3 )) messages"

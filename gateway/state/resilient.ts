@@ -324,4 +324,13 @@ class CachedNodes implements NodeRegistry {
   leave(id: string): Promise<void> {
     return this.#mode.sharedOnly('leave', () => this.#shared.leave(id));
   }
+
+  publishShares(id: string, shares: unknown): Promise<void> {
+    return this.#mode.sharedOnly('shares', () => this.#shared.publishShares(id, shares));
+  }
+
+  /** While Redis is away: the last counts seen stay where they are (the caller keeps them). */
+  shares(): Promise<ReadonlyMap<string, unknown>> {
+    return this.#mode.sharedOnly('shares', () => this.#shared.shares());
+  }
 }

@@ -188,6 +188,14 @@ export interface NodeRegistry {
   /** Nodes whose last heartbeat is younger than their ttl. */
   live(): Promise<readonly NodeInfo[]>;
   leave(id: string): Promise<void>;
+  /**
+   * A node's entry counts for cluster-fair weights (cluster/pool-shares.ts), published a few
+   * times a second, apart from the heartbeat: the weights must follow a burst shorter than
+   * two heartbeats. Opaque here; the reader checks the shape.
+   */
+  publishShares(id: string, shares: unknown): Promise<void>;
+  /** Every node's last published counts, by id (nodes that left included until they are read out by `leave`). */
+  shares(): Promise<ReadonlyMap<string, unknown>>;
 }
 
 /**

@@ -96,3 +96,28 @@ test('traffic entering every node evenly stays where it entered, heartbeats and 
   }
   expect(placed.here).toBe(1000);
 });
+
+test('a burst into n1 alone after even traffic leaves a third on n1, counts going round every 200 ms', () => {
+  // The cluster check's shape: 100 into each node, then 600 into n1 alone in 2 s. With the
+  // counts on a 1 s heartbeat n1 kept 300 of the 600 (all it took before its count was out).
+  const { place, placed, beat, tick } = fleetOfThree(0);
+  beat();
+  for (let i = 0; i < 100; i++) {
+    place();
+    tick(9);
+  }
+  beat(); // the peers took 100 each too
+  const before = placed.here;
+  for (let turn = 0; turn < 10; turn++) {
+    for (let i = 0; i < 60; i++) {
+      place();
+      tick(2);
+    }
+    beat(100); // the peers took nothing more
+  }
+  const kept = placed.here - before;
+  // A third of the 600 is 200; within 10 %.
+  expect(kept).toBeGreaterThanOrEqual(180);
+  expect(kept).toBeLessThanOrEqual(220);
+  expect(Math.abs(placed.n2 - placed.n3)).toBeLessThanOrEqual(1);
+});

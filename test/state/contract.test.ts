@@ -451,5 +451,15 @@ describe.each(cases)('state contract: $name', (backend) => {
       await nodes.leave('gw-22');
       expect(await nodes.live()).toEqual([]);
     });
+
+    it('keeps each node\'s last published entry counts until it leaves', async () => {
+      const nodes = h.state.nodes;
+      await nodes.publishShares('gw-1', { at: 1, pools: { tx: 3 } });
+      await nodes.publishShares('gw-2', { at: 2, pools: { tx: 5 } });
+      await nodes.publishShares('gw-1', { at: 3, pools: { tx: 4, promo: 1 } });
+      expect(Object.fromEntries(await nodes.shares())).toEqual({ 'gw-1': { at: 3, pools: { tx: 4, promo: 1 } }, 'gw-2': { at: 2, pools: { tx: 5 } } });
+      await nodes.leave('gw-2');
+      expect([...(await nodes.shares()).keys()]).toEqual(['gw-1']);
+    });
   });
 });

@@ -7,6 +7,7 @@ import type { Clock, NodeInfo, NodeRegistry } from '../types.js';
 export class EmbeddedNodeRegistry implements NodeRegistry {
   readonly #clock: Clock;
   readonly #nodes = new Map<string, { info: NodeInfo; expiresAt: number }>();
+  readonly #shares = new Map<string, unknown>();
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -28,5 +29,14 @@ export class EmbeddedNodeRegistry implements NodeRegistry {
 
   async leave(id: string): Promise<void> {
     this.#nodes.delete(id);
+    this.#shares.delete(id);
+  }
+
+  async publishShares(id: string, shares: unknown): Promise<void> {
+    this.#shares.set(id, shares);
+  }
+
+  async shares(): Promise<ReadonlyMap<string, unknown>> {
+    return new Map(this.#shares);
   }
 }

@@ -20,6 +20,8 @@ export interface StateKeys {
   holds(): string;
   nodes(): string;
   nodeInfo(): string;
+  /** Each node's entry counts per pool (cluster-fair weights), id -> JSON. */
+  nodeShares(): string;
   failure(key: string): string;
   /** Replicas: a node's messages peers took over (in `{nodes}`: the claim reads the registry). */
   replicaTaken(origin: string): string;
@@ -43,6 +45,7 @@ export function stateKeys(prefix: string = DEFAULT_PREFIX): StateKeys {
     holds: () => `${prefix}holds`,
     nodes: () => `${prefix}{nodes}:expiry`,
     nodeInfo: () => `${prefix}{nodes}:info`,
+    nodeShares: () => `${prefix}{nodes}:shares`,
     failure: (key) => `${prefix}{f}:failure:${key}`,
     replicaTaken: (origin) => `${prefix}{nodes}:taken:${origin}`,
     replicaFinal: (origin) => `${prefix}replica-final:${origin}`,

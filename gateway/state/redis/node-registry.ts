@@ -61,8 +61,26 @@ export class RedisNodeRegistry implements NodeRegistry {
 
   async leave(id: string): Promise<void> {
     await this.#conn.run('node leave', (redis) =>
-      redis.multi().zrem(this.#keys.nodes(), id).hdel(this.#keys.nodeInfo(), id).exec(),
+      redis.multi().zrem(this.#keys.nodes(), id).hdel(this.#keys.nodeInfo(), id).hdel(this.#keys.nodeShares(), id).exec(),
     );
+  }
+
+  async publishShares(id: string, shares: unknown): Promise<void> {
+    await this.#conn.run('node shares', (redis) => redis.hset(this.#keys.nodeShares(), id, JSON.stringify(shares)));
+  }
+
+  async shares(): Promise<ReadonlyMap<string, unknown>> {
+    const all = await this.#conn.run('node shares', (redis) => redis.hgetall(this.#keys.nodeShares()));
+    const out = new Map<string, unknown>();
+    // A field that does not parse is left out: its node's weights wait for its next publication.
+    for (const [id, json] of Object.entries(all)) {
+      try {
+        out.set(id, JSON.parse(json) as unknown);
+      } catch {
+        continue;
+      }
+    }
+    return out;
   }
 
   #registryKeys(): string[] {
