@@ -150,7 +150,8 @@ for l in open(d + '/n1-1.out'):
 for l in open(d + '/sink.log'):
     r = json.loads(l)
     if r['mid'] in q: out.setdefault(r['ip'], []).append((r['t'] - q[r['mid']]) * 1e3)
-print({ip: {'n': len(v), 'p50_ms': round(sorted(v)[len(v) // 2], 1), 'p99_ms': round(sorted(v)[min(len(v) - 1, int(len(v) * 0.99))], 1)} for ip, v in sorted(out.items())})
+# 'first_ms': the first message to that IP (a handoff's first one opens the TLS connection to the peer).
+print({ip: {'n': len(v), 'p50_ms': round(sorted(v)[len(v) // 2], 1), 'p90_ms': round(sorted(v)[int(len(v) * 0.9)], 1), 'p99_ms': round(sorted(v)[min(len(v) - 1, int(len(v) * 0.99))], 1), 'first_ms': round(v[0], 1)} for ip, v in sorted(out.items())})
 PY
 )"
 echo "n1 accept latency (cumulative count per bucket): $(curl -s -H "authorization: Bearer check-token-0123456789" http://127.0.0.1:2671/metrics | grep '^sluice_accept_latency_seconds_bucket' | sed -E 's/.*le="([^"]+)".* ([0-9]+)$/\1:\2/' | tr '\n' ' ')"

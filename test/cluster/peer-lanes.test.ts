@@ -4,7 +4,8 @@
 // each other until a timeout. Here the peer (a real smtp-server with STARTTLS and AUTH)
 // holds its answer to a handoff until a replica has arrived; with one connection per lane
 // the replica still gets through, and then the handoff is answered.
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { createServer, type Server } from 'node:net';
+import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import { SMTPServer } from 'smtp-server';
 import { PeerClient } from '../../gateway/cluster/peer-client.js';
 import type { PeerFacts } from '../../gateway/cluster/peer-facts.js';
@@ -15,6 +16,8 @@ let port = 0;
 let replicaArrived: () => void = () => undefined;
 const replicaSeen = new Promise<void>((resolve) => (replicaArrived = resolve));
 const order: string[] = [];
+let connects = 0;
+let logins = 0;
 
 beforeAll(async () => {
   const cert = await makeCert(['127.0.0.1']);
@@ -23,7 +26,14 @@ beforeAll(async () => {
     cert: cert.cert,
     authMethods: ['PLAIN'],
     logger: false,
-    onAuth: (_auth, _session, cb) => cb(null, { user: 'n1' }),
+    onConnect: (_session, cb) => {
+      connects++;
+      cb();
+    },
+    onAuth: (_auth, _session, cb) => {
+      logins++;
+      cb(null, { user: 'n1' });
+    },
     onData(stream, _session, cb) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
@@ -80,5 +90,52 @@ test('a replica is not queued behind a handoff the peer is still holding (one co
     expect(order).toEqual(['handoff in', 'replica in', 'replica answered', 'handoff answered']);
   } finally {
     client.close();
+  }
+});
+
+test('warm opens one connection per lane ahead of the first message, and that message goes over it', async () => {
+  const client = new PeerClient({ nodeId: 'n1', secret: 'lanes-test-secret-0123456789', hostname: 'n1.test', timeoutMs: 2_000 });
+  const peer = { id: 'n2', address: `127.0.0.1:${port}` };
+  const [c0, l0] = [connects, logins];
+  try {
+    client.warm(peer, 'replica');
+    client.warm(peer, 'replica'); // one is being opened: nothing more
+    await vi.waitUntil(() => logins > l0, { timeout: 5_000, interval: 10 });
+    client.warm(peer, 'replica'); // one is open: nothing more
+    const r = await client.send(peer, facts('replica', 'R2'), Buffer.from('Subject: replica\r\n\r\nbody\r\n'));
+    expect(r.reply).toMatch(/^250 .*replica kept/);
+    expect([connects - c0, logins - l0]).toEqual([1, 1]);
+    // The other lane has its own.
+    client.warm(peer, 'handoff');
+    await vi.waitUntil(() => logins > l0 + 1, { timeout: 5_000, interval: 10 });
+    expect(connects - c0).toBe(2);
+  } finally {
+    client.close();
+  }
+});
+
+test('a warm-up that fails is not tried again for a while, and a send still reports its own error', async () => {
+  // A peer that takes connections and drops them at once.
+  let attempts = 0;
+  const dropper: Server = createServer((socket) => {
+    attempts++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => dropper.listen(0, '127.0.0.1', resolve));
+  const address = `127.0.0.1:${(dropper.address() as { port: number }).port}`;
+  const client = new PeerClient({ nodeId: 'n1', secret: 'lanes-test-secret-0123456789', hostname: 'n1.test', timeoutMs: 1_000 });
+  try {
+    client.warm({ id: 'n3', address }, 'handoff');
+    await vi.waitUntil(() => attempts === 1, { timeout: 5_000, interval: 10 });
+    // Let that attempt end, then ask again: within the retry pause nothing is opened.
+    await new Promise((r) => setTimeout(r, 200));
+    client.warm({ id: 'n3', address }, 'handoff');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(attempts).toBe(1);
+    await expect(client.send({ id: 'n3', address }, facts('handoff', 'H9'), Buffer.from('Subject: handoff\r\n\r\nbody\r\n'))).rejects.toThrow(/n3/);
+    expect(attempts).toBe(2);
+  } finally {
+    client.close();
+    await new Promise<void>((resolve) => dropper.close(() => resolve()));
   }
 });
