@@ -149,12 +149,15 @@ describe('cluster listener', () => {
   });
 
   it('sends messages that wait for a busy link together in one batch, each with its facts', async () => {
-    // One connection: the first message goes alone, the 11 that wait for it go in batches.
+    // One connection: a message on the idle link goes alone and at once, the 10 that wait for it go in a batch.
     const one = new PeerClient({ nodeId: 'n1', secret: SECRET, hostname: 'n1.test', maxConnections: 1 });
     const before = mx.messages.length;
     const rcpt = (i: number) => `batch${i}@example.test`;
-    const receipts = await Promise.all(Array.from({ length: 12 }, (_, i) => one.send(peer(), facts({ queueId: `QB${i}` }, [rcpt(i)]), Buffer.from(message({ from: 'app@sender.test', to: rcpt(i), subject: `batch ${i}` })))));
+    const send = (i: number) => one.send(peer(), facts({ queueId: `QB${i}` }, [rcpt(i)]), Buffer.from(message({ from: 'app@sender.test', to: rcpt(i), subject: `batch ${i}` })));
+    const opened = await send(0); // opens the link
+    const receipts = [opened, ...(await Promise.all(Array.from({ length: 11 }, (_, i) => send(i + 1))))];
     one.close();
+    expect(receipts[1]?.reply).toMatch(/queued as /);
     const batched = receipts.filter((r) => /^250 2\.0\.0 Ok: batch of \d+: \++$/.test(r.reply));
     expect(batched.length).toBeGreaterThanOrEqual(2);
     expect(receipts[0]?.reply).toMatch(/queued as /);
