@@ -466,13 +466,7 @@ export class SluiceNode {
     return buildCluster({
       advertise: () => link?.advertise,
       // The transport's live peers follow each registry read.
-      ...(link
-        ? {
-            seen: (live: readonly NodeInfo[]) => {
-              link.observe(live);
-            },
-          }
-        : {}),
+      ...(link ? { seen: (live: readonly NodeInfo[]) => link.observe(live) } : {}),
       cluster,
       config: () => this.config,
       state,

@@ -171,12 +171,17 @@ export class PeerClient {
    */
   private pump(peer: Route): void {
     const pool = this.pool(peer);
-    dropBroken(pool);
     while (pool.queue.length > 0) {
       const slot = pool.idle.pop();
       if (!slot) {
         if (pool.open < (this.opts.maxConnections ?? 4) && pool.opening === 0) this.openSpare(peer, false);
         return;
+      }
+      if (slot.broken) {
+        // The peer closed it while it was idle.
+        pool.open--;
+        quit(slot);
+        continue;
       }
       if (slot.idleTimer) clearTimeout(slot.idleTimer);
       const batch = takeBatch(pool.queue, this.opts.maxBatchBytes ?? 4 * 1024 * 1024);

@@ -25,7 +25,7 @@ export const SHARE_WINDOW_MS = 60_000;
 /** How often a node publishes its entry counts and reads its peers': one HSET and one HGETALL each time. */
 export const SHARE_PUBLISH_MS = 200;
 
-/** What a heartbeat publishes: when (this node's clock), and per pool the messages that entered it in the window. */
+/** What a node publishes: when (its clock), and per pool the messages that entered it in the window. */
 export interface ShareCounts {
   readonly at: number;
   readonly pools: Readonly<Record<string, number>>;
@@ -124,19 +124,19 @@ export class PoolShares {
     return out;
   }
 
-  /** Each read of the registry: the nodes' latest publications, this node's own included (called by membership, so no beat is missed). */
-  observe(live: readonly NodeInfo[]): void {
-    for (const n of live) {
-      const theirs = readShares(n.shares);
+  /** Each read of the published counts (ShareExchange): those of the live nodes, this node's own included. */
+  observe(live: readonly string[], published: ReadonlyMap<string, unknown>): void {
+    for (const id of live) {
+      const theirs = readShares(published.get(id));
       if (!theirs) continue;
-      const known = this.seen.get(n.id);
-      if (!known) this.seen.set(n.id, { last: theirs, prev: null });
+      const known = this.seen.get(id);
+      if (!known) this.seen.set(id, { last: theirs, prev: null });
       else if (theirs.at !== known.last.at) {
         known.prev = known.last;
         known.last = theirs;
       }
     }
-    for (const id of this.seen.keys()) if (!live.some((n) => n.id === id)) this.seen.delete(id);
+    for (const id of this.seen.keys()) if (!live.includes(id)) this.seen.delete(id);
   }
 
   private current(): Bucket {
@@ -170,7 +170,6 @@ export interface ShareExchangeDeps {
   readonly registry: Pick<NodeRegistry, 'publishShares' | 'shares'>;
   /** The live nodes as membership last read them: only their counts are used. */
   readonly live: () => readonly NodeInfo[];
-  readonly everyMs?: number;
 }
 
 /**
@@ -185,7 +184,7 @@ export class ShareExchange {
   constructor(private readonly deps: ShareExchangeDeps) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.exchange(), this.deps.everyMs ?? SHARE_PUBLISH_MS);
+    this.timer = setInterval(() => void this.exchange(), SHARE_PUBLISH_MS);
     this.timer.unref();
   }
 
@@ -202,7 +201,7 @@ export class ShareExchange {
       const { self, shares, registry } = this.deps;
       await registry.publishShares(self, shares.published());
       const all = await registry.shares();
-      shares.observe(this.deps.live().map((n) => ({ ...n, shares: all.get(n.id) })));
+      shares.observe(this.deps.live().map((n) => n.id), all);
     } catch {
       // Redis away or slow: membership and the state layer report it; the counts wait.
     } finally {

@@ -154,12 +154,6 @@ export interface NodeInfo {
   readonly board?: unknown;
   /** What an operator watches to decide where load goes (cluster/node-load.ts); absent on nodes that publish none. */
   readonly load?: NodeLoad | undefined;
-  /**
-   * Messages of each pool that entered this node (routed here, not handed over) in the last
-   * minute (cluster/pool-shares.ts), as plain JSON: what cluster-fair weights split by;
-   * absent on nodes that publish none.
-   */
-  readonly shares?: unknown;
 }
 
 /** A node's load as its heartbeat carries it. CPU and lag cover the time since its previous beat. */
@@ -194,7 +188,7 @@ export interface NodeRegistry {
    * two heartbeats. Opaque here; the reader checks the shape.
    */
   publishShares(id: string, shares: unknown): Promise<void>;
-  /** Every node's last published counts, by id (nodes that left included until they are read out by `leave`). */
+  /** Every node's last published counts, by id (a node that left is in it until `leave`). */
   shares(): Promise<ReadonlyMap<string, unknown>>;
 }
 

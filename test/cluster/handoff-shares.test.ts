@@ -18,21 +18,17 @@ const config = {
 function fleetOfThree(peerEntries: number) {
   let now = 1_000_000;
   const shares = new PoolShares('n1', () => now);
-  const node = (id: string, at: number): NodeInfo => ({ id, address: '127.0.0.1', startedAt: 0, version: 'test', cluster: `127.0.0.1:1${id}`, shares: { at, pools: { tx: peerEntries } } });
-  // Two heartbeats with the same counts: the peers' traffic has stopped (no extrapolation).
-  shares.observe([node('n2', now - 2_000), node('n3', now - 2_000)]);
-  shares.observe([node('n2', now - 1_000), node('n3', now - 1_000)]);
-  let live = [node('n1', now), node('n2', now - 1_000), node('n3', now - 1_000)];
-  /** A heartbeat: n1 publishes its counts, the peers publish `peers` each (default: as many as n1), and n1 reads the registry. */
+  const node = (id: string): NodeInfo => ({ id, address: '127.0.0.1', startedAt: 0, version: 'test', cluster: `127.0.0.1:1${id}` });
+  const counts = (at: number, tx: number) => ({ at, pools: { tx } });
+  // Two publications with the same counts: the peers' traffic has stopped (no extrapolation).
+  shares.observe(['n2', 'n3'], new Map([['n2', counts(now - 2_000, peerEntries)], ['n3', counts(now - 2_000, peerEntries)]]));
+  shares.observe(['n2', 'n3'], new Map([['n2', counts(now - 1_000, peerEntries)], ['n3', counts(now - 1_000, peerEntries)]]));
+  const live = [node('n1'), node('n2'), node('n3')];
+  /** A publication: n1 publishes its counts, the peers publish `peers` each (default: as many as n1), and n1 reads them all. */
   const beat = (peers?: number) => {
     const mine = shares.published();
     peers ??= mine.pools['tx'] ?? 0;
-    live = [
-      { ...node('n1', now), shares: mine },
-      { ...node('n2', now), shares: { at: now, pools: { tx: peers } } },
-      { ...node('n3', now), shares: { at: now, pools: { tx: peers } } },
-    ];
-    shares.observe(live);
+    shares.observe(['n1', 'n2', 'n3'], new Map([['n1', mine], ['n2', counts(now, peers)], ['n3', counts(now, peers)]]));
     return mine.pools['tx'] ?? 0;
   };
   const handoff = new Handoff<string>({

@@ -26,7 +26,6 @@ const nodeInfoSchema = z.object({
   draining: z.boolean().optional(),
   cluster: z.string().optional(),
   board: z.unknown().optional(),
-  shares: z.unknown().optional(),
   // A peer on another version may publish another shape: it is then shown without load, not dropped.
   load: nodeLoadSchema.optional().catch(undefined),
 });
