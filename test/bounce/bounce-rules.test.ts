@@ -72,3 +72,16 @@ test('[[fallback]] rules decide only when no rule matched the diagnostic nor the
   const bad = file('bad-fallback.toml', ['[[fallback]]', 'reason = "onhold"', 'stauts = "5.0.0"', ''].join('\n'));
   expect(issues([bad, shippedRulesPath()])).toContain(`${bad}:3 fallback[0].stauts: unknown key "stauts" (did you mean "status"?)`);
 });
+
+test('what proves nothing about the recipient does not make it hard: the sender\'s null MX, the generic 550 text', () => {
+  const c = new BounceClassifier(loadBounceRules([shippedRulesPath()]));
+  // RFC 7505: 5.7.27 is the sender's domain publishing a null MX; 5.1.10 the recipient's.
+  expect(c.classify({ status: '5.7.27', replyCode: 550, diagnostic: '550 5.7.27 Sender address has null MX' })).toMatchObject({ reason: 'rejected', hard: false });
+  expect(c.classify({ status: '5.7.27', replyCode: 550, diagnostic: '' })).toMatchObject({ reason: 'rejected', hard: false });
+  expect(c.classify({ status: '5.1.10', replyCode: 556, diagnostic: '556 5.1.10 Recipient address has null MX' })).toMatchObject({ reason: 'notaccept', hard: true });
+  // RFC 5321's generic text for any 550: a policy refusal says so, a bare one stays soft.
+  expect(c.classify({ status: '5.3.0', replyCode: 554, diagnostic: '554 5.3.0 mailbox unavailable for policy reasons' })).toMatchObject({ hard: false });
+  expect(c.classify({ status: '5.0.0', replyCode: 550, diagnostic: '550 Requested action not taken: mailbox unavailable', host: 'mx.example.net' })).toMatchObject({ hard: false });
+  // Outlook.com answers an unknown address with exactly that text: from its hosts it is userunknown.
+  expect(c.classify({ status: '5.0.0', replyCode: 550, diagnostic: '550 Requested action not taken: mailbox unavailable (-22:2222)', host: 'BAY004-MC1F22.hotmail.com' })).toMatchObject({ reason: 'userunknown', hard: true });
+});

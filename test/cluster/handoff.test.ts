@@ -172,11 +172,20 @@ test('the receiving peer killed with SIGKILL while handoffs stream: nothing is l
     const missing = Array.from({ length: COUNT }, (_, i) => i).filter((i) => copies('k-', i).length === 0);
     const first = `k-${missing[0] ?? 0}@`;
     const lines = n1.output().split('\n');
+    // Follow the first missing message by its queue ids on both nodes (handoff and delivery lines name only those).
+    const both = [...lines.map((l) => `n1 ${l}`), ...n3.output().split('\n').map((l) => `n3 ${l}`)];
+    const ids = new Set([first]);
+    for (let round = 0; round < 3; round++) {
+      for (const l of both.filter((x) => [...ids].some((id) => x.includes(id)))) {
+        for (const m of l.matchAll(/"(?:queue_id|origin_queue_id)":"([^"]+)"/g)) if (m[1]) ids.add(m[1]);
+      }
+    }
+    const followed = both.filter((x) => [...ids].some((id) => x.includes(id)));
     const nodes = await n1.status().then((s) => JSON.stringify(s.nodes.map((x) => ({ id: x.id, live: x.live, draining: x.draining, cluster: x.cluster }))), (e: unknown) => String(e));
     console.log(
       [
         `undelivered: ${missing.join(', ')}`,
-        `n1 on ${first}:`, ...lines.filter((l) => l.includes(first)).slice(-15),
+        `${first} by its ids ${[...ids].join(' ')}:`, ...followed.slice(-25),
         'n1 on handoffs and members:', ...lines.filter((l) => /handoff|node_(down|up)/.test(l)).slice(-15),
         `n1 sees: ${nodes}`,
         'n3 last lines:', ...n3.output().split('\n').slice(-10),
