@@ -2,9 +2,13 @@
  * The live queue index (issue 17): what is queued on this node, by provider, domain,
  * source, pool, campaign, class and sender, kept up to date as mail flows (the
  * scheduler tells it each step) instead of found by scanning the spool. One entry per
- * queue item (one message's recipients at one domain); each group keeps its counts and
- * its members, so a summary costs one pass over the groups and an action one pass over
- * the members of its most selective group.
+ * queue item (one message's recipients at one domain); each group keeps its counts, so a
+ * summary costs one pass over the groups. Groups of the dimensions that pick out a small
+ * part of the queue (domain, campaign, sender) also keep their members, so an action on
+ * one costs one pass over them; the few large groups of provider, pool, source and class
+ * do not (a Set slot is about 26 bytes an entry in each dimension: 10 MB per 100 000
+ * queued for those four), and an action that names only those walks the whole queue.
+ * Strings that repeat across entries (domain, sender, campaign, last reply) are shared.
  */
 import { matches, type Selector, type SelectorKey } from './selector.js';
 import { QUEUE_STATES, type Entry, type QueueState } from './types.js';
@@ -33,12 +37,24 @@ export interface GroupView {
   readonly top_reply: string | null;
 }
 
+/** Dimensions whose groups keep their members (selective enough to be worth a Set slot per entry). */
+const WITH_MEMBERS: ReadonlySet<GroupBy> = new Set<GroupBy>(['domain', 'campaign', 'sender']);
+/** Distinct strings shared at most; past it the table starts again (a bound, not a cache policy). */
+const INTERN_MAX = 50_000;
+
 class Group {
-  readonly members = new Set<Entry>();
+  /** Null for the dimensions without members (WITH_MEMBERS). */
+  readonly members: Set<Entry> | null;
+  messages = 0;
   recipients = 0;
   readonly byState: Record<QueueState, number> = { ready: 0, deferred: 0, held: 0, scheduled: 0, in_flight: 0 };
   readonly replies = new Map<string, number>();
-  constructor(readonly key: string) {}
+  constructor(
+    readonly key: string,
+    withMembers: boolean,
+  ) {
+    this.members = withMembers ? new Set() : null;
+  }
 }
 
 const NONE = '(none)';
@@ -69,13 +85,14 @@ export class QueueIndex {
   /** Entries by queue id (a message has one per domain). */
   private readonly byId = new Map<string, Entry[]>();
   private count = 0;
+  private readonly shared = new Map<string, string>();
 
   get size(): number {
     return this.count;
   }
 
   add(init: EntryInit): Entry {
-    const e: Entry = { ...init };
+    const e: Entry = { ...init, domain: this.intern(init.domain), sender: this.intern(init.sender), campaign: init.campaign === null ? null : this.intern(init.campaign), lastReply: init.lastReply === null ? null : this.intern(init.lastReply) };
     const list = this.byId.get(e.id);
     if (list) list.push(e);
     else this.byId.set(e.id, [e]);
@@ -93,6 +110,8 @@ export class QueueIndex {
     for (const by of GROUP_BY) this.count1(e, by, -1, !regroup.includes(by));
     for (const by of regroup) this.leave(e, by);
     Object.assign(e, patch);
+    // 100 000 deferred by one dead MX would otherwise hold 100 000 copies of its reply (8 MB).
+    if (patch.lastReply) e.lastReply = this.intern(patch.lastReply);
     for (const by of regroup) this.join(e, by);
     for (const by of GROUP_BY) if (!regroup.includes(by)) this.count1(e, by, 1, true);
   }
@@ -115,7 +134,9 @@ export class QueueIndex {
   /** Every group of one dimension, largest first. */
   summary(by: GroupBy, now: number): GroupView[] {
     const out: GroupView[] = [];
-    for (const g of this.groups.get(by)?.values() ?? []) out.push(view(g, now));
+    const groups = this.groups.get(by) ?? new Map<string, Group>();
+    const firsts = WITH_MEMBERS.has(by) ? null : this.firstArrivals(by, groups.size);
+    for (const g of groups.values()) out.push(view(g, now, firsts?.get(g.key) ?? oldestMember(g)));
     return out.sort((a, b) => b.recipients - a.recipients || a.key.localeCompare(b.key));
   }
 
@@ -142,6 +163,27 @@ export class QueueIndex {
     return { entries, next: null };
   }
 
+  /**
+   * For the groups of a dimension without members: the oldest of each group's first
+   * entries in queue order (entries join in about the order mail arrived), in one walk
+   * that ends once every group has its first few (or at the end of the queue).
+   */
+  private firstArrivals(by: GroupBy, groups: number): Map<string, number> {
+    const seen = new Map<string, { min: number; n: number }>();
+    let complete = 0;
+    for (const list of this.byId.values()) {
+      for (const e of list) {
+        const key = keyOf(e, by);
+        let f = seen.get(key);
+        if (!f) seen.set(key, (f = { min: Infinity, n: 0 }));
+        if (f.n >= FIRST_FEW) continue;
+        f.min = Math.min(f.min, e.receivedAt);
+        if (++f.n === FIRST_FEW && ++complete === groups) return new Map([...seen].map(([k, v]) => [k, v.min]));
+      }
+    }
+    return new Map([...seen].map(([k, v]) => [k, v.min]));
+  }
+
   private *candidates(s: Selector): Iterable<Entry> {
     if (s.queue_id !== undefined) {
       yield* this.byId.get(s.queue_id) ?? [];
@@ -150,7 +192,7 @@ export class QueueIndex {
     let best: Set<Entry> | null = null;
     for (const [key, by] of Object.entries(SELECTOR_DIM) as [SelectorKey, GroupBy][]) {
       const value = s[key];
-      if (value === undefined) continue;
+      if (value === undefined || !WITH_MEMBERS.has(by)) continue;
       const members = this.groups.get(by)?.get(value)?.members ?? new Set<Entry>();
       if (best === null || members.size < best.size) best = members;
     }
@@ -166,8 +208,9 @@ export class QueueIndex {
     const groups = this.groups.get(by) as Map<string, Group>;
     const key = keyOf(e, by);
     let g = groups.get(key);
-    if (!g) groups.set(key, (g = new Group(key)));
-    g.members.add(e);
+    if (!g) groups.set(key, (g = new Group(key, WITH_MEMBERS.has(by))));
+    g.members?.add(e);
+    g.messages++;
     this.count1(e, by, 1, true);
   }
 
@@ -177,8 +220,17 @@ export class QueueIndex {
     const g = groups.get(key);
     if (!g) return;
     this.count1(e, by, -1, true);
-    g.members.delete(e);
-    if (g.members.size === 0) groups.delete(key);
+    g.members?.delete(e);
+    if (--g.messages === 0) groups.delete(key);
+  }
+
+  /** One shared copy of a string that many entries hold. */
+  private intern(value: string): string {
+    const known = this.shared.get(value);
+    if (known !== undefined) return known;
+    if (this.shared.size >= INTERN_MAX) this.shared.clear();
+    this.shared.set(value, value);
+    return value;
   }
 
   private count1(e: Entry, by: GroupBy, sign: 1 | -1, apply: boolean): void {
@@ -201,17 +253,20 @@ export function cursorOf(e: Entry): string {
 }
 
 /** The oldest of the first members (a group's members join in about the order mail arrived). */
-function oldest(g: Group): number {
+function oldestMember(g: Group): number {
   let min = Infinity;
   let n = 0;
-  for (const e of g.members) {
+  for (const e of g.members ?? []) {
     if (e.receivedAt < min) min = e.receivedAt;
-    if (++n >= 64) break;
+    if (++n >= FIRST_FEW) break;
   }
   return min;
 }
 
-function view(g: Group, now: number): GroupView {
+/** How many of a group's first entries its oldest is taken from. */
+const FIRST_FEW = 64;
+
+function view(g: Group, now: number, first: number): GroupView {
   let top: string | null = null;
   let topCount = 0;
   for (const [reply, c] of g.replies) {
@@ -220,10 +275,9 @@ function view(g: Group, now: number): GroupView {
       topCount = c;
     }
   }
-  const first = oldest(g);
   return {
     key: g.key,
-    messages: g.members.size,
+    messages: g.messages,
     recipients: g.recipients,
     ...g.byState,
     oldest_s: first === Infinity ? 0 : Math.max(0, Math.floor((now - first) / 1000)),
