@@ -8,7 +8,7 @@
  * one costs one pass over them; the few large groups of provider, pool, source and class
  * do not (a Set slot is about 26 bytes an entry in each dimension: 10 MB per 100 000
  * queued for those four), and an action that names only those walks the whole queue.
- * Strings that repeat across entries (domain, sender, campaign, last reply) are shared.
+ * Strings that repeat across entries (domain, sender, campaign, class, last reply) are shared.
  */
 import { matches, type Selector, type SelectorKey } from './selector.js';
 import { QUEUE_STATES, type Entry, type QueueState } from './types.js';
@@ -92,7 +92,7 @@ export class QueueIndex {
   }
 
   add(init: EntryInit): Entry {
-    const e: Entry = { ...init, domain: this.intern(init.domain), sender: this.intern(init.sender), campaign: init.campaign === null ? null : this.intern(init.campaign), lastReply: init.lastReply === null ? null : this.intern(init.lastReply) };
+    const e: Entry = { ...init, domain: this.intern(init.domain), sender: this.intern(init.sender), cls: this.intern(init.cls), campaign: init.campaign === null ? null : this.intern(init.campaign), lastReply: init.lastReply === null ? null : this.intern(init.lastReply) };
     const list = this.byId.get(e.id);
     if (list) list.push(e);
     else this.byId.set(e.id, [e]);
