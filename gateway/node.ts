@@ -43,6 +43,7 @@ import { peerBoards } from './cluster/fleet-board.js';
 import { BounceReturn } from './bounce/bounce-return.js';
 import { loadSecret } from './bounce/secret.js';
 import { verpSender, VerpTokens } from './bounce/verp.js';
+import { BOUNCE_WINDOW_MS, SenderLog } from './bounce/sender-log.js';
 import { createLogger, type NodeLog } from './observe/logger.js';
 import { NodeControl, VERSION } from './observe/node-control.js';
 import type { Observer } from './observe/observer.js';
@@ -95,6 +96,8 @@ interface Parts {
   readonly timers: readonly NodeJS.Timeout[];
   /** The replica ledger (replicas = 2): closed after the spool has published its last final ids. */
   readonly ledger: ReplicaLedger | null;
+  /** [bounces] forward: original senders on their way to the state; flushed before it closes. */
+  readonly senders: SenderLog | null;
 }
 
 export class SluiceNode {
@@ -264,7 +267,15 @@ export class SluiceNode {
     const classifier = new BounceClassifier(loadBounceRules([...config.bounces.rules.map((f) => configPath(this.baseDir, f)), shippedRulesPath()]));
     // [bounces] domain: VERP return paths on the way out, the bounce intake on the way in.
     const verp = config.bounces.domain === undefined ? null : new VerpTokens(await loadSecret('[bounces]', config.bounces, this.baseDir, this.dataDir, 'verp.key'), config.bounces.domain);
-    this.#returnPath = verp ? (envelope, rcpts, source, pool) => verpSender(verp, envelope, rcpts, source, pool) : undefined;
+    // [bounces] forward: the original sender is kept where the node a bounce reaches finds it (bounce/sender-log.ts); off, nothing is written.
+    const senders = verp && config.bounces.forward ? new SenderLog({ store: state.senders, ttlMs: () => this.config.queue.max_age + BOUNCE_WINDOW_MS, log }) : null;
+    this.#returnPath = verp
+      ? (envelope, rcpts, source, pool) => {
+          const path = verpSender(verp, envelope, rcpts, source, pool);
+          if (senders && path !== envelope.mailFrom) senders.note(envelope.id, envelope.mailFrom);
+          return path;
+        }
+      : undefined;
     const outcomes = new OutcomeRouter({
       clock,
       hostname: this.hostname,
@@ -324,7 +335,7 @@ export class SluiceNode {
         })
       : null;
 
-    const bounces = verp ? new BounceReturn({ tokens: verp, routedPool, classifier, config: () => this.config, forward: config.bounces.forward, feedback, providerOf: (domain) => this.providerOf(domain), outcome: (o) => outcomes.handle(o), count: (result) => m.bounceReceived(result), clock, log }) : null;
+    const bounces = verp ? new BounceReturn({ tokens: verp, routedPool, classifier, config: () => this.config, forward: config.bounces.forward, senders, feedback, providerOf: (domain) => this.providerOf(domain), outcome: (o) => outcomes.handle(o), count: (result) => m.bounceReceived(result), clock, log }) : null;
 
     // The listeners' AcceptSink: where every finished transaction goes.
     const sink = acceptSink({ spool, disk, enqueue, dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason), routeHeaders: () => this.#routing?.routeHeaderNames ?? [], feedback, maxSchedule: () => this.config.queue.max_schedule });
@@ -366,7 +377,7 @@ export class SluiceNode {
       await cluster?.stop();
     };
     const clusterParts = cluster ? { membership: cluster.membership, stop: stopCluster } : null;
-    return { state, spool, observer, plugins, holds, autoHolds, outcomes, scheduler, disk, feedback, listeners, ports, admin, healthSocket, cluster: clusterParts, queue, timers, ledger: replication?.ledger ?? null };
+    return { state, spool, observer, plugins, holds, autoHolds, outcomes, scheduler, disk, feedback, listeners, ports, admin, healthSocket, cluster: clusterParts, queue, timers, ledger: replication?.ledger ?? null, senders };
   }
 
   /** Admin control's view of the node's lifecycle: reload and maintenance drain. */
@@ -609,6 +620,7 @@ export class SluiceNode {
     await parts.observer.close();
     await parts.spool.close();
     await parts.ledger?.close();
+    await parts.senders?.flush();
     await parts.state.close();
     this.log.info({ event: 'stopped', queued: parts.scheduler.depth }, 'stopped; queued mail stays in the spool');
   }

@@ -19,7 +19,8 @@ import { BounceIntake, type BounceRow } from './bounce-intake.js';
 import type { ParsedMessage } from './bounce-parse.js';
 import type { BounceClassifier } from './classify.js';
 import type { FeedbackRef } from './feedback-token.js';
-import { nameOf, type VerpTokens } from './verp.js';
+import { BOUNCE_WINDOW_MS } from './sender-log.js';
+import { nameOf, type VerpRef, type VerpTokens } from './verp.js';
 import { poolOf, type FeedbackLoopDeps, type FeedbackReply } from './feedback-loop.js';
 
 /*
@@ -67,6 +68,8 @@ export interface BounceReturnDeps {
   readonly config: () => Config;
   /** [bounces] forward: the original sender gets a DSN of its own. */
   readonly forward: boolean;
+  /** [bounces] forward: the original envelope sender by queue id (bounce/sender-log.ts); null when forward is off. */
+  readonly senders: { lookup(queueId: string): Promise<string | null> } | null;
   /** The [feedback] intake: ARF reports mailed to the bounce domain, X-Sluice-FBL references. */
   /** The pool routing picks for a message our header describes (the composition root gives routing's answer). */
   readonly routedPool: FeedbackLoopDeps['routedPool'];
@@ -83,7 +86,7 @@ export interface BounceReturnDeps {
 /** Bounces are small; one that quotes a big message whole is still read up to this. */
 const MAX_BOUNCE = 10 * 1024 * 1024;
 const DEDUP_SIZE = 100_000;
-const DEDUP_MS = 7 * 86_400_000;
+const DEDUP_MS = BOUNCE_WINDOW_MS;
 
 type Bounce = Extract<ParsedMessage, { kind: 'bounce' }>;
 
@@ -165,7 +168,7 @@ export class BounceReturn implements IntakeSink {
     }
     const o = await this.#outcome(row, parsed);
     this.deps.log.info({ ...fields, event: 'bounce_received', source: o.source, pool: o.pool, provider: o.provider, dsn: o.bounce?.dsn ?? false }, `bounce for ${r.recipient}: ${r.reason}${r.hard ? ' (hard)' : ''}`);
-    if (this.deps.forward && o.bounce?.dsn === false) this.deps.log.warn({ ...fields, event: 'bounce_not_forwarded' }, 'no DSN to the original sender: the bounce does not return a sender the VERP token vouches for');
+    if (this.deps.forward && o.bounce?.dsn === false) this.deps.log.warn({ ...fields, event: 'bounce_not_forwarded' }, 'no DSN to the original sender: neither the shared state nor the bounce gives a sender the VERP token vouches for');
     this.deps.count('bounced');
     this.deps.outcome(o);
   }
@@ -175,8 +178,7 @@ export class BounceReturn implements IntakeSink {
     const config = this.deps.config();
     const rcpt = r.recipient.toLowerCase();
     const token = row.matchedBy === 'token' ? row.token : null;
-    // The original sender: only one the token vouches for gets a DSN (no backscatter to a forged From).
-    const sender = token && parsed.returned?.from && this.deps.tokens.senderIs(token, parsed.returned.from) ? parsed.returned.from : null;
+    const sender = token ? await this.#sender(token, row.queueId, parsed) : null;
     const code = r.replyCode !== null && r.replyCode >= 400 ? r.replyCode : r.status?.startsWith('4') ? 450 : 550;
     const response: Response = { code, enhanced: r.status, text: r.diagnostic.replace(/^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3}\s+)?/, '').slice(0, 1000) || 'bounce mailed back', command: null, local: false };
     const source = token ? nameOf(token.sourceHash, Object.keys(config.sources)) : null;
@@ -213,6 +215,25 @@ export class BounceReturn implements IntakeSink {
       nextAt: null,
       bounce: { reason: r.reason, hard: r.hard, via, matchedBy: token ? 'token' : 'header', dsn: this.deps.forward && sender !== null },
     };
+  }
+
+  /**
+   * The original envelope sender: the one kept when the message left (sender-log.ts),
+   * else the returned headers' From or Return-Path. Only one the token's sender MAC
+   * vouches for counts (no backscatter to a forged address, nor to a store entry the
+   * token does not match).
+   */
+  async #sender(token: VerpRef, queueId: string, parsed: Bounce): Promise<string | null> {
+    let kept: string | null = null;
+    if (this.deps.senders) {
+      try {
+        kept = await this.deps.senders.lookup(queueId);
+      } catch (err) {
+        this.deps.log.warn({ err, queue_id: queueId }, 'original sender not readable from the shared state: trying the returned headers');
+      }
+    }
+    for (const candidate of [kept, parsed.returned?.from ?? null]) if (candidate && this.deps.tokens.senderIs(token, candidate)) return candidate;
+    return null;
   }
 
   /** One outcome per (message, recipient): a bounce sent again must not count twice. */

@@ -14,7 +14,9 @@
  *   used, so the bounce can count against the health window of (source, provider) on any
  *   node, long after the message left the spool;
  * - sender mac: 8 hex digits binding the original envelope sender (a [bounces] forward DSN
- *   goes to a sender only when it is the one we were given);
+ *   goes to a sender only when it is the one we were given). The sender itself is not in
+ *   the address (the 6 octets left would rarely hold it): sender-log.ts keeps it in the
+ *   state by queue id;
  * - mac: 16 hex digits of HMAC over everything before it and the scope's address.
  *
  * The bounce's recipient (Final-Recipient, else what the text names) is checked against

@@ -21,6 +21,7 @@ import type {
   HoldStore,
   NodeInfo,
   NodeRegistry,
+  SenderStore,
   StateBackend,
   SuppressionEntry,
   SuppressionStore,
@@ -53,6 +54,8 @@ export class ResilientState implements StateBackend {
   readonly holds: HoldStore;
   readonly nodes: NodeRegistry;
   readonly failures: FailureLimitStore;
+  /** No local fallback: while Redis is away a write fails and bounce/sender-log.ts keeps the batch for the next try. */
+  readonly senders: SenderStore;
   readonly #shared: RedisState;
   readonly #fleet: FleetSize;
   readonly #mode: FallbackMode;
@@ -70,6 +73,7 @@ export class ResilientState implements StateBackend {
     this.holds = new CachedHolds(shared.holds, this.#mode, clock);
     this.nodes = new CachedNodes(shared.nodes, this.#mode, this.#fleet);
     this.failures = new FallbackFailures(shared.failures, this.#mode, clock);
+    this.senders = shared.senders;
   }
 
   /** Reads the fleet size saved by an earlier run (so a restart during an outage still divides). */

@@ -221,6 +221,27 @@ export interface FailureLimitStore {
   refund(keys: readonly string[]): Promise<void>;
 }
 
+/** A message's original envelope sender, kept for the bounces mailed back to its VERP address. */
+export interface SenderEntry {
+  /** The queue id, as the VERP token names it (upper case). */
+  readonly queueId: string;
+  /** The envelope sender the message came with (never the null sender). */
+  readonly sender: string;
+}
+
+/**
+ * Queue id -> original envelope sender ([bounces] forward), so that whichever node a
+ * bounce reaches can send that sender a DSN of its own long after the message left the
+ * spool. Written only with [bounces] forward, in batches; entries lapse after `ttlMs`.
+ * A reader trusts an entry only as far as the VERP token's sender MAC vouches for it.
+ */
+export interface SenderStore {
+  /** Adds or replaces entries, each kept for `ttlMs` from now. */
+  record(entries: readonly SenderEntry[], ttlMs: number): Promise<void>;
+  /** The sender recorded for `queueId`; null when none was or it lapsed. */
+  get(queueId: string): Promise<string | null>;
+}
+
 export interface StateBackend {
   readonly kind: 'embedded' | 'redis';
   readonly suppression: SuppressionStore;
@@ -230,6 +251,7 @@ export interface StateBackend {
   readonly holds: HoldStore;
   readonly nodes: NodeRegistry;
   readonly failures: FailureLimitStore;
+  readonly senders: SenderStore;
   /** True while the backend answers; the redis backend flips this on errors and timeouts. */
   healthy(): boolean;
   close(): Promise<void>;

@@ -87,6 +87,6 @@ export class MemorySuppression implements SuppressionStore {
 /** A setup ctx whose state has only a suppression store (other stores throw if touched). */
 export function setupCtx(config: unknown, suppression: SuppressionStore = new MemorySuppression(), log: PluginLogger = recordingLog()): SetupCtx {
   const untouched = new Proxy({}, { get: () => { throw new Error('this test state has only a suppression store'); } });
-  const state = { kind: 'embedded', suppression, throttle: untouched, warmup: untouched, health: untouched, holds: untouched, nodes: untouched, healthy: () => true, close: async () => undefined } as unknown as StateBackend;
+  const state = { kind: 'embedded', suppression, throttle: untouched, warmup: untouched, health: untouched, holds: untouched, nodes: untouched, senders: untouched, healthy: () => true, close: async () => undefined } as unknown as StateBackend;
   return { config, configFile: '/etc/sluice/sluice.toml', baseDir: '/etc/sluice', log, state, metrics: new Registry() };
 }

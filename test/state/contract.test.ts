@@ -440,6 +440,35 @@ describe.each(cases)('state contract: $name', (backend) => {
       expect(await holds.all()).toEqual([]);
     });
 
+    it('keeps each message\'s original sender by queue id until its TTL, across a restart', async () => {
+      const senders = h.state.senders;
+      await senders.record([{ queueId: '19A2B3C4D5E6F7G8H', sender: 'Bounces-123@ESP.example' }, { queueId: '19A2B3C4D5E6F7G8J', sender: 'short@x.test' }], h.ttlMs);
+      await senders.record([{ queueId: '19a2b3c4d5e6f7g8k', sender: 'long@x.test' }], h.ttlMs * 20);
+      expect(await senders.get('19a2b3c4d5e6f7g8h')).toBe('Bounces-123@ESP.example');
+      expect(await senders.get('19A2B3C4D5E6F7G8K')).toBe('long@x.test');
+      expect(await senders.get('19A2B3C4D5E6F7G8Z')).toBeNull();
+      await senders.record([], h.ttlMs);
+      const again = await h.restart();
+      expect(await again.senders.get('19A2B3C4D5E6F7G8J')).toBe('short@x.test');
+      await h.pass(h.ttlMs + 50);
+      expect(await senders.get('19A2B3C4D5E6F7G8H')).toBeNull();
+      expect(await again.senders.get('19A2B3C4D5E6F7G8J')).toBeNull();
+      expect(await again.senders.get('19A2B3C4D5E6F7G8K')).toBe('long@x.test');
+    });
+
+    it.runIf(backend.name === 'embedded')('drops a torn last sender line and compacts lapsed entries at open', async () => {
+      const dataDir = h.dataDir ?? '';
+      await h.state.senders.record([{ queueId: 'AAAAAAAAAAAAAAAAA', sender: 'a@x.test' }], h.ttlMs);
+      await h.state.senders.record([{ queueId: 'BBBBBBBBBBBBBBBBB', sender: 'b@x.test' }], h.ttlMs * 20);
+      await h.state.close();
+      await appendFile(join(dataDir, 'senders.log'), '[1,"CCCCCCCCCCCCCCCCC","c@x.te');
+      await h.pass(h.ttlMs + 50);
+      const again = await h.restart();
+      expect(await again.senders.get('BBBBBBBBBBBBBBBBB')).toBe('b@x.test');
+      expect(await again.senders.get('CCCCCCCCCCCCCCCCC')).toBeNull();
+      expect((await readFile(join(dataDir, 'senders.log'), 'utf8')).split('\n').filter(Boolean)).toHaveLength(1);
+    });
+
     it('tracks nodes by heartbeat', async () => {
       const nodes = h.state.nodes;
       const info = (id: string) => ({ id, address: `10.0.0.${id.length}:25`, startedAt: 1, version: '0.1.0' });

@@ -3,12 +3,13 @@ import { EmbeddedFailures } from './failure-store.js';
 import { EmbeddedHealth } from './health-store.js';
 import { EmbeddedHolds } from './hold-store.js';
 import { EmbeddedNodeRegistry } from './node-registry.js';
+import { EmbeddedSenders } from './sender-store.js';
 import { EmbeddedSuppression } from './suppression-store.js';
 import { EmbeddedThrottle } from './throttle-store.js';
 import { EmbeddedWarmup } from './warmup-store.js';
 
 export interface EmbeddedStateOptions {
-  /** The node's data dir; suppression.log, warmup.json, health.json and holds.json live here. */
+  /** The node's data dir; suppression.log, warmup.json, health.json, holds.json and senders.log live here. */
   readonly dataDir: string;
   readonly clock: Clock;
 }
@@ -27,6 +28,7 @@ export class EmbeddedState implements StateBackend {
   readonly holds: EmbeddedHolds;
   readonly nodes: EmbeddedNodeRegistry;
   readonly failures: EmbeddedFailures;
+  readonly senders: EmbeddedSenders;
   #closed = false;
 
   constructor(options: EmbeddedStateOptions) {
@@ -38,6 +40,7 @@ export class EmbeddedState implements StateBackend {
     this.holds = new EmbeddedHolds(dataDir, clock);
     this.nodes = new EmbeddedNodeRegistry(clock);
     this.failures = new EmbeddedFailures(clock);
+    this.senders = new EmbeddedSenders(dataDir, clock);
   }
 
   async open(): Promise<void> {
@@ -46,6 +49,7 @@ export class EmbeddedState implements StateBackend {
       this.warmup.open(),
       this.health.open(),
       this.holds.open(),
+      this.senders.open(),
     ]);
   }
 
@@ -67,6 +71,7 @@ export class EmbeddedState implements StateBackend {
       this.warmup.close(),
       this.health.close(),
       this.holds.close(),
+      this.senders.close(),
     ]);
   }
 }

@@ -23,6 +23,8 @@ export interface StateKeys {
   /** Each node's entry counts per pool (cluster-fair weights), id -> JSON. */
   nodeShares(): string;
   failure(key: string): string;
+  /** A message's original envelope sender ([bounces] forward), by queue id. */
+  sender(queueId: string): string;
   /** Replicas: a node's messages peers took over (in `{nodes}`: the claim reads the registry). */
   replicaTaken(origin: string): string;
   /** Replicas: a stream of a node's final queue ids, read by the peers holding its copies. */
@@ -47,6 +49,7 @@ export function stateKeys(prefix: string = DEFAULT_PREFIX): StateKeys {
     nodeInfo: () => `${prefix}{nodes}:info`,
     nodeShares: () => `${prefix}{nodes}:shares`,
     failure: (key) => `${prefix}{f}:failure:${key}`,
+    sender: (queueId) => `${prefix}sender:${queueId}`,
     replicaTaken: (origin) => `${prefix}{nodes}:taken:${origin}`,
     replicaFinal: (origin) => `${prefix}replica-final:${origin}`,
   };

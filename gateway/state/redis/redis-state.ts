@@ -8,6 +8,7 @@ import { RedisSuppression } from './suppression-store.js';
 import { RedisThrottle, type LeaseOwner } from './throttle-store.js';
 import { RedisWarmup } from './warmup-store.js';
 import { RedisFailures } from './failure-store.js';
+import { RedisSenders } from './sender-store.js';
 import { acquireLease } from './scripts/acquire-lease-n.js';
 import { addWarmup } from './scripts/add-warmup-1.js';
 import { attemptFailures } from './scripts/attempt-failures-n.js';
@@ -74,6 +75,7 @@ export class RedisState implements StateBackend {
   readonly holds: RedisHolds;
   readonly nodes: RedisNodeRegistry;
   readonly failures: RedisFailures;
+  readonly senders: RedisSenders;
   readonly #conn: RedisConnection;
 
   constructor(options: RedisStateOptions) {
@@ -92,6 +94,7 @@ export class RedisState implements StateBackend {
     this.holds = new RedisHolds(this.#conn, keys);
     this.nodes = new RedisNodeRegistry(this.#conn, keys);
     this.failures = new RedisFailures(this.#conn, keys);
+    this.senders = new RedisSenders(this.#conn, keys);
   }
 
   /** Waits up to `timeoutMs` for the first connection; false if Redis has not answered yet. */
