@@ -194,6 +194,7 @@ export class SluiceNode {
       log: this.log,
       registry: this.registry,
       pollMs: ROLLOUT_POLL_MS,
+      memory: join(this.dataDir, 'config-version.json'),
     });
   }
 

@@ -10,8 +10,11 @@
  * does not load on a node leaves the last good one running, with an error in the log,
  * the status and `sluice_config_rollout_failures_total`. A node that starts runs the
  * newest version that loads on it (older ones are tried in turn); SIGHUP and the admin
- * reload try the newer ones again (the operator may have fixed what a node lacked).
+ * reload try the newer ones again (the operator may have fixed what a node lacked). The
+ * version a node applied last is kept in its data_dir: one that starts while Redis cannot
+ * be read runs it, not its own file's sections.
  */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
@@ -171,6 +174,8 @@ export interface RolloutDeps {
   readonly log: Logger;
   readonly registry: Registry;
   readonly pollMs: number;
+  /** Where the version applied last is kept (`<data_dir>/config-version.json`). */
+  readonly memory: string;
 }
 
 /** A node's side: follows the versions in Redis and applies each new one. */
@@ -209,7 +214,8 @@ export class ConfigRollout {
   prime(apply: (loaded: LoadedConfig) => Promise<void>): Promise<void> {
     return this.#serial(async () => {
       const latest = await this.#latest();
-      if (latest === null || latest === 0) return;
+      if (latest === null) return this.#fromMemory(apply);
+      if (latest === 0) return;
       if ((await this.#walk(latest, apply)) !== null) return;
       this.#d.log.error({ event: 'config_no_version_applies', latest }, `no config version (1 to ${latest}) applies on this node: it runs its own file's sections until one does`);
     });
@@ -283,7 +289,34 @@ export class ConfigRollout {
     this.#good = bundle;
     if (this.#failed !== null && this.#failed.version <= v) this.#failed = null;
     log.info({ event: 'config_version_applied', version: v, by: bundle.by, note: bundle.note }, `config version ${v} applied`);
+    await this.#remember(bundle);
     return { result };
+  }
+
+  /** Keeps `bundle` as the version applied last: written to a temp file, then renamed over (never half a file). */
+  async #remember(bundle: ConfigBundle): Promise<void> {
+    const { memory, log } = this.#d;
+    try {
+      await mkdir(dirname(memory), { recursive: true });
+      await writeFile(`${memory}.tmp`, JSON.stringify(bundle));
+      await rename(`${memory}.tmp`, memory);
+    } catch (err) {
+      log.warn({ err, file: memory }, 'config rollout: cannot keep the version applied in data_dir; a start without Redis would run this node\'s own file');
+    }
+  }
+
+  /** At start without Redis: the version this node applied last, if it still loads. */
+  async #fromMemory(apply: (loaded: LoadedConfig) => Promise<void>): Promise<void> {
+    const { memory, log } = this.#d;
+    let bundle: ConfigBundle;
+    try {
+      bundle = parseBundle(await readFile(memory, 'utf8'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.error({ err, file: memory }, 'config rollout: cannot read the version applied last; this node runs its own file until Redis answers');
+      return;
+    }
+    log.warn({ event: 'config_version_from_memory', version: bundle.version, file: memory }, `config rollout: Redis cannot say the newest version; starting on version ${bundle.version}, the one this node applied last`);
+    await this.#try(bundle, apply, this.#keeps());
   }
 
   #keeps(): string {
