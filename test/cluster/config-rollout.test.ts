@@ -5,7 +5,10 @@
  * load on one node (a file it names is missing there) leaves that node on the last good
  * version with the error in its status and sluice_config_rollout_failures_total, while the
  * others move on; `config rollback N` publishes version N's files again. Each node's
- * dashboard shows the version it runs and the one it refused.
+ * dashboard shows the version it runs and the one it refused. A node that restarts while
+ * the newest version does not load on it starts on the newest that does (never its own
+ * file's pools), the refusal names the pushed file and line, and SIGHUP, once the node
+ * has what it lacked, moves it to the newest.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
