@@ -489,7 +489,7 @@ export class SluiceNode {
     // In "redis" mode SIGHUP and the admin reload first try the versions newer than the
     // one running, refused ones too: the operator may have added what this node lacked.
     if (from === undefined && this.#rollout !== null) {
-      const newer = await this.#rollout.retry((loaded, version) => this.reload(`${by}, ${version}`, loaded));
+      const newer = await this.#rollout.retry((loaded, which) => this.reload(`${by}, ${which}`, loaded));
       if (newer !== null) return newer;
     }
     // In "redis" mode a SIGHUP re-applies the version running, not the local file.
