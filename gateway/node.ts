@@ -197,6 +197,7 @@ export class SluiceNode {
       log: this.log,
       registry: this.registry,
       pollMs: ROLLOUT_POLL_MS,
+      memory: join(this.dataDir, 'config-version.json'),
     });
   }
 
@@ -496,6 +497,12 @@ export class SluiceNode {
   /** Re-reads the config files; a valid config applies without dropping sessions or mail. */
   async reload(by: string, from?: LoadedConfig): Promise<ReloadResult> {
     const parts = this.#started;
+    // In "redis" mode SIGHUP and the admin reload first try the versions newer than the
+    // one running, refused ones too: the operator may have added what this node lacked.
+    if (from === undefined && this.#rollout !== null) {
+      const newer = await this.#rollout.retry((loaded, which) => this.reload(`${by}, ${which}`, loaded));
+      if (newer !== null) return newer;
+    }
     // In "redis" mode a SIGHUP re-applies the version running, not the local file.
     const loaded = from ?? this.#rollout?.current() ?? loadConfig(this.#localMain, this.#loaded.options);
     // Sections that need new sockets or plugins keep their running values until a restart.

@@ -51,7 +51,7 @@ export async function configCommand(argv: string[]): Promise<number> {
         if (!Number.isInteger(n) || n < 1) throw new SluiceError('USAGE', `rollback needs a version number, e.g. "sluice config rollback 3"\n\n${USAGE}`);
         const old = await versions.get(n);
         if (old === null) throw new SluiceError('CONFIG_INVALID', `no config version ${n} in Redis (sluice config history lists them)`);
-        const v = await versions.push({ by, note: note || `rollback to version ${n}`, main: old.main, files: old.files });
+        const v = await versions.push({ by, note: note || `rollback to version ${n}`, main: old.main, ...(old.from === undefined ? {} : { from: old.from }), files: old.files });
         process.stdout.write(`published config version ${v}: the files of version ${n}\n`);
         return 0;
       }

@@ -16,6 +16,8 @@ Runs a node. SIGTERM/SIGINT stop it gracefully: listeners answer 421 4.3.2, tran
 and deliveries in flight finish within [node] drain_timeout, queued mail stays spooled.
 SIGHUP re-reads the config (also on file change with [node] watch_config = true): a valid
 config applies without dropping sessions or queued mail; an invalid one is refused and logged.
+With [cluster] config = "redis", SIGHUP tries the config versions newer than the one running
+(refused ones too), else re-applies the one running.
 `;
 
 export async function startCommand(argv: string[]): Promise<number> {

@@ -8,8 +8,13 @@
  * validated in full, and the sections a reload may change are applied; the node's own
  * file keeps the restart-only ones (node, cluster, listen, tls, admin...). A version that
  * does not load on a node leaves the last good one running, with an error in the log,
- * the status and `sluice_config_rollout_failures_total`.
+ * the status and `sluice_config_rollout_failures_total`. A node that starts runs the
+ * newest version that loads on it (older ones are tried in turn); SIGHUP and the admin
+ * reload try the newer ones again (the operator may have fixed what a node lacked). The
+ * version a node applied last is kept in its data_dir: one that starts while Redis cannot
+ * be read runs it, not its own file's sections.
  */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
@@ -27,6 +32,8 @@ export interface ConfigBundle {
   readonly note: string;
   /** The main file's name; `files` names are relative to its directory. */
   readonly main: string;
+  /** The main file's absolute path where it was pushed from (absent in versions pushed before it was kept). */
+  readonly from?: string;
   readonly files: readonly { readonly name: string; readonly text: string }[];
 }
 
@@ -116,7 +123,7 @@ function parseBundle(raw: string): ConfigBundle {
 export function bundleFromFile(file: string, by: string, note: string, options: LoadOptions = {}): NewBundle {
   const loaded = loadConfig(file, options);
   const base = dirname(resolve(file));
-  return { by, note, main: relative(base, resolve(file)), files: loaded.files.map((f) => ({ name: relative(base, f.path), text: f.text })) };
+  return { by, note, main: relative(base, resolve(file)), from: resolve(file), files: loaded.files.map((f) => ({ name: relative(base, f.path), text: f.text })) };
 }
 
 /**
@@ -132,6 +139,23 @@ export function loadBundle(bundle: ConfigBundle, localMain: string, options: Loa
     return text;
   };
   return loadConfig(join(base, bundle.main), { ...options, read });
+}
+
+/**
+ * Why a version does not load, each issue under the version's name and the path it was
+ * pushed from (`config version 2 (pushed from /etc/sluice/fleet.toml):11 admin.token_file: …`):
+ * its line numbers are the pushed file's, not those of the node's own file loadBundle read it as.
+ */
+export function refusalErrors(err: unknown, bundle: ConfigBundle, localMain: string): string[] {
+  if (!(err instanceof ConfigError)) return [(err as Error).message];
+  const base = dirname(resolve(localMain));
+  const names = new Map(bundle.files.map((f) => [resolve(base, f.name), f.name]));
+  const origin = bundle.from === undefined ? null : dirname(bundle.from);
+  return err.issues.map((issue) => {
+    const name = names.get(resolve(issue.file));
+    if (name === undefined) return formatIssue(issue);
+    return formatIssue({ ...issue, file: `config version ${bundle.version} (${origin === null ? name : `pushed from ${join(origin, name)}`})` });
+  });
 }
 
 export interface RolloutStatus {
@@ -150,6 +174,8 @@ export interface RolloutDeps {
   readonly log: Logger;
   readonly registry: Registry;
   readonly pollMs: number;
+  /** Where the version applied last is kept (`<data_dir>/config-version.json`). */
+  readonly memory: string;
 }
 
 /** A node's side: follows the versions in Redis and applies each new one. */
@@ -161,6 +187,7 @@ export class ConfigRollout {
   #sub: Redis | null = null;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
+  #queue: Promise<unknown> = Promise.resolve();
   readonly #metrics: RolloutMetrics;
 
   constructor(deps: RolloutDeps) {
@@ -178,12 +205,20 @@ export class ConfigRollout {
   }
 
   /**
-   * Before the node builds anything: the newest version goes through `apply` (which puts
-   * it in the config the node will start with), so the node never routes mail with its
-   * own file's sections first. One that does not load is refused as in check().
+   * Before the node builds anything: the newest version that loads here goes through
+   * `apply` (which puts it in the config the node will start with), so the node never
+   * routes mail with its own file's sections while a good version exists. Each newer one
+   * that does not load is refused as in check(); when none loads, the node runs its own
+   * file, with an error.
    */
-  prime(apply: RolloutDeps['apply']): Promise<void> {
-    return this.#check(apply);
+  prime(apply: (loaded: LoadedConfig) => Promise<void>): Promise<void> {
+    return this.#serial(async () => {
+      const latest = await this.#latest();
+      if (latest === null) return this.#fromMemory(apply);
+      if (latest === 0) return;
+      if ((await this.#walk(latest, apply)) !== null) return;
+      this.#d.log.error({ event: 'config_no_version_applies', latest }, `no config version (1 to ${latest}) applies on this node: it runs its own file's sections until one does`);
+    });
   }
 
   /** Follows the versions from now on: the newest now, then each one announced or polled. */
@@ -199,40 +234,114 @@ export class ConfigRollout {
     this.#timer.unref();
   }
 
-  /** Applies the newest version if it is newer than the one running (one check at a time). */
+  /** Applies the newest version if it is newer than the one running and not refused already (one check at a time). */
   check(): Promise<void> {
-    this.#running ??= this.#check().finally(() => {
+    this.#running ??= this.#serial(async () => {
+      const latest = await this.#latest();
+      if (latest === null || latest <= this.#version || latest === this.#failed?.version) return;
+      const bundle = await this.#bundle(latest);
+      if (bundle !== null) await this.#try(bundle, this.#d.apply, this.#keeps());
+    }).finally(() => {
       this.#running = null;
     });
     return this.#running;
   }
 
-  async #check(apply = this.#d.apply): Promise<void> {
-    const { versions, log } = this.#d;
-    let latest: number;
-    try {
-      latest = await versions.latest();
-    } catch (err) {
-      log.warn({ err }, 'config rollout: cannot read the latest version; the running config stays');
-      return;
+  /**
+   * SIGHUP and the admin reload: the newest version newer than the one running that loads
+   * now, refused ones included (the operator may have added what this node lacked).
+   * `apply`'s result when one applied, else null (the caller re-applies the running one).
+   */
+  retry<T>(apply: (loaded: LoadedConfig, by: string) => Promise<T>): Promise<T | null> {
+    return this.#serial(async () => {
+      const latest = await this.#latest();
+      if (latest === null || latest <= this.#version) return null;
+      return (await this.#walk(latest, apply))?.result ?? null;
+    });
+  }
+
+  /** Tries `latest`, then each older one down to the one running; stops at the first that applies. */
+  async #walk<T>(latest: number, apply: (loaded: LoadedConfig, by: string) => Promise<T>): Promise<{ readonly result: T } | null> {
+    for (let v = latest; v > this.#version; v--) {
+      const bundle = await this.#bundle(v);
+      const then = v - 1 > this.#version ? `trying version ${v - 1}` : this.#keeps();
+      const applied = bundle === null ? null : await this.#try(bundle, apply, then);
+      if (applied !== null) return applied;
     }
-    if (latest <= this.#version || latest === this.#failed?.version) return;
-    const bundle = await versions.get(latest).catch(() => null);
-    if (bundle === null) return;
+    return null;
+  }
+
+  /** Loads and applies one version; a refusal is logged, counted and kept in the status (the newest one refused). */
+  async #try<T>(bundle: ConfigBundle, apply: (loaded: LoadedConfig, by: string) => Promise<T>, then: string): Promise<{ readonly result: T } | null> {
+    const { log, localMain, options } = this.#d;
+    const v = bundle.version;
+    let result: T;
     try {
-      const loaded = loadBundle(bundle, this.#d.localMain, this.#d.options);
-      await apply(loaded, `config version ${latest}`);
+      result = await apply(loadBundle(bundle, localMain, options), `config version ${v}`);
     } catch (err) {
-      const errors = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as Error).message];
-      this.#failed = { version: latest, errors, at: Date.now() };
+      const errors = refusalErrors(err, bundle, localMain);
+      if (this.#failed === null || v >= this.#failed.version) this.#failed = { version: v, errors, at: Date.now() };
       this.#metrics.refused();
-      log.error({ event: 'config_version_refused', version: latest, running: this.#version, errors }, `config version ${latest} does not apply on this node; version ${this.#version} keeps running:\n${errors.join('\n')}`);
+      log.error({ event: 'config_version_refused', version: v, running: this.#version, errors }, `config version ${v} does not apply on this node; ${then}:\n${errors.join('\n')}`);
+      return null;
+    }
+    this.#version = v;
+    this.#good = bundle;
+    if (this.#failed !== null && this.#failed.version <= v) this.#failed = null;
+    log.info({ event: 'config_version_applied', version: v, by: bundle.by, note: bundle.note }, `config version ${v} applied`);
+    await this.#remember(bundle);
+    return { result };
+  }
+
+  /** Keeps `bundle` as the version applied last: written to a temp file, then renamed over (never half a file). */
+  async #remember(bundle: ConfigBundle): Promise<void> {
+    const { memory, log } = this.#d;
+    try {
+      await mkdir(dirname(memory), { recursive: true });
+      await writeFile(`${memory}.tmp`, JSON.stringify(bundle));
+      await rename(`${memory}.tmp`, memory);
+    } catch (err) {
+      log.warn({ err, file: memory }, 'config rollout: cannot keep the version applied in data_dir; a start without Redis would run this node\'s own file');
+    }
+  }
+
+  /** At start without Redis: the version this node applied last, if it still loads. */
+  async #fromMemory(apply: (loaded: LoadedConfig) => Promise<void>): Promise<void> {
+    const { memory, log } = this.#d;
+    let bundle: ConfigBundle;
+    try {
+      bundle = parseBundle(await readFile(memory, 'utf8'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.error({ err, file: memory }, 'config rollout: cannot read the version applied last; this node runs its own file until Redis answers');
       return;
     }
-    this.#version = latest;
-    this.#good = bundle;
-    this.#failed = null;
-    log.info({ event: 'config_version_applied', version: latest, by: bundle.by, note: bundle.note }, `config version ${latest} applied`);
+    log.warn({ event: 'config_version_from_memory', version: bundle.version, file: memory }, `config rollout: Redis cannot say the newest version; starting on version ${bundle.version}, the one this node applied last`);
+    await this.#try(bundle, apply, this.#keeps());
+  }
+
+  #keeps(): string {
+    return this.#version === 0 ? "this node's own file keeps running" : `version ${this.#version} keeps running`;
+  }
+
+  /** The newest version number, null when Redis cannot say (the running config stays). */
+  async #latest(): Promise<number | null> {
+    try {
+      return await this.#d.versions.latest();
+    } catch (err) {
+      this.#d.log.warn({ err }, 'config rollout: cannot read the latest version; the running config stays');
+      return null;
+    }
+  }
+
+  async #bundle(version: number): Promise<ConfigBundle | null> {
+    return this.#d.versions.get(version).catch(() => null);
+  }
+
+  /** One check, retry or prime at a time: each sees the version the one before applied. */
+  #serial<T>(f: () => Promise<T>): Promise<T> {
+    const p = this.#queue.then(f);
+    this.#queue = p.catch(() => undefined);
+    return p;
   }
 
   async stop(): Promise<void> {

@@ -16,6 +16,9 @@ const MAX_TRACKED = 50_000;
 /** Why a session was refused or ended (the `reason` label of sluice_ingress_refused_total). */
 export type LimitReason = 'connections_per_ip' | 'connection_rate' | 'junk_commands' | 'errors' | 'session_timeout' | 'data_timeout';
 
+/** Every `reason` of sluice_ingress_refused_total: a client limit, or low_disk (MAIL FROM answered 452 4.3.1 under min_free_disk). */
+export type RefusedReason = LimitReason | 'low_disk';
+
 /** The limits that apply to one session at one moment (0 or absent: no limit). */
 export interface LimitSet {
   readonly max_connections_per_ip: number;

@@ -42,7 +42,7 @@ export interface ListenerDeps {
   readonly authLimiter: AuthLimiter;
   /** Seconds from the end of DATA to the 250 (the spool commit and the data hook). */
   readonly onAccepted?: (listener: string, seconds: number) => void;
-  /** Null when the node can take mail; else the reply for MAIL FROM (low disk…). */
+  /** Null when the node can take mail; else the low-disk reply for MAIL FROM (counted as reason low_disk). */
   readonly admission: () => Promise<SmtpReply | null>;
   /** [feedback] addresses and the [bounces] domain: taken from any client, read here, never relayed. */
   readonly feedback?: FeedbackSink;
@@ -244,7 +244,10 @@ export class Listener {
       if (exact) return cb(replyError(exact));
       if (address.address !== '' && !isValidMailbox(address.address)) return cb(replyError(replies.badAddress('sender')));
       const full = await this.deps.admission();
-      if (full) return cb(replyError(full));
+      if (full) {
+        this.deps.limitEvents?.refused(this.name, 'low_disk');
+        return cb(replyError(full));
+      }
       const conn = this.connection(session);
       const notes = this.note(session);
       notes.dropped.clear();

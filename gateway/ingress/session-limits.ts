@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 import type { Config, ListenConfig } from '../config/schema.js';
 import type { Clock } from '../state/types.js';
-import { ClientLimits, StressState, limitsFor, type LimitReason, type LimitSet } from './client-limits.js';
+import { ClientLimits, StressState, limitsFor, type LimitReason, type LimitSet, type RefusedReason } from './client-limits.js';
 import type { NetworkList } from '../config/networks.js';
 import type { Logger } from '../observe/logger.js';
 import { limitReplies, type SmtpReply } from './replies.js';
@@ -17,7 +17,7 @@ import { applyIdleTimeout, endSession, setSessionGate, type GateSession } from '
 
 /** Notifications for metrics (never awaited). */
 export interface LimitEvents {
-  refused(listener: string, reason: LimitReason): void;
+  refused(listener: string, reason: RefusedReason): void;
   stress(listener: string, on: boolean): void;
 }
 

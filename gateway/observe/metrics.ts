@@ -209,7 +209,7 @@ export class Metrics {
     });
     this.#ingressRefused = new Counter({
       name: 'sluice_ingress_refused_total',
-      help: 'Sessions refused or ended at a client limit ([limits]), by listener and reason.',
+      help: 'Sessions refused or ended at a client limit ([limits]), and MAIL FROM refused for low disk (reason low_disk, 452 4.3.1), by listener and reason.',
       labelNames: ['listener', 'reason'],
       registers,
     });
@@ -347,7 +347,7 @@ export class Metrics {
     this.#acceptLatency.observe({ listener }, seconds);
   }
 
-  /** A session refused or ended at a client limit (reason: client-limits.ts LimitReason). */
+  /** A session refused or ended at a client limit, or a MAIL FROM refused for low disk (reason: client-limits.ts RefusedReason). */
   ingressRefused(listener: string, reason: string): void {
     this.#ingressRefused.inc({ listener, reason });
   }

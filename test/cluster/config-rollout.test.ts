@@ -5,11 +5,14 @@
  * load on one node (a file it names is missing there) leaves that node on the last good
  * version with the error in its status and sluice_config_rollout_failures_total, while the
  * others move on; `config rollback N` publishes version N's files again. Each node's
- * dashboard shows the version it runs and the one it refused.
+ * dashboard shows the version it runs and the one it refused. A node that restarts while
+ * the newest version does not load on it starts on the newest that does (never its own
+ * file's pools), the refusal names the pushed file and line, and SIGHUP, once the node
+ * has what it lacked, moves it to the newest.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,6 +181,41 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
     expect(log.indexOf('"event":"config_version_applied"')).toBeLessThan(log.indexOf('"event":"listening"'));
     expect(again.pools.map((p) => p.name)).toEqual(['blue']);
   }, 90_000);
+
+  // Goes on from the state the test above leaves: every node on version 3 (blue).
+  it('a node that starts while the newest version does not apply on it runs the newest that does; the error names the pushed file', async () => {
+    const r3 = nodes[2] as Node;
+    const main = writeFleet('green', true);
+    expect(await cli('push', '--config', main)).toContain('published config version 4');
+    const refused = await until('r3 refusing version 4', () => status(r3), (s) => s.config.failed?.version === 4);
+    // The pushed file's line, under the version's name: not the node's own file, whose line 7 is something else.
+    const line = readFileSync(main, 'utf8').split('\n').indexOf('token_file = "admin.token"') + 1;
+    expect(refused.config.failed?.errors).toEqual([expect.stringMatching(new RegExp(`^config version 4 \\(pushed from ${main}\\):${line} admin\\.token_file: `))]);
+
+    r3.proc.child.kill('SIGTERM');
+    expect(await r3.proc.exited()).toBe(0);
+    r3.proc = startCli(r3.file);
+    await r3.proc.waitFor('started');
+    const s = await status(r3);
+    expect(s.config.version).toBe(3);
+    expect(s.config.failed?.version).toBe(4);
+    expect(s.pools.map((p) => p.name)).toEqual(['blue']);
+    expect(await metric(r3, 'sluice_config_rollout_failures_total')).toBe(1);
+    const log = r3.proc.output();
+    expect(log).toMatch(/"event":"config_version_refused","version":4/);
+    // Version 3 applied before the listeners opened: never the node's own file (no pools) first.
+    expect(log.indexOf('"event":"config_version_applied","version":3')).toBeGreaterThan(-1);
+    expect(log.indexOf('"event":"config_version_applied","version":3')).toBeLessThan(log.indexOf('"event":"listening"'));
+  }, 30_000);
+
+  it('SIGHUP tries the newest version again once the node has what it lacked', async () => {
+    const r3 = nodes[2] as Node;
+    writeFileSync(join(dirname(r3.file), 'admin.token'), 'x'.repeat(20));
+    r3.proc.child.kill('SIGHUP');
+    const s = await until('r3 on version 4 after SIGHUP', () => status(r3), (s) => s.config.version === 4);
+    expect(s.config.failed).toBeNull();
+    expect(s.pools.map((p) => p.name)).toEqual(['green']);
+  }, 30_000);
 
   it('says which Redis it cannot reach, and how to name another', async () => {
     const dead = `redis://127.0.0.1:${await freePort()}`;

@@ -1,5 +1,6 @@
 // When free space in the data dir is below min_free_disk, MAIL FROM answers 452 4.3.1
-// instead of accepting what the node could not store.
+// instead of accepting what the node could not store, and counts it in
+// sluice_ingress_refused_total{reason="low_disk"}.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { RawSmtp } from '../support/smtp-client.js';
@@ -27,4 +28,6 @@ test('MAIL FROM gets 452 4.3.1 while disk is low', async () => {
   expect(r?.code).toBe(452);
   expect(r?.text).toMatch(/^4\.3\.1/);
   c.close();
+  const refused = await gw.node.registry.getSingleMetric('sluice_ingress_refused_total')?.get();
+  expect(refused?.values.filter((v) => v.labels['reason'] === 'low_disk').map((v) => v.value)).toEqual([1]);
 });
