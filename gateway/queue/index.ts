@@ -7,7 +7,8 @@
  * part of the queue (domain, campaign, sender) also keep their members, so an action on
  * one costs one pass over them; the few large groups of provider, pool, source and class
  * do not (a Set slot is about 26 bytes an entry in each dimension: 10 MB per 100 000
- * queued for those four), and an action that names only those walks the whole queue.
+ * queued for those four: they count their mail by minute of arrival for its oldest), and
+ * an action that names only those walks the whole queue.
  * Strings that repeat across entries (domain, sender, campaign, class, last reply) are shared.
  */
 import { matches, type Selector, type SelectorKey } from './selector.js';
@@ -42,9 +43,19 @@ const WITH_MEMBERS: ReadonlySet<GroupBy> = new Set<GroupBy>(['domain', 'campaign
 /** Distinct strings shared at most; past it the table starts again (a bound, not a cache policy). */
 const INTERN_MAX = 50_000;
 
+/** How many of a group's first members its oldest is taken from. */
+const FIRST_FEW = 64;
+/** Groups without members know their oldest by the minute its mail arrived in. */
+const AGE_BUCKET_MS = 60_000;
+
 class Group {
   /** Null for the dimensions without members (WITH_MEMBERS). */
   readonly members: Set<Entry> | null;
+  /**
+   * Without members: entries per minute of arrival, with the earliest arrival that joined
+   * that minute (kept when it leaves: the oldest shown is then at most a minute too old).
+   */
+  readonly arrivals: Map<number, { n: number; min: number }> | null;
   messages = 0;
   recipients = 0;
   readonly byState: Record<QueueState, number> = { ready: 0, deferred: 0, held: 0, scheduled: 0, in_flight: 0 };
@@ -54,8 +65,52 @@ class Group {
     withMembers: boolean,
   ) {
     this.members = withMembers ? new Set() : null;
+    this.arrivals = withMembers ? null : new Map();
+  }
+
+  joined(e: Entry): void {
+    this.messages++;
+    if (this.members) {
+      this.members.add(e);
+      return;
+    }
+    const minute = Math.floor(e.receivedAt / AGE_BUCKET_MS);
+    const b = this.arrivals?.get(minute);
+    if (b) {
+      b.n++;
+      b.min = Math.min(b.min, e.receivedAt);
+    } else this.arrivals?.set(minute, { n: 1, min: e.receivedAt });
+  }
+
+  left(e: Entry): void {
+    this.messages--;
+    if (this.members) {
+      this.members.delete(e);
+      return;
+    }
+    const minute = Math.floor(e.receivedAt / AGE_BUCKET_MS);
+    const b = this.arrivals?.get(minute);
+    if (b && --b.n === 0) this.arrivals?.delete(minute);
+  }
+
+  /** When the oldest mail of the group arrived (Infinity when it is empty). */
+  oldest(): number {
+    if (this.arrivals) {
+      let first = Infinity;
+      for (const minute of this.arrivals.keys()) if (minute < first) first = minute;
+      return this.arrivals.get(first)?.min ?? Infinity;
+    }
+    // Members join in about the order mail arrived: the oldest of the first few.
+    let min = Infinity;
+    let n = 0;
+    for (const e of this.members ?? []) {
+      if (e.receivedAt < min) min = e.receivedAt;
+      if (++n >= FIRST_FEW) break;
+    }
+    return min;
   }
 }
+
 
 const NONE = '(none)';
 
@@ -134,9 +189,7 @@ export class QueueIndex {
   /** Every group of one dimension, largest first. */
   summary(by: GroupBy, now: number): GroupView[] {
     const out: GroupView[] = [];
-    const groups = this.groups.get(by) ?? new Map<string, Group>();
-    const firsts = WITH_MEMBERS.has(by) ? null : this.firstArrivals(by, groups.size);
-    for (const g of groups.values()) out.push(view(g, now, firsts?.get(g.key) ?? oldestMember(g)));
+    for (const g of this.groups.get(by)?.values() ?? []) out.push(view(g, now));
     return out.sort((a, b) => b.recipients - a.recipients || a.key.localeCompare(b.key));
   }
 
@@ -161,27 +214,6 @@ export class QueueIndex {
       entries.push(e);
     }
     return { entries, next: null };
-  }
-
-  /**
-   * For the groups of a dimension without members: the oldest of each group's first
-   * entries in queue order (entries join in about the order mail arrived), in one walk
-   * that ends once every group has its first few (or at the end of the queue).
-   */
-  private firstArrivals(by: GroupBy, groups: number): Map<string, number> {
-    const seen = new Map<string, { min: number; n: number }>();
-    let complete = 0;
-    for (const list of this.byId.values()) {
-      for (const e of list) {
-        const key = keyOf(e, by);
-        let f = seen.get(key);
-        if (!f) seen.set(key, (f = { min: Infinity, n: 0 }));
-        if (f.n >= FIRST_FEW) continue;
-        f.min = Math.min(f.min, e.receivedAt);
-        if (++f.n === FIRST_FEW && ++complete === groups) return new Map([...seen].map(([k, v]) => [k, v.min]));
-      }
-    }
-    return new Map([...seen].map(([k, v]) => [k, v.min]));
   }
 
   private *candidates(s: Selector): Iterable<Entry> {
@@ -209,8 +241,7 @@ export class QueueIndex {
     const key = keyOf(e, by);
     let g = groups.get(key);
     if (!g) groups.set(key, (g = new Group(key, WITH_MEMBERS.has(by))));
-    g.members?.add(e);
-    g.messages++;
+    g.joined(e);
     this.count1(e, by, 1, true);
   }
 
@@ -220,8 +251,8 @@ export class QueueIndex {
     const g = groups.get(key);
     if (!g) return;
     this.count1(e, by, -1, true);
-    g.members?.delete(e);
-    if (--g.messages === 0) groups.delete(key);
+    g.left(e);
+    if (g.messages === 0) groups.delete(key);
   }
 
   /** One shared copy of a string that many entries hold. */
@@ -252,21 +283,7 @@ export function cursorOf(e: Entry): string {
   return `${e.id}/${e.domain}`;
 }
 
-/** The oldest of the first members (a group's members join in about the order mail arrived). */
-function oldestMember(g: Group): number {
-  let min = Infinity;
-  let n = 0;
-  for (const e of g.members ?? []) {
-    if (e.receivedAt < min) min = e.receivedAt;
-    if (++n >= FIRST_FEW) break;
-  }
-  return min;
-}
-
-/** How many of a group's first entries its oldest is taken from. */
-const FIRST_FEW = 64;
-
-function view(g: Group, now: number, first: number): GroupView {
+function view(g: Group, now: number): GroupView {
   let top: string | null = null;
   let topCount = 0;
   for (const [reply, c] of g.replies) {
@@ -275,6 +292,7 @@ function view(g: Group, now: number, first: number): GroupView {
       topCount = c;
     }
   }
+  const first = g.oldest();
   return {
     key: g.key,
     messages: g.messages,

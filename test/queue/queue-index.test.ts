@@ -56,3 +56,21 @@ test('summaries count messages, recipients, the oldest and the commonest reply w
   expect(idx.summary('provider', now).find((g) => g.key === 'yahoo')).toMatchObject({ messages: 1, oldest_s: Math.floor((now - first.receivedAt) / 1000) });
   expect(idx.select({ provider: 'yahoo' }).map((e) => e.id)).toEqual([first.id]);
 });
+
+test('a group without members gives its oldest to the minute once its oldest entry has left', () => {
+  const idx = fill();
+  const now = T0 + 1_000_000;
+  // Entries of provider gmail arrived every 3 s from T0; the first one leaves.
+  const [q0] = idx.entriesOf('Q0');
+  if (!q0) throw new Error('no Q0');
+  idx.remove(q0);
+  const truth = Math.floor((now - (T0 + 3_000)) / 1000);
+  const shown = idx.summary('provider', now).find((g) => g.key === 'gmail')?.oldest_s ?? -1;
+  expect(shown).toBeGreaterThanOrEqual(truth);
+  expect(shown - truth).toBeLessThan(60);
+  // Every entry of a minute gone: that minute no longer counts.
+  for (const e of idx.select({ provider: 'gmail' })) if (e.receivedAt < T0 + 150_000) idx.remove(e);
+  const later = idx.summary('provider', now).find((g) => g.key === 'gmail')?.oldest_s ?? -1;
+  expect(later).toBeGreaterThanOrEqual(850);
+  expect(later).toBeLessThan(850 + 60);
+});
