@@ -92,7 +92,9 @@ test('a node killed with SIGKILL is down within failover_after + 1 s, and rejoin
   expect((await n1.status())['share']).toBe(0.5);
   const a1 = await alerts(n1);
   expect(a1.active.map((a) => `${a.metric}:${a.key}`)).toEqual(['node_down:n3']);
-  expect(n2.events('node_down').map((e) => e['node'])).toEqual(['n3']);
+  // Since the kill: on a loaded machine a beat can be late by more than failover_after
+  // before it (a node_down and node_up of a node that was only slow, as it should be).
+  expect(n2.events('node_down').filter((e) => Date.parse(String(e['time'])) >= killedAt - 500).map((e) => e['node'])).toEqual(['n3']);
 
   await n3.start();
   await fleet.converged();
