@@ -240,7 +240,8 @@ export class QueueIndex {
     const groups = this.groups.get(by) as Map<string, Group>;
     const key = keyOf(e, by);
     let g = groups.get(key);
-    if (!g) groups.set(key, (g = new Group(key, WITH_MEMBERS.has(by))));
+    // Mail of no campaign is no selector's pick (a selector names a campaign): no members for it.
+    if (!g) groups.set(key, (g = new Group(key, WITH_MEMBERS.has(by) && !(by === 'campaign' && key === NONE))));
     g.joined(e);
     this.count1(e, by, 1, true);
   }
