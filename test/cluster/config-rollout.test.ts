@@ -8,7 +8,9 @@
  * dashboard shows the version it runs and the one it refused. A node that restarts while
  * the newest version does not load on it starts on the newest that does (never its own
  * file's pools), the refusal names the pushed file and line, and SIGHUP, once the node
- * has what it lacked, moves it to the newest.
+ * has what it lacked, moves it to the newest. Every node's status and dashboard list every
+ * node's version and the one it refused (from the heartbeats); a node on which no pushed
+ * version loads runs its own file (version 0) and says so.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -229,6 +231,36 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
     expect(s.config.failed).toBeNull();
     expect(s.pools.map((p) => p.name)).toEqual(['green']);
   }, 30_000);
+
+  // Another fleet on the same Redis (key_prefix "lone:"): its only version names a file r4 lacks.
+  it('a node on which no pushed version loads runs its own file, and every node\'s status says so', async () => {
+    expect(await cli('push', '--config', writeFleet('green', true), '--prefix', 'lone:')).toContain('published config version 1');
+    const lone: Node[] = [];
+    try {
+      for (const id of ['r4', 'r5']) {
+        const dir = tempDir(`sluice-${id}-`);
+        const admin = await freePort();
+        const file = join(dir, 'sluice.toml');
+        writeFileSync(file, ['[node]', `id = "${id}"`, 'data_dir = "data"', '[cluster]', `redis_url = "${redis.url}"`, 'key_prefix = "lone:"', 'config = "redis"', '[admin]', `listen = "127.0.0.1:${admin}"`, `token = "${TOKEN}"`].join('\n'));
+        if (id === 'r5') writeFileSync(join(dir, 'admin.token'), 'x'.repeat(20));
+        lone.push({ id, admin, file, proc: startCli(file) });
+      }
+      await Promise.all(lone.map((n) => n.proc.waitFor('started')));
+      const [r4, r5] = lone as [Node, Node];
+      expect(r4.proc.output()).toMatch(/"event":"config_no_version_applies","latest":1/);
+      const s4 = await status(r4);
+      expect(s4.config).toMatchObject({ source: 'redis', version: 0, failed: { version: 1 }, latest: 1 });
+      expect(s4.pools).toEqual([]);
+      expect((await status(r5)).config).toMatchObject({ version: 1, failed: null });
+      // r5 sees r4 on its own file (0) with version 1 refused, from r4's heartbeat.
+      const versions = (s: { nodes: NodeRow[] }) => JSON.stringify(s.nodes.map((x) => [x.id, x.config_version, x.config_failed]));
+      await until('r5 seeing r4 refuse version 1', () => status(r5), (s) => versions(s) === JSON.stringify([['r4', 0, 1], ['r5', 1, null]]));
+      await until('r4 seeing the same', () => status(r4), (s) => versions(s) === JSON.stringify([['r4', 0, 1], ['r5', 1, null]]));
+    } finally {
+      for (const n of lone) n.proc.child.kill('SIGTERM');
+      await Promise.all(lone.map((n) => n.proc.exited()));
+    }
+  }, 40_000);
 
   it('says which Redis it cannot reach, and how to name another', async () => {
     const dead = `redis://127.0.0.1:${await freePort()}`;
