@@ -47,6 +47,7 @@ import { SharedLimitsWatch } from './shaping/shared-limits-watch.js';
 import { Membership } from './cluster/membership.js';
 import { LoadMeter } from './cluster/node-load.js';
 import { makeBoard, type QueueRow } from './cluster/fleet-board.js';
+import type { RolloutStatus } from './cluster/config-rollout.js';
 
 export interface RoutingPorts {
   readonly state: ManagedState;
@@ -265,6 +266,8 @@ export interface ClusterPorts {
   readonly advertise?: () => string | undefined;
   /** Called with the live set after each registry read (the cluster link's peer list). */
   readonly seen?: (live: readonly NodeInfo[]) => void;
+  /** `[cluster] config = "redis"`: the version running and the newest refused, for the heartbeat (null: "file" mode). */
+  readonly configRollout?: () => RolloutStatus | null;
 }
 
 /**
@@ -301,7 +304,7 @@ export function buildCluster(p: ClusterPorts): { membership: Membership; start()
       // The board carries this node's numbers to the fleet's dashboard (cluster/fleet-board.ts).
       const board = run ? makeBoard(run.observer.stats, run.queue.queueRows()) : undefined;
       const advertise = p.advertise?.();
-      return { ...p.info, draining: p.draining(), load: load.sample(), ...(advertise ? { cluster: advertise } : {}), ...(board ? { board } : {}) };
+      return { ...p.info, draining: p.draining(), load: load.sample(), ...(advertise ? { cluster: advertise } : {}), ...(board ? { board } : {}), ...configOf(p.configRollout?.() ?? null) };
     },
     ...(p.seen ? { seen: p.seen } : {}),
     expected: () => Object.values(p.config().sources).flatMap((s) => (s.node === undefined ? [] : [s.node])),
@@ -320,4 +323,10 @@ export function buildCluster(p: ClusterPorts): { membership: Membership; start()
       load.stop();
     },
   };
+}
+
+/** What the heartbeat says of the config rollout: every node's status and dashboard show every node's version. */
+function configOf(r: RolloutStatus | null): Pick<NodeInfo, 'configVersion' | 'configFailed'> {
+  if (r === null) return {};
+  return { configVersion: r.version, ...(r.failed ? { configFailed: r.failed.version } : {}) };
 }

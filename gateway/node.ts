@@ -174,16 +174,18 @@ export class SluiceNode {
       this.#loaded = { ...loaded, pluginTables: this.#loaded.pluginTables };
       this.#config = withRestartOnly(loaded.config, this.#config);
     });
+    // Set before the build: the first heartbeat (sent during it) says the version running.
+    this.#rollout = rollout;
     // Closes what was built if a later step fails (a port in use, a bad certificate).
     const built: (() => Promise<unknown> | void)[] = [];
     try {
       this.#parts = await this.#build(this.config, log, clock, built);
     } catch (err) {
       for (const close of built.reverse()) await Promise.resolve(close()).catch(() => undefined);
+      this.#rollout = null;
       await rollout?.stop().catch(() => undefined);
       throw err;
     }
-    this.#rollout = rollout;
     await rollout?.start();
   }
 
@@ -486,6 +488,7 @@ export class SluiceNode {
       log: this.log,
       info: { id: this.config.node.id, address: this.hostname, startedAt: this.startedAt, version: VERSION },
       draining: () => this.draining,
+      configRollout: () => this.configRollout(),
       connections: this.connections,
       running: () => {
         const p = this.#parts;

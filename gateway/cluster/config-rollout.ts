@@ -163,6 +163,8 @@ export interface RolloutStatus {
   readonly version: number;
   /** The last version that did not apply here, and why. */
   readonly failed: { readonly version: number; readonly errors: readonly string[]; readonly at: number } | null;
+  /** The newest version in Redis when this node last read it (0: none pushed, or not read yet). */
+  readonly latest: number;
 }
 
 export interface RolloutDeps {
@@ -184,6 +186,7 @@ export class ConfigRollout {
   #version = 0;
   #good: ConfigBundle | null = null;
   #failed: RolloutStatus['failed'] = null;
+  #latestSeen = 0;
   #sub: Redis | null = null;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
@@ -196,7 +199,7 @@ export class ConfigRollout {
   }
 
   status(): RolloutStatus {
-    return { version: this.#version, failed: this.#failed };
+    return { version: this.#version, failed: this.#failed, latest: Math.max(this.#latestSeen, this.#version) };
   }
 
   /** The version running, loaded again (SIGHUP in redis mode re-applies it, not the local file). */
@@ -326,7 +329,9 @@ export class ConfigRollout {
   /** The newest version number, null when Redis cannot say (the running config stays). */
   async #latest(): Promise<number | null> {
     try {
-      return await this.#d.versions.latest();
+      const latest = await this.#d.versions.latest();
+      this.#latestSeen = latest;
+      return latest;
     } catch (err) {
       this.#d.log.warn({ err }, 'config rollout: cannot read the latest version; the running config stays');
       return null;

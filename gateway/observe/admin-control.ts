@@ -40,6 +40,13 @@ export interface NodeStatus {
   readonly down_since: string | null;
   /** Its load from its last heartbeat (CPU, memory, lag, disk, connections, queue, send rate); null when none was seen. */
   readonly load: NodeLoad | null;
+  /**
+   * `[cluster] config = "redis"`: the config version it runs, from its last heartbeat (0: none
+   * applied, it runs its own file's sections); null on a node in "file" mode or one that does not say.
+   */
+  readonly config_version: number | null;
+  /** The newest config version refused on it (newer than the one it runs); null when none is. */
+  readonly config_failed: number | null;
 }
 
 export interface QueueStatusRow {
@@ -62,6 +69,8 @@ export interface PoolStatus {
 export interface ConfigRolloutView {
   readonly version: number;
   readonly failed: { readonly version: number; readonly errors: readonly string[]; readonly at: number } | null;
+  /** The newest version in Redis when the node last read it. */
+  readonly latest: number;
 }
 
 export interface ClusterStatus {
@@ -69,7 +78,7 @@ export interface ClusterStatus {
   readonly node: string;
   readonly version: string;
   /** Where the config comes from: the node's files, or versions in Redis (version null in "file" mode). */
-  readonly config: { readonly source: 'file' | 'redis'; readonly version: number | null; readonly failed: ConfigRolloutView['failed'] };
+  readonly config: { readonly source: 'file' | 'redis'; readonly version: number | null; readonly failed: ConfigRolloutView['failed']; readonly latest: number | null };
   readonly started_at: number;
   readonly state_backend: 'embedded' | 'redis';
   /** False while the shared state does not answer (the node runs on its own share). */

@@ -191,6 +191,7 @@ main { padding: 14px 20px 24px; }
 .list .grow { flex: 1; min-width: 0; }
 .list .title { font-weight: 600; }
 .list .title .tag { margin-left: 6px; font-weight: 400; }
+.list .title .tag.pct-warn { color: var(--warn); border-color: var(--warn); } .list .title .tag.pct-bad { color: var(--bad); border-color: var(--bad); }
 .list .meta { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
 .list .dot { margin-top: 5px; }
 .alert-active .title { color: #ffb4ae; }

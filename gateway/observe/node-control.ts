@@ -74,6 +74,8 @@ export class NodeControl implements AdminControl {
     const n = this.node;
     const rollout = n.configRollout?.() ?? null;
     const live = n.fleet?.live() ?? [];
+    // This node's own version from its rollout (its heartbeat may be a beat behind); peers' from theirs.
+    const own = rollout ? { config_version: rollout.version, config_failed: rollout.failed?.version ?? null } : { config_version: null, config_failed: null };
     const nodes: NodeStatus[] = (n.fleet?.members() ?? [])
       .filter((m) => m.live || m.id !== n.nodeId)
       .map((m) => ({
@@ -87,13 +89,14 @@ export class NodeControl implements AdminControl {
         cluster: m.info?.cluster ?? null,
         down_since: m.downSince === null ? null : new Date(m.downSince).toISOString(),
         load: m.info?.load ?? null,
+        ...(m.id === n.nodeId ? own : { config_version: m.info?.configVersion ?? null, config_failed: m.info?.configFailed ?? null }),
       }));
     // Before its own heartbeat is read back (or on a single node) the node lists itself.
-    if (!nodes.some((x) => x.self)) nodes.unshift({ id: n.nodeId, address: n.hostname, live: true, self: true, version: VERSION, started_at: n.startedAt, draining: n.lifecycle.draining, cluster: null, down_since: null, load: null });
+    if (!nodes.some((x) => x.self)) nodes.unshift({ id: n.nodeId, address: n.hostname, live: true, self: true, version: VERSION, started_at: n.startedAt, draining: n.lifecycle.draining, cluster: null, down_since: null, load: null, ...own });
     return {
       node: n.nodeId,
       version: VERSION,
-      config: rollout ? { source: 'redis', version: rollout.version, failed: rollout.failed } : { source: 'file', version: null, failed: null },
+      config: rollout ? { source: 'redis', version: rollout.version, failed: rollout.failed, latest: rollout.latest } : { source: 'file', version: null, failed: null, latest: null },
       started_at: n.startedAt,
       state_backend: n.state.kind,
       state_healthy: n.state.healthy(),

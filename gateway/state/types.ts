@@ -154,6 +154,13 @@ export interface NodeInfo {
   readonly board?: unknown;
   /** What an operator watches to decide where load goes (cluster/node-load.ts); absent on nodes that publish none. */
   readonly load?: NodeLoad | undefined;
+  /**
+   * `[cluster] config = "redis"`: the config version it runs (0: none applied, it runs its own
+   * file's sections). Absent on a node in "file" mode and on peers of a release that did not say.
+   */
+  readonly configVersion?: number | undefined;
+  /** The newest config version refused on it, newer than the one it runs; absent when none is. */
+  readonly configFailed?: number | undefined;
 }
 
 /** A node's load as its heartbeat carries it. CPU and lag cover the time since its previous beat. */

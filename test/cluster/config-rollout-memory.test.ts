@@ -47,14 +47,14 @@ describe.skipIf(redisServerPath() === null)('config rollout: the version applied
     const memory = join(nodeDir, 'data', 'config-version.json');
     const first = rollout(redis.url, own, memory);
     await first.rollout.prime(first.apply);
-    expect(first.rollout.status()).toEqual({ version: 1, failed: null });
+    expect(first.rollout.status()).toEqual({ version: 1, failed: null, latest: 1 });
     expect(existsSync(memory)).toBe(true);
     await first.rollout.stop();
 
     // Redis away (nothing listens there): the version from data_dir, not the own file's (no pools).
     const again = rollout(`redis://127.0.0.1:${await freePort()}`, own, memory);
     await again.rollout.prime(again.apply);
-    expect(again.rollout.status()).toEqual({ version: 1, failed: null });
+    expect(again.rollout.status()).toEqual({ version: 1, failed: null, latest: 1 });
     expect(again.pools).toEqual([['blue']]);
     await again.rollout.stop();
   });

@@ -8,7 +8,9 @@
  * dashboard shows the version it runs and the one it refused. A node that restarts while
  * the newest version does not load on it starts on the newest that does (never its own
  * file's pools), the refusal names the pushed file and line, and SIGHUP, once the node
- * has what it lacked, moves it to the newest.
+ * has what it lacked, moves it to the newest. Every node's status and dashboard list every
+ * node's version and the one it refused (from the heartbeats); a node on which no pushed
+ * version loads runs its own file (version 0) and says so.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -29,7 +31,8 @@ let redis: PrivateRedis;
 const nodes: Node[] = [];
 const pushDir = tempDir('sluice-push-');
 
-async function status(n: Node): Promise<{ config: { source: string; version: number | null; failed: { version: number; errors: string[] } | null }; pools: { name: string; sources: string[] }[] }> {
+interface NodeRow { id: string; self: boolean; config_version: number | null; config_failed: number | null }
+async function status(n: Node): Promise<{ config: { source: string; version: number | null; failed: { version: number; errors: string[] } | null; latest: number | null }; nodes: NodeRow[]; pools: { name: string; sources: string[] }[] }> {
   const r = await fetch(`http://127.0.0.1:${n.admin}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
   return (await r.json()) as never;
 }
@@ -98,7 +101,7 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
   });
 
   it('applies pushed versions, keeps the last good one where a version does not load, and rolls back', async () => {
-    for (const n of nodes) expect((await status(n)).config).toEqual({ source: 'redis', version: 0, failed: null });
+    for (const n of nodes) expect((await status(n)).config).toEqual({ source: 'redis', version: 0, failed: null, latest: 0 });
 
     expect(await cli('push', '--config', writeFleet('blue'), '--note', 'blue pool')).toBe('published config version 1 (sluice.toml, pools.toml)\n');
     for (const n of nodes) {
@@ -126,6 +129,12 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
     expect(await metric(r3, 'sluice_config_rollout_failures_total')).toBe(1);
     await until('the refusal in r3\'s log', async () => r3.proc.output(), (out) => out.includes('"event":"config_version_refused"'));
 
+    // Every node's status lists every node's version, from the heartbeats: r1 sees r3 on 1, refusing 2.
+    const r1 = nodes[0] as Node;
+    const versions = (s: { nodes: NodeRow[] }) => JSON.stringify(s.nodes.map((x) => [x.id, x.config_version, x.config_failed]));
+    const fleet = await until('r1 seeing r3 refuse version 2', () => status(r1), (s) => versions(s) === JSON.stringify([['r1', 2, null], ['r2', 2, null], ['r3', 1, 2]]));
+    expect(fleet.config.latest).toBe(2);
+
     const history = await cli('history');
     expect(history.split('\n').filter(Boolean).map((l) => l.split('\t')[0])).toEqual(['1', '2']);
     expect(history).toContain('blue pool');
@@ -146,9 +155,16 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
         expect(await own.locator('.tag', { hasText: 'config v2 refused' }).getAttribute('title')).toContain('admin.token_file');
         await page.goto(`http://127.0.0.1:${nodes[0]!.admin}/?token=${TOKEN}`);
         await page.waitForSelector('#nodes li .tag');
-        const r1 = page.locator('#nodes li', { hasText: 'this node' });
-        expect(await r1.locator('.title').innerText()).toMatch(/^r1/);
-        expect(await r1.locator('.tag').allInnerTexts()).toEqual(['this node', 'config v2']);
+        const mine = page.locator('#nodes li', { hasText: 'this node' });
+        expect(await mine.locator('.title').innerText()).toMatch(/^r1/);
+        expect(await mine.locator('.tag').allInnerTexts()).toEqual(['this node', 'config v2']);
+        // r1's panel has every node's version: r3's is marked (behind the newest, v2 refused there).
+        await page.waitForSelector('[data-config-failed="r3"]');
+        expect(await page.locator('[data-config="r2"]').getAttribute('class')).toBe('tag');
+        expect(await page.locator('[data-config="r3"]').innerText()).toBe('config v1');
+        expect(await page.locator('[data-config="r3"]').getAttribute('class')).toContain('pct-warn');
+        expect(await page.locator('[data-config-failed="r3"]').innerText()).toBe('config v2 refused');
+        expect(await page.locator('[data-config-failed="r3"]').getAttribute('title')).toContain('/api/status on r3');
       } finally {
         await browser.close();
       }
@@ -162,7 +178,6 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
     }
 
     // SIGHUP re-applies the version running, not the node's own file (which has no pools).
-    const r1 = nodes[0] as Node;
     r1.proc.child.kill('SIGHUP');
     await until('r1 reloaded on SIGHUP', async () => r1.proc.output(), (out) => /"event":"config_reloaded","by":"SIGHUP"/.test(out));
     expect((await status(r1)).config.version).toBe(3);
@@ -174,7 +189,7 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
     r3.proc = startCli(r3.file);
     await r3.proc.waitFor('started');
     const again = await status(r3);
-    expect(again.config).toEqual({ source: 'redis', version: 3, failed: null });
+    expect(again.config).toEqual({ source: 'redis', version: 3, failed: null, latest: 3 });
     // Applied before its listeners opened: no mail was routed by its own file first.
     const log = r3.proc.output();
     expect(log.indexOf('"event":"config_version_applied"')).toBeGreaterThan(-1);
@@ -216,6 +231,36 @@ describe.skipIf(!hasRedis)('config rollout through Redis, three nodes', () => {
     expect(s.config.failed).toBeNull();
     expect(s.pools.map((p) => p.name)).toEqual(['green']);
   }, 30_000);
+
+  // Another fleet on the same Redis (key_prefix "lone:"): its only version names a file r4 lacks.
+  it('a node on which no pushed version loads runs its own file, and every node\'s status says so', async () => {
+    expect(await cli('push', '--config', writeFleet('green', true), '--prefix', 'lone:')).toContain('published config version 1');
+    const lone: Node[] = [];
+    try {
+      for (const id of ['r4', 'r5']) {
+        const dir = tempDir(`sluice-${id}-`);
+        const admin = await freePort();
+        const file = join(dir, 'sluice.toml');
+        writeFileSync(file, ['[node]', `id = "${id}"`, 'data_dir = "data"', '[cluster]', `redis_url = "${redis.url}"`, 'key_prefix = "lone:"', 'config = "redis"', '[admin]', `listen = "127.0.0.1:${admin}"`, `token = "${TOKEN}"`].join('\n'));
+        if (id === 'r5') writeFileSync(join(dir, 'admin.token'), 'x'.repeat(20));
+        lone.push({ id, admin, file, proc: startCli(file) });
+      }
+      await Promise.all(lone.map((n) => n.proc.waitFor('started')));
+      const [r4, r5] = lone as [Node, Node];
+      expect(r4.proc.output()).toMatch(/"event":"config_no_version_applies","latest":1/);
+      const s4 = await status(r4);
+      expect(s4.config).toMatchObject({ source: 'redis', version: 0, failed: { version: 1 }, latest: 1 });
+      expect(s4.pools).toEqual([]);
+      expect((await status(r5)).config).toMatchObject({ version: 1, failed: null });
+      // r5 sees r4 on its own file (0) with version 1 refused, from r4's heartbeat.
+      const versions = (s: { nodes: NodeRow[] }) => JSON.stringify(s.nodes.map((x) => [x.id, x.config_version, x.config_failed]));
+      await until('r5 seeing r4 refuse version 1', () => status(r5), (s) => versions(s) === JSON.stringify([['r4', 0, 1], ['r5', 1, null]]));
+      await until('r4 seeing the same', () => status(r4), (s) => versions(s) === JSON.stringify([['r4', 0, 1], ['r5', 1, null]]));
+    } finally {
+      for (const n of lone) n.proc.child.kill('SIGTERM');
+      await Promise.all(lone.map((n) => n.proc.exited()));
+    }
+  }, 40_000);
 
   it('says which Redis it cannot reach, and how to name another', async () => {
     const dead = `redis://127.0.0.1:${await freePort()}`;

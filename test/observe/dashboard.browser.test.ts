@@ -119,6 +119,13 @@ describe('dashboard', () => {
     // Each live node's load from its heartbeat; a down node says since when.
     expect(await page.locator('[data-load="gw-2"]').innerText()).toBe('CPU 0.35 cores \u00b7 mem 180 MB \u00b7 lag 12.5 ms \u00b7 disk 40 GB free \u00b7 14 in / 9 out \u00b7 queue 1,234 \u00b7 48.5/s sent');
     expect(await page.locator('#nodes').innerText()).toMatch(/gw-3\s+down 1m 3\ds ago/);
+    // Every node's config version from its heartbeat; gw-2's is marked: behind the newest (4), which it refused.
+    expect(await page.locator('[data-config="gw-1"]').innerText()).toBe('config v4');
+    expect(await page.locator('[data-config="gw-1"]').getAttribute('class')).toBe('tag');
+    expect(await page.locator('[data-config="gw-2"]').innerText()).toBe('config v3');
+    expect(await page.locator('[data-config="gw-2"]').getAttribute('class')).toBe('tag pct-warn');
+    expect(await page.locator('[data-config-failed="gw-2"]').innerText()).toBe('config v4 refused');
+    expect(await page.locator('[data-config="gw-3"]').count()).toBe(0);
     expect(await page.locator('#holds').innerText()).toMatch(/source b \u2192 outlook\s+held for a provider/); // b is held toward outlook
     expect(await page.locator('#holds li', { hasText: 'provider yahoo' }).innerText()).toMatch(/^provider yahoo\s+held for every source\s+hold_provider 4\.7\.0 \u00b7 by response-rule \u00b7 until /);
     expect(await page.locator('#holds li', { hasText: 'provider yahoo' }).locator('button').count()).toBe(0);

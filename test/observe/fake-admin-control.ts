@@ -79,16 +79,16 @@ export class FakeAdminControl implements AdminControl {
     return {
       node: 'gw-1',
       version: '0.1.0',
-      config: { source: 'redis', version: 4, failed: null },
+      config: { source: 'redis', version: 4, failed: null, latest: 4 },
       started_at: Date.now() - 3_600_000,
       state_backend: 'redis',
       state_healthy: true,
       draining: false,
       queued_here: 42,
       nodes: [
-        { id: 'gw-1', address: '127.0.0.1', live: true, self: true, version: '0.1.0', started_at: Date.now() - 3_600_000, draining: false, cluster: null, down_since: null, load: null },
-        { id: 'gw-2', address: '127.0.0.5', live: true, self: false, version: '0.1.0', started_at: Date.now() - 7_200_000, draining: false, cluster: '127.0.0.5:2526', down_since: null, load: { v: 1, cpu: 0.35, memory_bytes: 180 * 2 ** 20, loop_lag_ms: 12.5, disk_free_bytes: 40 * 2 ** 30, connections_in: 14, connections_out: 9, queue_depth: 1234, send_rate: 48.5 } },
-        { id: 'gw-3', address: '', live: false, self: false, version: '', started_at: null, draining: false, down_since: new Date(Date.now() - 90_000).toISOString(), load: null },
+        { id: 'gw-1', address: '127.0.0.1', live: true, self: true, version: '0.1.0', started_at: Date.now() - 3_600_000, draining: false, cluster: null, down_since: null, load: null, config_version: 4, config_failed: null },
+        { id: 'gw-2', address: '127.0.0.5', live: true, self: false, version: '0.1.0', started_at: Date.now() - 7_200_000, draining: false, cluster: '127.0.0.5:2526', down_since: null, load: { v: 1, cpu: 0.35, memory_bytes: 180 * 2 ** 20, loop_lag_ms: 12.5, disk_free_bytes: 40 * 2 ** 30, connections_in: 14, connections_out: 9, queue_depth: 1234, send_rate: 48.5 }, config_version: 3, config_failed: 4 },
+        { id: 'gw-3', address: '', live: false, self: false, version: '', started_at: null, draining: false, down_since: new Date(Date.now() - 90_000).toISOString(), load: null, config_version: null, config_failed: null },
       ],
       share: 0.5,
       pools: [...this.pools].map(([name, held]) => ({

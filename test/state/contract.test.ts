@@ -481,6 +481,16 @@ describe.each(cases)('state contract: $name', (backend) => {
       expect(await nodes.live()).toEqual([]);
     });
 
+    it('carries a node\'s config version and the one refused on it; a heartbeat without them still reads', async () => {
+      const nodes = h.state.nodes;
+      const base = { address: '10.0.0.1:25', startedAt: 1, version: '0.1.0' };
+      await nodes.heartbeat({ id: 'gw-1', ...base, configVersion: 3, configFailed: 4 }, h.ttlMs * 20);
+      await nodes.heartbeat({ id: 'gw-2', ...base, configVersion: 0 }, h.ttlMs * 20);
+      await nodes.heartbeat({ id: 'gw-3', ...base }, h.ttlMs * 20);
+      const live = [...(await nodes.live())].sort((a, b) => a.id.localeCompare(b.id));
+      expect(live).toEqual([{ id: 'gw-1', ...base, configVersion: 3, configFailed: 4 }, { id: 'gw-2', ...base, configVersion: 0 }, { id: 'gw-3', ...base }]);
+    });
+
     it('keeps each node\'s last published entry counts until it leaves', async () => {
       const nodes = h.state.nodes;
       await nodes.publishShares('gw-1', { at: 1, pools: { tx: 3 } });

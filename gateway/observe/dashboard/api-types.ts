@@ -25,6 +25,10 @@ export interface NodeStatus {
   readonly down_since: string | null;
   /** From its last heartbeat; null when none was seen. */
   readonly load: NodeLoad | null;
+  /** The config version from Redis it runs (0: its own file's); null in "file" mode. Absent from older servers. */
+  readonly config_version?: number | null;
+  /** The newest config version refused on it; null when none is. */
+  readonly config_failed?: number | null;
 }
 
 /** What each node's heartbeat carries (state/types.ts NodeLoad). */
@@ -46,7 +50,7 @@ export interface ClusterStatus {
   readonly state_healthy: boolean;
   readonly draining: boolean;
   /** The config the answering node runs: from its files, or a version from Redis (docs/OPERATIONS.md "Config rollout"). */
-  readonly config?: { readonly source: 'file' | 'redis'; readonly version: number | null; readonly failed: { readonly version: number; readonly errors: readonly string[] } | null };
+  readonly config?: { readonly source: 'file' | 'redis'; readonly version: number | null; readonly failed: { readonly version: number; readonly errors: readonly string[] } | null; readonly latest?: number | null };
   readonly nodes: readonly NodeStatus[];
   readonly pools: ReadonlyArray<{ readonly name: string; readonly held: HoldView | null }>;
   readonly queue: ReadonlyArray<{ readonly pool: string; readonly provider: string; readonly depth: number; readonly oldest_seconds: number }>;

@@ -1,13 +1,14 @@
 /** The side column: nodes, the queue, what is held, alerts. */
-import type { AlertView, ClusterStatus, DashboardData, HoldView, NodeLoad } from './api-types.js';
+import type { AlertView, ClusterStatus, DashboardData, HoldView, NodeLoad, NodeStatus } from './api-types.js';
 import { $, actionButton, h, type Act } from './dom.js';
 import { fmtAge, fmtBytes, fmtNum, fmtRate, fmtTime, since } from './format.js';
 
 export function renderNodes(s: ClusterStatus): void {
+  const newest = newestConfig(s);
   const items = s.nodes.map((n) => h('li', null, [
     h('span', { class: `dot ${!n.live ? 'bad' : n.draining ? 'warn' : 'ok'}` }),
     h('div', { class: 'grow' }, [
-      h('div', { class: 'title' }, [n.id, n.self ? h('span', { class: 'tag' }, ['this node']) : null, n.draining ? h('span', { class: 'tag' }, ['draining']) : null, ...(n.self ? configTags(s.config) : [])]),
+      h('div', { class: 'title' }, [n.id, n.self ? h('span', { class: 'tag' }, ['this node']) : null, n.draining ? h('span', { class: 'tag' }, ['draining']) : null, ...configTags(n, newest, n.self ? s.config : undefined)]),
       h('div', { class: 'meta' }, [n.live
         ? `${n.address} \u00b7 up ${fmtAge(n.started_at ? (Date.now() - n.started_at) / 1000 : null)} \u00b7 v${n.version}`
         : `down${n.down_since ? ` ${since(n.down_since)}` : ''} \u2014 its sources left their pools`]),
@@ -17,11 +18,29 @@ export function renderNodes(s: ClusterStatus): void {
   $('nodes').replaceChildren(...(items.length ? items : [h('li', { class: 'empty' }, ['no nodes'])]));
 }
 
-/** The config version from Redis the answering node runs, and one it refused. */
-function configTags(c: ClusterStatus['config']): HTMLElement[] {
-  if (!c || c.source !== 'redis') return [];
-  const tags = [h('span', { class: 'tag' }, [`config v${c.version ?? '?'}`])];
-  if (c.failed) tags.push(h('span', { class: 'tag pct-bad', title: c.failed.errors.join('\n') }, [`config v${c.failed.version} refused`]));
+/** The newest config version pushed, as far as the answering node knows: what it read in Redis, or a newer one a peer runs or refused. */
+function newestConfig(s: ClusterStatus): number {
+  const seen = s.nodes.flatMap((n) => [n.config_version ?? 0, n.config_failed ?? 0]);
+  return Math.max(s.config?.latest ?? 0, ...seen);
+}
+
+/**
+ * The config version from Redis a node runs (from its heartbeat), marked when it is not the
+ * newest pushed, and one it refused: why is in the refusing node's own status, shown on
+ * hover on its own dashboard. Nothing for a node in "file" mode (or of a release that does not say).
+ */
+function configTags(n: NodeStatus, newest: number, own: ClusterStatus['config'] | undefined): HTMLElement[] {
+  if (n.config_version === null || n.config_version === undefined) return [];
+  const behind = n.config_version !== newest;
+  const tags = [h('span', {
+    class: `tag${behind ? ' pct-warn' : ''}`,
+    'data-config': n.id,
+    ...(behind ? { title: `the newest version pushed is ${newest}` } : {}),
+  }, [n.config_version === 0 ? 'config: own file' : `config v${n.config_version}`])];
+  if (n.config_failed !== null && n.config_failed !== undefined) {
+    const why = own?.failed?.version === n.config_failed ? own.failed.errors.join('\n') : `why: /api/status on ${n.id} (config.failed)`;
+    tags.push(h('span', { class: 'tag pct-bad', 'data-config-failed': n.id, title: why }, [`config v${n.config_failed} refused`]));
+  }
   return tags;
 }
 

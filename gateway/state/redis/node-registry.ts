@@ -28,6 +28,9 @@ const nodeInfoSchema = z.object({
   board: z.unknown().optional(),
   // A peer on another version may publish another shape: it is then shown without load, not dropped.
   load: nodeLoadSchema.optional().catch(undefined),
+  // Optional: a peer of a release before config rollout does not carry them.
+  configVersion: z.number().int().nonnegative().optional().catch(undefined),
+  configFailed: z.number().int().positive().optional().catch(undefined),
 });
 
 /** Nodes by heartbeat: a sorted set of ids scored by expiry (Redis clock) + a hash of info. */
