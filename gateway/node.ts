@@ -335,10 +335,11 @@ export class SluiceNode {
           count: (type, result) => m.feedbackReport(type, result),
           trace: (from, queueId, now) => traceField(from.connection, this.hostname, queueId, from.rcpts, now),
           routedPool,
+          claims: state.claims,
         })
       : null;
 
-    const bounces = verp ? new BounceReturn({ tokens: verp, routedPool, classifier, config: () => this.config, forward: config.bounces.forward, senders, feedback, providerOf: (domain) => this.providerOf(domain), outcome: (o) => outcomes.handle(o), count: (result) => m.bounceReceived(result), clock, log }) : null;
+    const bounces = verp ? new BounceReturn({ tokens: verp, routedPool, classifier, config: () => this.config, forward: config.bounces.forward, senders, feedback, providerOf: (domain) => this.providerOf(domain), outcome: (o) => outcomes.handle(o), count: (result) => m.bounceReceived(result), claims: state.claims, clock, log }) : null;
 
     // The listeners' AcceptSink: where every finished transaction goes.
     const sink = acceptSink({ spool, disk, enqueue, dropped: (envelope, rcpts, reason) => outcomes.dropped(envelope, rcpts, reason), routeHeaders: () => this.#routing?.routeHeaderNames ?? [], feedback, maxSchedule: () => this.config.queue.max_schedule });

@@ -13,13 +13,14 @@ import type { Config } from '../config/schema.js';
 import type { Response } from '../delivery/response.js';
 import { formatResponse } from '../delivery/response.js';
 import type { Envelope } from '../spool/types.js';
-import type { Clock } from '../state/types.js';
+import type { ClaimStore, Clock } from '../state/types.js';
 import type { Logger } from '../observe/logger.js';
 import { BounceIntake, type BounceRow } from './bounce-intake.js';
 import type { ParsedMessage } from './bounce-parse.js';
 import type { BounceClassifier } from './classify.js';
 import type { FeedbackRef } from './feedback-token.js';
 import { BOUNCE_WINDOW_MS } from './sender-log.js';
+import { SeenOnce } from './seen-once.js';
 import { nameOf, type VerpRef, type VerpTokens } from './verp.js';
 import { poolOf, type FeedbackLoopDeps, type FeedbackReply } from './feedback-loop.js';
 
@@ -79,6 +80,8 @@ export interface BounceReturnDeps {
   readonly outcome: (o: BouncedOutcome) => void;
   /** Counts what each recipient or message became (sluice_bounces_received_total{result}). */
   readonly count: (result: 'bounced' | 'duplicate' | 'unmatched' | 'unverified' | 'not_failed' | 'no_recipient' | 'auto_reply' | 'not_bounce' | 'feedback') => void;
+  /** The fleet's claim-once store: a bounce reaching two nodes, or one node twice, counts once. */
+  readonly claims: ClaimStore;
   readonly clock: Clock;
   readonly log: Logger;
 }
@@ -94,11 +97,12 @@ export class BounceReturn implements IntakeSink {
   readonly maxSize: number;
   readonly #intake: BounceIntake;
   readonly #domain: string;
-  readonly #seen = new Map<string, number>();
+  readonly #seen: SeenOnce;
 
   constructor(private readonly deps: BounceReturnDeps) {
     this.#domain = deps.tokens.domain.toLowerCase();
     this.maxSize = Math.max(MAX_BOUNCE, deps.feedback?.maxSize ?? 0);
+    this.#seen = new SeenOnce({ claims: deps.claims, what: 'bounce', ttlMs: DEDUP_MS, max: DEDUP_SIZE, clock: deps.clock, log: deps.log });
     this.#intake = new BounceIntake({ tokens: deps.tokens, classifier: deps.classifier, fblRef: (v) => deps.feedback?.reference(v) ?? null });
   }
 
@@ -161,7 +165,8 @@ export class BounceReturn implements IntakeSink {
       this.deps.log.warn({ ...fields, event: row.skip === 'not-failed' ? 'bounce_not_failed' : 'bounce_unmatched', skipped: row.skip }, `bounce not acted on: ${why}`);
       return;
     }
-    if (this.#duplicate(`${row.queueId}\u0000${r.recipient.toLowerCase()}`)) {
+    // One outcome per (message, recipient), fleet-wide: a bounce sent again, or to another node, must not count twice.
+    if (!(await this.#seen.first(`${row.queueId.toUpperCase()}\u0000${r.recipient.toLowerCase()}`))) {
       this.deps.count('duplicate');
       this.deps.log.info({ ...fields, event: 'bounce_duplicate' }, 'bounce seen before: not counted again');
       return;
@@ -234,17 +239,6 @@ export class BounceReturn implements IntakeSink {
     }
     for (const candidate of [kept, parsed.returned?.from ?? null]) if (candidate && this.deps.tokens.senderIs(token, candidate)) return candidate;
     return null;
-  }
-
-  /** One outcome per (message, recipient): a bounce sent again must not count twice. */
-  #duplicate(key: string): boolean {
-    const now = this.deps.clock.now();
-    const at = this.#seen.get(key);
-    if (at !== undefined && now - at < DEDUP_MS) return true;
-    this.#seen.delete(key);
-    this.#seen.set(key, now);
-    while (this.#seen.size > DEDUP_SIZE) this.#seen.delete(this.#seen.keys().next().value as string);
-    return false;
   }
 }
 

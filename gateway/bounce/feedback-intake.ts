@@ -5,7 +5,6 @@
  * that is not ours, or no report at all. Deciding is all it does; the composition root
  * turns a complaint into a `complained` outcome.
  */
-import type { Clock } from '../state/types.js';
 import { parseArf, type FeedbackReport } from './arf.js';
 import { FEEDBACK_HEADER, type FeedbackRef, type FeedbackTokens } from './feedback-token.js';
 
@@ -68,18 +67,14 @@ export interface FeedbackIntakeDeps {
   readonly providerOf: (recipientDomain: string | null, reporterDomain: string | null) => Promise<string | null>;
   /** The pool the message went through, as routing decides it. */
   readonly poolOf: (q: PoolQuery) => string | null;
-  readonly clock: Clock;
-  /** Reports remembered for duplicate detection (default 100 000, for 7 days). */
-  readonly dedupSize?: number;
-  readonly dedupMs?: number;
+  /** True the first time a (message, recipient) key is reported, fleet-wide (seen-once.ts). */
+  readonly seen: { first(key: string): Promise<boolean> };
 }
 
 /** The trace field ingress writes (ingress/transaction.ts): "… by host (Sluice) with ESMTP id <id>". */
 const OUR_RECEIVED = /\(Sluice\) with [A-Z]+ id ([0-9A-Z]{8,40})\b/;
 
 export class FeedbackIntake {
-  readonly #seen = new Map<string, number>();
-
   constructor(private readonly deps: FeedbackIntakeDeps) {}
 
   async receive(raw: Buffer, clientAddress: string): Promise<FeedbackResult> {
@@ -90,7 +85,7 @@ export class FeedbackIntake {
     if (complaint === null) return { kind: 'uncorrelated', report };
     if (complaint.matchedBy !== 'header' && !this.deps.trustedReporter(clientAddress)) return { kind: 'unverified', complaint };
     if (!this.deps.complaintTypes.includes(report.feedbackType)) return { kind: 'ignored', complaint };
-    if (this.#duplicate(complaint)) return { kind: 'duplicate', complaint };
+    if (await this.#duplicate(complaint)) return { kind: 'duplicate', complaint };
     return { kind: 'complaint', complaint };
   }
 
@@ -141,21 +136,13 @@ export class FeedbackIntake {
 
   /**
    * One complaint per (message, recipient): a report sent again (the 250 lost, a provider
-   * resending) must not count twice toward the complaint rate. Kept in memory, bounded.
+   * resending, or mailing another node of the fleet) must not count twice toward the
+   * complaint rate.
    */
-  #duplicate(c: Complaint): boolean {
+  async #duplicate(c: Complaint): Promise<boolean> {
     const message = c.queueId || c.messageId;
     if (!message) return false;
-    const key = `${message}\u0000${c.recipient ?? ''}`;
-    const now = this.deps.clock.now();
-    const ttl = this.deps.dedupMs ?? 7 * 86_400_000;
-    const at = this.#seen.get(key);
-    if (at !== undefined && now - at < ttl) return true;
-    this.#seen.delete(key);
-    this.#seen.set(key, now);
-    const max = this.deps.dedupSize ?? 100_000;
-    while (this.#seen.size > max) this.#seen.delete(this.#seen.keys().next().value as string);
-    return false;
+    return !(await this.deps.seen.first(`${message}\u0000${c.recipient ?? ''}`));
   }
 }
 

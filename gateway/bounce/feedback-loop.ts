@@ -14,7 +14,8 @@ import { NetworkList } from '../config/networks.js';
 import type { Outcome } from '../queue/types.js';
 import type { Envelope } from '../spool/types.js';
 import { newQueueId } from '../spool/queue-id.js';
-import type { Clock } from '../state/types.js';
+import type { ClaimStore, Clock } from '../state/types.js';
+import { SeenOnce } from './seen-once.js';
 import type { ConnectionInfo } from '../plugin-host/public.js';
 import type { Logger } from '../observe/logger.js';
 import type { FeedbackResult as MetricResult } from '../observe/metrics.js';
@@ -56,7 +57,13 @@ export interface FeedbackLoopDeps {
   readonly trace: (from: FeedbackDelivery, queueId: string, now: number) => string;
   /** The pool routing picks for a message like the one reported (routing/router.ts). */
   readonly routedPool: (config: Config, q: PoolQuery) => string;
+  /** The fleet's claim-once store: a report reaching two nodes, or one node twice, counts once. */
+  readonly claims: ClaimStore;
 }
+
+/** Reports remembered for duplicate detection: this long, and this many in each node's memory. */
+const DEDUP_MS = 7 * 86_400_000;
+const DEDUP_SIZE = 100_000;
 
 export class FeedbackLoop {
   readonly addresses: ReadonlySet<string>;
@@ -78,7 +85,7 @@ export class FeedbackLoop {
       sourceByIp: (ip) => sourceByIp(deps.config(), ip),
       providerOf: (recipientDomain, reporterDomain) => this.providerOf(recipientDomain, reporterDomain),
       poolOf: (q) => poolOf(deps.config(), q, deps.routedPool),
-      clock: deps.clock,
+      seen: new SeenOnce({ claims: deps.claims, what: 'feedback', ttlMs: DEDUP_MS, max: DEDUP_SIZE, clock: deps.clock, log: deps.log }),
     });
   }
 

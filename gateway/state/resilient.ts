@@ -11,6 +11,7 @@ import { FallbackThrottle } from './fallback/throttle.js';
 import type { RedisState } from './redis/redis-state.js';
 import type {
   AttemptResult,
+  ClaimStore,
   Clock,
   FailureClaim,
   FailureLimitStore,
@@ -56,6 +57,12 @@ export class ResilientState implements StateBackend {
   readonly failures: FailureLimitStore;
   /** No local fallback: while Redis is away a write fails and bounce/sender-log.ts keeps the batch for the next try. */
   readonly senders: SenderStore;
+  /**
+   * No local fallback either: a per-node claim would answer "first" for what another node
+   * claimed, and only the caller knows whether that is the safe side. While Redis is away
+   * a claim rejects at once (bounce/seen-once.ts then checks in the node's memory).
+   */
+  readonly claims: ClaimStore;
   readonly #shared: RedisState;
   readonly #fleet: FleetSize;
   readonly #mode: FallbackMode;
@@ -74,6 +81,7 @@ export class ResilientState implements StateBackend {
     this.nodes = new CachedNodes(shared.nodes, this.#mode, this.#fleet);
     this.failures = new FallbackFailures(shared.failures, this.#mode, clock);
     this.senders = shared.senders;
+    this.claims = { claim: (key, ttlMs) => this.#mode.sharedOnly('claim', () => shared.claims.claim(key, ttlMs)) };
   }
 
   /** Reads the fleet size saved by an earlier run (so a restart during an outage still divides). */

@@ -249,6 +249,17 @@ export interface SenderStore {
   get(queueId: string): Promise<string | null>;
 }
 
+/**
+ * Claim once: the first claim of a key within its TTL, fleet-wide, gets true; every later
+ * claim of it gets false until the TTL is over. For what must happen once however many
+ * nodes see its trigger, and however often: a bounce or a complaint a provider mails to
+ * two MX hosts of the fleet, or again after a restart, counts once.
+ */
+export interface ClaimStore {
+  /** True when this call is the first to claim `key` in the last `ttlMs`. */
+  claim(key: string, ttlMs: number): Promise<boolean>;
+}
+
 export interface StateBackend {
   readonly kind: 'embedded' | 'redis';
   readonly suppression: SuppressionStore;
@@ -259,6 +270,7 @@ export interface StateBackend {
   readonly nodes: NodeRegistry;
   readonly failures: FailureLimitStore;
   readonly senders: SenderStore;
+  readonly claims: ClaimStore;
   /** True while the backend answers; the redis backend flips this on errors and timeouts. */
   healthy(): boolean;
   close(): Promise<void>;

@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, stat, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { EmbeddedClaims } from '../../gateway/state/embedded/claim-store.js';
 import { EmbeddedState } from '../../gateway/state/embedded/embedded-state.js';
 import { RedisState } from '../../gateway/state/redis/redis-state.js';
 import type { RateClaim, StateBackend, SuppressionEntry } from '../../gateway/state/types.js';
@@ -467,6 +468,42 @@ describe.each(cases)('state contract: $name', (backend) => {
       expect(await again.senders.get('BBBBBBBBBBBBBBBBB')).toBe('b@x.test');
       expect(await again.senders.get('CCCCCCCCCCCCCCCCC')).toBeNull();
       expect((await readFile(join(dataDir, 'senders.log'), 'utf8')).split('\n').filter(Boolean)).toHaveLength(1);
+    });
+
+    it('claims a key once until its TTL, across a restart', async () => {
+      const claims = h.state.claims;
+      expect(await claims.claim('bounce:19A2B3C4D5E6F7G8H:a@x.test', h.ttlMs)).toBe(true);
+      expect(await claims.claim('bounce:19A2B3C4D5E6F7G8H:a@x.test', h.ttlMs)).toBe(false);
+      expect(await claims.claim('bounce:19A2B3C4D5E6F7G8H:b@x.test', h.ttlMs * 20)).toBe(true);
+      const racing = await Promise.all(Array.from({ length: 20 }, () => claims.claim('feedback:race', h.ttlMs * 20)));
+      expect(racing.filter(Boolean)).toHaveLength(1);
+      const again = await h.restart();
+      expect(await again.claims.claim('bounce:19A2B3C4D5E6F7G8H:a@x.test', h.ttlMs)).toBe(false);
+      await h.pass(h.ttlMs + 50);
+      expect(await again.claims.claim('bounce:19A2B3C4D5E6F7G8H:a@x.test', h.ttlMs)).toBe(true);
+      expect(await again.claims.claim('bounce:19A2B3C4D5E6F7G8H:b@x.test', h.ttlMs)).toBe(false);
+      expect(await again.claims.claim('feedback:race', h.ttlMs)).toBe(false);
+    });
+
+    it.runIf(backend.name === 'embedded')('drops a torn last claim line, compacts lapsed claims at open, forgets the oldest past its bound', async () => {
+      const dataDir = h.dataDir ?? '';
+      await h.state.claims.claim('short', h.ttlMs);
+      await h.state.claims.claim('long', h.ttlMs * 20);
+      await h.state.close();
+      await appendFile(join(dataDir, 'claims.log'), '[1,"torn');
+      await h.pass(h.ttlMs + 50);
+      const again = await h.restart();
+      expect(await again.claims.claim('long', h.ttlMs)).toBe(false);
+      expect(await again.claims.claim('torn', h.ttlMs)).toBe(true);
+      await again.close();
+      // 'long' compacted in, 'short' lapsed, the torn line dropped; then 'torn' appended.
+      expect((await readFile(join(dataDir, 'claims.log'), 'utf8')).split('\n').filter(Boolean)).toHaveLength(2);
+      const clock = new FakeClock();
+      const small = new EmbeddedClaims(dataDir, clock, 2);
+      for (const key of ['a', 'b', 'c']) expect(await small.claim(key, 60_000)).toBe(true);
+      expect(await small.claim('c', 60_000)).toBe(false);
+      expect(await small.claim('a', 60_000)).toBe(true);
+      await small.close();
     });
 
     it('tracks nodes by heartbeat', async () => {

@@ -74,6 +74,7 @@ describe.skipIf(binary === null)('redis failure', () => {
     await rejectsFast(() => state.health.record('tx1', 'gmail', 'delivered'));
     await rejectsFast(() => state.holds.all());
     await rejectsFast(() => state.nodes.live());
+    await rejectsFast(() => state.claims.claim('bounce:Q:a@b.test', 60_000));
 
     await server.restart();
     await until('healthy() to turn true', () => state.healthy());

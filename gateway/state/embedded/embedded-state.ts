@@ -1,4 +1,5 @@
 import type { Clock, StateBackend } from '../types.js';
+import { EmbeddedClaims } from './claim-store.js';
 import { EmbeddedFailures } from './failure-store.js';
 import { EmbeddedHealth } from './health-store.js';
 import { EmbeddedHolds } from './hold-store.js';
@@ -9,7 +10,7 @@ import { EmbeddedThrottle } from './throttle-store.js';
 import { EmbeddedWarmup } from './warmup-store.js';
 
 export interface EmbeddedStateOptions {
-  /** The node's data dir; suppression.log, warmup.json, health.json, holds.json and senders.log live here. */
+  /** The node's data dir; suppression.log, warmup.json, health.json, holds.json, senders.log and claims.log live here. */
   readonly dataDir: string;
   readonly clock: Clock;
 }
@@ -29,6 +30,7 @@ export class EmbeddedState implements StateBackend {
   readonly nodes: EmbeddedNodeRegistry;
   readonly failures: EmbeddedFailures;
   readonly senders: EmbeddedSenders;
+  readonly claims: EmbeddedClaims;
   #closed = false;
 
   constructor(options: EmbeddedStateOptions) {
@@ -41,6 +43,7 @@ export class EmbeddedState implements StateBackend {
     this.nodes = new EmbeddedNodeRegistry(clock);
     this.failures = new EmbeddedFailures(clock);
     this.senders = new EmbeddedSenders(dataDir, clock);
+    this.claims = new EmbeddedClaims(dataDir, clock);
   }
 
   async open(): Promise<void> {
@@ -50,6 +53,7 @@ export class EmbeddedState implements StateBackend {
       this.health.open(),
       this.holds.open(),
       this.senders.open(),
+      this.claims.open(),
     ]);
   }
 
@@ -72,6 +76,7 @@ export class EmbeddedState implements StateBackend {
       this.health.close(),
       this.holds.close(),
       this.senders.close(),
+      this.claims.close(),
     ]);
   }
 }

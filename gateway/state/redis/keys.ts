@@ -25,6 +25,8 @@ export interface StateKeys {
   failure(key: string): string;
   /** A message's original envelope sender ([bounces] forward), by queue id. */
   sender(queueId: string): string;
+  /** A claim-once key (state/types.ts ClaimStore). */
+  claim(key: string): string;
   /** Replicas: a node's messages peers took over (in `{nodes}`: the claim reads the registry). */
   replicaTaken(origin: string): string;
   /** Replicas: a stream of a node's final queue ids, read by the peers holding its copies. */
@@ -50,6 +52,7 @@ export function stateKeys(prefix: string = DEFAULT_PREFIX): StateKeys {
     nodeShares: () => `${prefix}{nodes}:shares`,
     failure: (key) => `${prefix}{f}:failure:${key}`,
     sender: (queueId) => `${prefix}sender:${queueId}`,
+    claim: (key) => `${prefix}claim:${key}`,
     replicaTaken: (origin) => `${prefix}{nodes}:taken:${origin}`,
     replicaFinal: (origin) => `${prefix}replica-final:${origin}`,
   };

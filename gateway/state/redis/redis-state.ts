@@ -9,6 +9,7 @@ import { RedisThrottle, type LeaseOwner } from './throttle-store.js';
 import { RedisWarmup } from './warmup-store.js';
 import { RedisFailures } from './failure-store.js';
 import { RedisSenders } from './sender-store.js';
+import { RedisClaims } from './claim-store.js';
 import { acquireLease } from './scripts/acquire-lease-n.js';
 import { addWarmup } from './scripts/add-warmup-1.js';
 import { attemptFailures } from './scripts/attempt-failures-n.js';
@@ -76,6 +77,7 @@ export class RedisState implements StateBackend {
   readonly nodes: RedisNodeRegistry;
   readonly failures: RedisFailures;
   readonly senders: RedisSenders;
+  readonly claims: RedisClaims;
   readonly #conn: RedisConnection;
 
   constructor(options: RedisStateOptions) {
@@ -95,6 +97,7 @@ export class RedisState implements StateBackend {
     this.nodes = new RedisNodeRegistry(this.#conn, keys);
     this.failures = new RedisFailures(this.#conn, keys);
     this.senders = new RedisSenders(this.#conn, keys);
+    this.claims = new RedisClaims(this.#conn, keys);
   }
 
   /** Waits up to `timeoutMs` for the first connection; false if Redis has not answered yet. */
