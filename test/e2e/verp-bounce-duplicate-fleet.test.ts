@@ -8,6 +8,7 @@ import { startRawMx, type RawMx } from '../support/raw-mx.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
 import { metricValue, readEvents, startBuiltGateway, type BuiltGateway, type EventLine } from '../support/feedback.js';
 import { redisServerPath, startRedis, type PrivateRedis } from '../support/redis-server.js';
+import { gmailDsn, mailBack, verpNodeConfig } from '../support/verp-fleet.js';
 
 const hasRedis = redisServerPath() !== null;
 if (!hasRedis) console.warn('redis-server is not installed: fleet bounce duplicate test skipped');
@@ -19,74 +20,8 @@ let b: BuiltGateway;
 const logA: EventLine[] = [];
 const logB: EventLine[] = [];
 
-function config(nodeId: string): string {
-  return `
-[node]
-id = "${nodeId}"
-data_dir = "\${DIR}/data"
-hostname = "${nodeId}.sluice.test"
-[cluster]
-redis_url = "${redis.url}"
-key_prefix = "dup:"
-[[listen]]
-host = "127.0.0.1"
-port = 0
-mode = "relay"
-[relay]
-networks = ["127.0.0.1/32"]
-[dns.static]
-"*" = "127.0.0.91:${mx.port}"
-[sources.promo1]
-ip = "127.0.0.93"
-ehlo = "promo1.sluice.test"
-[pools.promotional]
-sources = ["promo1"]
-[classify]
-default = "promotional"
-[providers.gmail]
-domains = ["gmail.test"]
-[events]
-file = "\${DIR}/events.jsonl"
-[bounces]
-domain = "bounces.sluice.test"
-secret = "fleet-verp-secret-0123456789"
-`;
-}
-
-function dsn(rcpt: string): string {
-  return [
-    'From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>',
-    'Subject: Delivery Status Notification (Failure)',
-    'MIME-Version: 1.0',
-    'Content-Type: multipart/report; report-type=delivery-status; boundary="g"',
-    '',
-    '--g',
-    'Content-Type: text/plain',
-    '',
-    "The email account that you tried to reach does not exist.",
-    '',
-    '--g',
-    'Content-Type: message/delivery-status',
-    '',
-    'Reporting-MTA: dns; googlemail.com',
-    '',
-    `Final-Recipient: rfc822; ${rcpt}`,
-    'Action: failed',
-    'Status: 5.1.1',
-    'Diagnostic-Code: smtp; 550-5.1.1 The email account that you tried to reach does not exist.',
-    '',
-    '--g--',
-    '',
-  ].join('\r\n');
-}
-
-async function mailBack(node: BuiltGateway, to: string, text: string): Promise<void> {
-  const c = await RawSmtp.open(node.port(), { localAddress: '127.0.0.97' });
-  await c.read();
-  await c.cmd('EHLO mail-sor-f41.google.com');
-  expect((await c.send('', [to], text))?.code).toBe(250);
-  c.close();
-}
+const config = (nodeId: string) => verpNodeConfig({ nodeId, mx: `127.0.0.91:${mx.port}`, redisUrl: redis.url, keyPrefix: 'dup:' });
+const dsn = (rcpt: string) => gmailDsn(rcpt, '5.1.1', 'The email account that you tried to reach does not exist.');
 
 beforeAll(async () => {
   if (!hasRedis) return;
