@@ -11,15 +11,14 @@
  * an action that names only those walks the whole queue.
  * Strings that repeat across entries (domain, sender, campaign, class, last reply) are shared.
  */
+import { Interner } from './interner.js';
 import { matches, type Selector, type SelectorKey } from './selector.js';
 import { QUEUE_STATES, type Entry, type QueueState } from './types.js';
 
 export { QUEUE_STATES, type Entry, type QueueState };
 
-
 export const GROUP_BY = ['provider', 'domain', 'source', 'pool', 'campaign', 'class', 'sender'] as const;
 export type GroupBy = (typeof GROUP_BY)[number];
-
 
 export type EntryInit = Pick<Entry, 'id' | 'domain' | 'sender' | 'campaign' | 'cls' | 'receivedAt' | 'pool' | 'provider' | 'source' | 'rcpts' | 'state' | 'attempts' | 'nextAt' | 'lastReply'>;
 export type EntryPatch = Partial<Pick<Entry, 'pool' | 'provider' | 'source' | 'rcpts' | 'state' | 'attempts' | 'nextAt' | 'lastReply'>>;
@@ -40,8 +39,6 @@ export interface GroupView {
 
 /** Dimensions whose groups keep their members (selective enough to be worth a Set slot per entry). */
 const WITH_MEMBERS: ReadonlySet<GroupBy> = new Set<GroupBy>(['domain', 'campaign', 'sender']);
-/** Distinct strings shared at most; past it the table starts again (a bound, not a cache policy). */
-const INTERN_MAX = 50_000;
 
 /** How many of a group's first members its oldest is taken from. */
 const FIRST_FEW = 64;
@@ -111,7 +108,6 @@ class Group {
   }
 }
 
-
 const NONE = '(none)';
 
 function keyOf(e: Entry, by: GroupBy): string {
@@ -140,14 +136,15 @@ export class QueueIndex {
   /** Entries by queue id (a message has one per domain). */
   private readonly byId = new Map<string, Entry[]>();
   private count = 0;
-  private readonly shared = new Map<string, string>();
+  /** Distinct strings shared at most 50 000 (domains and senders can be many). */
+  private readonly shared = new Interner(50_000);
 
   get size(): number {
     return this.count;
   }
 
   add(init: EntryInit): Entry {
-    const e: Entry = { ...init, domain: this.intern(init.domain), sender: this.intern(init.sender), cls: this.intern(init.cls), campaign: init.campaign === null ? null : this.intern(init.campaign), lastReply: init.lastReply === null ? null : this.intern(init.lastReply) };
+    const e: Entry = { ...init, domain: this.shared.of(init.domain), sender: this.shared.of(init.sender), cls: this.shared.of(init.cls), campaign: init.campaign === null ? null : this.shared.of(init.campaign), lastReply: init.lastReply === null ? null : this.shared.of(init.lastReply) };
     const list = this.byId.get(e.id);
     if (list) list.push(e);
     else this.byId.set(e.id, [e]);
@@ -166,7 +163,7 @@ export class QueueIndex {
     for (const by of regroup) this.leave(e, by);
     Object.assign(e, patch);
     // 100 000 deferred by one dead MX would otherwise hold 100 000 copies of its reply (8 MB).
-    if (patch.lastReply) e.lastReply = this.intern(patch.lastReply);
+    if (patch.lastReply) e.lastReply = this.shared.of(patch.lastReply);
     for (const by of regroup) this.join(e, by);
     for (const by of GROUP_BY) if (!regroup.includes(by)) this.count1(e, by, 1, true);
   }
@@ -254,15 +251,6 @@ export class QueueIndex {
     this.count1(e, by, -1, true);
     g.left(e);
     if (g.messages === 0) groups.delete(key);
-  }
-
-  /** One shared copy of a string that many entries hold. */
-  private intern(value: string): string {
-    const known = this.shared.get(value);
-    if (known !== undefined) return known;
-    if (this.shared.size >= INTERN_MAX) this.shared.clear();
-    this.shared.set(value, value);
-    return value;
   }
 
   private count1(e: Entry, by: GroupBy, sign: 1 | -1, apply: boolean): void {

@@ -24,6 +24,7 @@ import type { Logger } from '../observe/logger.js';
 import { owesDsn, type DsnFailure, type FinalState, type HandoffPort, type OutcomeSink, type Parked, type QueueItem, type Via } from './types.js';
 import { domainOf } from '../routing/router.js';
 import { QueueIndex, type Entry } from './index.js';
+import { Interner } from './interner.js';
 import { QueueRules } from './rules.js';
 import { ADMIN_BOUNCE, QueueOps, type RecoveredEnd } from './queue-ops.js';
 import { formatResponse } from '../delivery/response.js';
@@ -71,8 +72,8 @@ export class Scheduler {
   private readonly dsnBatches = new Map<string, DsnWaiting[]>();
   /** DSNs being committed before their recipients are recorded. */
   private readonly dsnRuns = new Set<Promise<void>>();
-  /** Pool labels of parked items, one string per distinct name instead of one per item. */
-  private readonly labels = new Map<string, string>();
+  /** Pool labels of parked items, one string per distinct name instead of one per item (pool and class names are few). */
+  private readonly labels = new Interner(1_000);
   private expiryTimer: NodeJS.Timeout | null = null;
   /** The live index of what is queued here, by group (issue 17). */
   readonly index = new QueueIndex();
@@ -269,7 +270,7 @@ export class Scheduler {
 
   /** A new row in the queue index for one item. */
   private indexed(e: Envelope, domain: string, rcpts: readonly string[], state: Entry['state'], attempts: number, nextAt: number): Entry {
-    const pool = this.label(e.pool ?? e.class);
+    const pool = this.labels.of(e.pool ?? e.class);
     return this.index.add({ id: e.id, domain, sender: e.mailFrom.toLowerCase(), campaign: e.campaign, cls: e.class, receivedAt: e.receivedAt, pool, provider: 'unrouted', source: null, rcpts, state, attempts, nextAt, lastReply: null });
   }
 
@@ -288,7 +289,7 @@ export class Scheduler {
       attempts: item.attempts,
       nextAt: item.nextAt,
       receivedAt: e.receivedAt,
-      pool: item.lastPool ?? this.label(e.pool ?? e.class),
+      pool: item.lastPool ?? this.labels.of(e.pool ?? e.class),
       provider: item.lastProvider ?? 'unrouted',
       ...(item.entry ? { entry: item.entry } : {}),
     };
@@ -316,15 +317,6 @@ export class Scheduler {
     return retry[Math.max(0, Math.min(attempts - 1, retry.length - 1))] as number;
   }
 
-  private label(name: string): string {
-    const known = this.labels.get(name);
-    if (known !== undefined) return known;
-    // Pool and class names are few; a plugin inventing one per message must not grow this without end.
-    if (this.labels.size >= 1_000) this.labels.clear();
-    this.labels.set(name, name);
-    return name;
-  }
-
   private async route(item: QueueItem): Promise<void> {
     if (this.ops.claim(item)) return;
     let route;
@@ -346,7 +338,7 @@ export class Scheduler {
       // Queue rules (issue 17): a rebind picks the pool; a hold rule holds the item here.
       const pool = this.rules.rebind({ ...entry, provider: provider.name, pool: decision.pool }) ?? decision.pool;
       if (pool !== decided.pool) decision = { ...decided, pool };
-      this.index.update(entry, { pool: this.label(pool), provider: provider.name, state: 'ready' });
+      this.index.update(entry, { pool: this.labels.of(pool), provider: provider.name, state: 'ready' });
       if (this.rules.holding(entry)) {
         item.lastPool = entry.pool;
         item.lastProvider = provider.name;
