@@ -112,6 +112,25 @@ export function readRecord(buf: Buffer, offset: number, key: Buffer): ParsedReco
 }
 
 /**
+ * The envelope of the record at the start of `buf`, which need hold only the record's
+ * header and envelope: a v2 record's envelope digest checks it without the body, so
+ * reading an envelope back (a deferred message coming due) costs its few hundred bytes,
+ * not the whole message. null for a v1 record (only its whole-record digest checks it);
+ * otherwise the reason it does not check out.
+ */
+export function readRecordMeta(buf: Buffer, key: Buffer): Buffer | string | null {
+  if (buf.length < RECORD_HEADER_BYTES) return `torn record: ${buf.length} bytes left of a ${RECORD_HEADER_BYTES}-byte header`;
+  const version = versionAt(buf, 0);
+  if (version === 0) return 'no record magic';
+  if (version === 1) return null;
+  const metaLength = buf.readUInt32BE(8);
+  if (buf.readUInt32BE(16) !== headCheck(key, metaLength, buf.readUInt32BE(12))) return 'corrupt record header';
+  if (RECORD_HEADER_BYTES + metaLength > buf.length) return `torn record: its envelope is ${metaLength} bytes, ${buf.length - RECORD_HEADER_BYTES} read`;
+  const meta = buf.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + metaLength);
+  return metaDigest(key, buf.subarray(8, 16), meta).equals(buf.subarray(20, 36)) ? meta : 'checksum mismatch';
+}
+
+/**
  * The envelope bytes of a damaged v2 record at `offset` when they still check out under
  * `key` (the body may be torn or corrupt); null when they do not or the record is v1.
  * `limit` is where the damaged region ends: meta past it is not trusted.

@@ -19,9 +19,9 @@ import type { AttemptRecord, CorruptReport, Envelope, RecipientState, RecoveredM
 import { SluiceError } from '../errors.js';
 import { BodyCache } from './body-cache.js';
 import { DirSyncer } from './dir-syncer.js';
-import { encodeRecord, newSegmentKey, parseEnvelope, readRecord, recordBytes, type ParsedRecord } from './segment-format.js';
+import { encodeRecord, newSegmentKey, parseEnvelope, readRecord, readRecordMeta, recordBytes, RECORD_HEADER_BYTES, type ParsedRecord } from './segment-format.js';
 import { SegmentIndex, type EntryLocation } from './segment-index.js';
-import { doneLine, factLines, SegmentJournal, unpackDeferral, type JournalFacts, type JournalLine } from './segment-journal.js';
+import { deferralsOf, doneLine, doneStates, factLines, isRemoved, removedFrom, SegmentJournal, unpackDeferral, type JournalFacts, type JournalLine, type JournalRead } from './segment-journal.js';
 import { importLegacySpool } from './segment-legacy-import.js';
 import { SegmentReaders } from './segment-readers.js';
 import { dropOrphanKeys, reportDamage, scanSegments, type ScanResult } from './segment-recovery.js';
@@ -146,11 +146,12 @@ export class SegmentSpool implements Spool {
   }
 
   async readBody(id: string): Promise<Buffer> {
-    return this.cache.get(id) ?? (await this.readLive(id)).body;
+    return this.cache.get(id) ?? (await this.readLive(id, (loc) => this.readAt(loc))).body;
   }
 
+  /** Reads the record's header and envelope only (the body stays on disk). */
   async readEnvelope(id: string): Promise<Envelope> {
-    const envelope = parseEnvelope((await this.readLive(id)).meta);
+    const envelope = parseEnvelope(await this.readLive(id, (loc) => this.readMetaAt(loc)));
     if (envelope?.id !== id) throw new SluiceError('SPOOL_CORRUPT', `${id}: its record holds no envelope of its own`);
     return envelope;
   }
@@ -218,7 +219,7 @@ export class SegmentSpool implements Spool {
   private async recoverNow(onMessage: (m: RecoveredMessage) => void, onCorrupt: CorruptReport): Promise<number> {
     const old = this.oldSegments;
     this.oldSegments = [];
-    const { found, scan } = await this.scanWithJournal(old, onMessage, onCorrupt);
+    const { found, scan, read } = await this.scanWithJournal(old, onMessage, onCorrupt);
     for (const n of old) {
       const s = this.index.segment(n);
       if (s && s.live === 0) await this.unlinkSegment(n);
@@ -229,20 +230,21 @@ export class SegmentSpool implements Spool {
     const imported = await importLegacySpool(this.root, { has: (id) => this.index.has(id), commit: (e, b) => this.commit(e, b), record: (i, r, s) => this.record(i, r, s) }, onMessage, onCorrupt);
     this.recovered = true;
     // On a full disk the rewrite fails: the journal stays as it is, and start goes on
-    // (the node must deliver to free space, issue 11).
-    await this.compactJournal().catch(() => undefined);
+    // (the node must deliver to free space, issue 11). It builds on the scan's read of the
+    // journal (and what was appended since) rather than reading it all a second time.
+    await this.compactJournal(read).catch(() => undefined);
     return found + imported;
   }
 
   /**
    * Reads the journal, then the segments, handing each live message over as it is read
-   * with its journal facts. Its own frame holds the facts, so they are garbage before
-   * the journal is read again for the rewrite.
+   * with its journal facts. The facts are kept for the journal's rewrite after recovery.
    */
-  private async scanWithJournal(numbers: number[], onMessage: (m: RecoveredMessage) => void, onCorrupt: CorruptReport): Promise<{ found: number; scan: ScanResult }> {
-    const facts = await this.journal.read((g) =>
+  private async scanWithJournal(numbers: number[], onMessage: (m: RecoveredMessage) => void, onCorrupt: CorruptReport): Promise<{ found: number; scan: ScanResult; read: JournalRead }> {
+    const read = await this.journal.read((g) =>
       onCorrupt('journal.log', `journal: ${g.length} bytes skipped, not facts (they began "${g.sample}")`, { where: 'journal.log', offset: g.offset, length: g.length, quarantined: null, lost: [], unchecked: [], tornTail: g.atEnd === true }),
     );
+    const facts = read.facts;
     let found = 0;
     const scan = await scanSegments({
       segDir: this.segDir,
@@ -250,30 +252,30 @@ export class SegmentSpool implements Spool {
       numbers,
       index: this.index,
       now: this.clock.now(),
-      removed: (id) => facts.get(id)?.removedFrom !== undefined,
-      doneOf: (id) => facts.get(id)?.done ?? NONE,
+      removed: (id) => isRemoved(facts.get(id)),
+      doneOf: (id) => doneStates(facts.get(id)) ?? NONE,
       found: (envelope) => {
         const f = facts.get(envelope.id);
-        onMessage({ envelope, done: f?.done ?? NONE, ...deferrals(f?.deferred) });
+        onMessage({ envelope, done: doneStates(f) ?? NONE, ...deferrals(deferralsOf(f)) });
         found++;
       },
     });
     reportDamage(scan, (id) => this.index.has(id), (line) => this.journal.append(line), onCorrupt);
     // The done fact must outlive every copy, also one its done line does not name.
     for (const [id, segs] of scan.removedIn) {
-      const named = facts.get(id)?.removedFrom ?? [];
+      const named = removedFrom(facts.get(id));
       for (const seg of new Set(segs)) if (!named.includes(seg)) this.journal.append(doneLine(id, seg));
     }
-    return { found, scan };
+    return { found, scan, read };
   }
 
-  /** The record of a live message, checked; retried when compaction moved it meanwhile. */
-  private async readLive(id: string): Promise<ParsedRecord> {
+  /** Part of a live message's record, checked; read again when compaction moved it meanwhile. */
+  private async readLive<T>(id: string, read: (loc: EntryLocation) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const loc = this.index.get(id);
       if (!loc) throw new SluiceError('SPOOL_CORRUPT', `${id} is not in the spool`);
       try {
-        return await this.readAt(loc);
+        return await read(loc);
       } catch (err) {
         // Compaction may have moved it (and unlinked the old segment) under our feet.
         const now = this.index.get(id);
@@ -290,6 +292,15 @@ export class SegmentSpool implements Spool {
     const rec = readRecord(buf, 0, seg.key);
     if (typeof rec === 'string') throw new SluiceError('SPOOL_CORRUPT', `segment ${loc.seg} at ${loc.offset}: ${rec}`);
     return rec;
+  }
+
+  private async readMetaAt(loc: EntryLocation): Promise<Buffer> {
+    const seg = this.index.segment(loc.seg);
+    if (!seg) throw new SluiceError('SPOOL_CORRUPT', `segment ${loc.seg} is gone`);
+    const meta = readRecordMeta(await this.readers.read(loc.seg, loc.offset, RECORD_HEADER_BYTES + loc.metaLength), seg.key);
+    if (meta === null) return (await this.readAt(loc)).meta; // a v1 record: only the whole record checks out
+    if (typeof meta === 'string') throw new SluiceError('SPOOL_CORRUPT', `segment ${loc.seg} at ${loc.offset}: ${meta}`);
+    return meta;
   }
 
   /** Re-commits the live records of segment `n` into the current segment; unlinks it once empty. */
@@ -392,18 +403,18 @@ export class SegmentSpool implements Spool {
    * segment's unlink is durable (directory fsync'd first): a segment that came back after
    * a crash without its done lines would send all its dead messages again.
    */
-  private async compactJournal(): Promise<void> {
+  private async compactJournal(known?: JournalRead): Promise<void> {
     const synced = new Set(this.goneNotSynced);
     await Promise.all(this.unlinking);
     await this.segDirSync.sync();
     for (const n of synced) this.goneNotSynced.delete(n);
-    await this.journal.rewrite((facts) => this.liveLines(facts));
+    await this.journal.rewrite((facts) => this.liveLines(facts), known);
   }
 
   private *liveLines(facts: Map<string, JournalFacts>): Iterable<JournalLine> {
     for (const [id, f] of facts) {
       if (this.index.has(id)) yield* factLines(id, f);
-      else for (const seg of new Set(f.removedFrom)) if (this.index.segment(seg) || this.goneNotSynced.has(seg)) yield doneLine(id, seg);
+      else for (const seg of new Set(removedFrom(f))) if (this.index.segment(seg) || this.goneNotSynced.has(seg)) yield doneLine(id, seg);
     }
   }
 
@@ -419,8 +430,8 @@ export class SegmentSpool implements Spool {
 }
 
 /** The attempt counts and retry times recovery hands over, unpacked from the journal's facts. */
-function deferrals(packed: ReadonlyMap<string, number> | undefined): Pick<RecoveredMessage, 'attempts' | 'retryAt'> {
-  if (packed === undefined) return { attempts: NONE };
+function deferrals(packed: ReadonlyMap<string, number> | null): Pick<RecoveredMessage, 'attempts' | 'retryAt'> {
+  if (packed === null) return { attempts: NONE };
   const attempts = new Map<string, number>();
   let retryAt: Map<string, number> | undefined;
   for (const [rcpt, v] of packed) {
