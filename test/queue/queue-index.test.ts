@@ -74,3 +74,20 @@ test('a group without members gives its oldest to the minute once its oldest ent
   expect(later).toBeGreaterThanOrEqual(850);
   expect(later).toBeLessThan(850 + 60);
 });
+
+test('a message with mail for three domains has three entries; removing them one by one keeps the rest findable by id', () => {
+  const idx = new QueueIndex();
+  const init = (domain: string): EntryInit => ({ id: 'M1', domain, sender: 'a@s.test', campaign: null, cls: 'transactional', receivedAt: T0, pool: 'tx', provider: 'other', source: null, rcpts: [`u@${domain}`], state: 'ready', attempts: 0, nextAt: 0, lastReply: null });
+  const [a, b, c] = ['a.test', 'b.test', 'c.test'].map((d) => idx.add(init(d))) as [ReturnType<QueueIndex['add']>, ReturnType<QueueIndex['add']>, ReturnType<QueueIndex['add']>];
+  expect(idx.entriesOf('M1').map((e) => e.domain)).toEqual(['a.test', 'b.test', 'c.test']);
+  idx.remove(b);
+  expect(idx.select({ queue_id: 'M1' }).map((e) => e.domain)).toEqual(['a.test', 'c.test']);
+  idx.remove(a);
+  expect(idx.entriesOf('M1').map((e) => e.domain)).toEqual(['c.test']);
+  idx.remove(a); // already gone: nothing changes
+  expect(idx.size).toBe(1);
+  idx.remove(c);
+  expect(idx.entriesOf('M1')).toEqual([]);
+  expect(idx.size).toBe(0);
+  expect(idx.select({ class: 'transactional' })).toEqual([]);
+});
