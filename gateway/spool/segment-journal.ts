@@ -264,26 +264,24 @@ export function isRemoved(f: JournalFacts | undefined): boolean {
 
 /** Final recipient states; null when there are none. */
 export function doneStates(f: JournalFacts | undefined): Map<string, RecipientState> | null {
-  let done: Map<string, RecipientState> | null = null;
-  if (!f) return null;
-  for (let i = 0; i < f.length; i += 2) {
-    const rcpt = f[i];
-    const value = f[i + 1];
-    if (typeof rcpt === 'string' && typeof value === 'string') (done ??= new Map<string, RecipientState>()).set(rcpt, value as RecipientState);
-  }
-  return done;
+  return latest(f, (v): v is RecipientState => typeof v === 'string');
 }
 
 /** Deferred recipients' packed attempts and next attempt; null when there are none. */
 export function deferralsOf(f: JournalFacts | undefined): Map<string, number> | null {
-  let deferred: Map<string, number> | null = null;
+  return latest(f, (v): v is number => typeof v === 'number');
+}
+
+/** Each recipient's last fact of one kind. */
+function latest<V extends string | number>(f: JournalFacts | undefined, kind: (v: string | number | null) => v is V): Map<string, V> | null {
   if (!f) return null;
+  let out: Map<string, V> | null = null;
   for (let i = 0; i < f.length; i += 2) {
     const rcpt = f[i];
     const value = f[i + 1];
-    if (typeof rcpt === 'string' && typeof value === 'number') (deferred ??= new Map<string, number>()).set(rcpt, value);
+    if (typeof rcpt === 'string' && value !== undefined && kind(value)) (out ??= new Map<string, V>()).set(rcpt, value);
   }
-  return deferred;
+  return out;
 }
 
 function printable(raw: string): string {

@@ -4,30 +4,18 @@
  * messages need and nothing it says is lost.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
-import { open, rm, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { SegmentSpool } from '../../gateway/spool/segment-spool.js';
 import type { Envelope } from '../../gateway/spool/types.js';
 import { FakeClock } from '../support/fake-clock.js';
-import { recoverAll } from '../support/spool.js';
+import { recoverAll, spoolEnvelope, tempRoots } from '../support/spool.js';
 
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const tempRoot = tempRoots('sluice-seg-compact-');
 
-function tempRoot(): string {
-  const d = mkdtempSync(join(tmpdir(), 'sluice-seg-compact-'));
-  dirs.push(d);
-  return d;
-}
-
-function envelope(id: string): Envelope {
-  return { id, mailFrom: 'app@example.com', rcpts: [`${id.toLowerCase()}@example.net`], receivedAt: 1_780_000_000_000, class: 'transactional', pool: null, priority: null, campaign: null, messageId: null, authUser: null, clientAddress: '127.0.0.1', routeHeaders: {}, isDsn: false };
-}
+const envelope = (id: string): Envelope => spoolEnvelope(id);
 
 const segFiles = (root: string): string[] => readdirSync(join(root, 'seg')).filter((f) => f.endsWith('.seg')).sort();
 

@@ -5,30 +5,17 @@
  * recover.
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { SegmentSpool } from '../../gateway/spool/segment-spool.js';
 import { readRecord, recordBytes, SEGMENT_HEADER_BYTES } from '../../gateway/spool/segment-format.js';
 import type { Envelope, SpoolDamage } from '../../gateway/spool/types.js';
-import { recoverAll } from '../support/spool.js';
+import { recoverAll, spoolEnvelope, tempRoots } from '../support/spool.js';
 
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const tempRoot = tempRoots('sluice-seg-start-');
 
-function tempRoot(): string {
-  const d = mkdtempSync(join(tmpdir(), 'sluice-seg-start-'));
-  dirs.push(d);
-  return d;
-}
-
-function envelope(id: string): Envelope {
-  return { id, mailFrom: `sender-${id.toLowerCase()}@example.com`, rcpts: [`${id.toLowerCase()}@example.net`], receivedAt: 1_780_000_000_000, class: 'transactional', pool: null, priority: null, campaign: null, messageId: `<${id}@example.com>`, authUser: null, clientAddress: '127.0.0.1', routeHeaders: {}, isDsn: false };
-}
+const envelope = (id: string): Envelope => spoolEnvelope(id, { mailFrom: `sender-${id.toLowerCase()}@example.com`, messageId: `<${id}@example.com>` });
 
 const open = (root: string) => SegmentSpool.open(root, { compactEveryMs: 0 });
 const seg1 = (root: string) => join(root, 'seg/00000001.seg');

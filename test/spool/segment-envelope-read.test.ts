@@ -4,31 +4,18 @@
  * read still refuses it), damage in the envelope does. And the journal read again from
  * where an earlier read stopped gives what a read of the whole file gives.
  */
-import { mkdtempSync, readFileSync, writeFileSync, appendFileSync, readdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { SegmentSpool } from '../../gateway/spool/segment-spool.js';
 import { SegmentJournal, doneStates, deferralsOf, removedFrom } from '../../gateway/spool/segment-journal.js';
 import { SEGMENT_HEADER_BYTES, RECORD_HEADER_BYTES } from '../../gateway/spool/segment-format.js';
 import type { Envelope } from '../../gateway/spool/types.js';
-import { recoverAll } from '../support/spool.js';
+import { recoverAll, spoolEnvelope, tempRoots } from '../support/spool.js';
 
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const tempRoot = tempRoots('sluice-seg-envelope-');
 
-function tempRoot(): string {
-  const d = mkdtempSync(join(tmpdir(), 'sluice-seg-envelope-'));
-  dirs.push(d);
-  return d;
-}
-
-function envelope(id: string): Envelope {
-  return { id, mailFrom: 'app@example.com', rcpts: [`${id.toLowerCase()}@example.net`], receivedAt: 1_780_000_000_000, class: 'transactional', pool: null, priority: null, campaign: null, messageId: null, authUser: null, clientAddress: '127.0.0.1', routeHeaders: {}, isDsn: false };
-}
+const envelope = (id: string): Envelope => spoolEnvelope(id);
 
 function flipByte(file: string, at: number): void {
   const buf = readFileSync(file);

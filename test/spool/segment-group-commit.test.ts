@@ -3,29 +3,17 @@
  * back, and no commit resolves before an fdatasync that covers its bytes has finished.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { open, rm, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { SegmentSpool } from '../../gateway/spool/segment-spool.js';
 import type { Envelope } from '../../gateway/spool/types.js';
-import { recoverAll } from '../support/spool.js';
+import { recoverAll, spoolEnvelope, tempRoots } from '../support/spool.js';
 
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const tempRoot = tempRoots('sluice-seg-commit-');
 
-function tempRoot(): string {
-  const d = mkdtempSync(join(tmpdir(), 'sluice-seg-commit-'));
-  dirs.push(d);
-  return d;
-}
-
-function envelope(id: string): Envelope {
-  return { id, mailFrom: 'app@example.com', rcpts: [`${id.toLowerCase()}@example.net`], receivedAt: 1_780_000_000_000, class: 'transactional', pool: null, priority: null, campaign: null, messageId: null, authUser: null, clientAddress: '127.0.0.1', routeHeaders: {}, isDsn: false };
-}
+const envelope = (id: string): Envelope => spoolEnvelope(id);
 
 test('1000 concurrent commits share far fewer fdatasyncs; a lone commit goes out at once', async () => {
   const spool = await SegmentSpool.open(tempRoot(), { compactEveryMs: 0 });
