@@ -171,8 +171,7 @@ export class PluginHost {
       let verdict: Verdict;
       try {
         // A hook that answers at once (most do: classify, suppression from memory) needs no
-        // timer: nothing could have fired before it returned. A timer and a race per hook
-        // call were most of what an accepted message left for the old generation under load.
+        // timer and no race: no timer could have fired before it returned.
         const out = fn(ctx);
         verdict = isThenable(out) ? await withTimeout(Promise.resolve(out), this.opts.timeoutMs) : out;
       } catch (err) {
