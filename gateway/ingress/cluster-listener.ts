@@ -227,25 +227,24 @@ export class ClusterListener implements ClusterListenerPort {
         return cb(replyError(clusterReplies.badBatch));
       }
       // Every item must check out before any is taken: a batch is refused as a whole, and the sender sends its items alone.
-      const origin = { session: session.id, client: session.remoteAddress, node: String(session.user) };
+      const origin = { session: session.id, client: session.remoteAddress, node: String(session.user), via: 'smtp' } as const;
       const opened: { facts: PeerFacts; body: Buffer }[] = [];
       for (const item of items) {
         const o = this.intake.open(item, origin);
         if (!o.ok) return cb(replyError(o.reply));
         opened.push(o);
       }
-      const from = typeof session.user === 'string' ? session.user : '';
       const [one] = opened;
       if (!batch && one) {
         const rcpts = session.envelope.rcptTo.map((r) => r.address);
-        const reply = await this.intake.take(one.facts, one.body, from, rcpts);
+        const reply = await this.intake.take(one.facts, one.body, origin, rcpts);
         this.deps.received?.(one.facts.kind, reply.code < 300);
         return reply.code < 300 ? cb(null, `${reply.enhanced} ${reply.text}`) : cb(replyError(reply));
       }
       // A batch: its items are taken together (the spool and the replica store commit them with shared fsyncs).
       const answers = await Promise.all(
         opened.map(({ facts, body }) =>
-          this.intake.take(facts, body, from).catch((err: unknown) => {
+          this.intake.take(facts, body, origin).catch((err: unknown) => {
             this.deps.log.error({ err, origin: facts.origin, origin_queue_id: facts.queueId }, 'cluster listener: a batch item failed');
             return clusterReplies.itemFailed;
           }),

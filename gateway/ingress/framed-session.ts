@@ -120,7 +120,7 @@ export class FramedSession {
     this.inFlight++;
     this.deps.busy(1);
     this.deps.intake
-      .receive(message, { session: this.deps.id, client: this.socket.remoteAddress, node })
+      .receive(message, { session: this.deps.id, client: this.socket.remoteAddress, node, via: 'framed' })
       .then(
         (reply) => this.ack(id, reply),
         () => this.ack(id, replies.localError),

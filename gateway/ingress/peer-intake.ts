@@ -49,6 +49,8 @@ export interface PeerOrigin {
   readonly client: string | undefined;
   /** The node id the peer authenticated as. */
   readonly node: string;
+  /** The dialect it came in: an SMTP transaction or a MSG frame. */
+  readonly via: 'smtp' | 'framed';
 }
 
 /** A peer message whose facts checked out, or the reply that refuses it. */
@@ -79,7 +81,7 @@ export class PeerIntake {
    * `rcpts`: the SMTP transaction's, for a message alone over SMTP; else the facts' own
    * recipients not yet done. Throws on a local failure (the caller answers 451).
    */
-  take(facts: PeerFacts, body: Buffer, from: string, rcpts?: readonly string[]): Promise<SmtpReply> {
+  take(facts: PeerFacts, body: Buffer, from: PeerOrigin, rcpts?: readonly string[]): Promise<SmtpReply> {
     if (facts.kind === 'replica') return this.keepReplica(facts, body);
     const done = new Set(facts.done);
     return this.takeHandoff(facts, rcpts ?? facts.envelope.rcpts.filter((r) => !done.has(r)), body, from);
@@ -90,7 +92,7 @@ export class PeerIntake {
     const opened = this.open(message, from);
     if (!opened.ok) return opened.reply;
     try {
-      const reply = await this.take(opened.facts, opened.body, from.node);
+      const reply = await this.take(opened.facts, opened.body, from);
       this.deps.received?.(opened.facts.kind, reply.code < 300);
       return reply;
     } catch (err) {
@@ -107,7 +109,8 @@ export class PeerIntake {
   }
 
   /** A handoff: a new local queue id, the sender's facts kept on the envelope (`peer`). */
-  private async takeHandoff(facts: PeerFacts, rcpts: readonly string[], body: Buffer, from: string): Promise<SmtpReply> {
+  private async takeHandoff(facts: PeerFacts, rcpts: readonly string[], body: Buffer, origin: PeerOrigin): Promise<SmtpReply> {
+    const from = origin.node;
     const id = newQueueId(this.deps.clock);
     const hops = facts.hops + 1;
     const trace = `${facts.trace ?? ''}${facts.trace ? ' ' : ''}${from}/${facts.queueId}`;
@@ -123,7 +126,7 @@ export class PeerIntake {
       if (err instanceof SluiceError && err.code === 'SPOOL_FULL') return replies.lowDisk;
       throw err;
     }
-    this.deps.log.info({ event: 'handoff_received', queue_id: id, from, origin: facts.origin, origin_queue_id: facts.queueId, rcpts: rcpts.length, hops, pool: envelope.pool, class: envelope.class }, `handed over by ${from}`);
+    this.deps.log.info({ event: 'handoff_received', queue_id: id, from, origin: facts.origin, origin_queue_id: facts.queueId, rcpts: rcpts.length, hops, pool: envelope.pool, class: envelope.class, via: origin.via }, `handed over by ${from}`);
     return { code: 250, enhanced: '2.0.0', text: `Ok: queued as ${id}` };
   }
 }
