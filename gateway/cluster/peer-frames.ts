@@ -133,7 +133,12 @@ export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
 
-  constructor(private readonly maxFrame: number) {}
+  constructor(private maxFrame: number) {}
+
+  /** A new limit for the frames still to come (a server raises it once the peer's HELLO checked out). */
+  setLimit(maxFrame: number): void {
+    this.maxFrame = maxFrame;
+  }
 
   /** The frames `chunk` completes, in order. */
   push(chunk: Buffer): Frame[] {

@@ -75,6 +75,8 @@ export class ClusterListener implements ClusterListenerPort {
   private readonly port: Server;
   private readonly framedTls: TlsServer;
   private readonly framed = new Set<FramedSession>();
+  /** Every connection the port accepted and that is still open, whichever dialect. */
+  private readonly sockets = new Set<Socket>();
   private readonly intake: PeerIntake;
   private refusal: SmtpReply | null = null;
   private inflight = 0;
@@ -148,7 +150,14 @@ export class ClusterListener implements ClusterListenerPort {
     // smtp-server's close() would wait closeTimeout for sessions that stay open between
     // transactions (pooled clients): end them now, with the reply new sessions get.
     endAllSessions(this.server, replies.shuttingDown);
+    // What is still open (a connection in its first 100 ms or its TLS handshake, a session
+    // that started meanwhile) would hold the port's close until its own timeout.
+    const stragglers = setTimeout(() => {
+      for (const s of this.sockets) s.destroy();
+    }, 1_000);
+    stragglers.unref();
     await Promise.all([new Promise<void>((resolve) => this.port.close(() => resolve())), new Promise<void>((resolve) => this.server.close(() => resolve()))]);
+    clearTimeout(stragglers);
   }
 
   /**
@@ -157,6 +166,8 @@ export class ClusterListener implements ClusterListenerPort {
    * what was read put back, so its own checks (a client that talks too soon) still apply.
    */
   private sniff(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
     const onError = () => socket.destroy();
     const settle = () => {
       clearTimeout(timer);

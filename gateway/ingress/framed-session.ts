@@ -21,6 +21,9 @@ import { replies, type SmtpReply } from './replies.js';
 /** Messages in flight on one connection at most (told to the client in HELLO_OK). */
 export const MAX_IN_FLIGHT = 128;
 
+/** The largest frame before HELLO checked out: a stranger cannot make the node buffer a whole message. */
+const BEFORE_HELLO_MAX = 64 * 1024;
+
 export interface FramedSessionDeps {
   readonly id: string;
   readonly nodeId: string;
@@ -48,7 +51,7 @@ export class FramedSession {
     private readonly socket: TLSSocket,
     private readonly deps: FramedSessionDeps,
   ) {
-    this.decoder = new FrameDecoder(deps.maxFrame);
+    this.decoder = new FrameDecoder(BEFORE_HELLO_MAX);
     socket.setNoDelay(true);
     socket.setTimeout(deps.idleMs, () => {
       if (this.inFlight > 0) return;
@@ -107,6 +110,7 @@ export class FramedSession {
       return this.fail('auth_failed', clusterReplies.notAPeer);
     }
     this.node = node;
+    this.decoder.setLimit(this.deps.maxFrame);
     this.socket.write(encodeJson(FRAME.HELLO_OK, { v: 1, node: this.deps.nodeId, max_frame: this.deps.maxFrame, max_inflight: MAX_IN_FLIGHT }));
   }
 

@@ -219,6 +219,14 @@ describe('framed peer protocol', () => {
     await c.closed;
     const err = await client.send(peer(), facts({ kind: 'replica', queueId: 'B1' }), Buffer.alloc(MAX_SIZE + 256 * 1024, 0x61)).catch((e: unknown) => e);
     expect((err as PeerSendError).replyCode).toBe(552);
+    // Before HELLO a frame may not pass 64 kB: a stranger cannot make the node buffer a message.
+    const early = await RawFramed.open(gw.port(1));
+    const head2 = Buffer.alloc(5);
+    head2.writeUInt32BE(65 * 1024, 0);
+    head2.writeUInt8(FRAME.HELLO, 4);
+    early.socket.write(head2);
+    expect(decodeError((await early.next()).payload)).toMatchObject({ code: 554, enhanced: '5.6.0', text: expect.stringContaining('oversize') as unknown });
+    await early.closed;
   });
 
   it('pipelines many messages on one connection: every one acknowledged by id', async () => {
