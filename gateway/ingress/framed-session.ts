@@ -46,6 +46,7 @@ export class FramedSession {
   private node: string | null = null;
   private inFlight = 0;
   private ended = false;
+  private corked = false;
 
   constructor(
     private readonly socket: TLSSocket,
@@ -137,6 +138,15 @@ export class FramedSession {
 
   private ack(id: number, reply: Reply): void {
     if (this.ended) return;
+    // A group commit settles many messages in one turn: their ACKs leave in one TLS record.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     this.socket.write(encodeAck(id, reply));
   }
 
