@@ -229,6 +229,20 @@ describe('framed peer protocol', () => {
     await early.closed;
   });
 
+  it('closes a connection that puts more than 128 messages in flight (421 4.7.0), and only that one', async () => {
+    const c = await RawFramed.open(gw.port(1));
+    expect(decodeJson((await c.hello()).payload)['max_inflight']).toBe(128);
+    // 400 written at once, as a client that ignores max_inflight would: the spool's commits
+    // take longer than reading them, so more than 128 are in flight before the first ACK.
+    c.socket.write(Buffer.concat(Array.from({ length: 400 }, (_, i) => encodeMsg(i + 1, signed(facts({ kind: 'replica', queueId: `X${i}` }), Buffer.from(`Subject: ${i}\r\n\r\nx\r\n`))))));
+    let f = await c.next();
+    while (f.type === FRAME.ACK) f = await c.next();
+    expect(f.type).toBe(FRAME.ERROR);
+    expect(decodeError(f.payload)).toMatchObject({ code: 421, enhanced: '4.7.0' });
+    await c.closed;
+    expect((await client.send(peer(), facts({ kind: 'replica', queueId: 'X-after' }), body('after the flood'))).reply).toMatch(/^250 /);
+  });
+
   it('pipelines many messages on one connection: every one acknowledged by id', async () => {
     const one = new FramedPeerClient({ nodeId: 'n1', secret: SECRET });
     const sends = Array.from({ length: 300 }, (_, i) => one.send(peer(), facts({ kind: 'replica', queueId: `P${i}` }), body(`pipelined ${i}`)));
