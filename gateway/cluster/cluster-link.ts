@@ -8,7 +8,8 @@
 import type { Config, ListenConfig } from '../config/schema.js';
 import type { NodeInfo } from '../state/types.js';
 import type { Logger } from '../observe/logger.js';
-import { PeerClient, type PeerAddress } from './peer-client.js';
+import type { PeerAddress } from './peer-client.js';
+import { PeerTransport } from './peer-transport.js';
 
 /** An SMTP reply as the listeners send it (ingress/replies.ts SmtpReply). */
 export interface RefusalReply {
@@ -44,13 +45,13 @@ export interface PeerDirectory {
 const WILDCARDS = new Set(['0.0.0.0', '::', '[::]', '']);
 
 export class ClusterLink implements PeerDirectory {
-  readonly client: PeerClient;
+  readonly client: PeerTransport;
   readonly listeners: ClusterListenerPort[] = [];
   private live = new Map<string, NodeInfo>();
   private address: string | undefined;
 
   constructor(private readonly deps: ClusterLinkDeps) {
-    this.client = new PeerClient({ nodeId: deps.nodeId, secret: deps.cluster.secret, hostname: deps.hostname, maxBatchBytes: Math.min(4 * 1024 * 1024, deps.maxBatchBytes ?? Infinity) });
+    this.client = new PeerTransport({ nodeId: deps.nodeId, secret: deps.cluster.secret, hostname: deps.hostname, maxBatchBytes: Math.min(4 * 1024 * 1024, deps.maxBatchBytes ?? Infinity) });
     this.address = deps.cluster.advertise;
   }
 
@@ -72,7 +73,7 @@ export class ClusterLink implements PeerDirectory {
   /**
    * The registry's live set, after each read. Each live peer gets a connection opened
    * ahead of need on the handoff lane, and on the replica lane with `replicas = 2`: the
-   * first message to a peer does not wait ~110 ms for a new one (peer-client.ts `warm`).
+   * first message to a peer does not wait for TLS and HELLO (peer-transport.ts `warm`).
    */
   observe(nodes: readonly NodeInfo[]): void {
     this.live = new Map(nodes.map((n) => [n.id, n]));

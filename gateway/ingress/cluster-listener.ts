@@ -1,37 +1,41 @@
 /**
- * The cluster listener (`[[listen]] mode = "cluster"`): the SMTP dialect peers use to pass
- * each other messages. STARTTLS with the node's certificate, then AUTH PLAIN as a node id
- * with the credential `[cluster] secret` derives for it (peer-facts.ts); a client without
- * it gets `530 5.7.0` at MAIL and nothing else. Every message must start with an
- * X-Sluice-Peer field whose signature checks out over the facts and the bytes after it:
- * that is what makes it a handoff or a replica, and nothing else is taken, so this
- * listener never relays for anyone but the fleet. A handoff is spooled (fsync) and queued
- * before the 250; a replica goes to the ReplicaSink and gets its 250 once that resolves.
+ * The cluster listener (`[[listen]] mode = "cluster"`): where peers pass each other
+ * messages, in one of two dialects on the same port, told apart by the first byte the
+ * client sends:
+ *
+ * - 0x16 (a TLS ClientHello): the framed peer protocol (cluster/peer-frames.ts,
+ *   framed-session.ts): TLS with the node's certificate at once, HELLO with the node's
+ *   credential, then pipelined MSG frames each answered by an ACK.
+ * - nothing within 100 ms (an SMTP client waits for the greeting), or anything else: SMTP
+ *   through smtp-server, as nodes of earlier versions speak it: STARTTLS, then AUTH PLAIN
+ *   as a node id with the credential `[cluster] secret` derives for it (peer-facts.ts); a
+ *   client without it gets `530 5.7.0` at MAIL and nothing else.
+ *
+ * Either way every message must start with an X-Sluice-Peer field whose signature checks
+ * out over the facts and the bytes after it (peer-intake.ts, one copy of the rules): that
+ * is what makes it a handoff or a replica, and nothing else is taken, so this listener
+ * never relays for anyone but the fleet. A handoff is spooled (fsync) and queued before
+ * the 250; a replica goes to the ReplicaSink and gets its 250 once that resolves.
  */
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { ListenConfig } from '../config/schema.js';
 import type { Clock } from '../state/types.js';
 import type { Envelope } from '../spool/types.js';
-import { newQueueId } from '../spool/queue-id.js';
 import { readMessage } from './message-reader.js';
 import { replies, replyError, type SmtpReply } from './replies.js';
 import { applyTlsPolicy } from './tls-policy.js';
 import { endAllSessions } from './smtp-guards.js';
-import { SluiceError } from '../errors.js';
 import type { ClusterListenerPort } from '../cluster/cluster-link.js';
 import type { Logger } from '../observe/logger.js';
-import { checkPeerPassword, MAX_PEER_HOPS, openFacts, splitFacts, type PeerFacts } from '../cluster/peer-facts.js';
+import { checkPeerPassword, type PeerFacts } from '../cluster/peer-facts.js';
 import type { ReplicaSink } from '../cluster/replica-sink.js';
 import { batchReplyText, decodeBatch, isBatch } from '../cluster/peer-batch.js';
+import { clusterReplies, PeerIntake } from './peer-intake.js';
+import { FramedSession } from './framed-session.js';
 
-export const clusterReplies = {
-  notSigned: { code: 554, enhanced: '5.7.0', text: 'Not a peer message: X-Sluice-Peer missing, or its signature does not check out' },
-  tooManyHops: { code: 554, enhanced: '5.4.6', text: `Too many hops between nodes (more than ${MAX_PEER_HOPS}): refused to end a loop` },
-  noReplicas: { code: 451, enhanced: '4.3.0', text: 'This node keeps no replicas (no replica store): try another peer' },
-  notAPeer: { code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid' },
-  badBatch: { code: 554, enhanced: '5.6.0', text: 'Malformed X-Sluice-Peer-Batch: send the messages one at a time' },
-  itemFailed: { code: 451, enhanced: '4.3.0', text: 'Local error taking a peer message: try again' },
-} as const satisfies Record<string, SmtpReply>;
+export { clusterReplies } from './peer-intake.js';
 
 export interface ClusterListenerDeps {
   readonly listen: ListenConfig;
@@ -52,18 +56,36 @@ export interface ClusterListenerDeps {
 }
 
 /** Room for the X-Sluice-Peer field on top of the message size limit (the envelope in base64). */
-const FACTS_ROOM = 256 * 1024;
+export const FACTS_ROOM = 256 * 1024;
+
+/** An SMTP client says nothing before the greeting: a connection silent this long is SMTP. */
+const SNIFF_MS = 100;
+
+/** The first byte of a TLS handshake record (RFC 8446 §5.1, ContentType handshake(22)). */
+const TLS_HANDSHAKE = 0x16;
+
+/** A framed connection that has not finished its TLS handshake by then is closed. */
+const HANDSHAKE_MS = 10_000;
 
 type DataCallback = (err?: Error | null, message?: string) => void;
 
 export class ClusterListener implements ClusterListenerPort {
   readonly server: SMTPServer;
+  /** The socket that listens: it hands each connection to the framed protocol or to smtp-server. */
+  private readonly port: Server;
+  private readonly framedTls: TlsServer;
+  private readonly framed = new Set<FramedSession>();
+  /** Every connection the port accepted and that is still open, whichever dialect. */
+  private readonly sockets = new Set<Socket>();
+  private readonly intake: PeerIntake;
   private refusal: SmtpReply | null = null;
   private inflight = 0;
+  private sessionSeq = 0;
 
   constructor(private readonly deps: ClusterListenerDeps) {
     applyTlsPolicy();
     const { listen } = deps;
+    this.intake = new PeerIntake({ secret: deps.secret, clock: deps.clock, log: deps.log, accept: deps.accept, replicas: deps.replicas, received: deps.received });
     this.server = new SMTPServer({
       name: deps.hostname,
       banner: 'Sluice cluster',
@@ -90,6 +112,13 @@ export class ClusterListener implements ClusterListenerPort {
       onData: (stream, s, cb) => void this.onData(stream, s, cb),
     });
     this.server.on('error', (err) => deps.log.warn({ err, listener: this.name }, 'cluster listener error'));
+    this.framedTls = createTlsServer({ key: deps.tls.key, cert: deps.tls.cert, minVersion: listen.tls_min_version, ciphers: listen.tls_ciphers, honorCipherOrder: true, handshakeTimeout: HANDSHAKE_MS }, (s) => this.startFramed(s));
+    this.framedTls.on('tlsClientError', (err, s) => {
+      deps.log.debug({ event: 'peer_tls_failed', client: s.remoteAddress, err: err.message }, 'cluster listener: a TLS handshake failed');
+      s.destroy();
+    });
+    this.port = createServer((socket) => this.sniff(socket));
+    this.port.maxConnections = listen.max_connections;
   }
 
   get name(): string {
@@ -99,11 +128,11 @@ export class ClusterListener implements ClusterListenerPort {
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
-      this.server.once('error', onError);
-      this.server.listen(this.deps.listen.port, this.deps.listen.host, () => {
-        this.server.removeListener('error', onError);
-        const addr = (this.server as unknown as { server: { address(): { port: number } } }).server.address();
-        resolve(addr.port);
+      this.port.once('error', onError);
+      this.port.listen(this.deps.listen.port, this.deps.listen.host, () => {
+        this.port.removeListener('error', onError);
+        this.port.on('error', (err) => this.deps.log.warn({ err, listener: this.name }, 'cluster listener error'));
+        resolve((this.port.address() as { port: number }).port);
       });
     });
   }
@@ -117,10 +146,69 @@ export class ClusterListener implements ClusterListenerPort {
     this.refusal = replies.shuttingDown;
     const deadline = Date.now() + timeoutMs;
     while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const s of [...this.framed]) s.end(replies.shuttingDown);
     // smtp-server's close() would wait closeTimeout for sessions that stay open between
     // transactions (pooled clients): end them now, with the reply new sessions get.
     endAllSessions(this.server, replies.shuttingDown);
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // What is still open (a connection in its first 100 ms or its TLS handshake, a session
+    // that started meanwhile) would hold the port's close until its own timeout.
+    const stragglers = setTimeout(() => {
+      for (const s of this.sockets) s.destroy();
+    }, 1_000);
+    stragglers.unref();
+    await Promise.all([new Promise<void>((resolve) => this.port.close(() => resolve())), new Promise<void>((resolve) => this.server.close(() => resolve()))]);
+    clearTimeout(stragglers);
+  }
+
+  /**
+   * Waits for the client's first byte: a TLS ClientHello is the framed protocol; silence
+   * (an SMTP client waits for the greeting) or anything else goes to smtp-server, with
+   * what was read put back, so its own checks (a client that talks too soon) still apply.
+   */
+  private sniff(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    const onError = () => socket.destroy();
+    const settle = () => {
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('error', onError);
+      socket.pause();
+    };
+    const onData = (chunk: Buffer) => {
+      settle();
+      socket.unshift(chunk);
+      if (chunk[0] === TLS_HANDSHAKE) this.framedTls.emit('connection', socket);
+      else this.toSmtp(socket);
+    };
+    const timer = setTimeout(() => {
+      settle();
+      this.toSmtp(socket);
+    }, SNIFF_MS);
+    socket.on('error', onError);
+    socket.on('data', onData);
+  }
+
+  /** smtp-server's own accept path (its net.Server's connection handler), as if it had accepted the socket. */
+  private toSmtp(socket: Socket): void {
+    if (socket.destroyed) return;
+    this.server.server.emit('connection', socket);
+  }
+
+  private startFramed(socket: TLSSocket): void {
+    const s = new FramedSession(socket, {
+      id: `f${(++this.sessionSeq).toString(36)}`,
+      nodeId: this.deps.nodeId,
+      secret: this.deps.secret,
+      intake: this.intake,
+      maxFrame: this.deps.maxMessageSize() + FACTS_ROOM + 5,
+      idleMs: this.deps.listen.socket_timeout,
+      log: this.deps.log,
+      refusal: () => this.refusal,
+      busy: (d) => (this.inflight += d),
+      closed: (x) => this.framed.delete(x),
+    });
+    this.framed.add(s);
   }
 
   private refusedFor(session: SMTPServerSession): Error | null {
@@ -150,34 +238,24 @@ export class ClusterListener implements ClusterListenerPort {
         return cb(replyError(clusterReplies.badBatch));
       }
       // Every item must check out before any is taken: a batch is refused as a whole, and the sender sends its items alone.
+      const origin = { session: session.id, client: session.remoteAddress, node: String(session.user), via: 'smtp' } as const;
       const opened: { facts: PeerFacts; body: Buffer }[] = [];
       for (const item of items) {
-        const split = splitFacts(item);
-        const facts = split ? openFacts(this.deps.secret, split.value, split.body) : null;
-        if (!split || !facts) {
-          this.deps.received?.('unsigned', false);
-          this.deps.log.warn({ event: 'peer_unsigned', session: session.id, client: session.remoteAddress, node: String(session.user) }, 'cluster listener: a message without valid X-Sluice-Peer facts: refused');
-          return cb(replyError(clusterReplies.notSigned));
-        }
-        if (facts.hops + 1 > MAX_PEER_HOPS) {
-          this.deps.received?.(facts.kind, false);
-          this.deps.log.warn({ event: 'peer_loop', origin: facts.origin, origin_queue_id: facts.queueId, hops: facts.hops }, 'cluster listener: too many hops');
-          return cb(replyError(clusterReplies.tooManyHops));
-        }
-        opened.push({ facts, body: split.body });
+        const o = this.intake.open(item, origin);
+        if (!o.ok) return cb(replyError(o.reply));
+        opened.push(o);
       }
-      const from = typeof session.user === 'string' ? session.user : '';
       const [one] = opened;
       if (!batch && one) {
         const rcpts = session.envelope.rcptTo.map((r) => r.address);
-        const reply = await this.take(one.facts, one.body, from, rcpts);
+        const reply = await this.intake.take(one.facts, one.body, origin, rcpts);
         this.deps.received?.(one.facts.kind, reply.code < 300);
         return reply.code < 300 ? cb(null, `${reply.enhanced} ${reply.text}`) : cb(replyError(reply));
       }
       // A batch: its items are taken together (the spool and the replica store commit them with shared fsyncs).
       const answers = await Promise.all(
         opened.map(({ facts, body }) =>
-          this.take(facts, body, from, undefined).catch((err: unknown) => {
+          this.intake.take(facts, body, origin).catch((err: unknown) => {
             this.deps.log.error({ err, origin: facts.origin, origin_queue_id: facts.queueId }, 'cluster listener: a batch item failed');
             return clusterReplies.itemFailed;
           }),
@@ -194,39 +272,5 @@ export class ClusterListener implements ClusterListenerPort {
     } finally {
       this.inflight--;
     }
-  }
-
-  /** Takes one peer message; `rcpts`: the transaction's (a message alone), else the facts' own. */
-  private take(facts: PeerFacts, body: Buffer, from: string, rcpts: readonly string[] | undefined): Promise<SmtpReply> {
-    if (facts.kind === 'replica') return this.keepReplica(facts, body);
-    const done = new Set(facts.done);
-    return this.takeHandoff(facts, rcpts ?? facts.envelope.rcpts.filter((r) => !done.has(r)), body, from);
-  }
-
-  private async keepReplica(facts: PeerFacts, body: Buffer): Promise<SmtpReply> {
-    if (!this.deps.replicas) return clusterReplies.noReplicas;
-    await this.deps.replicas.keep(facts, body);
-    return { code: 250, enhanced: '2.0.0', text: `Ok: replica of ${facts.origin}/${facts.queueId} kept` };
-  }
-
-  /** A handoff: a new local queue id, the sender's facts kept on the envelope (`peer`). */
-  private async takeHandoff(facts: PeerFacts, rcpts: readonly string[], body: Buffer, from: string): Promise<SmtpReply> {
-    const id = newQueueId(this.deps.clock);
-    const hops = facts.hops + 1;
-    const trace = `${facts.trace ?? ''}${facts.trace ? ' ' : ''}${from}/${facts.queueId}`;
-    const envelope: Envelope = {
-      ...facts.envelope,
-      id,
-      rcpts,
-      peer: { origin: facts.origin, from, queueId: facts.queueId, hops, trace, attempts: facts.attempts, ...(facts.fbl ? { fbl: facts.fbl } : {}) },
-    };
-    try {
-      await this.deps.accept(envelope, body);
-    } catch (err) {
-      if (err instanceof SluiceError && err.code === 'SPOOL_FULL') return replies.lowDisk;
-      throw err;
-    }
-    this.deps.log.info({ event: 'handoff_received', queue_id: id, from, origin: facts.origin, origin_queue_id: facts.queueId, rcpts: rcpts.length, hops, pool: envelope.pool, class: envelope.class }, `handed over by ${from}`);
-    return { code: 250, enhanced: '2.0.0', text: `Ok: queued as ${id}` };
   }
 }

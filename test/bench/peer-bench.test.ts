@@ -1,19 +1,21 @@
 /**
  * Peer transport bench (issue 14, docs/BENCHMARKS.md "Peer transport"): one receiving node as
  * its own process (a cluster listener and a replica store, as with `[cluster] replicas = 2`),
- * and this process sending it COUNT replicas of a 2 kB message through PeerClient, CONCURRENCY
+ * and this process sending it COUNT replicas of a 2 kB message through PeerTransport, CONCURRENCY
  * at a time. Prints copies per second, the latency of each copy (send to the peer's 250:
  * p50 / p99), and CPU per copy on each side (this process: process.cpuUsage; the node:
  * /proc/<pid>/stat).
  *
- *   SLUICE_BENCH=1 [BENCH_COUNT=2000] [BENCH_CONCURRENCY=1,4,12] npx vitest run test/bench/peer-bench.test.ts
+ *   SLUICE_BENCH=1 [BENCH_COUNT=2000] [BENCH_CONCURRENCY=1,4,12] [BENCH_PROTOCOL=framed|smtp] npx vitest run test/bench/peer-bench.test.ts
+ *
+ * BENCH_PROTOCOL: the framed peer protocol (default) or SMTP, both through PeerTransport.
  *
  * Skipped without SLUICE_BENCH (it is a measurement, not a check).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'vitest';
-import { PeerClient } from '../../gateway/cluster/peer-client.js';
+import { PeerTransport } from '../../gateway/cluster/peer-transport.js';
 import type { PeerFacts } from '../../gateway/cluster/peer-facts.js';
 import { startCli, startGateway, tempDir, type TestGateway } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
@@ -80,7 +82,8 @@ ehlo = "b.sluice.test"
     // BENCH_PROFILE=DIR: the node writes a CPU profile there when it stops.
     const prof = process.env['BENCH_PROFILE'];
     const node = startCli(join(dir, 'n2.toml'), [], prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []);
-    const client = new PeerClient({ nodeId: 'n1', secret: SECRET, hostname: 'n1.test' });
+    const protocol = process.env['BENCH_PROTOCOL'] === 'smtp' ? 'smtp' : 'framed';
+    const client = new PeerTransport({ nodeId: 'n1', secret: SECRET, hostname: 'n1.test', framed: protocol === 'framed' });
     let n1: TestGateway | undefined;
     try {
       // n1, the origin of the copies, heartbeats from this process: n2 must not take them over.
@@ -111,7 +114,7 @@ ehlo = "b.sluice.test"
         const nodeCpu = cpuMs(pid) - nodeCpu0;
         latencies.sort((a, b) => a - b);
         console.log(
-          `concurrency ${concurrency}: ${count} copies in ${seconds.toFixed(2)} s = ${(count / seconds).toFixed(1)}/s; latency p50 ${pct(latencies, 50).toFixed(2)} ms, p99 ${pct(latencies, 99).toFixed(2)} ms; CPU per copy: sender ${((own.user + own.system) / 1000 / count).toFixed(3)} ms, receiver ${(nodeCpu / count).toFixed(3)} ms`,
+          `${protocol} concurrency ${concurrency}: ${count} copies in ${seconds.toFixed(2)} s = ${(count / seconds).toFixed(1)}/s; latency p50 ${pct(latencies, 50).toFixed(2)} ms, p99 ${pct(latencies, 99).toFixed(2)} ms; CPU per copy: sender ${((own.user + own.system) / 1000 / count).toFixed(3)} ms, receiver ${(nodeCpu / count).toFixed(3)} ms`,
         );
       }
     } finally {
