@@ -14,7 +14,7 @@
  * (peer-transport.ts) sends it SMTP instead.
  */
 import { connect, type TLSSocket } from 'node:tls';
-import { peerPassword, factsField, sealFacts, type PeerFacts } from './peer-facts.js';
+import { peerMessage, peerPassword, pendingRcpts, type PeerFacts } from './peer-facts.js';
 import { decodeAck, decodeError, decodeJson, encodeJson, FRAME, FrameDecoder, msgHead, replyLine, type Frame } from './peer-frames.js';
 import { PeerSendError, splitHostPort, type PeerAddress, type PeerReceipt } from './peer-client.js';
 
@@ -68,10 +68,9 @@ export class FramedPeerClient {
 
   /** Passes `body` with `facts` to `peer` for the recipients in facts.envelope.rcpts not in facts.done. */
   send(peer: PeerAddress, facts: PeerFacts, body: Buffer): Promise<PeerReceipt> {
-    const done = new Set(facts.done);
-    if (!facts.envelope.rcpts.some((r) => !done.has(r))) return Promise.reject(new PeerSendError(`nothing to send to ${peer.id}: every recipient is done`, 0));
+    if (pendingRcpts(facts).length === 0) return Promise.reject(new PeerSendError(`nothing to send to ${peer.id}: every recipient is done`, 0));
     if (this.closed) return Promise.reject(new PeerSendError('peer client closed', 0));
-    const message = Buffer.concat([Buffer.from(factsField(sealFacts(this.opts.secret, facts, body)), 'latin1'), body]);
+    const message = peerMessage(this.opts.secret, facts, body);
     // Replicas and handoffs travel on connections of their own (see PeerClient): a replica
     // must never wait behind handoffs the peer is replicating back to this node.
     return this.connection(peer, facts.kind).send(message);

@@ -21,7 +21,7 @@
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import { SluiceError } from '../errors.js';
 import { BATCH_RCPT, encodeBatch, MAX_BATCH_ITEMS, parseBatchReply } from './peer-batch.js';
-import { factsField, peerPassword, sealFacts, type PeerFacts } from './peer-facts.js';
+import { peerMessage, peerPassword, pendingRcpts, type PeerFacts } from './peer-facts.js';
 
 export interface PeerAddress {
   readonly id: string;
@@ -111,11 +111,10 @@ export class PeerClient {
 
   /** Passes `body` with `facts` to `peer` for the recipients in facts.envelope.rcpts not in facts.done. */
   async send(peer: PeerAddress, facts: PeerFacts, body: Buffer): Promise<PeerReceipt> {
-    const done = new Set(facts.done);
-    const rcpts = facts.envelope.rcpts.filter((r) => !done.has(r));
+    const rcpts = pendingRcpts(facts);
     if (rcpts.length === 0) throw new PeerSendError(`nothing to send to ${peer.id}: every recipient is done`, 0);
     if (this.closed) throw new PeerSendError('peer client closed', 0);
-    const message = Buffer.concat([Buffer.from(factsField(sealFacts(this.opts.secret, facts, body)), 'latin1'), body]);
+    const message = peerMessage(this.opts.secret, facts, body);
     // Replicas and handoffs go over connections of their own (lanes): taking a handoff
     // makes the peer replicate it, possibly back to this node, so a replica that waited
     // behind handoffs could wait on itself. In one lane, two nodes handing off to each other

@@ -117,6 +117,17 @@ export function factsField(value: string): string {
   return `${PEER_HEADER}:\r\n ${parts.join('\r\n ')}\r\n`;
 }
 
+/** A message as it travels to a peer: the signed facts field, then the message itself. */
+export function peerMessage(secret: string, facts: PeerFacts, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(factsField(sealFacts(secret, facts, body)), 'latin1'), body]);
+}
+
+/** The recipients the facts' envelope still owes: those not in facts.done. */
+export function pendingRcpts(facts: Pick<PeerFacts, 'envelope' | 'done'>): string[] {
+  const done = new Set(facts.done);
+  return facts.envelope.rcpts.filter((r) => !done.has(r));
+}
+
 /**
  * Splits a message a peer sent into its X-Sluice-Peer value and the bytes after that
  * field (the message as the sender spooled it). Null when the first field is not ours.

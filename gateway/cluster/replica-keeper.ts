@@ -9,6 +9,7 @@ import type { Logger as NodeLog } from '../observe/logger.js';
 import type { ReplicaLedger } from '../state/replica-ledger.js';
 import type { Envelope } from '../spool/types.js';
 import type { ReplicaStore } from './replica-store.js';
+import { pendingRcpts } from './peer-facts.js';
 
 export interface ReplicaKeeperOptions {
   readonly self: string;
@@ -75,8 +76,7 @@ export class ReplicaKeeper {
     for (const id of claimed) {
       if (!this.opts.store.has(origin, id)) continue;
       const { facts, body } = await this.opts.store.read(origin, id);
-      const done = new Set(facts.done);
-      const rcpts = facts.envelope.rcpts.filter((r) => !done.has(r));
+      const rcpts = pendingRcpts(facts);
       if (rcpts.length > 0) await this.opts.adopt({ ...facts.envelope, rcpts }, body, origin);
       await this.opts.store.drop(origin, [id]);
       n++;

@@ -74,8 +74,7 @@ export class FramedSession {
     try {
       frames = this.decoder.push(chunk);
     } catch (err) {
-      const reason = err instanceof FrameError ? err.reason : 'malformed';
-      return this.fail(reason, { code: 554, enhanced: '5.6.0', text: `Malformed frame (${reason}): closing connection` }, err);
+      return this.malformed(err);
     }
     for (const f of frames) {
       if (this.ended) return;
@@ -96,8 +95,7 @@ export class FramedSession {
           return this.fail('unexpected_type', { code: 554, enhanced: '5.6.0', text: 'Unexpected frame from a client: closing connection' });
       }
     } catch (err) {
-      const reason = err instanceof FrameError ? err.reason : 'malformed';
-      this.fail(reason, { code: 554, enhanced: '5.6.0', text: `Malformed frame (${reason}): closing connection` }, err);
+      this.malformed(err);
     }
   }
 
@@ -148,6 +146,12 @@ export class FramedSession {
       });
     }
     this.socket.write(encodeAck(id, reply));
+  }
+
+  /** A frame that cannot be read (FrameError) or whose payload does not parse. */
+  private malformed(err: unknown): void {
+    const reason = err instanceof FrameError ? err.reason : 'malformed';
+    this.fail(reason, { code: 554, enhanced: '5.6.0', text: `Malformed frame (${reason}): closing connection` }, err);
   }
 
   /** Closes this connection for a protocol reason, with one log line. */

@@ -13,7 +13,7 @@ import { newQueueId } from '../spool/queue-id.js';
 import { replies, type SmtpReply } from './replies.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
-import { MAX_PEER_HOPS, openFacts, splitFacts, type PeerFacts } from '../cluster/peer-facts.js';
+import { MAX_PEER_HOPS, openFacts, pendingRcpts, splitFacts, type PeerFacts } from '../cluster/peer-facts.js';
 import type { ReplicaSink } from '../cluster/replica-sink.js';
 
 export const clusterReplies = {
@@ -83,8 +83,7 @@ export class PeerIntake {
    */
   take(facts: PeerFacts, body: Buffer, from: PeerOrigin, rcpts?: readonly string[]): Promise<SmtpReply> {
     if (facts.kind === 'replica') return this.keepReplica(facts, body);
-    const done = new Set(facts.done);
-    return this.takeHandoff(facts, rcpts ?? facts.envelope.rcpts.filter((r) => !done.has(r)), body, from);
+    return this.takeHandoff(facts, rcpts ?? pendingRcpts(facts), body, from);
   }
 
   /** open() then take(), counted: the whole path of one message. Never throws. */

@@ -17,7 +17,7 @@ import { makeCert } from '../support/certs.js';
 import { FramedPeerClient } from '../../gateway/cluster/framed-peer-client.js';
 import { PeerTransport } from '../../gateway/cluster/peer-transport.js';
 import { PeerSendError } from '../../gateway/cluster/peer-client.js';
-import { factsField, peerPassword, sealFacts, type PeerFacts } from '../../gateway/cluster/peer-facts.js';
+import { peerMessage, peerPassword, type PeerFacts } from '../../gateway/cluster/peer-facts.js';
 import { decodeAck, decodeError, decodeJson, encodeJson, encodeMsg, FRAME, FrameDecoder, type Frame } from '../../gateway/cluster/peer-frames.js';
 
 const SECRET = 'framing-test-secret-0123456789ab';
@@ -45,7 +45,7 @@ function facts(over: Partial<PeerFacts> = {}, rcpts = ['alice@example.test']): P
 }
 
 const body = (subject: string) => Buffer.from(message({ from: 'app@sender.test', to: 'alice@example.test', subject }));
-const signed = (f: PeerFacts, b: Buffer) => Buffer.concat([Buffer.from(factsField(sealFacts(SECRET, f, b)), 'latin1'), b]);
+const signed = (f: PeerFacts, b: Buffer) => peerMessage(SECRET, f, b);
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -156,7 +156,7 @@ describe('framed peer protocol', () => {
     const c = await RawFramed.open(gw.port(1));
     expect((await c.hello()).type).toBe(FRAME.HELLO_OK);
     const b = body('forged');
-    const forged = Buffer.concat([Buffer.from(factsField(sealFacts('another-secret-0123456789abcdef', facts({ queueId: 'F1' }), b)), 'latin1'), b]);
+    const forged = peerMessage('another-secret-0123456789abcdef', facts({ queueId: 'F1' }), b);
     c.socket.write(encodeMsg(9, forged));
     const ack = decodeAck((await c.next()).payload);
     expect(ack).toMatchObject({ id: 9, reply: { code: 554, enhanced: '5.7.0' } });

@@ -12,7 +12,7 @@ import { startGateway, type TestGateway } from '../support/gateway.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
 import { plain } from '../support/submission.js';
 import { PeerClient, PeerSendError } from '../../gateway/cluster/peer-client.js';
-import { factsField, MAX_PEER_HOPS, peerPassword, sealFacts, type PeerFacts } from '../../gateway/cluster/peer-facts.js';
+import { MAX_PEER_HOPS, peerMessage, peerPassword, type PeerFacts } from '../../gateway/cluster/peer-facts.js';
 import { encodeBatch } from '../../gateway/cluster/peer-batch.js';
 
 const SECRET = 'transport-test-secret-0123456789';
@@ -194,7 +194,7 @@ describe('cluster listener', () => {
     const before = mx.messages.length;
     const item = (subject: string) => {
       const b = body(subject);
-      return Buffer.concat([Buffer.from(factsField(sealFacts(SECRET, facts(), b)), 'latin1'), b]);
+      return peerMessage(SECRET, facts(), b);
     };
     const good = encodeBatch([item('frame a'), item('frame b')]).toString('latin1');
     // The second length says one byte more than the item has.
