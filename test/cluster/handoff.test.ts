@@ -4,7 +4,7 @@
 // of one source per node spreads over the three IPs by weight; `drain --handoff` moves a
 // node's queue to its peers; a peer killed with SIGKILL while handoffs stream loses nothing.
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startFleet, waitUntil, type Fleet, type FleetNode } from '../support/fleet.js';
+import { ONE_SOURCE_PER_NODE, startFleet, waitUntil, type Fleet, type FleetNode } from '../support/fleet.js';
 import { startTestMx, type TestMx } from '../support/test-mx.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
 import { sluice } from '../plugin-host/harness.js';
@@ -34,18 +34,7 @@ class = "promotional"
 [[classify.rules]]
 header = { "X-Class" = "bulk" }
 class = "bulk"
-[sources.a]
-ip = "127.0.0.2"
-ehlo = "a.fleet.test"
-node = "n1"
-[sources.b]
-ip = "127.0.0.3"
-ehlo = "b.fleet.test"
-node = "n2"
-[sources.c]
-ip = "127.0.0.4"
-ehlo = "c.fleet.test"
-node = "n3"
+${ONE_SOURCE_PER_NODE}
 [pools.transactional]
 sources = ["a", "b", "c"]
 [pools.promotional]

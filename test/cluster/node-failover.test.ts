@@ -3,7 +3,7 @@
 // as down, its source as not live, the node_down alert is raised and logged); the live
 // nodes' heartbeats carry their load; started again, it rejoins by itself and the alert clears.
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startFleet, waitUntil, type Fleet, type FleetNode } from '../support/fleet.js';
+import { ONE_SOURCE_PER_NODE, startFleet, waitUntil, type Fleet, type FleetNode } from '../support/fleet.js';
 
 const FAILOVER_MS = 2_000;
 let fleet: Fleet;
@@ -14,18 +14,7 @@ beforeAll(async () => {
     failoverAfter: `${FAILOVER_MS}ms`,
     shared: `[dns.static]
 "*" = "127.0.0.9:9"
-[sources.a]
-ip = "127.0.0.2"
-ehlo = "a.fleet.test"
-node = "n1"
-[sources.b]
-ip = "127.0.0.3"
-ehlo = "b.fleet.test"
-node = "n2"
-[sources.c]
-ip = "127.0.0.4"
-ehlo = "c.fleet.test"
-node = "n3"
+${ONE_SOURCE_PER_NODE}
 [pools.transactional]
 sources = ["a", "b", "c"]
 [[alerts]]

@@ -4,7 +4,7 @@
 // on one connection. Killing the receiving node (n3) or the sending node (n1) in the middle
 // loses nothing: every message n1 answered 250 to reaches the MX (at least once).
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startFleet, waitUntil, type Fleet, type FleetNode } from '../support/fleet.js';
+import { ONE_SOURCE_PER_NODE, startFleet, waitUntil, type Fleet, type FleetNode } from '../support/fleet.js';
 import { startTestMx, type TestMx } from '../support/test-mx.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
 
@@ -25,18 +25,7 @@ beforeAll(async () => {
 retry = ["1s"]
 [classify]
 default = "promotional"
-[sources.a]
-ip = "127.0.0.2"
-ehlo = "a.fleet.test"
-node = "n1"
-[sources.b]
-ip = "127.0.0.3"
-ehlo = "b.fleet.test"
-node = "n2"
-[sources.c]
-ip = "127.0.0.4"
-ehlo = "c.fleet.test"
-node = "n3"
+${ONE_SOURCE_PER_NODE}
 [pools.promotional]
 sources = ["c"]
 `,

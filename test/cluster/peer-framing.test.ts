@@ -18,6 +18,7 @@ import { FramedPeerClient } from '../../gateway/cluster/framed-peer-client.js';
 import { PeerTransport } from '../../gateway/cluster/peer-transport.js';
 import { PeerSendError } from '../../gateway/cluster/peer-client.js';
 import { peerMessage, peerPassword, type PeerFacts } from '../../gateway/cluster/peer-facts.js';
+import { handoffFacts } from '../support/peer.js';
 import { decodeAck, decodeError, decodeJson, encodeJson, encodeMsg, FRAME, FrameDecoder, type Frame } from '../../gateway/cluster/peer-frames.js';
 
 const SECRET = 'framing-test-secret-0123456789ab';
@@ -29,20 +30,7 @@ let mx: TestMx;
 let gw: TestGateway;
 let client: FramedPeerClient;
 
-function facts(over: Partial<PeerFacts> = {}, rcpts = ['alice@example.test']): PeerFacts {
-  const queueId = over.queueId ?? 'Q1';
-  return {
-    v: 1,
-    kind: 'handoff',
-    origin: 'n1',
-    queueId,
-    envelope: { id: queueId, mailFrom: 'app@sender.test', rcpts, receivedAt: Date.now(), class: 'promotional', pool: 'promo', priority: 7, campaign: 'spring', messageId: '<m1@sender.test>', authUser: null, clientAddress: '127.0.0.1', routeHeaders: {}, isDsn: false },
-    attempts: {},
-    done: [],
-    hops: 0,
-    ...over,
-  };
-}
+const facts = handoffFacts;
 
 const body = (subject: string) => Buffer.from(message({ from: 'app@sender.test', to: 'alice@example.test', subject }));
 const signed = (f: PeerFacts, b: Buffer) => peerMessage(SECRET, f, b);

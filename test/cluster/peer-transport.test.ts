@@ -13,6 +13,7 @@ import { RawSmtp, message } from '../support/smtp-client.js';
 import { plain } from '../support/submission.js';
 import { PeerClient, PeerSendError } from '../../gateway/cluster/peer-client.js';
 import { MAX_PEER_HOPS, peerMessage, peerPassword, type PeerFacts } from '../../gateway/cluster/peer-facts.js';
+import { handoffFacts } from '../support/peer.js';
 import { encodeBatch } from '../../gateway/cluster/peer-batch.js';
 
 const SECRET = 'transport-test-secret-0123456789';
@@ -22,19 +23,7 @@ let mx: TestMx;
 let gw: TestGateway;
 let client: PeerClient;
 
-function facts(over: Partial<PeerFacts> = {}, rcpts = ['alice@example.test']): PeerFacts {
-  return {
-    v: 1,
-    kind: 'handoff',
-    origin: 'n1',
-    queueId: 'Q1',
-    envelope: { id: 'Q1', mailFrom: 'app@sender.test', rcpts, receivedAt: Date.now(), class: 'promotional', pool: 'promo', priority: 7, campaign: 'spring', messageId: '<m1@sender.test>', authUser: null, clientAddress: '127.0.0.1', routeHeaders: {}, isDsn: false },
-    attempts: { 'alice@example.test': 2 },
-    done: [],
-    hops: 0,
-    ...over,
-  };
-}
+const facts = (over: Partial<PeerFacts> = {}, rcpts?: string[]): PeerFacts => handoffFacts({ attempts: { 'alice@example.test': 2 }, ...over }, rcpts);
 
 beforeAll(async () => {
   redis = await startRedis();

@@ -5,7 +5,7 @@
 // what was taken over (it delivers none of it again) and its replicas of the others' mail
 // that became final are dropped.
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startFleet, waitUntil, type Fleet, type FleetNode } from '../support/fleet.js';
+import { ONE_SOURCE_PER_NODE, startFleet, waitUntil, type Fleet, type FleetNode } from '../support/fleet.js';
 import { startTestMx, type TestMx } from '../support/test-mx.js';
 import { RawSmtp, message } from '../support/smtp-client.js';
 
@@ -25,18 +25,7 @@ beforeAll(async () => {
 "*" = "${mx.address}"
 [queue]
 retry = ["1s"]
-[sources.a]
-ip = "127.0.0.2"
-ehlo = "a.fleet.test"
-node = "n1"
-[sources.b]
-ip = "127.0.0.3"
-ehlo = "b.fleet.test"
-node = "n2"
-[sources.c]
-ip = "127.0.0.4"
-ehlo = "c.fleet.test"
-node = "n3"
+${ONE_SOURCE_PER_NODE}
 [pools.transactional]
 sources = ["a", "b", "c"]
 `,

@@ -108,6 +108,20 @@ export interface Fleet {
   stop(): Promise<void>;
 }
 
+/** Sources a, b and c (127.0.0.2 to .4), one on each of n1, n2 and n3: TOML for `shared`. */
+export const ONE_SOURCE_PER_NODE = `[sources.a]
+ip = "127.0.0.2"
+ehlo = "a.fleet.test"
+node = "n1"
+[sources.b]
+ip = "127.0.0.3"
+ehlo = "b.fleet.test"
+node = "n2"
+[sources.c]
+ip = "127.0.0.4"
+ehlo = "c.fleet.test"
+node = "n3"`;
+
 export const FLEET_TOKEN = 'fleet-admin-token-0123456789';
 
 /**
