@@ -243,7 +243,10 @@ export class QueueIndex {
       yield* [...best];
       return;
     }
-    for (const had of [...this.byId.values()]) yield* listOf(had);
+    for (const had of [...this.byId.values()]) {
+      if (Array.isArray(had)) yield* had;
+      else yield had;
+    }
   }
 
   private join(e: Entry, by: GroupBy): void {

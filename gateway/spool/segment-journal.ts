@@ -137,12 +137,12 @@ export class SegmentJournal {
     };
     for await (const chunk of createReadStream(this.path, { encoding: 'latin1', start, highWaterMark: 256 * 1024 })) {
       const text = rest + (chunk as string);
-      let from = 0;
-      for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', from)) {
-        take(text.slice(from, nl));
-        from = nl + 1;
+      let lineAt = 0;
+      for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', lineAt)) {
+        take(text.slice(lineAt, nl));
+        lineAt = nl + 1;
       }
-      rest = text.slice(from);
+      rest = text.slice(lineAt);
     }
     // What follows the last newline is an append cut short (a crash) or damage; it is
     // read like any line, but not covered: a later read from `bytes` sees it again.
