@@ -168,5 +168,5 @@ async function itemOf(w: Work, deps: EndingDeps): Promise<QueueItem | null> {
     deps.unreadable(p, err);
     return null;
   }
-  return { envelope: { ...envelope, id: p.id }, domain: p.entry?.domain ?? '', rcpts: [...p.rcpts], attempts: p.attempts, nextAt: p.nextAt, readyAt: p.nextAt, ...(p.entry ? { entry: p.entry } : {}) };
+  return { envelope: { ...envelope, id: p.id }, domain: p.domain, rcpts: [...p.rcpts], attempts: p.attempts, nextAt: p.nextAt, readyAt: p.nextAt, entry: p };
 }

@@ -58,7 +58,8 @@ export interface OpsDeps {
 }
 
 export class QueueOps {
-  private readonly held = new Map<Entry, Parked>();
+  /** Held mail: the index rows of items a hold rule or suspension keeps from the queues. */
+  private readonly held = new Set<Parked>();
   /** Entries an action could not take at once: ended when next routed or deferred. */
   private readonly doomed = new Map<Entry, Ending>();
   /** Entries a bounce or cancel has taken and is ending, turn by turn. */
@@ -72,10 +73,7 @@ export class QueueOps {
 
   /** Holds an item a hold rule matches: it stays queued, unattempted, until released. */
   hold(item: QueueItem): void {
-    const p = this.deps.toParked(item);
-    if (!p.entry) return;
-    this.held.set(p.entry, p);
-    this.deps.index.update(p.entry, { state: 'held' });
+    this.holdParked(this.deps.toParked(item));
   }
 
   /**
@@ -84,19 +82,19 @@ export class QueueOps {
    */
   queueHeld(rq: ReadyQueue): void {
     this.heldQueues.add(rq);
-    for (const item of rq.snapshot()) if (item.entry?.state === 'ready') this.deps.index.update(item.entry, { state: 'held' });
+    for (const item of rq.snapshot()) if (item.entry.state === 'ready') this.deps.index.update(item.entry, { state: 'held' });
   }
 
   /** A session of `rq` takes an item: the hold is over, and what waits in it is ready. */
   queueFreed(rq: ReadyQueue): void {
     if (!this.heldQueues.delete(rq)) return;
-    for (const item of rq.snapshot()) if (item.entry?.state === 'held') this.deps.index.update(item.entry, { state: 'ready' });
+    for (const item of rq.snapshot()) if (item.entry.state === 'held') this.deps.index.update(item.entry, { state: 'ready' });
   }
 
   /** An item is about to be routed or parked: an action that marked it ends it now. */
   claim(item: QueueItem): boolean {
-    const ending = item.entry ? this.doomed.get(item.entry) : undefined;
-    if (ending === undefined || !item.entry) return false;
+    const ending = this.doomed.get(item.entry);
+    if (ending === undefined) return false;
     this.doomed.delete(item.entry);
     this.endItem(item, ending);
     return true;
@@ -105,17 +103,17 @@ export class QueueOps {
   /** Holds queued matching mail now (later mail meets the rule when routed). */
   holdEntries(entries: readonly Entry[]): void {
     const set = new Set(entries);
-    for (const p of this.deps.waiting.take((x) => x.entry !== undefined && set.has(x.entry))) this.holdParked(p);
-    for (const rq of this.deps.readyQueues()) for (const item of rq.takeWhere((i) => i.entry !== undefined && set.has(i.entry))) this.hold(item);
+    for (const p of this.deps.waiting.take((x) => set.has(x))) this.holdParked(p);
+    for (const rq of this.deps.readyQueues()) for (const item of rq.takeWhere((i) => set.has(i.entry))) this.hold(item);
   }
 
   /** Held mail no rule holds any more goes back to the waiting queue, due at its own time. */
   release(): number {
     let n = 0;
-    for (const [entry, p] of [...this.held]) {
-      if (this.deps.rules.holding(entry)) continue;
-      this.held.delete(entry);
-      this.deps.index.update(entry, { state: entry.attempts > 0 ? 'deferred' : 'ready' });
+    for (const p of [...this.held]) {
+      if (this.deps.rules.holding(p)) continue;
+      this.held.delete(p);
+      this.deps.index.update(p, { state: p.attempts > 0 ? 'deferred' : 'ready' });
       this.deps.waiting.park(p);
       n++;
     }
@@ -126,7 +124,7 @@ export class QueueOps {
   retry(entries: readonly Entry[]): void {
     const set = new Set(entries);
     const now = this.deps.clock.now();
-    for (const p of this.deps.waiting.take((x) => x.entry !== undefined && set.has(x.entry) && x.entry.state !== 'scheduled')) {
+    for (const p of this.deps.waiting.take((x) => set.has(x) && x.state !== 'scheduled')) {
       p.nextAt = now;
       this.deps.waiting.park(p);
     }
@@ -135,7 +133,7 @@ export class QueueOps {
   /** Ready matching mail is routed again (a rebind takes effect); waiting mail meets the rule when due. */
   reroute(entries: readonly Entry[]): void {
     const set = new Set(entries);
-    for (const rq of this.deps.readyQueues()) for (const item of rq.takeWhere((i) => i.entry !== undefined && set.has(i.entry))) this.deps.route(item);
+    for (const rq of this.deps.readyQueues()) for (const item of rq.takeWhere((i) => set.has(i.entry))) this.deps.route(item);
   }
 
   /**
@@ -148,19 +146,13 @@ export class QueueOps {
   end(entries: readonly Entry[], ending: Ending): Promise<EndingReport> {
     const set = new Set(entries.filter((e) => !this.ending.has(e)));
     const work: Work[] = [];
-    for (const rq of this.deps.readyQueues()) for (const item of rq.takeWhere((i) => i.entry !== undefined && set.has(i.entry))) work.push({ kind: 'ready', item });
-    for (const parked of this.deps.waiting.take((x) => x.entry !== undefined && set.has(x.entry))) work.push({ kind: 'parked', parked });
-    for (const e of set) {
-      const p = this.held.get(e);
-      if (p) {
-        this.held.delete(e);
-        work.push({ kind: 'parked', parked: p });
-      }
-    }
+    for (const rq of this.deps.readyQueues()) for (const item of rq.takeWhere((i) => set.has(i.entry))) work.push({ kind: 'ready', item });
+    for (const parked of this.deps.waiting.take((x) => set.has(x))) work.push({ kind: 'parked', parked });
+    for (const e of set) if (this.held.delete(e)) work.push({ kind: 'parked', parked: e });
     // A message's items next to each other: they are ended in one turn, and its sender gets one DSN.
     work.sort((a, b) => compareIds(workId(a), workId(b)));
-    const taken = new Set(work.map((w) => (w.kind === 'ready' ? w.item.entry : w.parked.entry)));
-    for (const e of taken) if (e) this.ending.add(e);
+    const taken = new Set(work.map((w) => (w.kind === 'ready' ? w.item.entry : w.parked)));
+    for (const e of taken) this.ending.add(e);
     // In flight, or its envelope being read: ended when the scheduler next sees it.
     for (const e of set) if (!taken.has(e) && e.rcpts.length > 0) this.doomed.set(e, ending);
     return this.runEnding(work, ending);
@@ -175,23 +167,26 @@ export class QueueOps {
   bouncedBeforeCrash(id: string, ends: ReadonlyMap<string, RecoveredEnd>): Promise<EndingReport> {
     const rcpts = new Set(ends.keys());
     const work: Work[] = [];
-    const split = (p: Parked): Parked | null => {
+    const named = (p: Parked) => p.id === id && p.rcpts.some((r) => rcpts.has(r));
+    // The recipients to end, on an index row of their own when the row has others: those
+    // stay where they were (waiting or held) on the first row.
+    const split = (p: Parked): Parked => {
+      const rest = p.rcpts.filter((r) => !rcpts.has(r));
+      if (rest.length === 0) return p;
       const end = p.rcpts.filter((r) => rcpts.has(r));
-      const rest = p.rcpts.filter((r) => !rcpts.has(r));
-      // The rest stays queued on the same index row; ending the others takes them off it.
-      if (rest.length > 0) this.deps.waiting.park({ ...p, rcpts: rest });
-      return end.length > 0 ? { ...p, rcpts: end } : null;
+      this.deps.index.update(p, { rcpts: rest });
+      return this.deps.index.add({ ...p, rcpts: end });
     };
-    for (const p of this.deps.waiting.take((x) => x.id === id && x.rcpts.some((r) => rcpts.has(r)))) {
+    for (const p of this.deps.waiting.take(named)) {
       const mine = split(p);
-      if (mine) work.push({ kind: 'parked', parked: mine });
+      if (mine !== p) this.deps.waiting.park(p);
+      work.push({ kind: 'parked', parked: mine });
     }
-    for (const [e, p] of [...this.held]) {
-      if (p.id !== id || !p.rcpts.some((r) => rcpts.has(r))) continue;
-      this.held.delete(e);
-      const rest = p.rcpts.filter((r) => !rcpts.has(r));
-      if (rest.length > 0) this.held.set(e, { ...p, rcpts: rest });
-      work.push({ kind: 'parked', parked: { ...p, rcpts: p.rcpts.filter((r) => rcpts.has(r)) } });
+    for (const p of [...this.held]) {
+      if (!named(p)) continue;
+      const mine = split(p);
+      if (mine === p) this.held.delete(p);
+      work.push({ kind: 'parked', parked: mine });
     }
     // Not marked as ending (no action runs before recovery is over): an index row keeps the
     // message's other recipients, and a later bounce must still match them.
@@ -206,7 +201,7 @@ export class QueueOps {
   async expireHeld(now: number, maxAge: number, response: Response): Promise<number> {
     const stale: Work[] = [];
     for (const p of this.held.values()) if (now - p.receivedAt >= maxAge) stale.push({ kind: 'parked', parked: p });
-    for (const w of stale) if (w.kind === 'parked' && w.parked.entry) this.held.delete(w.parked.entry);
+    for (const w of stale) if (w.kind === 'parked') this.held.delete(w.parked);
     // As every expiry: each message's DSN is committed before its recipients are recorded.
     const dsnFirst = this.deps.dsnFirst;
     if (!dsnFirst) {
@@ -239,9 +234,8 @@ export class QueueOps {
   }
 
   private holdParked(p: Parked): void {
-    if (!p.entry) return;
-    this.held.set(p.entry, p);
-    this.deps.index.update(p.entry, { state: 'held' });
+    this.held.add(p);
+    this.deps.index.update(p, { state: 'held' });
   }
 
   private endItem(item: QueueItem, ending: Ending): void {
@@ -292,7 +286,7 @@ export class QueueOps {
   /** Mail a run did not end goes back to waiting, due at its own time. */
   private putBack(w: Work): void {
     const p = w.kind === 'ready' ? this.deps.toParked(w.item) : w.parked;
-    if (p.entry) this.ending.delete(p.entry);
+    this.ending.delete(p);
     this.deps.waiting.park(p);
   }
 }

@@ -177,8 +177,9 @@ export class Scheduler {
     this.ledger.track(envelope.id, envelope.rcpts.length);
     const later = envelope.sendAt !== undefined && envelope.sendAt > now;
     for (const [domain, rcpts] of byDomain(envelope.rcpts)) {
-      const item: QueueItem = { envelope, domain, rcpts, attempts: 0, nextAt: later ? (envelope.sendAt ?? now) : now, readyAt: now };
-      item.entry = this.indexed(envelope, domain, rcpts, later ? 'scheduled' : 'ready', 0, item.nextAt);
+      const nextAt = later ? (envelope.sendAt ?? now) : now;
+      const entry = this.indexed(envelope, domain, rcpts, later ? 'scheduled' : 'ready', 0, nextAt);
+      const item: QueueItem = { envelope, domain, rcpts, attempts: 0, nextAt, readyAt: now, entry };
       // Scheduled send: parked until X-Sluice-Send-At; the spool has it meanwhile.
       if (this.stopped || later) this.park(item);
       else void this.route(item);
@@ -281,25 +282,18 @@ export class Scheduler {
     this.waiting.park(this.toParked(item));
   }
 
+  /** What waits for an item is its index row, brought up to date with the item (routing set its pool and provider there). */
   private toParked(item: QueueItem): Parked {
-    const e = item.envelope;
-    return {
-      id: e.id,
-      rcpts: item.rcpts,
-      attempts: item.attempts,
-      nextAt: item.nextAt,
-      receivedAt: e.receivedAt,
-      pool: item.lastPool ?? this.labels.of(e.pool ?? e.class),
-      provider: item.lastProvider ?? 'unrouted',
-      ...(item.entry ? { entry: item.entry } : {}),
-    };
+    const e = item.entry;
+    if (e.rcpts !== item.rcpts || e.attempts !== item.attempts || e.nextAt !== item.nextAt) this.index.update(e, { rcpts: item.rcpts, attempts: item.attempts, nextAt: item.nextAt });
+    return e;
   }
 
   /** A parked item is due and its envelope was read back: route it again. */
   private unpark(p: Parked, envelope: Envelope): void {
     const now = this.deps.clock.now();
     // The id string the spool's index holds already, not a second copy per message once parked again.
-    const item: QueueItem = { envelope: { ...envelope, id: p.id }, domain: domainOf(p.rcpts[0] ?? ''), rcpts: [...p.rcpts], attempts: p.attempts, nextAt: p.nextAt, readyAt: now, ...(p.entry ? { entry: p.entry } : {}) };
+    const item: QueueItem = { envelope: { ...envelope, id: p.id }, domain: p.domain, rcpts: [...p.rcpts], attempts: p.attempts, nextAt: p.nextAt, readyAt: now, entry: p };
     if (this.stopped) this.park(item);
     else void this.route(item);
   }
@@ -334,20 +328,14 @@ export class Scheduler {
     const decided = this.deps.router.decide({ envelope: item.envelope, domain: item.domain, provider: provider.name });
     let decision = decided;
     const entry = item.entry;
-    if (entry) {
-      // Queue rules (issue 17): a rebind picks the pool; a hold rule holds the item here.
-      const pool = this.rules.rebind({ ...entry, provider: provider.name, pool: decision.pool }) ?? decision.pool;
-      if (pool !== decided.pool) decision = { ...decided, pool };
-      this.index.update(entry, { pool: this.labels.of(pool), provider: provider.name, state: 'ready' });
-      if (this.rules.holding(entry)) {
-        item.lastPool = entry.pool;
-        item.lastProvider = provider.name;
-        this.ops.hold(item);
-        return;
-      }
+    // Queue rules (issue 17): a rebind picks the pool; a hold rule holds the item here.
+    const pool = this.rules.rebind({ ...entry, provider: provider.name, pool: decision.pool }) ?? decision.pool;
+    if (pool !== decided.pool) decision = { ...decided, pool };
+    this.index.update(entry, { pool: this.labels.of(pool), provider: provider.name, state: 'ready' });
+    if (this.rules.holding(entry)) {
+      this.ops.hold(item);
+      return;
     }
-    item.lastPool = decision.pool;
-    item.lastProvider = provider.name;
     const placed = this.deps.handoff?.place(item, decision.pool, provider);
     if (placed?.kind === 'peer') {
       void this.handOff(item, placed);
@@ -362,7 +350,7 @@ export class Scheduler {
     const rq = this.dispatch.queueFor(key, decision.pool, route.site, route.hosts, provider, decision.priority);
     rq.onTake ??= (taken) => {
       this.ops.queueFreed(rq);
-      if (taken.entry) this.index.update(taken.entry, { state: 'in_flight' });
+      this.index.update(taken.entry, { state: 'in_flight' });
     };
     item.readyAt = this.deps.clock.now();
     rq.push(item);
@@ -378,7 +366,7 @@ export class Scheduler {
   private async handOff(item: QueueItem, to: { readonly node: string; readonly source: string; readonly pool: string }): Promise<void> {
     const handoff = this.deps.handoff;
     if (!handoff) return;
-    if (item.entry) this.index.update(item.entry, { state: 'in_flight' });
+    this.index.update(item.entry, { state: 'in_flight' });
     let took: readonly string[] = [];
     let why = '';
     try {
@@ -471,7 +459,7 @@ export class Scheduler {
     }
     const next = until ?? now + this.retryDelay(item.attempts);
     item.nextAt = Math.min(next, item.envelope.receivedAt + max_age);
-    if (item.entry) this.index.update(item.entry, { state: until === null ? 'deferred' : 'held', rcpts: item.rcpts, attempts: item.attempts, nextAt: item.nextAt, lastReply: formatResponse(response).slice(0, 120), ...(via ? { source: via.source } : {}) });
+    this.index.update(item.entry, { state: until === null ? 'deferred' : 'held', rcpts: item.rcpts, attempts: item.attempts, nextAt: item.nextAt, lastReply: formatResponse(response).slice(0, 120), ...(via ? { source: via.source } : {}) });
     // Its next attempt is a while away: the cached body would only crowd out fresh mail.
     this.deps.spool.forget?.(item.envelope.id);
     this.ledger.deferred(item, rcpts, response, via);
@@ -500,7 +488,7 @@ export class Scheduler {
       return;
     }
     rq.unshift(item);
-    if (item.entry) this.index.update(item.entry, { state: 'ready' });
+    this.index.update(item.entry, { state: 'ready' });
     this.pump();
   }
 
@@ -551,7 +539,6 @@ export class Scheduler {
   private finish(item: QueueItem, rcpt: string, state: FinalState, response: Response | null, via: Via | null, reason?: string, dsnSent?: boolean): Promise<void> | undefined {
     const removal = this.ledger.final(item, rcpt, state, response, via, reason, dsnSent);
     const e = item.entry;
-    if (!e) return removal;
     const left = e.rcpts.filter((r) => r !== rcpt);
     if (left.length > 0) this.index.update(e, { rcpts: left });
     else {
