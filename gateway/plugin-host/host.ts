@@ -167,7 +167,12 @@ export class PluginHost {
     for (const lp of this.plugins) {
       const fn = lp.plugin.hooks[hook] as ((ctx: unknown) => Verdict | Promise<Verdict>) | undefined;
       if (!fn) continue;
-      const ctx = { ...base, ...helpers, log: lp.log, config: lp.config };
+      // Not `{ ...base, ...helpers, log, config }`: V8 (Node 20) gives an object literal that
+      // starts with a spread and then adds keys the source lacks a new hidden class per call,
+      // and hidden classes live in old space: every message left ~1.8 KB of maps and
+      // descriptor arrays there until the next full collection (57 MB per 30 000 messages
+      // in a heap profile). Object.assign onto {} follows the shared transitions.
+      const ctx = Object.assign({}, base, helpers, { log: lp.log, config: lp.config });
       let verdict: Verdict;
       try {
         // A hook that answers at once (most do: classify, suppression from memory) needs no
