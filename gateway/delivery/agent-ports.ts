@@ -58,6 +58,11 @@ export interface SchedulerPort<Q> {
   /** Bumped by a config reload: a session started under an older one ends after its current message. */
   readonly generation: number;
   /**
+   * Bumped when an operator asks for mail to be tried now (flush, retry): the runner then
+   * forgets which sites were unreachable, as Postfix's flush forgets dead destinations.
+   */
+  readonly tryNow: number;
+  /**
    * No new session for `rq` before `retryMs`, or before a lease on one of `waitingFor` is
    * released; `held`: its mail waits behind a hold, and shows so in the queue views.
    */

@@ -14,9 +14,10 @@ import { DeliverySession } from './session.js';
 import { isTransient, isPermanent, formatResponse, localResponse, type Response } from './response.js';
 import type { QueueItem, Via } from '../queue/types.js';
 import type { Logger } from '../observe/logger.js';
+import { UnreachableSites } from './unreachable-sites.js';
 
 export interface RunnerDeps<P extends SessionLimits> {
-  readonly config: Pick<Config, 'delivery'>;
+  readonly config: Pick<Config, 'delivery' | 'queue'>;
   readonly spool: Pick<Spool, 'readBody' | 'recorded'>;
   /** Leases and rate tokens (read through `state` at each use). */
   readonly state: { readonly throttle: ThrottlePort };
@@ -44,7 +45,19 @@ const MAX_GREETING_BACKOFF_MS = 60_000;
 const MAX_TOKEN_WAIT_MS = 2_000;
 
 export function createSessionRunner<P extends SessionLimits, Q extends ReadyQueuePort<P>>(deps: RunnerDeps<P>): SessionRun<Q> {
+  const unreachable = new UnreachableSites(deps.config.queue.retry[0] ?? Infinity);
+  let tryNowSeen = 0;
   return async function runSession(rq, sched) {
+    if (sched.tryNow !== tryNowSeen) {
+      tryNowSeen = sched.tryNow;
+      unreachable.clear();
+    }
+    // A site that refused every connection a moment ago: its mail is deferred without a connection.
+    const suspended = unreachable.suspended(siteKey(rq), deps.clock.now());
+    if (suspended) {
+      for (const item of rq.drain()) sched.defer(item, item.rcpts, suspended, null);
+      return;
+    }
     const pick = await deps.picker.pick(rq.pool, rq.provider);
     if (pick.kind === 'wait') {
       sched.block(rq, pick.retryMs, pick.reason, pick.waitingFor, pick.held === true);
@@ -69,7 +82,7 @@ export function createSessionRunner<P extends SessionLimits, Q extends ReadyQueu
     renew.unref();
     deps.onSessionChange?.(grant.source.name, rq.provider.name, 1);
     try {
-      await runWithGrant(deps, rq, sched, grant, lease);
+      await runWithGrant(deps, rq, sched, grant, lease, unreachable);
     } finally {
       clearInterval(renew);
       deps.onSessionChange?.(grant.source.name, rq.provider.name, -1);
@@ -79,15 +92,18 @@ export function createSessionRunner<P extends SessionLimits, Q extends ReadyQueu
   };
 }
 
-async function runWithGrant<P extends SessionLimits, Q extends ReadyQueuePort<P>>(deps: RunnerDeps<P>, rq: Q, sched: SchedulerPort<Q>, grant: Grant, lease: { lost: boolean }): Promise<void> {
+async function runWithGrant<P extends SessionLimits, Q extends ReadyQueuePort<P>>(deps: RunnerDeps<P>, rq: Q, sched: SchedulerPort<Q>, grant: Grant, lease: { lost: boolean }, unreachable: UnreachableSites): Promise<void> {
   const d = deps.config.delivery;
   const takenDegraded = deps.degraded?.() === true;
   const opened = await DeliverySession.open(rq.hosts, grant.source, { connectTimeoutMs: rq.provider.connectTimeoutMs, commandTimeoutMs: d.command_timeout, tls: d.tls });
   const via: Via = { pool: grant.pool, source: grant.source.name, sourceIp: grant.source.ip ?? null, provider: rq.provider.name, mx: null };
   if (!(opened instanceof DeliverySession)) {
-    deps.log.warn({ event: 'connect_failed', site: rq.site, source: grant.source.name, reply: formatResponse(opened) }, 'connection failed');
+    const hit = ruleFor(deps, rq, opened);
+    // No server answered (refused, timed out, unroutable): the site is suspended a while.
+    const suspendedMs = opened.local && opened.enhanced?.startsWith('4.4.') === true && hit === null ? unreachable.failed(siteKey(rq), deps.clock.now(), opened) : 0;
+    deps.log.warn({ event: 'connect_failed', site: rq.site, source: grant.source.name, reply: formatResponse(opened), ...(suspendedMs > 0 ? { suspended_ms: suspendedMs } : {}) }, 'connection failed');
     // A greeting a rule says means "this source, back off": the queue waits for another source.
-    if (holdFor(deps, rq, ruleFor(deps, rq, opened), opened, via)) return;
+    if (holdFor(deps, rq, hit, opened, via)) return;
     if (!opened.local && isTransient(opened)) {
       // The server answered but is busy (e.g. "too many connections from your IP"): the
       // mail stays queued and no new session starts for a while, instead of every message
@@ -103,6 +119,7 @@ async function runWithGrant<P extends SessionLimits, Q extends ReadyQueuePort<P>
   }
   const session = opened;
   rq.greetingBackoffMs = 0;
+  unreachable.reached(siteKey(rq));
   const viaMx: Via = { ...via, mx: session.host.name };
   // The config this session's source was picked under: after a reload it sends nothing more.
   const generation = sched.generation;
@@ -215,6 +232,11 @@ async function waitForToken<P extends SessionLimits, Q extends ReadyQueuePort<P>
     if (deps.clock.now() - start + r.retryAfterMs > limit) return { blockMs: r.retryAfterMs };
     await new Promise((res) => setTimeout(res, Math.max(1, r.retryAfterMs)));
   }
+}
+
+/** A site as one pool reaches it: another pool's sources may sit elsewhere on the network (or speak IPv6). */
+function siteKey(rq: { readonly pool: string; readonly site: string }): string {
+  return `${rq.pool}\u0000${rq.site}`;
 }
 
 function ruleFor<P extends SessionLimits>(deps: RunnerDeps<P>, rq: ReadyQueuePort<P>, response: Response): RuleHit | null {

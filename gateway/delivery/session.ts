@@ -196,12 +196,18 @@ function connect(host: MxHost, address: string, source: SessionSource, opts: Ses
         // already closed
       }
     };
+    // A server that takes the connection and closes it before its greeting: nodemailer
+    // ends the connection without an error and never calls back, which held the session
+    // (and its connection slot) for good.
+    const closedEarly = () => fail(Object.assign(new Error('connection closed before the greeting'), { code: 'ECONNECTION' }));
     conn.once('error', fail);
+    conn.once('end', closedEarly);
     conn.connect((err) => {
       if (err) return fail(err);
       if (settled) return;
       settled = true;
       conn.removeListener('error', fail);
+      conn.removeListener('end', closedEarly);
       // Commands and the message go out in several small writes; with Nagle on, each
       // transaction waits for a delayed ACK (~40 ms on Linux). MTAs turn it off.
       conn._socket?.setNoDelay?.(true);

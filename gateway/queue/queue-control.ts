@@ -159,7 +159,7 @@ export class QueueControl {
         s.ops.release();
         return;
       case 'retry':
-        s.ops.retry(matched);
+        s.retry(matched);
         return;
       case 'bounce':
         this.ending(action, sel, s.ops.end(matched, ADMIN_BOUNCE));

@@ -150,6 +150,8 @@ export class Scheduler {
 
   /** Bumped by each reconfigure(): a session started under an older one ends after its current message. */
   generation = 0;
+  /** Bumped when an operator asks for mail to be tried now (flush, retry). */
+  tryNow = 0;
 
   /** Recipients queued per (pool, provider) and the oldest one's age, ready or waiting. */
   queueRows(): { pool: string; provider: string; depth: number; oldestSeconds: number }[] {
@@ -264,8 +266,15 @@ export class Scheduler {
     return n;
   }
 
+  /** Matching waiting mail is due now (admin "retry"). */
+  retry(entries: readonly Entry[]): void {
+    this.tryNow++;
+    this.ops.retry(entries);
+  }
+
   /** Every waiting item becomes due now (admin "flush"). */
   flush(): number {
+    this.tryNow++;
     return this.waiting.flush();
   }
 

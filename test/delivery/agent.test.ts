@@ -2,6 +2,7 @@
 // (delivery/agent-ports.ts): a ready queue, a scheduler that records what it is told, a
 // picker that grants one source, and shaping with no limits. The remote side is the
 // recording test MX on loopback, so the sessions are real SMTP.
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSessionRunner } from '../../gateway/delivery/agent.js';
 import type { HoldRequest, PickResult, ReadyQueuePort, RuleHit, SchedulerPort, SessionLimits, Settled, ShapingPort, SourcePort } from '../../gateway/delivery/agent-ports.js';
@@ -35,11 +36,13 @@ class FakeQueue implements ReadyQueuePort<SessionLimits> {
 class FakeScheduler implements SchedulerPort<FakeQueue> {
   readonly stopped = false;
   readonly generation = 0;
+  tryNow = 0;
   readonly settled: { id: string; results: readonly Settled[]; via: Via }[] = [];
   readonly blocked: { retryMs: number; reason: string }[] = [];
   /** Lease keys given back, per session. */
   readonly releases: string[][] = [];
   readonly deferred: string[] = [];
+  readonly deferredWith: Response[] = [];
   block(_rq: FakeQueue, retryMs: number, reason: string): void {
     this.blocked.push({ retryMs, reason });
   }
@@ -57,8 +60,9 @@ class FakeScheduler implements SchedulerPort<FakeQueue> {
   settle(item: QueueItem, results: readonly Settled[], via: Via): void {
     this.settled.push({ id: item.envelope.id, results, via });
   }
-  defer(_item: QueueItem, rcpts: readonly string[]): void {
+  defer(_item: QueueItem, rcpts: readonly string[], response: Response): void {
     this.deferred.push(...rcpts);
+    this.deferredWith.push(response);
   }
   final(): void {}
 }
@@ -154,5 +158,115 @@ describe('delivery agent, through its ports', () => {
     expect(sched.blocked).toEqual([{ retryMs: 1_000, reason: 'pool tx: tx1 is at its connection limit for example' }]);
     expect(sched.settled).toEqual([]);
     expect(mxs[0]?.peers().size).toBe(0);
+  });
+});
+
+/** A site no SMTP server answers at: it takes each connection and drops it at once, and counts them. */
+async function deadSite(): Promise<{ hosts: MxHost[]; connections: () => number }> {
+  let n = 0;
+  const server: Server = createServer((socket) => {
+    n++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  dead.push(server);
+  const { port } = server.address() as AddressInfo;
+  return { hosts: [{ name: 'mx.example.net', priority: 10, addresses: ['127.0.0.1'], port }], connections: () => n };
+}
+
+const dead: Server[] = [];
+afterEach(async () => {
+  await Promise.all(dead.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
+});
+
+describe('a site that answers no connection (Postfix\'s dead destination)', () => {
+  function runner(doc: Record<string, unknown> = {}) {
+    const clock = new FakeClock();
+    const log = recordingLog();
+    const runSession = createSessionRunner<SessionLimits, FakeQueue>({
+      config: config(doc),
+      spool: { readBody: () => Promise.resolve(Buffer.from('Subject: hi\r\n\r\nhello\r\n')) },
+      state: { throttle: { renew: () => Promise.resolve(true), release: () => Promise.resolve(), take: () => Promise.resolve({ ok: true }) } },
+      picker: picker(granted),
+      shaping: shaping(),
+      clock,
+      log,
+    });
+    const suspensions = () => log.lines.filter((l) => (l.obj as { event?: string }).event === 'connect_failed').map((l) => (l.obj as { suspended_ms?: number }).suspended_ms);
+    return { runSession, clock, suspensions };
+  }
+
+  it('defers new mail for it at once, without a connection, for 1 s, then 2 s after the next failure; a connection that opens ends it', async () => {
+    const site = await deadSite();
+    const r = runner();
+    const sched = new FakeScheduler();
+
+    await r.runSession(new FakeQueue(site.hosts, [item('d1', ['a@example.net'])]), sched);
+    expect(site.connections()).toBe(1);
+    expect(sched.settled.flatMap((s) => s.results.map((x) => [x.rcpt, x.kind, x.response.enhanced]))).toEqual([['a@example.net', 'deferred', '4.4.1']]);
+    expect(r.suspensions()).toEqual([1_000]);
+
+    // Within the second: deferred with the reason, and no connection opened.
+    r.clock.advance(999);
+    await r.runSession(new FakeQueue(site.hosts, [item('d2', ['b@example.net', 'c@example.net']), item('d3', ['d@example.net'])]), sched);
+    expect(site.connections()).toBe(1);
+    expect(sched.deferred).toEqual(['b@example.net', 'c@example.net', 'd@example.net']);
+    expect(sched.deferredWith[0]?.code).toBe(451);
+    expect(sched.deferredWith[0]?.enhanced).toBe('4.4.1');
+    expect(sched.deferredWith[0]?.text).toMatch(/^delivery temporarily suspended: 451 4\.4\.1 connection failed: /);
+    expect(sched.releases).toHaveLength(1); // no source was taken for it either
+
+    // After it: tried again; a second failure suspends it for twice as long.
+    r.clock.advance(1);
+    await r.runSession(new FakeQueue(site.hosts, [item('d4', ['e@example.net'])]), sched);
+    expect(site.connections()).toBe(2);
+    expect(r.suspensions()).toEqual([1_000, 2_000]);
+    r.clock.advance(1_999);
+    await r.runSession(new FakeQueue(site.hosts, [item('d5', ['f@example.net'])]), sched);
+    expect(site.connections()).toBe(2);
+
+    // The site answers again (same pool and site, a live MX): delivered, and the memory is gone.
+    r.clock.advance(1);
+    const live = await mx({});
+    await r.runSession(new FakeQueue(live, [item('d6', ['g@example.net'])]), sched);
+    expect(mxs[0]?.messages.map((m) => m.rcpts)).toEqual([['g@example.net']]);
+    await r.runSession(new FakeQueue(site.hosts, [item('d7', ['h@example.net'])]), sched);
+    expect(site.connections()).toBe(3);
+    expect(r.suspensions()).toEqual([1_000, 2_000, 1_000]);
+  });
+
+  it('forgets every suspension when an operator asks for mail to be tried now (flush, retry)', async () => {
+    const site = await deadSite();
+    const r = runner();
+    const sched = new FakeScheduler();
+    await r.runSession(new FakeQueue(site.hosts, [item('f1', ['a@example.net'])]), sched);
+    await r.runSession(new FakeQueue(site.hosts, [item('f2', ['b@example.net'])]), sched);
+    expect(site.connections()).toBe(1);
+    sched.tryNow++;
+    await r.runSession(new FakeQueue(site.hosts, [item('f3', ['c@example.net'])]), sched);
+    expect(site.connections()).toBe(2);
+    // Forgotten, not only lifted once: the failure after it starts again at 1 s.
+    expect(r.suspensions()).toEqual([1_000, 1_000]);
+  });
+
+  it('never suspends a site for longer than the first retry interval', async () => {
+    const site = await deadSite();
+    const r = runner({ queue: { retry: ['1s', '5m'] } });
+    const sched = new FakeScheduler();
+    for (let i = 0; i < 3; i++) {
+      await r.runSession(new FakeQueue(site.hosts, [item(`r${i}`, [`x${i}@example.net`])]), sched);
+      r.clock.advance(1_000);
+    }
+    expect(site.connections()).toBe(3);
+    expect(r.suspensions()).toEqual([1_000, 1_000, 1_000]);
+  });
+
+  it('is not suspended by a server that answers with a 4xx greeting (that is a busy server: the queue backs off instead)', async () => {
+    const hosts = await mx({ onConnect: () => ({ code: 421, message: '4.7.0 Too many connections' }) });
+    const r = runner();
+    const sched = new FakeScheduler();
+    await r.runSession(new FakeQueue(hosts, [item('g1', ['a@example.net'])]), sched);
+    expect(r.suspensions()).toEqual([undefined]);
+    expect(sched.blocked[0]?.reason).toMatch(/^busy greeting: 421/);
   });
 });
