@@ -18,14 +18,34 @@ export function parseNetwork(text: string): Network | null {
   return null;
 }
 
+/** Answers a list keeps (a client's address is checked at every command); past it the list starts again. */
+const SEEN_MAX = 4_096;
+
 export class NetworkList {
   private readonly nets: readonly Network[];
+  /**
+   * Answers by address. Ingress asks at every command and reply of a session, and each
+   * answer parsed the address with ip-address again: about 9 KB of garbage an accepted
+   * message, a ninth of all it allocated (docs/BENCHMARKS.md). A reload makes a new list,
+   * so answers never go stale.
+   */
+  readonly #seen = new Map<string, boolean>();
+
   constructor(cidrs: readonly string[]) {
     this.nets = cidrs.map(parseNetwork).filter((n): n is Network => n !== null);
   }
 
   /** True when `address` (IPv4, IPv6, or IPv4-mapped IPv6 as sockets report it) is in a listed network. */
   contains(address: string): boolean {
+    const known = this.#seen.get(address);
+    if (known !== undefined) return known;
+    const inside = this.match(address);
+    if (this.#seen.size >= SEEN_MAX) this.#seen.clear();
+    this.#seen.set(address, inside);
+    return inside;
+  }
+
+  private match(address: string): boolean {
     const addr = normalise(address);
     if (!addr) return false;
     return this.nets.some((n) => (n.v === 4 && addr.v === 4 ? addr.a.isInSubnet(n.net) : n.v === 6 && addr.v === 6 ? addr.a.isInSubnet(n.net) : false));

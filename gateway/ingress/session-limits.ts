@@ -35,6 +35,13 @@ export interface SessionLimitsDeps {
 export class SessionLimits {
   private readonly counts: ClientLimits;
   private readonly stress = new StressState();
+  /**
+   * The limit sets of the current config (trusted or not, stressed or not), each made once.
+   * They were made anew at every command and reply, and a trusted client's set came from a
+   * spread that gave V8 a new hidden class almost every time (21 of 19 999 calls shared
+   * one), allocated in old space (docs/BENCHMARKS.md). A reload brings a new config object.
+   */
+  private sets: { readonly config: Config; readonly listen: ListenConfig; readonly byKind: LimitSet[] } | null = null;
 
   constructor(private readonly deps: SessionLimitsDeps) {
     this.counts = new ClientLimits(deps.clock);
@@ -91,7 +98,10 @@ export class SessionLimits {
 
   private limits(s: GateSession): LimitSet {
     const { config, listen } = this.deps.current();
-    return limitsFor(config, listen, this.trusted(s), this.stress.stressed);
+    if (this.sets?.config !== config || this.sets.listen !== listen) this.sets = { config, listen, byKind: [] };
+    const trusted = this.trusted(s);
+    const kind = (trusted ? 2 : 0) + (this.stress.stressed ? 1 : 0);
+    return (this.sets.byKind[kind] ??= limitsFor(config, listen, trusted, this.stress.stressed));
   }
 
   /** Relay networks and authenticated users (Postfix's smtpd_client_event_limit_exceptions). */
